@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "analysis.h"
+
+enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
+                                  struct analysis **ret, const char **error) {
+        struct analysis *a;
+        int r;
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return *error = "out of memory", ANALYSIS_INTERNAL;
+        a->core_path = path;
+
+        r = core_file_open(path, &a->core, error);
+        if (r < 0) {
+                analysis_free(a);
+                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
+        }
+        r = target_open(a->core, &opts->target, &a->target, error);
+        if (r < 0) {
+                analysis_free(a);
+                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_EXECUTABLE;
+        }
+        r = py_runtime_analyze(a, opts, error);
+        *ret = a;
+        if (r == -ENOMEM)
+                return ANALYSIS_INTERNAL;
+        return r < 0 ? ANALYSIS_NO_PYTHON : ANALYSIS_OK;
+}
+
+void analysis_free(struct analysis *a) {
+        if (!a)
+                return;
+        for (size_t i = 0; i < a->n_threads; i++) {
+                struct thread_info *th = &a->threads[i];
+
+                for (size_t k = 0; k < th->n_frames; k++) {
+                        free(th->frames[k].function);
+                        free(th->frames[k].file);
+                }
+                free(th->frames);
+                free(th->truncated);
+        }
+        free(a->threads);
+        code_cache_free(a->codes);
+        strv_clear(&a->warnings);
+        target_free(a->target);
+        core_file_free(a->core);
+        free(a);
+}

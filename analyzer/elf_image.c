@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: MIT */
+#include <elf.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "elf_image.h"
+#include "util.h"
+
+struct elf_image {
+        char *path;
+        int fd;
+        uint64_t file_size;
+        Elf *elf;
+        uint8_t build_id[BUILD_ID_MAX];
+        size_t build_id_len;
+        uint64_t first_load_vaddr;
+};
+
+static void note_build_id(struct elf_image *e, Elf_Data *data) {
+        GElf_Nhdr nh;
+        size_t off = 0, name_off, desc_off;
+
+        while ((off = gelf_getnote(data, off, &nh, &name_off, &desc_off)) > 0) {
+                if (nh.n_type == NT_GNU_BUILD_ID && nh.n_namesz == 4 &&
+                    memcmp((char *)data->d_buf + name_off, "GNU", 4) == 0 &&
+                    nh.n_descsz > 0 && nh.n_descsz <= BUILD_ID_MAX) {
+                        memcpy(e->build_id, (char *)data->d_buf + desc_off, nh.n_descsz);
+                        e->build_id_len = nh.n_descsz;
+                        return;
+                }
+        }
+}
+
+int elf_image_open(const char *path, struct elf_image **ret) {
+        _cleanup_close_ int fd = -1;
+        struct elf_image *e;
+        struct stat st;
+        GElf_Ehdr eh;
+        size_t phnum;
+        bool have_load = false;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0)
+                return -errno;
+        if (!S_ISREG(st.st_mode))
+                return -ENOEXEC;
+        if (elf_version(EV_CURRENT) == EV_NONE)
+                return -EINVAL;
+        e = calloc(1, sizeof(*e));
+        if (!e)
+                return -ENOMEM;
+        e->fd = -1;
+        e->file_size = st.st_size;
+        e->path = strdup(path);
+        e->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+        if (!e->path || !e->elf || elf_kind(e->elf) != ELF_K_ELF ||
+            !gelf_getehdr(e->elf, &eh) || gelf_getclass(e->elf) != ELFCLASS64 ||
+            eh.e_machine != EM_X86_64 || elf_getphdrnum(e->elf, &phnum) < 0) {
+                elf_image_free(e);
+                return -ENOEXEC;
+        }
+        for (size_t i = 0; i < phnum; i++) {
+                GElf_Phdr ph;
+
+                if (!gelf_getphdr(e->elf, i, &ph))
+                        continue;
+                if (ph.p_type == PT_LOAD && !have_load) {
+                        e->first_load_vaddr = ph.p_vaddr & ~(uint64_t)0xfff;
+                        have_load = true;
+                } else if (ph.p_type == PT_NOTE && e->build_id_len == 0) {
+                        Elf_Data *d = elf_getdata_rawchunk(e->elf, ph.p_offset, ph.p_filesz, ELF_T_NHDR);
+                        if (d)
+                                note_build_id(e, d);
+                }
+        }
+        e->fd = TAKE_FD(fd);
+        *ret = e;
+        return 0;
+}
+
+void elf_image_free(struct elf_image *e) {
+        if (!e)
+                return;
+        if (e->elf)
+                elf_end(e->elf);
+        if (e->fd >= 0)
+                close(e->fd);
+        free(e->path);
+        free(e);
+}
+
+const char *elf_image_path(const struct elf_image *e) { return e->path; }
+
+size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id) {
+        *id = e->build_id;
+        return e->build_id_len;
+}
+
+uint64_t elf_image_first_load_vaddr(const struct elf_image *e) { return e->first_load_vaddr; }
+
+static size_t scan_symbols(struct elf_image *e, Elf64_Word sh_type, const char *const *names,
+                           uint64_t *values, uint64_t *sizes, bool *found, size_t n) {
+        Elf_Scn *scn = NULL;
+        size_t hits = 0;
+
+        while ((scn = elf_nextscn(e->elf, scn))) {
+                GElf_Shdr sh;
+                Elf_Data *d;
+
+                if (!gelf_getshdr(scn, &sh) || sh.sh_type != sh_type || sh.sh_entsize == 0)
+                        continue;
+                d = elf_getdata(scn, NULL);
+                if (!d)
+                        continue;
+                size_t count = sh.sh_size / sh.sh_entsize;
+                for (size_t i = 0; i < count; i++) {
+                        GElf_Sym sym;
+                        const char *s;
+
+                        if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
+                                continue;
+                        s = elf_strptr(e->elf, sh.sh_link, sym.st_name);
+                        if (!s || !*s)
+                                continue;
+                        for (size_t k = 0; k < n; k++) {
+                                if (found[k] || strcmp(s, names[k]) != 0)
+                                        continue;
+                                found[k] = true;
+                                values[k] = sym.st_value;
+                                if (sizes)
+                                        sizes[k] = sym.st_size;
+                                if (++hits == n)
+                                        return hits;
+                        }
+                }
+        }
+        return hits;
+}
+
+size_t elf_image_symbols(struct elf_image *e, const char *const *names, uint64_t *values,
+                         uint64_t *sizes, size_t n) {
+        bool found[ELF_IMAGE_MAX_LOOKUP] = {};
+        size_t hits;
+
+        if (n > ELF_IMAGE_MAX_LOOKUP)
+                return 0;
+        hits = scan_symbols(e, SHT_DYNSYM, names, values, sizes, found, n);
+        if (hits < n)
+                hits += scan_symbols(e, SHT_SYMTAB, names, values, sizes, found, n);
+        return hits;
+}
+
+int elf_image_section(struct elf_image *e, const char *name, uint64_t *addr, uint64_t *size) {
+        Elf_Scn *scn = NULL;
+        size_t shstrndx;
+
+        if (elf_getshdrstrndx(e->elf, &shstrndx) < 0)
+                return -ENOENT;
+        while ((scn = elf_nextscn(e->elf, scn))) {
+                GElf_Shdr sh;
+                const char *s;
+
+                if (!gelf_getshdr(scn, &sh))
+                        continue;
+                s = elf_strptr(e->elf, shstrndx, sh.sh_name);
+                if (s && strcmp(s, name) == 0) {
+                        *addr = sh.sh_addr;
+                        *size = sh.sh_size;
+                        return 0;
+                }
+        }
+        return -ENOENT;
+}
+
+int elf_image_pread(struct elf_image *e, void *buf, size_t len, uint64_t off) {
+        ssize_t n;
+
+        if (!range_ok(off, len, e->file_size))
+                return -EIO;
+        n = pread(e->fd, buf, len, (off_t)off);
+        return n == (ssize_t)len ? 0 : -EIO;
+}
+
+int elf_build_id_from_header(const uint8_t *buf, size_t size, const uint8_t **id, size_t *len) {
+        Elf64_Ehdr eh;
+
+        if (size < sizeof(eh))
+                return -ENOENT;
+        memcpy(&eh, buf, sizeof(eh));
+        if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_ident[EI_CLASS] != ELFCLASS64 ||
+            eh.e_phentsize != sizeof(Elf64_Phdr))
+                return -ENOENT;
+        for (size_t i = 0; i < eh.e_phnum; i++) {
+                Elf64_Phdr ph;
+                uint64_t pos = eh.e_phoff + i * sizeof(ph);
+
+                if (!range_ok(pos, sizeof(ph), size))
+                        return -ENOENT;
+                memcpy(&ph, buf + pos, sizeof(ph));
+                if (ph.p_type != PT_NOTE || !range_ok(ph.p_offset, ph.p_filesz, size))
+                        continue;
+                /* walk the notes of this segment, bounded by its size */
+                uint64_t off = ph.p_offset, end = ph.p_offset + ph.p_filesz;
+                while (end - off >= 12) {
+                        uint32_t namesz, descsz, type;
+                        memcpy(&namesz, buf + off, 4);
+                        memcpy(&descsz, buf + off + 4, 4);
+                        memcpy(&type, buf + off + 8, 4);
+                        uint64_t name_off = off + 12;
+                        uint64_t desc_off = name_off + (((uint64_t)namesz + 3) & ~3ull);
+                        uint64_t next = desc_off + (((uint64_t)descsz + 3) & ~3ull);
+                        if (desc_off > end || descsz > end - desc_off)
+                                break;
+                        if (type == NT_GNU_BUILD_ID && namesz == 4 && memcmp(buf + name_off, "GNU", 4) == 0 &&
+                            descsz > 0 && descsz <= BUILD_ID_MAX) {
+                                *id = buf + desc_off;
+                                *len = descsz;
+                                return 0;
+                        }
+                        off = next;
+                }
+        }
+        return -ENOENT;
+}

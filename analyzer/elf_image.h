@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * elf_image: an ELF executable or shared library on disk (libelf), opened
+ * to supply what a core leaves out: symbols, sections, the build-id, and the
+ * bytes of read-only segments the kernel did not dump.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct elf_image;
+
+#define BUILD_ID_MAX 64
+
+/* Open path; -errno (-ENOEXEC when not a 64-bit x86-64 ELF). */
+int elf_image_open(const char *path, struct elf_image **ret);
+void elf_image_free(struct elf_image *e);
+
+const char *elf_image_path(const struct elf_image *e);
+
+/* The GNU build-id; length 0 when the file has none. */
+size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id);
+
+/* The page-aligned p_vaddr of the first PT_LOAD: load bias = mapping base - this. */
+uint64_t elf_image_first_load_vaddr(const struct elf_image *e);
+
+/*
+ * Look up n symbol names in one pass over .dynsym, then .symtab for those
+ * still missing (n <= ELF_IMAGE_MAX_LOOKUP).  values[i] is set (link-time address) for each found name,
+ * and left alone otherwise.  Returns how many were found.
+ */
+#define ELF_IMAGE_MAX_LOOKUP 32
+size_t elf_image_symbols(struct elf_image *e, const char *const *names, uint64_t *values,
+                         uint64_t *sizes, size_t n);
+
+/* The link-time address and size of section `name`; -ENOENT when absent. */
+int elf_image_section(struct elf_image *e, const char *name, uint64_t *addr, uint64_t *size);
+
+/* Read len bytes at file offset off; 0 or -EIO. */
+int elf_image_pread(struct elf_image *e, void *buf, size_t len, uint64_t off);
+
+/* Find the build-id note in a buffer holding an ELF file's first bytes
+ * (as a core keeps them): 0 with the id and its length, or -ENOENT. Pure. */
+int elf_build_id_from_header(const uint8_t *buf, size_t size, const uint8_t **id, size_t *len);

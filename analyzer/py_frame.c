@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * py_frame: a thread's Python frames, innermost first.
+ *
+ * <=3.10 chains PyFrameObjects through f_back; 3.11+ chains
+ * _PyInterpreterFrames through `previous`, with shim frames owned by the C
+ * stack (3.12+) and incomplete frames (not yet past RESUME) that Python
+ * itself hides.  The walk is bounded by a frame limit and stops at the
+ * first repeated frame, so a corrupt list ends in a marked, partial result.
+ *
+ * Code objects are decoded once per core: deep recursion repeats the same
+ * few code objects thousands of times.
+ */
+#include <string.h>
+
+#include "analysis.h"
+#include "line_table.h"
+#include "py_object.h"
+
+#define MAX_LINE_TABLE (1u << 20)
+
+struct code_info {
+        uint64_t addr;
+        char *file, *name;
+        int firstlineno;
+        int firsttraceable;             /* code units; 0 when the version has none */
+        uint8_t *table;
+        size_t table_len;
+        bool valid;
+};
+
+struct code_cache {
+        struct code_info **slots;
+        size_t n, cap;
+};
+
+void code_cache_free(struct code_cache *c) {
+        if (!c)
+                return;
+        for (size_t i = 0; i < c->cap; i++) {
+                if (!c->slots[i])
+                        continue;
+                free(c->slots[i]->file);
+                free(c->slots[i]->name);
+                free(c->slots[i]->table);
+                free(c->slots[i]);
+        }
+        free(c->slots);
+        free(c);
+}
+
+static size_t slot_of(const struct code_cache *c, uint64_t addr) {
+        return (size_t)((addr >> 4) * 0x9E3779B97F4A7C15ULL >> 20) & (c->cap - 1);
+}
+
+static int cache_insert(struct code_cache *c, struct code_info *ci) {
+        if ((c->n + 1) * 2 > c->cap) {
+                struct code_cache bigger = { .cap = c->cap ? c->cap * 2 : 64 };
+
+                bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+                if (!bigger.slots)
+                        return -ENOMEM;
+                for (size_t i = 0; i < c->cap; i++)
+                        if (c->slots[i]) {
+                                size_t h = slot_of(&bigger, c->slots[i]->addr);
+                                while (bigger.slots[h])
+                                        h = (h + 1) & (bigger.cap - 1);
+                                bigger.slots[h] = c->slots[i];
+                        }
+                free(c->slots);
+                c->slots = bigger.slots;
+                c->cap = bigger.cap;
+        }
+        size_t h = slot_of(c, ci->addr);
+        while (c->slots[h])
+                h = (h + 1) & (c->cap - 1);
+        c->slots[h] = ci;
+        c->n++;
+        return 0;
+}
+
+static struct code_info *cache_find(const struct code_cache *c, uint64_t addr) {
+        if (!c->cap)
+                return NULL;
+        for (size_t h = slot_of(c, addr); c->slots[h]; h = (h + 1) & (c->cap - 1))
+                if (c->slots[h]->addr == addr)
+                        return c->slots[h];
+        return NULL;
+}
+
+static void decode_code(struct analysis *a, struct code_info *ci) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t filename, name, table;
+        int32_t firstlineno, firsttraceable = 0;
+        py_off table_off = l->code.linetable != PY_OFF_NONE ? l->code.linetable : l->code.lnotab;
+
+        if (target_read_u64(t, ci->addr + l->code.filename, &filename) < 0 ||
+            target_read_u64(t, ci->addr + l->code.name, &name) < 0 ||
+            target_read(t, ci->addr + l->code.firstlineno, &firstlineno, sizeof(firstlineno)) < 0)
+                return;
+        if (l->code.firsttraceable != PY_OFF_NONE &&
+            target_read(t, ci->addr + l->code.firsttraceable, &firsttraceable, sizeof(firsttraceable)) < 0)
+                return;
+        if (py_read_text(t, l, filename, PY_MAX_NAME, &ci->file) < 0 ||
+            py_read_text(t, l, name, PY_MAX_NAME, &ci->name) < 0)
+                return;
+        ci->firstlineno = firstlineno;
+        ci->firsttraceable = firsttraceable;
+        if (table_off != PY_OFF_NONE && target_read_u64(t, ci->addr + table_off, &table) == 0)
+                py_read_bytes(t, l, table, MAX_LINE_TABLE, &ci->table, &ci->table_len);
+        ci->valid = true;
+}
+
+static const struct code_info *code_info(struct analysis *a, uint64_t addr) {
+        struct code_info *ci;
+
+        if (!a->codes) {
+                a->codes = calloc(1, sizeof(*a->codes));
+                if (!a->codes)
+                        return NULL;
+        }
+        ci = cache_find(a->codes, addr);
+        if (ci)
+                return ci->valid ? ci : NULL;
+        ci = calloc(1, sizeof(*ci));
+        if (!ci)
+                return NULL;
+        ci->addr = addr;
+        decode_code(a, ci);
+        if (cache_insert(a->codes, ci) < 0) {
+                free(ci->file);
+                free(ci->name);
+                free(ci->table);
+                free(ci);
+                return NULL;
+        }
+        return ci->valid ? ci : NULL;
+}
+
+static int code_line(const struct py_layout *l, const struct code_info *ci, int64_t offset) {
+        int line;
+
+        if (offset < 0)
+                return ci->firstlineno;
+        if (!ci->table)
+                return -1;
+        line = py_line_for_offset(l->line_format, ci->table, ci->table_len, ci->firstlineno, offset);
+        return line;
+}
+
+static int push_frame(struct thread_info *th, const struct code_info *ci, int line, uint64_t addr) {
+        struct py_frame_info *f;
+
+        if (grow_array(&th->frames, &th->allocated, th->n_frames + 1, sizeof(*th->frames)) < 0)
+                return -ENOMEM;
+        f = &th->frames[th->n_frames];
+        f->function = strdup(ci->name);
+        f->file = strdup(ci->file);
+        if (!f->function || !f->file) {
+                free(f->function);
+                free(f->file);
+                return -ENOMEM;
+        }
+        f->line = line;
+        f->addr = addr;
+        f->entry = false;
+        th->n_frames++;
+        return 0;
+}
+
+/* Record why the walk stopped (first reason wins); fmt takes one unsigned long long. */
+#define mark_truncated(th, fmt, value) do {                                              \
+                if (!(th)->truncated &&                                                  \
+                    asprintf(&(th)->truncated, fmt, (unsigned long long)(value)) < 0)    \
+                        (th)->truncated = NULL;                                          \
+        } while (0)
+
+/* Read the fields of one frame in a single copy: frames are small and read often. */
+static size_t frame_span(const struct py_layout *l) {
+        py_off offs[] = {
+                l->frame.back, l->frame.code, l->frame.lasti,
+                l->iframe.previous, l->iframe.code, l->iframe.instr, l->iframe.owner, l->iframe.is_entry,
+        };
+        py_off max = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(offs); i++)
+                max = MAX(max, offs[i]);
+        return (size_t)max + 8;
+}
+
+static uint64_t field_u64(const uint8_t *b, py_off off) {
+        uint64_t v = 0;
+        if (off != PY_OFF_NONE)
+                memcpy(&v, b + off, 8);
+        return v;
+}
+
+static int32_t field_i32(const uint8_t *b, py_off off) {
+        int32_t v = 0;
+        if (off != PY_OFF_NONE)
+                memcpy(&v, b + off, 4);
+        return v;
+}
+
+static int field_u8(const uint8_t *b, py_off off) {
+        return off != PY_OFF_NONE ? b[off] : -1;
+}
+
+void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames) {
+        const struct py_layout *l = &a->layout;
+        _cleanup_(addr_set_clear) struct addr_set seen = {};
+        size_t span = frame_span(l);
+        uint8_t buf[512];
+        bool objects = l->frame_kind == PY_FRAMES_OBJECTS;
+
+        if (span > sizeof(buf)) {
+                mark_truncated(th, "frame layout too large (%llu bytes)", span);
+                return;
+        }
+        while (addr) {
+                const struct code_info *ci;
+                uint64_t code, next;
+                int64_t offset;
+                int r;
+
+                if (th->n_frames >= max_frames) {
+                        mark_truncated(th, "depth limit of %llu frames reached", max_frames);
+                        return;
+                }
+                r = addr_set_add(&seen, addr);
+                if (r == 0) {
+                        mark_truncated(th, "cycle in the frame list at 0x%llx", addr);
+                        return;
+                }
+                if (r < 0 || target_read(a->target, addr, buf, span) < 0) {
+                        mark_truncated(th, "unreadable frame at 0x%llx", addr);
+                        return;
+                }
+                if (objects) {
+                        int32_t lasti = field_i32(buf, l->frame.lasti);
+
+                        code = field_u64(buf, l->frame.code);
+                        next = field_u64(buf, l->frame.back);
+                        /* 3.10 counts code units, earlier versions bytes */
+                        offset = lasti < 0 ? -1 : l->line_format == PY_LINES_LINETABLE310 ? 2 * (int64_t)lasti : lasti;
+                } else {
+                        int owner = field_u8(buf, l->iframe.owner);
+                        uint64_t instr = field_u64(buf, l->iframe.instr);
+
+                        next = field_u64(buf, l->iframe.previous);
+                        if (owner >= 0 && owner == l->owner_cstack) {
+                                /* a shim between C and Python: the frame before it was entered from C */
+                                if (th->n_frames)
+                                        th->frames[th->n_frames - 1].entry = true;
+                                addr = next;
+                                continue;
+                        }
+                        code = field_u64(buf, l->iframe.code);
+                        ci = code ? code_info(a, code) : NULL;
+                        if (!ci) {
+                                mark_truncated(th, "unreadable code object in frame 0x%llx", addr);
+                                return;
+                        }
+                        uint64_t start = code + l->code.code_adaptive;
+                        offset = instr >= start - 2 && instr - start < (1u << 30) ? (int64_t)(instr - start) : -2;
+                        /* not yet past its first instructions: Python hides these too */
+                        if (owner != l->owner_generator && offset < 2 * (int64_t)ci->firsttraceable) {
+                                addr = next;
+                                continue;
+                        }
+                        if (push_frame(th, ci, code_line(l, ci, offset), addr) < 0) {
+                                mark_truncated(th, "out of memory at frame 0x%llx", addr);
+                                return;
+                        }
+                        if (field_u8(buf, l->iframe.is_entry) > 0)
+                                th->frames[th->n_frames - 1].entry = true;
+                        addr = next;
+                        continue;
+                }
+                ci = code ? code_info(a, code) : NULL;
+                if (!ci) {
+                        mark_truncated(th, "unreadable code object in frame 0x%llx", addr);
+                        return;
+                }
+                if (push_frame(th, ci, code_line(l, ci, offset), addr) < 0) {
+                        mark_truncated(th, "out of memory at frame 0x%llx", addr);
+                        return;
+                }
+                addr = next;
+        }
+}

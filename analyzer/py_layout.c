@@ -1,0 +1,1137 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The per-version offset table and the _Py_DebugOffsets reader.
+ *
+ * Every number below was taken with offsetof()/sizeof() from the headers of
+ * the interpreter named in the entry's comment, and tests/layout/
+ * run-layout-check re-derives them from every installed interpreter, so an
+ * edit that drifts from the headers fails `make check`.  All entries are
+ * x86-64, default (GIL, non-debug, non-free-threaded) builds.
+ *
+ * Every field of every entry is written out, PY_OFF_NONE included: a field
+ * left to the zero default would silently read offset 0.
+ */
+
+#include <errno.h>
+#include <string.h>
+
+#include "py_layout.h"
+
+#define NONE PY_OFF_NONE
+
+static const struct py_layout table[] = {
+        /* 2.7: checked against pyenv 2.7.18 */
+        {
+                .major = 2, .minor = 7,
+                .runtime_kind = PY_RUNTIME_INTERP_HEAD,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_STATIC_SYMBOL,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LNOTAB27,
+                .runtime = {
+                        .interpreters_head       = NONE,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = NONE,
+                        .ceval_gil     = NONE,
+                        .modules       = 16,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 0,
+                        .interp           = 8,
+                        .frame            = 16,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 144,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 120,
+                        .lineno     = 124,
+                        .localsplus = 376,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = NONE,
+                        .kwonlyargcount  = NONE,
+                        .nlocals         = 20,
+                        .flags           = 28,
+                        .firstlineno     = 96,
+                        .filename        = 80,
+                        .name            = 88,
+                        .lnotab          = 104,
+                        .linetable       = NONE,
+                        .code            = 32,
+                        .qualname        = NONE,
+                        .varnames        = 56,
+                        .cellvars        = 72,
+                        .freevars        = 64,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 36,
+                },
+                .unicode = {
+                        .length       = NONE,
+                        .state        = NONE,
+                        .ascii_data   = NONE,
+                        .compact_data = NONE,
+                        .data_any     = NONE,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.6: checked against pyenv 3.6.15 */
+        {
+                .major = 3, .minor = 6,
+                .runtime_kind = PY_RUNTIME_INTERP_HEAD,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_STATIC_SYMBOL,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LNOTAB36,
+                .runtime = {
+                        .interpreters_head       = NONE,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = NONE,
+                        .ceval_gil     = NONE,
+                        .modules       = 16,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = 24,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 152,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 120,
+                        .lineno     = 124,
+                        .localsplus = 376,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = NONE,
+                        .kwonlyargcount  = 20,
+                        .nlocals         = 24,
+                        .flags           = 32,
+                        .firstlineno     = 36,
+                        .filename        = 96,
+                        .name            = 104,
+                        .lnotab          = 112,
+                        .linetable       = NONE,
+                        .code            = 40,
+                        .qualname        = NONE,
+                        .varnames        = 64,
+                        .cellvars        = 80,
+                        .freevars        = 72,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.7: checked against pyenv 3.7.16 */
+        {
+                .major = 3, .minor = 7,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_RUNTIME,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LNOTAB36,
+                .runtime = {
+                        .interpreters_head       = 24,
+                        .gilstate_tstate_current = 1480,
+                        .gc_collecting           = 632,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = NONE,
+                        .ceval_gil     = NONE,
+                        .modules       = 40,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = 24,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 176,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 104,
+                        .lineno     = 108,
+                        .localsplus = 360,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = NONE,
+                        .kwonlyargcount  = 20,
+                        .nlocals         = 24,
+                        .flags           = 32,
+                        .firstlineno     = 36,
+                        .filename        = 96,
+                        .name            = 104,
+                        .lnotab          = 112,
+                        .linetable       = NONE,
+                        .code            = 40,
+                        .qualname        = NONE,
+                        .varnames        = 64,
+                        .cellvars        = 80,
+                        .freevars        = 72,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.8: checked against pyenv 3.8.18 */
+        {
+                .major = 3, .minor = 8,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_RUNTIME,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LNOTAB36,
+                .runtime = {
+                        .interpreters_head       = 32,
+                        .gilstate_tstate_current = 1368,
+                        .gc_collecting           = 544,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = NONE,
+                        .ceval_gil     = NONE,
+                        .modules       = 56,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = 24,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 176,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 104,
+                        .lineno     = 108,
+                        .localsplus = 360,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = 20,
+                        .kwonlyargcount  = 24,
+                        .nlocals         = 28,
+                        .flags           = 36,
+                        .firstlineno     = 40,
+                        .filename        = 104,
+                        .name            = 112,
+                        .lnotab          = 120,
+                        .linetable       = NONE,
+                        .code            = 48,
+                        .qualname        = NONE,
+                        .varnames        = 72,
+                        .cellvars        = 88,
+                        .freevars        = 80,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.9: checked against pyenv 3.9.18 */
+        {
+                .major = 3, .minor = 9,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LNOTAB36,
+                .runtime = {
+                        .interpreters_head       = 32,
+                        .gilstate_tstate_current = 568,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = 816,
+                        .ceval_gil     = NONE,
+                        .modules       = 856,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = 24,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 176,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 104,
+                        .lineno     = 108,
+                        .localsplus = 360,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = 20,
+                        .kwonlyargcount  = 24,
+                        .nlocals         = 28,
+                        .flags           = 36,
+                        .firstlineno     = 40,
+                        .filename        = 104,
+                        .name            = 112,
+                        .lnotab          = 120,
+                        .linetable       = NONE,
+                        .code            = 48,
+                        .qualname        = NONE,
+                        .varnames        = 72,
+                        .cellvars        = 88,
+                        .freevars        = 80,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.10: checked against pyenv 3.10.13 */
+        {
+                .major = 3, .minor = 10,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_OBJECTS,
+                .line_format = PY_LINES_LINETABLE310,
+                .runtime = {
+                        .interpreters_head       = 32,
+                        .gilstate_tstate_current = 568,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 8,
+                        .gc_collecting = 816,
+                        .ceval_gil     = NONE,
+                        .modules       = 856,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = 24,
+                        .cframe           = NONE,
+                        .current_frame    = NONE,
+                        .thread_id        = 176,
+                        .native_thread_id = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = 24,
+                        .code       = 32,
+                        .lasti      = 96,
+                        .lineno     = 100,
+                        .localsplus = 352,
+                },
+                .iframe = {
+                        .previous   = NONE,
+                        .code       = NONE,
+                        .instr      = NONE,
+                        .localsplus = NONE,
+                        .stacktop   = NONE,
+                        .owner      = NONE,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = -1,
+                .owner_generator = -1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 16,
+                        .posonlyargcount = 20,
+                        .kwonlyargcount  = 24,
+                        .nlocals         = 28,
+                        .flags           = 36,
+                        .firstlineno     = 40,
+                        .filename        = 104,
+                        .name            = 112,
+                        .lnotab          = NONE,
+                        .linetable       = 120,
+                        .code            = 48,
+                        .qualname        = NONE,
+                        .varnames        = 72,
+                        .cellvars        = 88,
+                        .freevars        = 80,
+                        .localsplusnames = NONE,
+                        .localspluskinds = NONE,
+                        .firsttraceable  = NONE,
+                        .code_adaptive   = NONE,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.11: checked against pyenv 3.11.7 and Debian 3.11.2 */
+        {
+                .major = 3, .minor = 11,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_TSTATE_CURRENT,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_CFRAME,
+                .line_format = PY_LINES_LOCATIONS311,
+                .runtime = {
+                        .interpreters_head       = 40,
+                        .gilstate_tstate_current = 576,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 16,
+                        .gc_collecting = 848,
+                        .ceval_gil     = NONE,
+                        .modules       = 888,
+                },
+                .gil = {
+                        .locked      = NONE,
+                        .last_holder = NONE,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = NONE,
+                        .cframe           = 56,
+                        .current_frame    = NONE,
+                        .thread_id        = 152,
+                        .native_thread_id = 160,
+                },
+                .cframe = {
+                        .current_frame = 8,
+                },
+                .frame = {
+                        .back       = NONE,
+                        .code       = NONE,
+                        .lasti      = NONE,
+                        .lineno     = NONE,
+                        .localsplus = NONE,
+                },
+                .iframe = {
+                        .previous   = 48,
+                        .code       = 32,
+                        .instr      = 56,
+                        .localsplus = 72,
+                        .stacktop   = 64,
+                        .owner      = 69,
+                        .is_entry   = 68,
+                },
+                .owner_cstack = -1,
+                .owner_generator = 1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 56,
+                        .posonlyargcount = 60,
+                        .kwonlyargcount  = 64,
+                        .nlocals         = 80,
+                        .flags           = 48,
+                        .firstlineno     = 72,
+                        .filename        = 112,
+                        .name            = 120,
+                        .lnotab          = NONE,
+                        .linetable       = 136,
+                        .code            = NONE,
+                        .qualname        = 128,
+                        .varnames        = NONE,
+                        .cellvars        = NONE,
+                        .freevars        = NONE,
+                        .localsplusnames = 96,
+                        .localspluskinds = 104,
+                        .firsttraceable  = 168,
+                        .code_adaptive   = 184,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 48,
+                        .compact_data = 72,
+                        .data_any     = 72,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.12: checked against pyenv 3.12.1 */
+        {
+                .major = 3, .minor = 12,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_INTERP_GIL,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_CFRAME,
+                .line_format = PY_LINES_LOCATIONS311,
+                .runtime = {
+                        .interpreters_head       = 40,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 0,
+                        .tstate_head   = 72,
+                        .gc_collecting = 312,
+                        .ceval_gil     = 384,
+                        .modules       = 944,
+                },
+                .gil = {
+                        .locked      = 16,
+                        .last_holder = 8,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = NONE,
+                        .cframe           = 56,
+                        .current_frame    = NONE,
+                        .thread_id        = 136,
+                        .native_thread_id = 144,
+                },
+                .cframe = {
+                        .current_frame = 0,
+                },
+                .frame = {
+                        .back       = NONE,
+                        .code       = NONE,
+                        .lasti      = NONE,
+                        .lineno     = NONE,
+                        .localsplus = NONE,
+                },
+                .iframe = {
+                        .previous   = 8,
+                        .code       = 0,
+                        .instr      = 56,
+                        .localsplus = 72,
+                        .stacktop   = 64,
+                        .owner      = 70,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = 3,
+                .owner_generator = 1,
+                .instr_is_current = false,
+                .code = {
+                        .argcount        = 52,
+                        .posonlyargcount = 56,
+                        .kwonlyargcount  = 60,
+                        .nlocals         = 80,
+                        .flags           = 48,
+                        .firstlineno     = 68,
+                        .filename        = 112,
+                        .name            = 120,
+                        .lnotab          = NONE,
+                        .linetable       = 136,
+                        .code            = NONE,
+                        .qualname        = 128,
+                        .varnames        = NONE,
+                        .cellvars        = NONE,
+                        .freevars        = NONE,
+                        .localsplusnames = 96,
+                        .localspluskinds = 104,
+                        .firsttraceable  = 176,
+                        .code_adaptive   = 192,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 40,
+                        .compact_data = 56,
+                        .data_any     = 56,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+        /* 3.13: checked against pyenv 3.13.0 */
+        {
+                .major = 3, .minor = 13,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_INTERP_GIL,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_CURRENT,
+                .line_format = PY_LINES_LOCATIONS311,
+                .runtime = {
+                        .interpreters_head       = 632,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 7264,
+                        .tstate_head   = 7344,
+                        .gc_collecting = 7600,
+                        .ceval_gil     = 16,
+                        .modules       = 7656,
+                },
+                .gil = {
+                        .locked      = 16,
+                        .last_holder = 8,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = NONE,
+                        .cframe           = NONE,
+                        .current_frame    = 72,
+                        .thread_id        = 152,
+                        .native_thread_id = 160,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = NONE,
+                        .code       = NONE,
+                        .lasti      = NONE,
+                        .lineno     = NONE,
+                        .localsplus = NONE,
+                },
+                .iframe = {
+                        .previous   = 8,
+                        .code       = 0,
+                        .instr      = 56,
+                        .localsplus = 72,
+                        .stacktop   = 64,
+                        .owner      = 70,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = 3,
+                .owner_generator = 1,
+                .instr_is_current = true,
+                .code = {
+                        .argcount        = 52,
+                        .posonlyargcount = 56,
+                        .kwonlyargcount  = 60,
+                        .nlocals         = 80,
+                        .flags           = 48,
+                        .firstlineno     = 68,
+                        .filename        = 112,
+                        .name            = 120,
+                        .lnotab          = NONE,
+                        .linetable       = 136,
+                        .code            = NONE,
+                        .qualname        = 128,
+                        .varnames        = NONE,
+                        .cellvars        = NONE,
+                        .freevars        = NONE,
+                        .localsplusnames = 96,
+                        .localspluskinds = 104,
+                        .firsttraceable  = 184,
+                        .code_adaptive   = 200,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 40,
+                        .compact_data = 56,
+                        .data_any     = 56,
+                },
+                .seq = {
+                        .tuple_items = 24,
+                        .list_items  = 24,
+                },
+        },
+};
+
+#define TABLE_LEN (sizeof(table) / sizeof(table[0]))
+
+const struct py_layout *py_layout_for(unsigned major, unsigned minor) {
+        for (size_t i = 0; i < TABLE_LEN; i++)
+                if (table[i].major == major && table[i].minor == minor)
+                        return &table[i];
+        return NULL;
+}
+
+size_t py_layout_count(void) {
+        return TABLE_LEN;
+}
+
+const struct py_layout *py_layout_at(size_t i) {
+        return i < TABLE_LEN ? &table[i] : NULL;
+}
+
+/* The newest entry not newer than major.minor (the table is sorted). */
+static const struct py_layout *layout_at_or_below(unsigned major, unsigned minor) {
+        const struct py_layout *best = NULL;
+
+        for (size_t i = 0; i < TABLE_LEN; i++) {
+                const struct py_layout *l = &table[i];
+                if (l->major < major || (l->major == major && l->minor <= minor))
+                        best = l;
+        }
+        return best;
+}
+
+/*
+ * _Py_DebugOffsets as 3.13 lays it out (Include/internal/pycore_runtime.h):
+ * an 8-byte cookie followed by nothing but uint64_t words, so the block is
+ * addressed by word index.  The enum lists every word in order, including
+ * the ones we do not use, so that the indexes stay right.
+ *
+ * 3.14 inserts words (interpreter_state.threads_main, ...) in the middle, so
+ * this layout is only valid for blocks that declare 3.13.
+ */
+enum {
+        DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
+
+        DO_RT_SIZE, DO_RT_FINALIZING, DO_RT_INTERPRETERS_HEAD,
+
+        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC,
+        DO_IS_IMPORTS_MODULES, DO_IS_SYSDICT, DO_IS_BUILTINS, DO_IS_CEVAL_GIL,
+        DO_IS_GIL_RUNTIME_STATE, DO_IS_GIL_ENABLED, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
+
+        DO_TS_SIZE, DO_TS_PREV, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME,
+        DO_TS_THREAD_ID, DO_TS_NATIVE_THREAD_ID, DO_TS_DATASTACK_CHUNK, DO_TS_STATUS,
+
+        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR,
+        DO_IF_LOCALSPLUS, DO_IF_OWNER,
+
+        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE,
+        DO_CO_FIRSTLINENO, DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES,
+        DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE,
+
+        DO_OB_SIZE, DO_OB_TYPE,
+
+        DO_TP_SIZE, DO_TP_NAME, DO_TP_REPR, DO_TP_FLAGS,
+
+        DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
+
+        DO_LIST_SIZE, DO_LIST_OB_ITEM, DO_LIST_OB_SIZE,
+
+        DO_DICT_SIZE, DO_DICT_MA_KEYS, DO_DICT_MA_VALUES,
+
+        DO_FLOAT_SIZE, DO_FLOAT_OB_FVAL,
+
+        DO_LONG_SIZE, DO_LONG_LV_TAG, DO_LONG_OB_DIGIT,
+
+        DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
+
+        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE,
+
+        DO_GC_SIZE, DO_GC_COLLECTING,
+
+        DO_WORDS_313
+};
+
+/* No CPython struct the analyzer reads comes near this; a bigger "size" means
+ * we are not looking at a debug-offsets block. */
+#define MAX_STRUCT_SIZE (1u << 20)
+
+struct block {
+        const uint8_t *raw;
+        bool bad;
+};
+
+/* The core is x86-64, so the words are little-endian whatever we run on. */
+static uint64_t word(const struct block *b, unsigned i) {
+        const uint8_t *p = b->raw + (size_t)i * 8;
+        uint64_t v = 0;
+
+        for (int k = 7; k >= 0; k--)
+                v = v << 8 | p[k];
+        return v;
+}
+
+static uint64_t size_word(struct block *b, unsigned i) {
+        uint64_t v = word(b, i);
+
+        if (v == 0 || v > MAX_STRUCT_SIZE)
+                b->bad = true;
+        return v;
+}
+
+/* An offset into a struct of `size` bytes (as declared by the block). */
+static py_off off_word(struct block *b, unsigned i, uint64_t size) {
+        uint64_t v = word(b, i);
+
+        if (v >= size || v >= MAX_STRUCT_SIZE) {
+                b->bad = true;
+                return NONE;
+        }
+        return (py_off)v;
+}
+
+int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out) {
+        struct block b = { .raw = raw, .bad = false };
+        const struct py_layout *base;
+        uint64_t version, rt, is, ts, ifr, co, ob, tp, tup, list, bytes, str, gc;
+        unsigned major, minor;
+        py_off gil, locked, holder, gc_base;
+        struct py_layout l;
+
+        if (!raw || !out || len < (size_t)DO_WORDS_313 * 8)
+                return -EINVAL;
+        if (memcmp(raw, "xdebugpy", 8) != 0)
+                return -EINVAL;
+
+        version = word(&b, DO_VERSION);
+        major = (unsigned)(version >> 24);
+        minor = (unsigned)(version >> 16) & 0xff;
+        if (major != 3 || minor != 13)
+                return -EINVAL;
+        /* The table describes default builds: a free-threaded build moves
+         * ob_type and everything after it, so the fields the block does not
+         * carry would all be wrong. */
+        if (word(&b, DO_FREE_THREADED) != 0)
+                return -EINVAL;
+        base = layout_at_or_below(major, minor);
+        if (!base)
+                return -EINVAL;
+        l = *base;
+        l.major = major;
+        l.minor = minor;
+
+        rt = size_word(&b, DO_RT_SIZE);
+        is = size_word(&b, DO_IS_SIZE);
+        ts = size_word(&b, DO_TS_SIZE);
+        ifr = size_word(&b, DO_IF_SIZE);
+        co = size_word(&b, DO_CO_SIZE);
+        ob = size_word(&b, DO_OB_SIZE);
+        tp = size_word(&b, DO_TP_SIZE);
+        tup = size_word(&b, DO_TUPLE_SIZE);
+        list = size_word(&b, DO_LIST_SIZE);
+        bytes = size_word(&b, DO_BYTES_SIZE);
+        str = size_word(&b, DO_STR_SIZE);
+        gc = size_word(&b, DO_GC_SIZE);
+        if (b.bad)
+                return -EINVAL;
+
+        l.runtime.interpreters_head = off_word(&b, DO_RT_INTERPRETERS_HEAD, rt);
+
+        l.interp.next = off_word(&b, DO_IS_NEXT, is);
+        l.interp.tstate_head = off_word(&b, DO_IS_THREADS_HEAD, is);
+        l.interp.modules = off_word(&b, DO_IS_IMPORTS_MODULES, is);
+        l.interp.ceval_gil = off_word(&b, DO_IS_CEVAL_GIL, is);
+        /* The block gives the GC state's offset in the interpreter and
+         * `collecting` within the GC state; we keep the sum. */
+        gc_base = off_word(&b, DO_IS_GC, is);
+        l.interp.gc_collecting = off_word(&b, DO_GC_COLLECTING, gc);
+        if (!b.bad && (uint64_t)gc_base + gc > is)
+                b.bad = true;
+        l.interp.gc_collecting += gc_base;
+        /* locked/holder are given relative to the interpreter (its embedded
+         * _gil); the analyzer follows ceval.gil, so it needs them relative
+         * to the _gil_runtime_state. */
+        gil = off_word(&b, DO_IS_GIL_RUNTIME_STATE, is);
+        locked = off_word(&b, DO_IS_GIL_LOCKED, is);
+        holder = off_word(&b, DO_IS_GIL_HOLDER, is);
+        if (locked < gil || holder < gil)
+                b.bad = true;
+        l.gil.locked = locked - gil;
+        l.gil.last_holder = holder - gil;
+
+        l.tstate.next = off_word(&b, DO_TS_NEXT, ts);
+        l.tstate.interp = off_word(&b, DO_TS_INTERP, ts);
+        l.tstate.current_frame = off_word(&b, DO_TS_CURRENT_FRAME, ts);
+        l.tstate.thread_id = off_word(&b, DO_TS_THREAD_ID, ts);
+        l.tstate.native_thread_id = off_word(&b, DO_TS_NATIVE_THREAD_ID, ts);
+
+        l.iframe.previous = off_word(&b, DO_IF_PREVIOUS, ifr);
+        l.iframe.code = off_word(&b, DO_IF_EXECUTABLE, ifr);
+        l.iframe.instr = off_word(&b, DO_IF_INSTR_PTR, ifr);
+        l.iframe.localsplus = off_word(&b, DO_IF_LOCALSPLUS, ifr);
+        l.iframe.owner = off_word(&b, DO_IF_OWNER, ifr);
+
+        l.code.filename = off_word(&b, DO_CO_FILENAME, co);
+        l.code.name = off_word(&b, DO_CO_NAME, co);
+        l.code.qualname = off_word(&b, DO_CO_QUALNAME, co);
+        l.code.linetable = off_word(&b, DO_CO_LINETABLE, co);
+        l.code.firstlineno = off_word(&b, DO_CO_FIRSTLINENO, co);
+        l.code.argcount = off_word(&b, DO_CO_ARGCOUNT, co);
+        l.code.localsplusnames = off_word(&b, DO_CO_LOCALSPLUSNAMES, co);
+        l.code.localspluskinds = off_word(&b, DO_CO_LOCALSPLUSKINDS, co);
+        l.code.code_adaptive = off_word(&b, DO_CO_CODE_ADAPTIVE, co);
+
+        l.object.ob_type = off_word(&b, DO_OB_TYPE, ob);
+        l.object.tp_name = off_word(&b, DO_TP_NAME, tp);
+        l.object.tp_flags = off_word(&b, DO_TP_FLAGS, tp);
+        /* ob_size is PyVarObject's; the tuple's copy of it is the same field. */
+        l.object.ob_size = off_word(&b, DO_TUPLE_OB_SIZE, tup);
+
+        l.seq.tuple_items = off_word(&b, DO_TUPLE_OB_ITEM, tup);
+        l.seq.list_items = off_word(&b, DO_LIST_OB_ITEM, list);
+
+        l.bytes.ob_size = off_word(&b, DO_BYTES_OB_SIZE, bytes);
+        l.bytes.ob_sval = off_word(&b, DO_BYTES_OB_SVAL, bytes);
+
+        l.unicode.state = off_word(&b, DO_STR_STATE, str);
+        l.unicode.length = off_word(&b, DO_STR_LENGTH, str);
+        /* A size, not an offset: compact ASCII data starts right after it. */
+        l.unicode.ascii_data = off_word(&b, DO_STR_ASCIIOBJECT_SIZE, str + 1);
+
+        if (b.bad)
+                return -EINVAL;
+        *out = l;
+        return 0;
+}

@@ -1,0 +1,204 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * py_layout: where CPython keeps the fields the analyzer reads, per minor
+ * version, on x86-64.
+ *
+ * This is the one home of CPython struct offsets.  Every other module asks
+ * for a `struct py_layout` and never writes an offset of its own.  The table
+ * in py_layout.c is checked against the real headers of every interpreter
+ * installed on the machine by tests/layout/check_layout.c (compiled per
+ * interpreter with offsetof()), so drift fails the test suite.
+ *
+ * For 3.13 and later the interpreter publishes most offsets itself in
+ * _Py_DebugOffsets at the start of _PyRuntime; py_layout_from_debug_offsets()
+ * overlays those on the nearest table entry so that a newer patch release
+ * (or a minor release we have no table for) still works.
+ *
+ * Offsets are in bytes.  PY_OFF_NONE marks a field that does not exist in
+ * that version.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef int32_t py_off;
+#define PY_OFF_NONE ((py_off)-1)
+
+/* How a code object maps a bytecode offset to a line number. */
+enum py_line_format {
+        PY_LINES_LNOTAB27,      /* 2.7-3.5: co_lnotab, unsigned line deltas */
+        PY_LINES_LNOTAB36,      /* 3.6-3.9: co_lnotab, signed line deltas */
+        PY_LINES_LINETABLE310,  /* 3.10: co_linetable (start delta, line delta) pairs */
+        PY_LINES_LOCATIONS311,  /* 3.11+: co_linetable location table (varints) */
+};
+
+/* Where the interpreter list and the "current thread" live. */
+enum py_runtime_kind {
+        PY_RUNTIME_INTERP_HEAD, /* 2.7, 3.6: static interp_head + _PyThreadState_Current */
+        PY_RUNTIME_PYRUNTIME,   /* 3.7+: _PyRuntime */
+};
+
+/* How to learn which thread holds the GIL. */
+enum py_gil_kind {
+        PY_GIL_TSTATE_CURRENT,  /* <=3.11: the "current" tstate is the holder (NULL when released) */
+        PY_GIL_INTERP_GIL,      /* 3.12+: interp->ceval.gil -> { locked, last_holder } */
+};
+
+/* Where "the garbage collector is running" is recorded. */
+enum py_gc_kind {
+        PY_GC_STATIC_SYMBOL,    /* 2.7, 3.6: static int `collecting` in gcmodule.c (.symtab) */
+        PY_GC_RUNTIME,          /* 3.7, 3.8: _PyRuntime.gc.collecting */
+        PY_GC_INTERP,           /* 3.9+: interp->gc.collecting */
+};
+
+/* How a thread's frames are chained. */
+enum py_frame_kind {
+        PY_FRAMES_OBJECTS,      /* <=3.10: tstate->frame, PyFrameObject.f_back */
+        PY_FRAMES_CFRAME,       /* 3.11, 3.12: tstate->cframe->current_frame, _PyInterpreterFrame */
+        PY_FRAMES_CURRENT,      /* 3.13+: tstate->current_frame, _PyInterpreterFrame */
+};
+
+struct py_layout {
+        unsigned major, minor;
+
+        enum py_runtime_kind runtime_kind;
+        enum py_gil_kind gil_kind;
+        enum py_gc_kind gc_kind;
+        enum py_frame_kind frame_kind;
+        enum py_line_format line_format;
+
+        /* _PyRuntimeState (3.7+) */
+        struct {
+                py_off interpreters_head;
+                py_off gilstate_tstate_current; /* 3.7-3.11 (_Py_atomic_address: value at +0) */
+                py_off gc_collecting;           /* 3.7-3.8 */
+        } runtime;
+
+        /* PyInterpreterState */
+        struct {
+                py_off next;
+                py_off tstate_head;
+                py_off gc_collecting;           /* 3.9+ */
+                py_off ceval_gil;               /* 3.12+: struct _gil_runtime_state * */
+                py_off modules;                 /* sys.modules dict */
+        } interp;
+
+        /* struct _gil_runtime_state (3.12+) */
+        struct {
+                py_off locked;                  /* int (3.13: int) */
+                py_off last_holder;             /* PyThreadState * (atomic address) */
+        } gil;
+
+        /* PyThreadState */
+        struct {
+                py_off next;
+                py_off interp;
+                py_off frame;                   /* <=3.10: PyFrameObject * */
+                py_off cframe;                  /* 3.11-3.12: _PyCFrame * */
+                py_off current_frame;           /* 3.13+: _PyInterpreterFrame * */
+                py_off thread_id;               /* unsigned long: the pthread_t */
+                py_off native_thread_id;        /* 3.8+: the kernel tid */
+        } tstate;
+
+        /* _PyCFrame (3.11-3.12) */
+        struct {
+                py_off current_frame;
+        } cframe;
+
+        /* PyFrameObject (<=3.10) */
+        struct {
+                py_off back;
+                py_off code;
+                py_off lasti;                   /* int: bytes (<=3.9) or code units (3.10) */
+                py_off lineno;
+                py_off localsplus;
+        } frame;
+
+        /* _PyInterpreterFrame (3.11+) */
+        struct {
+                py_off previous;
+                py_off code;                    /* f_code (3.11-3.12), f_executable (3.13+) */
+                py_off instr;                   /* prev_instr (3.11-3.12), instr_ptr (3.13+) */
+                py_off localsplus;
+                py_off stacktop;                /* int, 3.11-3.13 */
+                py_off owner;                   /* char enum _frameowner */
+                py_off is_entry;                /* bool, 3.11 only */
+        } iframe;
+        int owner_cstack;                       /* FRAME_OWNED_BY_CSTACK, or -1 */
+        int owner_generator;                    /* FRAME_OWNED_BY_GENERATOR, or -1 */
+        bool instr_is_current;                  /* 3.13+: instr_ptr is the instruction running, not the previous one */
+
+        /* PyCodeObject */
+        struct {
+                py_off argcount;
+                py_off posonlyargcount;         /* 3.8+ */
+                py_off kwonlyargcount;          /* 3+ */
+                py_off nlocals;
+                py_off flags;
+                py_off firstlineno;
+                py_off code;                    /* co_code bytes (<=3.10) */
+                py_off filename;
+                py_off name;
+                py_off qualname;                /* 3.11+ */
+                py_off lnotab;                  /* co_lnotab (<=3.9) */
+                py_off linetable;               /* co_linetable (3.10+) */
+                py_off varnames;                /* <=3.10 */
+                py_off cellvars;                /* <=3.10 */
+                py_off freevars;                /* <=3.10 */
+                py_off localsplusnames;         /* 3.11+ */
+                py_off localspluskinds;         /* 3.11+ */
+                py_off firsttraceable;          /* _co_firsttraceable, 3.11-3.12 */
+                py_off code_adaptive;           /* co_code_adaptive, 3.11+ */
+        } code;
+
+        /* PyObject / PyVarObject / PyTypeObject */
+        struct {
+                py_off ob_type;
+                py_off ob_size;
+                py_off tp_name;
+                py_off tp_flags;
+        } object;
+
+        /* PyBytesObject (3.x) or PyStringObject (2.7) */
+        struct {
+                py_off ob_size;
+                py_off ob_sval;
+        } bytes;
+
+        /* PyUnicodeObject (3.x; 2.7's unicode is not used for names) */
+        struct {
+                py_off length;
+                py_off state;                   /* bitfield word: kind bits 2-4, compact 5, ascii 6 */
+                py_off ascii_data;              /* sizeof(PyASCIIObject) */
+                py_off compact_data;            /* sizeof(PyCompactUnicodeObject) */
+                py_off data_any;                /* PyUnicodeObject.data.any */
+        } unicode;
+
+        /* PyTupleObject, PyListObject */
+        struct {
+                py_off tuple_items;
+                py_off list_items;
+        } seq;
+};
+
+/* The table entry for major.minor, or NULL when the version is unknown.
+ * Costs a short table scan. */
+const struct py_layout *py_layout_for(unsigned major, unsigned minor);
+
+/* The table's versions, oldest first, for --help and the tests. */
+size_t py_layout_count(void);
+const struct py_layout *py_layout_at(size_t i);
+
+/*
+ * Build a layout from the _Py_DebugOffsets block found at the start of
+ * _PyRuntime (3.13+).  `raw` holds `len` bytes read from the runtime's
+ * address.  Fields the block describes come from it; everything else comes
+ * from the nearest table entry at or below the version it declares.
+ * Returns 0 and fills *out, or -EINVAL when the cookie is missing, the block
+ * is too short or the offsets are implausible (out of range for their
+ * struct).
+ */
+int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out);

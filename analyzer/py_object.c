@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "py_object.h"
+
+size_t utf8_put(char *out, uint32_t cp) {
+        if (cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                cp = 0xFFFD;
+        if (cp < 0x80) {
+                out[0] = (char)cp;
+                return 1;
+        }
+        if (cp < 0x800) {
+                out[0] = (char)(0xC0 | (cp >> 6));
+                out[1] = (char)(0x80 | (cp & 0x3F));
+                return 2;
+        }
+        if (cp < 0x10000) {
+                out[0] = (char)(0xE0 | (cp >> 12));
+                out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+                out[2] = (char)(0x80 | (cp & 0x3F));
+                return 3;
+        }
+        out[0] = (char)(0xF0 | (cp >> 18));
+        out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[3] = (char)(0x80 | (cp & 0x3F));
+        return 4;
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0 when invalid. */
+static size_t utf8_valid_len(const uint8_t *s, size_t n) {
+        uint32_t cp;
+        size_t len;
+
+        if (s[0] < 0x80)
+                return 1;
+        if ((s[0] & 0xE0) == 0xC0)
+                len = 2, cp = s[0] & 0x1F;
+        else if ((s[0] & 0xF0) == 0xE0)
+                len = 3, cp = s[0] & 0x0F;
+        else if ((s[0] & 0xF8) == 0xF0)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = (cp << 6) | (s[i] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return 0;
+        return len;
+}
+
+char *utf8_sanitize(const uint8_t *src, size_t len) {
+        char *out, *p;
+
+        if (len > (SIZE_MAX - 1) / 3)
+                return NULL;
+        out = p = malloc(len * 3 + 1);
+        if (!out)
+                return NULL;
+        for (size_t i = 0; i < len;) {
+                size_t n = utf8_valid_len(src + i, len - i);
+
+                if (n == 0 || (n == 1 && src[i] == 0)) {
+                        p += utf8_put(p, 0xFFFD);
+                        i++;
+                } else {
+                        memcpy(p, src + i, n);
+                        p += n;
+                        i += n;
+                }
+        }
+        *p = 0;
+        return out;
+}
+
+int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
+                  uint8_t **ret, size_t *len) {
+        int64_t size;
+        uint8_t *buf;
+
+        if (!obj || l->bytes.ob_size == PY_OFF_NONE)
+                return -EFAULT;
+        if (target_read(t, obj + l->bytes.ob_size, &size, sizeof(size)) < 0)
+                return -EFAULT;
+        if (size < 0 || size > (int64_t)TARGET_MAX_READ)
+                return -EBADMSG;
+        if ((uint64_t)size > max)
+                size = (int64_t)max;
+        buf = malloc(size + 1);
+        if (!buf)
+                return -ENOMEM;
+        if (target_read(t, obj + l->bytes.ob_sval, buf, size) < 0) {
+                free(buf);
+                return -EFAULT;
+        }
+        buf[size] = 0;
+        *ret = buf;
+        *len = size;
+        return 0;
+}
+
+/* A 3.x str: kind (1, 2 or 4 bytes per character) and where its characters live. */
+static int read_unicode(struct target *t, const struct py_layout *l, uint64_t obj, size_t max, char **ret) {
+        int64_t length;
+        uint32_t state;
+        unsigned kind, compact, ascii;
+        uint64_t data;
+
+        if (target_read(t, obj + l->unicode.length, &length, sizeof(length)) < 0 ||
+            target_read(t, obj + l->unicode.state, &state, sizeof(state)) < 0)
+                return -EFAULT;
+        kind = (state >> 2) & 7;
+        compact = (state >> 5) & 1;
+        ascii = (state >> 6) & 1;
+        if (length < 0 || (kind != 1 && kind != 2 && kind != 4) || (ascii && kind != 1))
+                return -EBADMSG;
+        if (ascii && compact)
+                data = obj + l->unicode.ascii_data;
+        else if (compact)
+                data = obj + l->unicode.compact_data;
+        else if (target_read_u64(t, obj + l->unicode.data_any, &data) < 0)
+                return -EFAULT;
+
+        /* each character is at most 4 bytes of UTF-8: read no more than fits in max */
+        size_t nchars = (uint64_t)length > max ? max : (size_t)length;
+        bool cut = nchars < (uint64_t)length;
+        _cleanup_free_ uint8_t *raw = malloc(nchars * kind + 1);
+        char *out, *p;
+
+        if (!raw)
+                return -ENOMEM;
+        if (target_read(t, data, raw, nchars * kind) < 0)
+                return -EFAULT;
+        out = p = malloc(nchars * 4 + 4);  /* + "..." + NUL */
+        if (!out)
+                return -ENOMEM;
+        for (size_t i = 0; i < nchars; i++) {
+                uint32_t cp;
+
+                if (kind == 1)
+                        cp = raw[i];
+                else if (kind == 2) {
+                        uint16_t v;
+                        memcpy(&v, raw + 2 * i, 2);
+                        cp = v;
+                } else
+                        memcpy(&cp, raw + 4 * i, 4);
+                if (cp == 0)
+                        cp = 0xFFFD;  /* keep C strings whole */
+                p += utf8_put(p, cp);
+        }
+        if (cut) {
+                memcpy(p, "...", 3);
+                p += 3;
+        }
+        *p = 0;
+        *ret = out;
+        return 0;
+}
+
+int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size_t max, char **ret) {
+        _cleanup_free_ uint8_t *raw = NULL;
+        size_t len;
+        int r;
+
+        if (!obj)
+                return -EFAULT;
+        if (l->major >= 3)
+                return read_unicode(t, l, obj, max, ret);
+        r = py_read_bytes(t, l, obj, max, &raw, &len);
+        if (r < 0)
+                return r;
+        *ret = utf8_sanitize(raw, len);
+        return *ret ? 0 : -ENOMEM;
+}

@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * py_runtime: find the CPython interpreter in a core without running
+ * anything, and list its threads with their GIL and GC state.
+ *
+ * Order of trust: the interpreter's own symbols (_PyRuntime, interp_head)
+ * in .dynsym/.symtab, then the .PyRuntime section, then (with --exhaustive)
+ * a scan of writable memory.  Whatever is found is validated — the first
+ * thread state must point back at its interpreter — before it is used.
+ */
+#include <ctype.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "py_object.h"
+
+#define MAX_INTERPRETERS 256
+#define MAX_THREADS 65536
+
+enum { SYM_RUNTIME, SYM_INTERP_HEAD, SYM_TSTATE_CURRENT, SYM_VERSION, SYM_GC_COLLECTING, SYM_COUNT };
+static const char *const sym_names[SYM_COUNT] = {
+        [SYM_RUNTIME] = "_PyRuntime",
+        [SYM_INTERP_HEAD] = "interp_head",
+        [SYM_TSTATE_CURRENT] = "_PyThreadState_Current",
+        [SYM_VERSION] = "Py_Version",
+        [SYM_GC_COLLECTING] = "collecting",
+};
+
+struct py_found {
+        struct module *module;
+        uint64_t bias;
+        uint64_t sym[SYM_COUNT];        /* runtime addresses, 0 when absent */
+        uint64_t runtime;               /* _PyRuntime, 3.7+ */
+        uint64_t interp;                /* the first interpreter */
+};
+
+static int read_ptr(struct target *t, uint64_t addr, py_off off, uint64_t *v) {
+        if (off == PY_OFF_NONE || !addr)
+                return -EFAULT;
+        return target_read_u64(t, addr + (uint64_t)off, v);
+}
+
+static int read_i32(struct target *t, uint64_t addr, py_off off, int32_t *v) {
+        if (off == PY_OFF_NONE || !addr)
+                return -EFAULT;
+        return target_read(t, addr + (uint64_t)off, v, sizeof(*v));
+}
+
+/* "python3.11", "libpython2.7.so.1.0" -> 3, 11 */
+static bool version_from_name(const char *path, unsigned *major, unsigned *minor) {
+        const char *base = strrchr(path, '/');
+        const char *p;
+
+        base = base ? base + 1 : path;
+        for (p = strstr(base, "python"); p; p = strstr(p + 1, "python")) {
+                const char *q = p + 6;
+                unsigned ma, mi;
+
+                if (!isdigit((unsigned char)q[0]) || q[1] != '.' || !isdigit((unsigned char)q[2]))
+                        continue;
+                ma = q[0] - '0';
+                mi = 0;
+                for (q += 2; isdigit((unsigned char)*q) && mi < 1000; q++)
+                        mi = mi * 10 + (*q - '0');
+                *major = ma;
+                *minor = mi;
+                return true;
+        }
+        return false;
+}
+
+static bool is_python_module(const struct module *m) {
+        const char *base = strrchr(m->path, '/');
+
+        base = base ? base + 1 : m->path;
+        return strstr(base, "python") != NULL;
+}
+
+/* A thread state list that starts at `interp` and points back at it. */
+static bool interp_valid(struct target *t, const struct py_layout *l, uint64_t interp) {
+        uint64_t tstate, back;
+
+        if (!interp || (interp & 7))
+                return false;
+        if (read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0)
+                return false;
+        if (!tstate)
+                return true;    /* an interpreter with no threads (finalizing) */
+        if (tstate & 7)
+                return false;
+        if (read_ptr(t, tstate, l->tstate.interp, &back) < 0)
+                return false;
+        return back == interp;
+}
+
+/* The _Py_DebugOffsets block at the start of _PyRuntime (3.13+). */
+static bool layout_from_runtime(struct target *t, uint64_t runtime, struct py_layout *out) {
+        uint8_t block[2048];
+        size_t n = sizeof(block);
+        char cookie[8];
+
+        if (target_read(t, runtime, cookie, sizeof(cookie)) < 0 || memcmp(cookie, "xdebugpy", 8) != 0)
+                return false;
+        /* the block may sit at the end of readable memory: take what there is */
+        while (n >= 64 && target_read(t, runtime, block, n) < 0)
+                n /= 2;
+        return n >= 64 && py_layout_from_debug_offsets(block, n, out) == 0;
+}
+
+static int lookup_symbols(struct target *t, struct module *m, struct py_found *f) {
+        struct elf_image *img = target_module_image(t, m);
+        uint64_t values[SYM_COUNT] = {}, addr, size;
+
+        if (!img)
+                return -ENOENT;
+        f->module = m;
+        f->bias = target_module_bias(t, m);
+        elf_image_symbols(img, sym_names, values, NULL, SYM_COUNT);
+        for (size_t i = 0; i < SYM_COUNT; i++)
+                f->sym[i] = values[i] ? values[i] + f->bias : 0;
+        if (!f->sym[SYM_RUNTIME] && elf_image_section(img, ".PyRuntime", &addr, &size) == 0 && addr)
+                f->sym[SYM_RUNTIME] = addr + f->bias;
+        return 0;
+}
+
+/* Decide the version and layout for a module that has the interpreter's symbols. */
+static bool pick_layout(struct analysis *a, struct py_found *f) {
+        struct target *t = a->target;
+        const struct py_layout *l;
+        unsigned major = 0, minor = 0;
+
+        if (f->sym[SYM_RUNTIME] && layout_from_runtime(t, f->sym[SYM_RUNTIME], &a->layout)) {
+                a->py_major = a->layout.major;
+                a->py_minor = a->layout.minor;
+                return true;
+        }
+        uint32_t hex;
+        if (f->sym[SYM_VERSION] && target_read(t, f->sym[SYM_VERSION], &hex, sizeof(hex)) == 0 &&
+            (hex >> 24) >= 2 && (hex >> 24) <= 3) {
+                major = hex >> 24;
+                minor = (hex >> 16) & 0xff;
+        } else if (!version_from_name(f->module->path, &major, &minor) &&
+                   !(t->exe && version_from_name(t->exe->path, &major, &minor)))
+                return false;
+        l = py_layout_for(major, minor);
+        if (!l) {
+                strv_addf(&a->warnings, "Python %u.%u found in %s is not supported", major, minor, f->module->path);
+                return false;
+        }
+        a->layout = *l;
+        a->py_major = major;
+        a->py_minor = minor;
+        return true;
+}
+
+static bool find_interp(struct analysis *a, struct py_found *f) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t interp = 0;
+
+        if (l->runtime_kind == PY_RUNTIME_PYRUNTIME) {
+                f->runtime = f->sym[SYM_RUNTIME];
+                if (read_ptr(t, f->runtime, l->runtime.interpreters_head, &interp) < 0)
+                        return false;
+        } else if (!f->sym[SYM_INTERP_HEAD] || target_read_u64(t, f->sym[SYM_INTERP_HEAD], &interp) < 0)
+                return false;
+        if (!interp_valid(t, l, interp))
+                return false;
+        f->interp = interp;
+        return true;
+}
+
+/*
+ * --exhaustive: no usable symbols (a stripped binary).  Any aligned word in
+ * writable memory that validates as an interpreter will do; the runtime is
+ * then the place in the module's own data that points at it.
+ */
+static bool scan_for_interp(struct analysis *a, struct py_found *f) {
+        struct target *t = a->target;
+        const struct core_file *c = t->core;
+        const struct py_layout *l = &a->layout;
+        uint64_t buf[8192];
+
+        for (size_t i = 0; i < c->n_segments && !f->interp; i++) {
+                const struct core_segment *s = &c->segments[i];
+
+                if (!(s->flags & 2 /* PF_W */) || s->filesz == 0)
+                        continue;
+                for (uint64_t off = 0; off + 8 <= s->filesz && !f->interp; off += sizeof(buf)) {
+                        size_t n = MIN((uint64_t)sizeof(buf), s->filesz - off) / 8;
+
+                        if (c->src.pread(c->src.ctx, buf, n * 8, s->offset + off) < 0)
+                                break;
+                        for (size_t k = 0; k < n; k++)
+                                if (buf[k] && interp_valid(t, l, buf[k])) {
+                                        f->interp = buf[k];
+                                        break;
+                                }
+                }
+        }
+        if (!f->interp)
+                return false;
+        if (l->runtime_kind == PY_RUNTIME_PYRUNTIME && f->module) {
+                /* the runtime holds interpreters.head: find a word in the module's range equal to it */
+                for (uint64_t p = f->module->start; p + 8 <= f->module->end && !f->runtime; p += 8) {
+                        uint64_t v;
+                        if (target_read_u64(t, p, &v) == 0 && v == f->interp &&
+                            p >= (uint64_t)l->runtime.interpreters_head)
+                                f->runtime = p - l->runtime.interpreters_head;
+                }
+        }
+        strv_addf(&a->warnings, "interpreter found by scanning memory (--exhaustive) at 0x%llx",
+                  (unsigned long long)f->interp);
+        return true;
+}
+
+/* Which thread state holds the GIL, or 0. */
+static uint64_t gil_holder(struct analysis *a, const struct py_found *f, uint64_t interp) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t holder = 0, gil;
+        int32_t locked;
+
+        if (l->gil_kind == PY_GIL_TSTATE_CURRENT) {
+                if (l->runtime_kind == PY_RUNTIME_PYRUNTIME)
+                        read_ptr(t, f->runtime, l->runtime.gilstate_tstate_current, &holder);
+                else if (f->sym[SYM_TSTATE_CURRENT])
+                        target_read_u64(t, f->sym[SYM_TSTATE_CURRENT], &holder);
+                return holder;
+        }
+        if (read_ptr(t, interp, l->interp.ceval_gil, &gil) < 0 ||
+            read_i32(t, gil, l->gil.locked, &locked) < 0 || !locked ||
+            read_ptr(t, gil, l->gil.last_holder, &holder) < 0)
+                return 0;
+        return holder;
+}
+
+static bool gc_collecting(struct analysis *a, const struct py_found *f, uint64_t interp) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        int32_t v = 0;
+
+        switch (l->gc_kind) {
+        case PY_GC_STATIC_SYMBOL:
+                if (f->sym[SYM_GC_COLLECTING])
+                        target_read(t, f->sym[SYM_GC_COLLECTING], &v, sizeof(v));
+                break;
+        case PY_GC_RUNTIME:
+                read_i32(t, f->runtime, l->runtime.gc_collecting, &v);
+                break;
+        case PY_GC_INTERP:
+                read_i32(t, interp, l->interp.gc_collecting, &v);
+                break;
+        }
+        return v != 0;
+}
+
+static uint64_t first_frame(struct analysis *a, uint64_t tstate) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t frame = 0, cframe;
+
+        switch (l->frame_kind) {
+        case PY_FRAMES_OBJECTS:
+                read_ptr(t, tstate, l->tstate.frame, &frame);
+                break;
+        case PY_FRAMES_CFRAME:
+                if (read_ptr(t, tstate, l->tstate.cframe, &cframe) == 0)
+                        read_ptr(t, cframe, l->cframe.current_frame, &frame);
+                break;
+        case PY_FRAMES_CURRENT:
+                read_ptr(t, tstate, l->tstate.current_frame, &frame);
+                break;
+        }
+        return frame;
+}
+
+/* The kernel thread of a pthread_t: on x86-64 pthread_self() is the thread's fs base. */
+static const struct core_thread *core_thread_of(struct analysis *a, uint64_t pthread_id, int32_t native) {
+        const struct core_file *c = a->core;
+
+        for (size_t i = 0; i < c->n_threads; i++)
+                if (pthread_id && c->threads[i].regs[CORE_REG_FS_BASE] == pthread_id)
+                        return &c->threads[i];
+        for (size_t i = 0; i < c->n_threads; i++)
+                if (native > 0 && c->threads[i].tid == native)
+                        return &c->threads[i];
+        return NULL;
+}
+
+static int add_thread(struct analysis *a, size_t *allocated, struct thread_info **ret) {
+        if (a->n_threads >= MAX_THREADS)
+                return -E2BIG;
+        if (grow_array(&a->threads, allocated, a->n_threads + 1, sizeof(*a->threads)) < 0)
+                return -ENOMEM;
+        *ret = &a->threads[a->n_threads++];
+        **ret = (struct thread_info) {};
+        return 0;
+}
+
+static int collect_threads(struct analysis *a, const struct py_found *f, const struct analysis_options *opts) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        _cleanup_(addr_set_clear) struct addr_set seen = {};
+        size_t allocated = 0, n_interps = 0;
+        uint64_t interp = f->interp;
+
+        while (interp) {
+                uint64_t holder = gil_holder(a, f, interp), tstate = 0, next;
+                bool collecting = gc_collecting(a, f, interp);
+                size_t first = a->n_threads;
+
+                if (++n_interps > MAX_INTERPRETERS || addr_set_add(&seen, interp) <= 0) {
+                        strv_addf(&a->warnings, "interpreter list is corrupt (cycle or too long): stopped");
+                        break;
+                }
+                read_ptr(t, interp, l->interp.tstate_head, &tstate);
+                while (tstate) {
+                        struct thread_info *th;
+                        const struct core_thread *ct;
+                        int32_t native = 0;
+                        int r;
+
+                        r = addr_set_add(&seen, tstate);
+                        if (r < 0)
+                                return r;
+                        if (r == 0) {
+                                strv_addf(&a->warnings, "thread list of interpreter 0x%llx cycles: stopped",
+                                          (unsigned long long)interp);
+                                break;
+                        }
+                        r = add_thread(a, &allocated, &th);
+                        if (r == -E2BIG) {
+                                strv_addf(&a->warnings, "more than %d threads: the rest are not shown", MAX_THREADS);
+                                break;
+                        }
+                        if (r < 0)
+                                return r;
+                        th->tstate = tstate;
+                        read_ptr(t, tstate, l->tstate.thread_id, &th->pthread_id);
+                        read_i32(t, tstate, l->tstate.native_thread_id, &native);
+                        ct = core_thread_of(a, th->pthread_id, native);
+                        th->tid = ct ? ct->tid : native;
+                        th->crashed = ct && ct == core_crashed_thread(a->core);
+                        th->has_gil = holder && holder == tstate;
+                        th->gc_collecting = collecting && th->has_gil;
+                        py_frames_walk(a, th, first_frame(a, tstate), opts->max_frames);
+                        if (read_ptr(t, tstate, l->tstate.next, &next) < 0) {
+                                strv_addf(&a->warnings, "thread state 0x%llx is unreadable: thread list cut short",
+                                          (unsigned long long)tstate);
+                                break;
+                        }
+                        tstate = next;
+                }
+                /* GC runs in the thread that holds the GIL; without a known holder, credit the crashed thread */
+                if (collecting && !holder)
+                        for (size_t i = first; i < a->n_threads; i++)
+                                a->threads[i].gc_collecting = a->threads[i].crashed;
+                if (read_ptr(t, interp, l->interp.next, &next) < 0)
+                        break;
+                interp = next;
+        }
+        return 0;
+}
+
+/* Crashed thread first, then the order of the core's NT_PRSTATUS notes, unknown tids last. */
+static int core_order(const struct analysis *a, const struct thread_info *th) {
+        if (th->crashed)
+                return -1;
+        for (size_t i = 0; i < a->core->n_threads; i++)
+                if (a->core->threads[i].tid == th->tid)
+                        return (int)i;
+        return (int)a->core->n_threads;
+}
+
+static void sort_threads(struct analysis *a) {
+        /* insertion sort: stable, and thread counts are small */
+        for (size_t i = 1; i < a->n_threads; i++) {
+                struct thread_info x = a->threads[i];
+                int kx = core_order(a, &x);
+                size_t j = i;
+
+                while (j > 0 && core_order(a, &a->threads[j - 1]) > kx) {
+                        a->threads[j] = a->threads[j - 1];
+                        j--;
+                }
+                a->threads[j] = x;
+        }
+}
+
+int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, const char **error) {
+        struct target *t = a->target;
+        struct py_found f = {};
+        bool found = false;
+
+        /* the executable first (static libpython, as Debian's), then libpython */
+        for (size_t pass = 0; pass < 2 && !found; pass++)
+                for (size_t i = 0; i < t->n_modules && !found; i++) {
+                        struct module *m = &t->modules[i];
+
+                        if ((pass == 0) != (m == t->exe) || (pass == 1 && !is_python_module(m)))
+                                continue;
+                        f = (struct py_found) {};
+                        if (lookup_symbols(t, m, &f) < 0)
+                                continue;
+                        if (!f.sym[SYM_RUNTIME] && !f.sym[SYM_INTERP_HEAD])
+                                continue;
+                        found = pick_layout(a, &f) && find_interp(a, &f);
+                }
+
+        if (!found && opts->exhaustive) {
+                /* the version must still come from somewhere: the file names */
+                for (size_t i = 0; i < t->n_modules && !found; i++) {
+                        struct module *m = &t->modules[i];
+
+                        if (!is_python_module(m) && m != t->exe)
+                                continue;
+                        f = (struct py_found) { .module = m };
+                        lookup_symbols(t, m, &f);
+                        found = pick_layout(a, &f) && scan_for_interp(a, &f);
+                }
+        }
+        if (!found) {
+                a->py_major = a->py_minor = 0;
+                *error = opts->exhaustive ?
+                        "no Python interpreter found in the core" :
+                        "no Python interpreter found in the core (try --exhaustive for stripped binaries)";
+                return -ENOENT;
+        }
+        int r = collect_threads(a, &f, opts);
+        if (r < 0)
+                return *error = "out of memory", r;
+        sort_threads(a);
+        return 0;
+}

@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pystack: the analyzer's command line.
+ *
+ *   pystack core CORE [EXECUTABLE] [options]
+ *
+ * Exit codes are the analysis_status values (doc/report-schema.md).
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "config.h"
+#include "report.h"
+
+static void help(FILE *out) {
+        fputs("Usage: pystack core CORE [EXECUTABLE] [OPTIONS]\n"
+              "\n"
+              "Print what every thread of a crashed Python process was running, from its core file.\n"
+              "\n"
+              "  CORE                     an ELF core file of an x86-64 Python process\n"
+              "  EXECUTABLE               the Python executable (default: the one named in the core)\n"
+              "\n"
+              "Options:\n"
+              "      --json               print one JSON document (schema: doc/report-schema.md)\n"
+              "      --exhaustive         scan memory for the interpreter when symbols do not find it\n"
+              "      --lib-search-path=P  look for the core's libraries by name in the directories of P\n"
+              "                           (colon-separated); for cores from another machine\n"
+              "      --lib-search-root=D  look for the core's libraries under directory D\n"
+              "      --no-color           never colour the output (the default off a terminal)\n"
+              "      --no-source          do not print source lines under Python frames\n"
+              "  -h, --help               show this help\n"
+              "  -V, --version            show the version\n"
+              "\n"
+              "Supported: CPython 2.7 and 3.6 to 3.13 (3.13+ through _Py_DebugOffsets), x86-64.\n"
+              "Not yet: --native, --native-all, --native-last, --locals (planned).\n"
+              "\n"
+              "Exit status: 0 report printed; 1 internal error; 2 usage error; 3 the core cannot be\n"
+              "read (not an ELF core, truncated, corrupt, other architecture); 4 the executable is\n"
+              "missing or does not match the core; 5 no Python interpreter found in the core.\n", out);
+}
+
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...) {
+        va_list ap;
+
+        fputs("pystack: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputs(" (see 'pystack --help')\n", stderr);
+        return ANALYSIS_USAGE;
+}
+
+static int add_search_path(struct strv *paths, const char *arg) {
+        _cleanup_free_ char *copy = strdup(arg);
+        char *save = NULL;
+
+        if (!copy)
+                return -ENOMEM;
+        for (char *p = strtok_r(copy, ":", &save); p; p = strtok_r(NULL, ":", &save))
+                if (*p && strv_addf(paths, "%s", p) < 0)
+                        return -ENOMEM;
+        return 0;
+}
+
+enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
+       OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS };
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "json", no_argument, NULL, OPT_JSON },
+                { "exhaustive", no_argument, NULL, OPT_EXHAUSTIVE },
+                { "lib-search-path", required_argument, NULL, OPT_LIB_PATH },
+                { "lib-search-root", required_argument, NULL, OPT_LIB_ROOT },
+                { "no-color", no_argument, NULL, OPT_NO_COLOR },
+                { "no-source", no_argument, NULL, OPT_NO_SOURCE },
+                { "native", no_argument, NULL, OPT_NATIVE },
+                { "native-all", no_argument, NULL, OPT_NATIVE_ALL },
+                { "native-last", no_argument, NULL, OPT_NATIVE_LAST },
+                { "locals", no_argument, NULL, OPT_LOCALS },
+                { "help", no_argument, NULL, 'h' },
+                { "version", no_argument, NULL, 'V' },
+                {}
+        };
+        struct analysis_options opts = { .max_frames = ANALYSIS_DEFAULT_MAX_FRAMES };
+        struct report_options ropts = { .color = isatty(STDOUT_FILENO), .source = true };
+        struct analysis *a = NULL;
+        const char *error = NULL, *core_path;
+        bool json = false;
+        enum analysis_status st;
+        int c, r;
+
+        while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0) {
+                switch (c) {
+                case 'h':
+                        help(stdout);
+                        return 0;
+                case 'V':
+                        puts("pystack " PACKAGE_VERSION);
+                        return 0;
+                case '?':
+                        return ANALYSIS_USAGE;  /* getopt said what was wrong */
+                default:
+                        return usage_error("options go after the subcommand");
+                }
+        }
+        if (optind >= argc)
+                return usage_error("missing subcommand: use 'pystack core CORE'");
+        if (strcmp(argv[optind], "core") != 0)
+                return usage_error("unknown subcommand '%s'", argv[optind]);
+        optind++;
+
+        /* options may come before or after the positional arguments */
+        const char *positional[2];
+        size_t n_positional = 0;
+        while (optind < argc) {
+                c = getopt_long(argc, argv, "hV", options, NULL);
+                if (c < 0) {
+                        if (n_positional == 2)
+                                return usage_error("unexpected argument '%s'", argv[optind]);
+                        positional[n_positional++] = argv[optind++];
+                        continue;
+                }
+                switch (c) {
+                case 'h':
+                        help(stdout);
+                        return 0;
+                case 'V':
+                        puts("pystack " PACKAGE_VERSION);
+                        return 0;
+                case OPT_JSON:
+                        json = true;
+                        break;
+                case OPT_EXHAUSTIVE:
+                        opts.exhaustive = true;
+                        break;
+                case OPT_LIB_PATH:
+                        if (add_search_path(&opts.target.lib_search_paths, optarg) < 0)
+                                return usage_error("out of memory");
+                        break;
+                case OPT_LIB_ROOT:
+                        opts.target.lib_search_root = optarg;
+                        break;
+                case OPT_NO_COLOR:
+                        ropts.color = false;
+                        break;
+                case OPT_NO_SOURCE:
+                        ropts.source = false;
+                        break;
+                case OPT_NATIVE:
+                case OPT_NATIVE_ALL:
+                case OPT_NATIVE_LAST:
+                case OPT_LOCALS:
+                        return usage_error("%s is not supported yet", argv[optind - 1]);
+                default:
+                        return ANALYSIS_USAGE;
+                }
+        }
+        if (n_positional == 0)
+                return usage_error("missing CORE: use 'pystack core CORE'");
+        core_path = positional[0];
+        if (n_positional == 2)
+                opts.target.executable = positional[1];
+        if (json)
+                ropts.color = false;
+
+        st = analysis_run(core_path, &opts, &a, &error);
+        if (st != ANALYSIS_OK) {
+                fputs("pystack: ", stderr);
+                fput_escaped(stderr, core_path);
+                fputs(": ", stderr);
+                fput_escaped(stderr, error ? error : "analysis failed");
+                fputc('\n', stderr);
+                analysis_free(a);
+                strv_clear(&opts.target.lib_search_paths);
+                return st;
+        }
+        r = json ? report_json(stdout, a, &ropts) : report_text(stdout, a, &ropts);
+        if (!json) {
+                const struct strv *w[] = { &a->target->warnings, &a->warnings };
+                for (size_t k = 0; k < ELEMENTSOF(w); k++)
+                        for (size_t i = 0; i < w[k]->n; i++) {
+                                fputs("pystack: warning: ", stderr);
+                                fput_escaped(stderr, w[k]->v[i]);
+                                fputc('\n', stderr);
+                        }
+        }
+        analysis_free(a);
+        strv_clear(&opts.target.lib_search_paths);
+        if (r < 0) {
+                fputs("pystack: cannot write the report\n", stderr);
+                return ANALYSIS_INTERNAL;
+        }
+        return ANALYSIS_OK;
+}

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* report: an analysis as the tutorial's text, or as one JSON document (doc/report-schema.md). */
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "analysis.h"
+
+struct report_options {
+        bool color;                     /* ANSI colours (a terminal only) */
+        bool source;                    /* print source lines under Python frames */
+};
+
+/* Return 0, or -EIO when writing failed. */
+int report_text(FILE *out, const struct analysis *a, const struct report_options *o);
+int report_json(FILE *out, const struct analysis *a, const struct report_options *o);
+
+/* Write s with control characters escaped (\n, \x1b ...): text from a core
+ * must never drive the terminal. */
+void fput_escaped(FILE *out, const char *s);
+
+/* Write s as a JSON string literal, quotes included. */
+void fput_json_string(FILE *out, const char *s);

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <string.h>
+
+#include "report.h"
+#include "py_object.h"
+#include "source_lines.h"
+
+void fput_json_string(FILE *out, const char *s) {
+        fputc('"', out);
+        for (; *s; s++) {
+                unsigned char ch = (unsigned char)*s;
+
+                if (ch == '"' || ch == '\\')
+                        fprintf(out, "\\%c", ch);
+                else if (ch == '\n')
+                        fputs("\\n", out);
+                else if (ch == '\t')
+                        fputs("\\t", out);
+                else if (ch < 0x20 || ch == 0x7f)
+                        fprintf(out, "\\u%04x", ch);
+                else
+                        fputc(ch, out);
+        }
+        fputc('"', out);
+}
+
+/* Text from notes is fixed-size and may hold anything: make it valid UTF-8 first. */
+static void put_note_string(FILE *out, const char *s, bool trim) {
+        size_t n = strlen(s);
+
+        while (trim && n && s[n - 1] == ' ')
+                n--;
+        char *clean = utf8_sanitize((const uint8_t *)s, n);
+        fput_json_string(out, clean ? clean : "");
+        free(clean);
+}
+
+static bool fault_signal(int signo) {
+        return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE;
+}
+
+static void put_frames(FILE *out, const struct thread_info *th, struct source_cache *src) {
+        fputs("\"frames\":[", out);
+        for (size_t i = th->n_frames; i-- > 0;) {
+                const struct py_frame_info *f = &th->frames[i];
+                const char *line = src ? source_line(src, f->file, f->line) : NULL;
+
+                fputs(i + 1 == th->n_frames ? "{" : ",{", out);
+                fputs("\"kind\":\"python\",\"function\":", out);
+                fput_json_string(out, f->function);
+                fputs(",\"file\":", out);
+                fput_json_string(out, f->file);
+                fprintf(out, ",\"line\":%d,\"source\":", f->line);
+                if (line && *line)
+                        fput_json_string(out, line);
+                else
+                        fputs("null", out);
+                fputc('}', out);
+        }
+        fputc(']', out);
+}
+
+int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
+        const struct core_process *p = &a->core->process;
+        const struct core_signal *s = &a->core->signal;
+        struct source_cache *src = o->source ? source_cache_new() : NULL;
+        int signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
+
+        fputs("{\"schema_version\":1,\"core\":", out);
+        put_note_string(out, a->core_path, false);
+        fputs(",\"executable\":", out);
+        put_note_string(out, a->target->exe_display ? a->target->exe_display : "", false);
+        fprintf(out, ",\"executable_source\":\"%s\"", a->target->opts->executable ? "argument" : "core");
+        if (a->py_major)
+                fprintf(out, ",\"python_version\":\"%u.%u\"", a->py_major, a->py_minor);
+        else
+                fputs(",\"python_version\":null", out);
+
+        fputs(",\"process\":", out);
+        if (p->present) {
+                fprintf(out, "{\"pid\":%d,\"ppid\":%d,\"sid\":%d,\"pgrp\":%d,\"uid\":%u,\"gid\":%u,"
+                        "\"state\":\"%c\",\"zombie\":%s,\"nice\":%d,\"comm\":",
+                        p->pid, p->ppid, p->sid, p->pgrp, p->uid, p->gid,
+                        p->state > ' ' && p->state < 0x7f && p->state != '"' && p->state != '\\' ? p->state : '?',
+                        p->zombie ? "true" : "false", p->nice);
+                put_note_string(out, p->fname, false);
+                fputs(",\"args\":", out);
+                put_note_string(out, p->psargs, true);
+                fputc('}', out);
+        } else
+                fputs("null", out);
+
+        fputs(",\"signal\":", out);
+        if (signo) {
+                const char *name = signal_name(signo);
+
+                fprintf(out, "{\"number\":%d,\"name\":", signo);
+                if (name)
+                        fprintf(out, "\"%s\"", name);
+                else
+                        fputs("null", out);
+                if (s->present) {
+                        fprintf(out, ",\"code\":%d,\"fault_address\":", s->code);
+                        if (fault_signal(signo))
+                                fprintf(out, "%llu", (unsigned long long)s->addr);
+                        else
+                                fputs("null", out);
+                        fputs(",\"sender_pid\":", out);
+                        if (s->code <= 0 && !fault_signal(signo))
+                                fprintf(out, "%d", s->pid);
+                        else
+                                fputs("null", out);
+                } else
+                        fputs(",\"code\":null,\"fault_address\":null,\"sender_pid\":null", out);
+                fputc('}', out);
+        } else
+                fputs("null", out);
+
+        fputs(",\"threads\":[", out);
+        for (size_t i = 0; i < a->n_threads; i++) {
+                const struct thread_info *th = &a->threads[i];
+
+                fprintf(out, "%s{\"tid\":%d,\"pthread_id\":", i ? "," : "", th->tid);
+                if (th->pthread_id)
+                        fprintf(out, "%llu", (unsigned long long)th->pthread_id);
+                else
+                        fputs("null", out);
+                fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,",
+                        th->crashed ? "true" : "false", th->tstate ? "true" : "false",
+                        th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
+                put_frames(out, th, src);
+                fputs(",\"truncated\":", out);
+                if (th->truncated)
+                        fput_json_string(out, th->truncated);
+                else
+                        fputs("null", out);
+                fputc('}', out);
+        }
+        fputs("],\"warnings\":[", out);
+        const struct strv *w[] = { &a->target->warnings, &a->warnings };
+        bool first = true;
+        for (size_t k = 0; k < ELEMENTSOF(w); k++)
+                for (size_t i = 0; i < w[k]->n; i++) {
+                        if (!first)
+                                fputc(',', out);
+                        first = false;
+                        put_note_string(out, w[k]->v[i], false);
+                }
+        fputs("]}\n", out);
+        source_cache_free(src);
+        fflush(out);
+        return ferror(out) ? -EIO : 0;
+}

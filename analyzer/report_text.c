@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "report.h"
+#include "source_lines.h"
+
+void fput_escaped(FILE *out, const char *s) {
+        for (; *s; s++) {
+                unsigned char ch = (unsigned char)*s;
+
+                if (ch == '\n')
+                        fputs("\\n", out);
+                else if (ch == '\t')
+                        fputs("\\t", out);
+                else if (ch < 0x20 || ch == 0x7f)
+                        fprintf(out, "\\x%02x", ch);
+                else
+                        fputc(ch, out);
+        }
+}
+
+/* psargs is padded with NULs and may end in a space */
+static void put_args(FILE *out, const char *s) {
+        size_t n = strlen(s);
+        char buf[96];
+
+        while (n && s[n - 1] == ' ')
+                n--;
+        snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
+        fput_escaped(out, buf);
+}
+
+static void thread_block(FILE *out, const struct analysis *a, const struct thread_info *th,
+                         const struct report_options *o, struct source_cache *src) {
+        const char *bold = o->color ? "\033[1m" : "", *reset = o->color ? "\033[0m" : "";
+        const char *py = o->color ? "\033[32m" : "", *fn = o->color ? "\033[33m" : "";
+
+        if (th->n_frames == 0 && !th->truncated) {
+                fprintf(out, "The frame stack for thread %d is empty\n", th->tid);
+                return;
+        }
+        fprintf(out, "%sTraceback for thread %d", bold, th->tid);
+        if (th->has_gil)
+                fputs(" [Has the GIL]", out);
+        if (th->gc_collecting)
+                fputs(" [Garbage collecting]", out);
+        fprintf(out, " (most recent call last):%s\n", reset);
+        if (th->truncated) {
+                fputs("    (frames missing: ", out);
+                fput_escaped(out, th->truncated);
+                fputs(")\n", out);
+        }
+        for (size_t i = th->n_frames; i-- > 0;) {
+                const struct py_frame_info *f = &th->frames[i];
+                const char *line;
+
+                fprintf(out, "    %s(Python)%s File \"", py, reset);
+                fput_escaped(out, f->file);
+                fprintf(out, "\", line %d, in %s", f->line, fn);
+                fput_escaped(out, f->function);
+                fprintf(out, "%s\n", reset);
+                line = o->source ? source_line(src, f->file, f->line) : NULL;
+                if (line && *line) {
+                        fputs("        ", out);
+                        fput_escaped(out, line);
+                        fputc('\n', out);
+                }
+        }
+}
+
+int report_text(FILE *out, const struct analysis *a, const struct report_options *o) {
+        const struct core_process *p = &a->core->process;
+        const struct core_signal *s = &a->core->signal;
+        struct source_cache *src = o->source ? source_cache_new() : NULL;
+        int signo;
+
+        fputs(a->target->opts->executable ? "Using executable given on the command line: " :
+              "Using executable found in the core file: ", out);
+        fput_escaped(out, a->target->exe_display ? a->target->exe_display : "(unknown)");
+        fputs("\n\n", out);
+        if (p->present) {
+                fputs("Core file information:\n", out);
+                fprintf(out, "state: %c zombie: %s niceness: %d\n",
+                        p->state > ' ' && p->state < 0x7f ? p->state : '?', p->zombie ? "True" : "False", p->nice);
+                fprintf(out, "pid: %d ppid: %d sid: %d\n", p->pid, p->ppid, p->sid);
+                fprintf(out, "uid: %u gid: %u pgrp: %d\n", p->uid, p->gid, p->pgrp);
+                fputs("executable: ", out);
+                fput_escaped(out, p->fname);
+                fputs(" arguments: ", out);
+                put_args(out, p->psargs);
+                fputs("\n\n", out);
+        }
+        signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
+        if (signo) {
+                const char *name = signal_name(signo);
+
+                if (name)
+                        fprintf(out, "The process died due receiving signal %s\n", name);
+                else
+                        fprintf(out, "The process died due receiving signal %d\n", signo);
+        }
+        for (size_t i = 0; i < a->n_threads; i++) {
+                if (i)
+                        fputc('\n', out);
+                thread_block(out, a, &a->threads[i], o, src);
+        }
+        source_cache_free(src);
+        fflush(out);
+        return ferror(out) ? -EIO : 0;
+}

@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+#include "util.h"
+
+int grow_array(void *array, size_t *allocated, size_t need, size_t size) {
+        void **p = array;
+        size_t n;
+        void *q;
+
+        if (need <= *allocated)
+                return 0;
+        n = MAX(need, *allocated * 2);
+        n = MAX(n, (size_t)8);
+        if (n > SIZE_MAX / size)
+                return -ENOMEM;
+        q = realloc(*p, n * size);
+        if (!q)
+                return -ENOMEM;
+        *p = q;
+        *allocated = n;
+        return 0;
+}
+
+#include <stdarg.h>
+
+int strv_addf(struct strv *s, const char *fmt, ...) {
+        va_list ap;
+        char *str;
+        int r;
+
+        if (grow_array(&s->v, &s->allocated, s->n + 1, sizeof(char *)) < 0)
+                return -ENOMEM;
+        va_start(ap, fmt);
+        r = vasprintf(&str, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return -ENOMEM;
+        s->v[s->n++] = str;
+        return 0;
+}
+
+void strv_clear(struct strv *s) {
+        for (size_t i = 0; i < s->n; i++)
+                free(s->v[i]);
+        free(s->v);
+        *s = (struct strv) {};
+}
+
+static size_t addr_hash(uint64_t a, size_t cap) {
+        a ^= a >> 33;
+        a *= 0xff51afd7ed558ccdULL;
+        a ^= a >> 33;
+        return (size_t)a & (cap - 1);
+}
+
+int addr_set_add(struct addr_set *s, uint64_t addr) {
+        if ((s->n + 1) * 2 > s->cap) {
+                size_t cap = s->cap ? s->cap * 2 : 64;
+                uint64_t *slots = calloc(cap, sizeof(*slots));
+
+                if (!slots)
+                        return -ENOMEM;
+                for (size_t i = 0; i < s->cap; i++) {
+                        if (!s->slots[i])
+                                continue;
+                        size_t h = addr_hash(s->slots[i], cap);
+                        while (slots[h])
+                                h = (h + 1) & (cap - 1);
+                        slots[h] = s->slots[i];
+                }
+                free(s->slots);
+                s->slots = slots;
+                s->cap = cap;
+        }
+        size_t h = addr_hash(addr, s->cap);
+        while (s->slots[h]) {
+                if (s->slots[h] == addr)
+                        return 0;
+                h = (h + 1) & (s->cap - 1);
+        }
+        s->slots[h] = addr;
+        s->n++;
+        return 1;
+}
+
+void addr_set_clear(struct addr_set *s) {
+        free(s->slots);
+        *s = (struct addr_set) {};
+}

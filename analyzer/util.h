@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Small helpers shared by every module: scope-bound cleanup and checked sizes. */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p) { free(*(void **)p); }
+static inline void closep(int *fd) { if (*fd >= 0) close(*fd); }
+static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
+
+#define _cleanup_free_ _cleanup_(freep)
+#define _cleanup_close_ _cleanup_(closep)
+#define _cleanup_fclose_ _cleanup_(fclosep)
+
+/* Hand a pointer on: the cleanup of the local no longer frees it. */
+#define TAKE_PTR(p) ({ __typeof__(p) _p = (p); (p) = NULL; _p; })
+#define TAKE_FD(fd) ({ int _fd = (fd); (fd) = -1; _fd; })
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* true when [off, off+len) lies inside [0, size), without overflow */
+static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size) {
+        return off <= size && len <= size - off;
+}
+
+/* Grow *array (of *allocated elements of `size` bytes) to hold `need`. */
+int grow_array(void *array, size_t *allocated, size_t need, size_t size);
+
+/* A growable list of owned strings (warnings, search paths). */
+struct strv {
+        char **v;
+        size_t n, allocated;
+};
+
+/* Append a printf-formatted string; -ENOMEM on failure. */
+__attribute__((format(printf, 2, 3)))
+int strv_addf(struct strv *s, const char *fmt, ...);
+void strv_clear(struct strv *s);
+
+/* A set of non-zero addresses (cycle detection in lists read from a core). */
+struct addr_set {
+        uint64_t *slots;
+        size_t n, cap;
+};
+
+/* 1 if added, 0 if it was already there, -ENOMEM. Amortised O(1). */
+int addr_set_add(struct addr_set *s, uint64_t addr);
+void addr_set_clear(struct addr_set *s);

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/* Unit tests for core note parsing: well-formed notes decode, hostile ones are refused. */
+#include <elf.h>
+#include <string.h>
+
+#include "core_file.h"
+#include "tap.h"
+
+static uint8_t buf[4096];
+static size_t len;
+
+static void note(uint32_t type, const char *name, const void *desc, uint32_t descsz) {
+        uint32_t namesz = strlen(name) + 1;
+
+        memcpy(buf + len, &namesz, 4);
+        memcpy(buf + len + 4, &descsz, 4);
+        memcpy(buf + len + 8, &type, 4);
+        len += 12;
+        memcpy(buf + len, name, namesz);
+        len += (namesz + 3) & ~3u;
+        memcpy(buf + len, desc, descsz);
+        len += (descsz + 3) & ~3u;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+
+static void build_valid(void) {
+        uint8_t prstatus[336] = {}, prpsinfo[136] = {}, siginfo[128] = {}, file[16 + 2 * 24 + 32] = {};
+        uint64_t auxv[4] = { AT_ENTRY, 0x401000, AT_NULL, 0 };
+
+        len = 0;
+        prstatus[12] = SIGSEGV;                         /* pr_cursig */
+        put32(prstatus + 32, 4242);                     /* pr_pid */
+        put64(prstatus + 112 + 8 * CORE_REG_RIP, 0xdeadbeef);
+        put64(prstatus + 112 + 8 * CORE_REG_FS_BASE, 0x7f0000001000);
+        note(NT_PRSTATUS, "CORE", prstatus, sizeof(prstatus));
+        put32(prstatus + 32, 4243);
+        prstatus[12] = 0;
+        note(NT_PRSTATUS, "CORE", prstatus, sizeof(prstatus));
+
+        prpsinfo[1] = 'R';
+        prpsinfo[2] = 1;
+        prpsinfo[3] = (uint8_t)-5;
+        put32(prpsinfo + 16, 1000);
+        put32(prpsinfo + 20, 100);
+        put32(prpsinfo + 24, 4242);
+        put32(prpsinfo + 28, 1);
+        memcpy(prpsinfo + 40, "python3.11-long-name", 16);  /* fills all 16 bytes, no NUL */
+        memcpy(prpsinfo + 56, "python3 -c pass", 15);
+        note(NT_PRPSINFO, "CORE", prpsinfo, sizeof(prpsinfo));
+
+        put32(siginfo, SIGSEGV);
+        put32(siginfo + 8, 1);                          /* SEGV_MAPERR */
+        put64(siginfo + 16, 0x10);
+        note(NT_SIGINFO, "CORE", siginfo, sizeof(siginfo));
+        note(NT_AUXV, "CORE", auxv, sizeof(auxv));
+
+        put64(file, 2);
+        put64(file + 8, 4096);
+        put64(file + 16, 0x400000); put64(file + 24, 0x401000); put64(file + 32, 0);
+        put64(file + 40, 0x401000); put64(file + 48, 0x402000); put64(file + 56, 1);
+        memcpy(file + 64, "/usr/bin/python3\0/usr/bin/python3", 34);
+        note(NT_FILE, "CORE", file, 16 + 2 * 24 + 32);
+        /* a note of another owner with the same type number must be ignored */
+        note(NT_PRSTATUS, "LINUX", prstatus, 16);
+}
+
+static int parse(struct core_file *c, const char **err) {
+        memset(c, 0, sizeof(*c));
+        return core_parse_notes(c, buf, len, err);
+}
+
+static void release(struct core_file *c) {
+        free(c->threads);
+        free(c->auxv);
+        free(c->mappings);
+        memset(c, 0, sizeof(*c));
+}
+
+int main(void) {
+        struct core_file c;
+        const char *err = NULL;
+
+        build_valid();
+        TAP_EQ_INT(parse(&c, &err), 0, "valid notes parse");
+        TAP_EQ_INT(c.n_threads, 2, "two threads");
+        TAP_EQ_INT(c.threads[0].tid, 4242, "first thread tid");
+        TAP_EQ_INT(c.threads[0].cursig, SIGSEGV, "cursig of the crashed thread");
+        tap_ok(c.threads[0].regs[CORE_REG_RIP] == 0xdeadbeef, "rip decoded");
+        tap_ok(c.threads[0].regs[CORE_REG_FS_BASE] == 0x7f0000001000, "fs_base decoded");
+        tap_ok(core_crashed_thread(&c) == &c.threads[0], "crashed thread found");
+        tap_ok(c.process.present && c.process.state == 'R' && c.process.zombie, "process state");
+        TAP_EQ_INT(c.process.nice, -5, "negative niceness");
+        TAP_EQ_INT(c.process.uid, 1000, "uid");
+        tap_ok(strlen(c.process.fname) == 16, "a 16-byte comm without NUL stays bounded");
+        tap_ok(strcmp(c.process.psargs, "python3 -c pass") == 0, "psargs");
+        tap_ok(c.signal.present && c.signal.signo == SIGSEGV && c.signal.addr == 0x10, "siginfo");
+        tap_ok(core_auxv(&c, AT_ENTRY) == 0x401000 && core_auxv(&c, AT_PHDR) == 0, "auxv lookup");
+        TAP_EQ_INT(c.n_mappings, 2, "NT_FILE mappings");
+        tap_ok(c.n_mappings == 2 && c.mappings[1].file_offset == 4096 &&
+               strcmp(c.mappings[1].path, "/usr/bin/python3") == 0, "mapping offset in bytes and path");
+        tap_ok(core_mapping_at(&c, 0x401800) == &c.mappings[1] && !core_mapping_at(&c, 0x402000),
+               "mapping lookup is half-open");
+        release(&c);
+
+        /* every truncation of a valid blob fails cleanly or parses a prefix, never reads past it */
+        size_t full = len;
+        int clean = 1;
+        for (size_t cut = 0; cut < full; cut++) {
+                len = cut;
+                int r = parse(&c, &err);
+                if (r != 0 && r != -EBADMSG)
+                        clean = 0;
+                release(&c);
+        }
+        len = full;
+        tap_ok(clean, "every truncation is refused or parsed as a prefix");
+
+        /* a descsz pointing past the end */
+        build_valid();
+        put32(buf + 4, 0xfffffff0);
+        TAP_EQ_INT(parse(&c, &err), -EBADMSG, "huge descsz refused");
+        tap_ok(err && strstr(err, "past the end"), "error says why: %s", err ? err : "(null)");
+        release(&c);
+
+        /* NT_FILE claiming more entries than fit */
+        build_valid();
+        {
+                uint8_t file[16 + 24 + 8] = {};
+                len = 0;
+                uint8_t prstatus[336] = {};
+                note(NT_PRSTATUS, "CORE", prstatus, sizeof(prstatus));
+                put64(file, 1000000);
+                put64(file + 8, 4096);
+                note(NT_FILE, "CORE", file, sizeof(file));
+                TAP_EQ_INT(parse(&c, &err), -EBADMSG, "NT_FILE count larger than the note refused");
+                release(&c);
+                /* a name without its NUL */
+                len = 0;
+                note(NT_PRSTATUS, "CORE", prstatus, sizeof(prstatus));
+                put64(file, 1);
+                memset(file + 40, 'x', 8);
+                note(NT_FILE, "CORE", file, sizeof(file));
+                TAP_EQ_INT(parse(&c, &err), -EBADMSG, "NT_FILE name without NUL refused");
+                release(&c);
+                /* page size not a power of two */
+                len = 0;
+                note(NT_PRSTATUS, "CORE", prstatus, sizeof(prstatus));
+                put64(file, 0);
+                put64(file + 8, 3000);
+                note(NT_FILE, "CORE", file, 16);
+                TAP_EQ_INT(parse(&c, &err), -EBADMSG, "NT_FILE odd page size refused");
+                release(&c);
+                /* a short NT_PRSTATUS */
+                len = 0;
+                note(NT_PRSTATUS, "CORE", prstatus, 100);
+                TAP_EQ_INT(parse(&c, &err), -EBADMSG, "short NT_PRSTATUS refused");
+                release(&c);
+                /* no threads at all */
+                len = 0;
+                note(NT_AUXV, "CORE", file, 16);
+                TAP_EQ_INT(parse(&c, &err), -EBADMSG, "a core without threads refused");
+                release(&c);
+        }
+        tap_ok(signal_name(SIGABRT) && strcmp(signal_name(SIGABRT), "SIGABRT") == 0, "signal names");
+        tap_ok(signal_name(0) == NULL && signal_name(200) == NULL && signal_name(-3) == NULL, "unknown signals");
+        return tap_done();
+}
