@@ -323,9 +323,13 @@ static int read_headers(struct core_file *c, const char **error) {
                                 .offset = ph[i].p_offset, .filesz = ph[i].p_filesz,
                                 .flags = ph[i].p_flags,
                         };
+                        if (s->offset + s->filesz >= s->offset)
+                                c->expected_size = MAX(c->expected_size, s->offset + s->filesz);
                         /* a core cut short keeps what it has: the rest reads as not dumped */
-                        if (!range_ok(s->offset, s->filesz, c->src.size))
+                        if (!range_ok(s->offset, s->filesz, c->src.size)) {
                                 s->filesz = s->offset < c->src.size ? c->src.size - s->offset : 0;
+                                c->truncated = true;
+                        }
                 }
         }
         if (notes_total == 0)

@@ -93,6 +93,9 @@ struct core_file {
         size_t n_mappings;
         uint64_t page_size;
 
+        uint64_t expected_size;         /* the size the program headers promise */
+        bool truncated;                 /* the file is shorter than that: memory is missing */
+
         uint8_t *notes;                 /* the raw notes, owned (mappings point in here) */
         size_t notes_size;
 };

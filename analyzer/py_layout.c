@@ -10,6 +10,10 @@
  *
  * Every field of every entry is written out, PY_OFF_NONE included: a field
  * left to the zero default would silently read offset 0.
+ *
+ * Two fields exist longer than py_layout.h's comments say, and are filled
+ * wherever the headers have them: PyThreadState.native_thread_id first
+ * appears in 3.11 (not 3.8), and _co_firsttraceable is still in 3.13.
  */
 
 #include <errno.h>

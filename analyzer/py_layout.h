@@ -100,7 +100,7 @@ struct py_layout {
                 py_off cframe;                  /* 3.11-3.12: _PyCFrame * */
                 py_off current_frame;           /* 3.13+: _PyInterpreterFrame * */
                 py_off thread_id;               /* unsigned long: the pthread_t */
-                py_off native_thread_id;        /* 3.8+: the kernel tid */
+                py_off native_thread_id;        /* 3.11+: the kernel tid */
         } tstate;
 
         /* _PyCFrame (3.11-3.12) */
@@ -150,7 +150,7 @@ struct py_layout {
                 py_off freevars;                /* <=3.10 */
                 py_off localsplusnames;         /* 3.11+ */
                 py_off localspluskinds;         /* 3.11+ */
-                py_off firsttraceable;          /* _co_firsttraceable, 3.11-3.12 */
+                py_off firsttraceable;          /* _co_firsttraceable, 3.11-3.13 */
                 py_off code_adaptive;           /* co_code_adaptive, 3.11+ */
         } code;
 

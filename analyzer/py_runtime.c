@@ -95,16 +95,11 @@ static bool interp_valid(struct target *t, const struct py_layout *l, uint64_t i
 
 /* The _Py_DebugOffsets block at the start of _PyRuntime (3.13+). */
 static bool layout_from_runtime(struct target *t, uint64_t runtime, struct py_layout *out) {
-        uint8_t block[2048];
-        size_t n = sizeof(block);
-        char cookie[8];
+        uint8_t block[1024];    /* the 3.13 block is 584 bytes */
 
-        if (target_read(t, runtime, cookie, sizeof(cookie)) < 0 || memcmp(cookie, "xdebugpy", 8) != 0)
+        if (target_read(t, runtime, block, sizeof(block)) < 0 || memcmp(block, "xdebugpy", 8) != 0)
                 return false;
-        /* the block may sit at the end of readable memory: take what there is */
-        while (n >= 64 && target_read(t, runtime, block, n) < 0)
-                n /= 2;
-        return n >= 64 && py_layout_from_debug_offsets(block, n, out) == 0;
+        return py_layout_from_debug_offsets(block, sizeof(block), out) == 0;
 }
 
 static int lookup_symbols(struct target *t, struct module *m, struct py_found *f) {

@@ -92,7 +92,8 @@ int main(int argc, char **argv) {
         enum analysis_status st;
         int c, r;
 
-        while ((c = getopt_long(argc, argv, "+hV", options, NULL)) >= 0) {
+        opterr = 0;  /* our own one-line messages */
+        while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) >= 0) {
                 switch (c) {
                 case 'h':
                         help(stdout);
@@ -101,7 +102,7 @@ int main(int argc, char **argv) {
                         puts("pystack " PACKAGE_VERSION);
                         return 0;
                 case '?':
-                        return ANALYSIS_USAGE;  /* getopt said what was wrong */
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
                 default:
                         return usage_error("options go after the subcommand");
                 }
@@ -116,7 +117,7 @@ int main(int argc, char **argv) {
         const char *positional[2];
         size_t n_positional = 0;
         while (optind < argc) {
-                c = getopt_long(argc, argv, "hV", options, NULL);
+                c = getopt_long(argc, argv, "+:hV", options, NULL);
                 if (c < 0) {
                         if (n_positional == 2)
                                 return usage_error("unexpected argument '%s'", argv[optind]);
@@ -154,8 +155,10 @@ int main(int argc, char **argv) {
                 case OPT_NATIVE_LAST:
                 case OPT_LOCALS:
                         return usage_error("%s is not supported yet", argv[optind - 1]);
+                case ':':
+                        return usage_error("option '%s' needs a value", argv[optind - 1]);
                 default:
-                        return ANALYSIS_USAGE;
+                        return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
         if (n_positional == 0)

@@ -21,9 +21,23 @@ static inline int tap_ok(int cond, const char *fmt, ...) {
         return cond;
 }
 
-#define TAP_EQ_INT(got, want, ...) \
-        (tap_ok((long long)(got) == (long long)(want), __VA_ARGS__) || \
-         (printf("#   got %lld, want %lld\n", (long long)(got), (long long)(want)), 0))
+/* Compare two integers once each (arguments may have side effects). */
+#define TAP_EQ_INT(got, want, ...) tap_eq_int((long long)(got), (long long)(want), __VA_ARGS__)
+
+__attribute__((format(printf, 3, 4)))
+static inline int tap_eq_int(long long got, long long want, const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("%sok %d - ", got == want ? "" : "not ", ++tap_n);
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+        if (got != want) {
+                tap_failed++;
+                printf("#   got %lld, want %lld\n", got, want);
+        }
+        return got == want;
+}
 
 static inline int tap_done(void) {
         printf("1..%d\n", tap_n);

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests for core note parsing: well-formed notes decode, hostile ones are refused. */
 #include <elf.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core_file.h"
@@ -26,7 +29,7 @@ static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 
 static void build_valid(void) {
-        uint8_t prstatus[336] = {}, prpsinfo[136] = {}, siginfo[128] = {}, file[16 + 2 * 24 + 32] = {};
+        uint8_t prstatus[336] = {}, prpsinfo[136] = {}, siginfo[128] = {}, file[16 + 2 * 24 + 34] = {};
         uint64_t auxv[4] = { AT_ENTRY, 0x401000, AT_NULL, 0 };
 
         len = 0;
@@ -61,7 +64,7 @@ static void build_valid(void) {
         put64(file + 16, 0x400000); put64(file + 24, 0x401000); put64(file + 32, 0);
         put64(file + 40, 0x401000); put64(file + 48, 0x402000); put64(file + 56, 1);
         memcpy(file + 64, "/usr/bin/python3\0/usr/bin/python3", 34);
-        note(NT_FILE, "CORE", file, 16 + 2 * 24 + 32);
+        note(NT_FILE, "CORE", file, sizeof(file));
         /* a note of another owner with the same type number must be ignored */
         note(NT_PRSTATUS, "LINUX", prstatus, 16);
 }

@@ -452,6 +452,37 @@ static void test_common(void) {
         TAP_EQ_INT(line((enum py_line_format)42, t, sizeof(t), 9, 0), -1, "an unknown format is no line");
 }
 
+/* Pseudo-random garbage in every format: only -1 or a line, never a crash
+ * (run under ASan to see overreads; each table is an exact-size buffer). */
+static void test_garbage(void) {
+        static const enum py_line_format fmts[] = {
+                PY_LINES_LNOTAB27, PY_LINES_LNOTAB36, PY_LINES_LINETABLE310, PY_LINES_LOCATIONS311,
+        };
+        uint32_t seed = 12345;
+        int bad = 0;
+
+        for (int round = 0; round < 2000; round++) {
+                size_t len = round % 40;
+                uint8_t *buf = malloc(len ? len : 1);
+
+                if (!buf)
+                        abort();
+                for (size_t i = 0; i < len; i++) {
+                        seed = seed * 1103515245u + 12345u;
+                        buf[i] = (uint8_t)(seed >> 16);
+                        /* Make location-table entry starts common. */
+                        if (round % 2 && i % 3 == 0)
+                                buf[i] |= 0x80;
+                }
+                for (size_t f = 0; f < sizeof(fmts) / sizeof(fmts[0]); f++)
+                        for (int64_t off = 0; off < 80; off += 2)
+                                if (py_line_for_offset(fmts[f], buf, len, 1, off) < -1)
+                                        bad++;
+                free(buf);
+        }
+        tap_ok(bad == 0, "random tables in every format give -1 or a line");
+}
+
 int main(void) {
         for (size_t i = 0; i < sizeof(reals) / sizeof(reals[0]); i++)
                 test_real(&reals[i]);
@@ -461,5 +492,6 @@ int main(void) {
         test_linetable310();
         test_locations311();
         test_common();
+        test_garbage();
         return tap_done();
 }
