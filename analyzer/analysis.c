@@ -28,14 +28,15 @@ enum analysis_status analysis_run(const char *path, const struct analysis_option
         if (r == -ENOMEM)
                 return ANALYSIS_INTERNAL;
         if (a->core->truncated) {
+                /* what remains may still be worth printing, but the caller must learn the core is damaged */
                 static char msg[160];
 
                 snprintf(msg, sizeof(msg), "the core is truncated (%llu of %llu bytes)%s",
                          (unsigned long long)a->core->src.size, (unsigned long long)a->core->expected_size,
-                         r < 0 ? ": no Python interpreter found in what remains" : "");
-                if (r < 0)
-                        return *error = msg, ANALYSIS_BAD_CORE;
-                strv_addf(&a->warnings, "%s: stacks may be incomplete", msg);
+                         r < 0 ? ": no Python interpreter found in what remains" :
+                                 ": the report is incomplete");
+                *error = msg;
+                return ANALYSIS_BAD_CORE;
         }
         return r < 0 ? ANALYSIS_NO_PYTHON : ANALYSIS_OK;
 }

@@ -70,9 +70,10 @@ struct analysis {
 
 /*
  * Run the whole analysis of the core at path.  Returns ANALYSIS_OK with *ret
- * filled, or another status with a one-line message in *error (static or
- * owned by *ret, valid until analysis_free()).  On ANALYSIS_NO_PYTHON *ret
- * is still filled so callers can report the process.
+ * filled, or another status with a one-line message in *error (static,
+ * valid until the next call).  *ret is also filled on ANALYSIS_NO_PYTHON,
+ * and on ANALYSIS_BAD_CORE for a truncated core whose remains were
+ * analysed: then the report is partial, and callers must say so.
  */
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error);

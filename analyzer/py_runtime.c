@@ -166,33 +166,59 @@ static bool find_interp(struct analysis *a, struct py_found *f) {
 }
 
 /*
- * --exhaustive: no usable symbols (a stripped binary).  Any aligned word in
- * writable memory that validates as an interpreter will do; the runtime is
- * then the place in the module's own data that points at it.
+ * A scanned candidate needs more proof than a symbol: its first thread must
+ * also be one of the core's threads (its pthread_t is that thread's fs base).
+ */
+static bool interp_proven(struct analysis *a, uint64_t interp) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t tstate, pthread_id;
+
+        if (!interp_valid(t, l, interp) || read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0 || !tstate ||
+            read_ptr(t, tstate, l->tstate.thread_id, &pthread_id) < 0)
+                return false;
+        for (size_t i = 0; i < a->core->n_threads; i++)
+                if (pthread_id && a->core->threads[i].regs[CORE_REG_FS_BASE] == pthread_id)
+                        return true;
+        return false;
+}
+
+static uint64_t scan_segment(struct analysis *a, const struct core_segment *s) {
+        const struct core_file *c = a->core;
+        uint64_t buf[8192];
+
+        for (uint64_t off = 0; off + 8 <= s->filesz; off += sizeof(buf)) {
+                size_t n = MIN((uint64_t)sizeof(buf), s->filesz - off) / 8;
+
+                if (c->src.pread(c->src.ctx, buf, n * 8, s->offset + off) < 0)
+                        return 0;
+                for (size_t k = 0; k < n; k++)
+                        if (buf[k] && !(buf[k] & 7) && interp_proven(a, buf[k]))
+                                return buf[k];
+        }
+        return 0;
+}
+
+/*
+ * --exhaustive: no usable symbols (a stripped binary).  A pointer to the
+ * interpreter is looked for in writable memory — the interpreter module's
+ * own data first, where the runtime lives, then everything else; the runtime
+ * is then the place in the module's data that points at it.
  */
 static bool scan_for_interp(struct analysis *a, struct py_found *f) {
         struct target *t = a->target;
-        const struct core_file *c = t->core;
+        const struct core_file *c = a->core;
         const struct py_layout *l = &a->layout;
-        uint64_t buf[8192];
 
-        for (size_t i = 0; i < c->n_segments && !f->interp; i++) {
-                const struct core_segment *s = &c->segments[i];
+        for (int pass = 0; pass < 2 && !f->interp; pass++)
+                for (size_t i = 0; i < c->n_segments && !f->interp; i++) {
+                        const struct core_segment *s = &c->segments[i];
+                        bool own = f->module && s->vaddr >= f->module->start && s->vaddr < f->module->end;
 
-                if (!(s->flags & 2 /* PF_W */) || s->filesz == 0)
-                        continue;
-                for (uint64_t off = 0; off + 8 <= s->filesz && !f->interp; off += sizeof(buf)) {
-                        size_t n = MIN((uint64_t)sizeof(buf), s->filesz - off) / 8;
-
-                        if (c->src.pread(c->src.ctx, buf, n * 8, s->offset + off) < 0)
-                                break;
-                        for (size_t k = 0; k < n; k++)
-                                if (buf[k] && interp_valid(t, l, buf[k])) {
-                                        f->interp = buf[k];
-                                        break;
-                                }
+                        if (!(s->flags & 2 /* PF_W */) || s->filesz == 0 || own != (pass == 0))
+                                continue;
+                        f->interp = scan_segment(a, s);
                 }
-        }
         if (!f->interp)
                 return false;
         if (l->runtime_kind == PY_RUNTIME_PYRUNTIME && f->module) {
@@ -250,24 +276,24 @@ static bool gc_collecting(struct analysis *a, const struct py_found *f, uint64_t
         return v != 0;
 }
 
-static uint64_t first_frame(struct analysis *a, uint64_t tstate) {
+/* The innermost frame of a thread: 0 and *frame (0 when it runs no Python), or -EFAULT. */
+static int first_frame(struct analysis *a, uint64_t tstate, uint64_t *frame) {
         struct target *t = a->target;
         const struct py_layout *l = &a->layout;
-        uint64_t frame = 0, cframe;
+        uint64_t cframe;
 
+        *frame = 0;
         switch (l->frame_kind) {
         case PY_FRAMES_OBJECTS:
-                read_ptr(t, tstate, l->tstate.frame, &frame);
-                break;
+                return read_ptr(t, tstate, l->tstate.frame, frame);
         case PY_FRAMES_CFRAME:
-                if (read_ptr(t, tstate, l->tstate.cframe, &cframe) == 0)
-                        read_ptr(t, cframe, l->cframe.current_frame, &frame);
-                break;
+                if (read_ptr(t, tstate, l->tstate.cframe, &cframe) < 0)
+                        return -EFAULT;
+                return cframe ? read_ptr(t, cframe, l->cframe.current_frame, frame) : 0;
         case PY_FRAMES_CURRENT:
-                read_ptr(t, tstate, l->tstate.current_frame, &frame);
-                break;
+                return read_ptr(t, tstate, l->tstate.current_frame, frame);
         }
-        return frame;
+        return -EFAULT;
 }
 
 /* The kernel thread of a pthread_t: on x86-64 pthread_self() is the thread's fs base. */
@@ -339,7 +365,13 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         th->crashed = ct && ct == core_crashed_thread(a->core);
                         th->has_gil = holder && holder == tstate;
                         th->gc_collecting = collecting && th->has_gil;
-                        py_frames_walk(a, th, first_frame(a, tstate), opts->max_frames);
+                        uint64_t frame;
+                        if (first_frame(a, tstate, &frame) < 0) {
+                                if (asprintf(&th->truncated, "unreadable thread state at 0x%llx",
+                                             (unsigned long long)tstate) < 0)
+                                        th->truncated = NULL;
+                        } else
+                                py_frames_walk(a, th, frame, opts->max_frames);
                         if (read_ptr(t, tstate, l->tstate.next, &next) < 0) {
                                 strv_addf(&a->warnings, "thread state 0x%llx is unreadable: thread list cut short",
                                           (unsigned long long)tstate);

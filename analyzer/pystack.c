@@ -65,6 +65,14 @@ static int add_search_path(struct strv *paths, const char *arg) {
         return 0;
 }
 
+static void print_error(const char *core_path, const char *error) {
+        fputs("pystack: ", stderr);
+        fput_escaped(stderr, core_path);
+        fputs(": ", stderr);
+        fput_escaped(stderr, error ? error : "analysis failed");
+        fputc('\n', stderr);
+}
+
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS };
 
@@ -170,12 +178,10 @@ int main(int argc, char **argv) {
                 ropts.color = false;
 
         st = analysis_run(core_path, &opts, &a, &error);
-        if (st != ANALYSIS_OK) {
-                fputs("pystack: ", stderr);
-                fput_escaped(stderr, core_path);
-                fputs(": ", stderr);
-                fput_escaped(stderr, error ? error : "analysis failed");
-                fputc('\n', stderr);
+        /* a truncated core still gets the report of what remains, then the error */
+        bool partial = st == ANALYSIS_BAD_CORE && a && a->n_threads > 0;
+        if (st != ANALYSIS_OK && !partial) {
+                print_error(core_path, error);
                 analysis_free(a);
                 strv_clear(&opts.target.lib_search_paths);
                 return st;
@@ -190,11 +196,13 @@ int main(int argc, char **argv) {
                                 fputc('\n', stderr);
                         }
         }
+        if (partial)
+                print_error(core_path, error);
         analysis_free(a);
         strv_clear(&opts.target.lib_search_paths);
         if (r < 0) {
                 fputs("pystack: cannot write the report\n", stderr);
                 return ANALYSIS_INTERNAL;
         }
-        return ANALYSIS_OK;
+        return st;
 }

@@ -1,0 +1,632 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+"""Build (and cache) real core files of crashing Python programs.
+
+For every CPython found on the machine -- pyenv's versions (under
+`pyenv root`/versions, or ~/.pyenv/versions when pyenv is not on PATH) and
+the distribution's /usr/bin/pythonX.Y -- and every scenario in
+scenarios/*.py, run the scenario so that it crashes and leaves a core, next
+to the "expectation" JSON file the scenario wrote just before crashing.
+
+Cache layout (directory $PYSTACK_TEST_CORES, default
+<cwd>/tests/integration/cores-cache):
+
+    <cache>/<interpreter label>/<scenario>/core          the core file
+    <cache>/<interpreter label>/<scenario>/expect.json   what the program knew
+    <cache>/<interpreter label>/<scenario>/meta.json     status ok|skip|error
+    <cache>/nonpython/sleep/core                         core of /bin/sleep
+
+An entry is reused when its meta.json is newer than the scenario script and
+the shared helpers.  Generation changes /proc/sys/kernel/core_pattern while
+holding an exclusive flock on /run/lock/pystackd-core-pattern.lock and
+restores it on every exit path (finally, atexit, SIGTERM/SIGINT/SIGHUP); the
+original value is also saved to /run/lock/pystackd-core-pattern.saved so a
+run killed with SIGKILL is repaired by the next one.
+
+Stdlib only; run with /usr/bin/python3.  Command line:
+
+    cores.py [--cache DIR] [--jobs N] [--force] [--bench] [--list]
+             [--interp LABEL ...] [--scenario NAME ...] [--nonpython]
+"""
+from __future__ import print_function
+
+import argparse
+import atexit
+import errno
+import fcntl
+import glob
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SCENARIO_DIR = os.path.join(HERE, "scenarios")
+# Files every scenario depends on (besides its own script).
+SHARED_FILES = [os.path.join(SCENARIO_DIR, "_common.py"),
+                os.path.join(SCENARIO_DIR, "_coro3.py")]
+BENCH_SCENARIOS = ["bigheap"]
+
+CORE_PATTERN = "/proc/sys/kernel/core_pattern"
+LOCK_FILE = "/run/lock/pystackd-core-pattern.lock"
+SAVED_FILE = "/run/lock/pystackd-core-pattern.saved"
+MARKER = "pystackd-incoming"         # in every pattern we write
+CORENAME_MAX = 127                   # kernel CORENAME_MAX_SIZE - 1
+
+# Every CPython minor version the tests expect; a missing one is a SKIP.
+EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
+                   "3.12", "3.13"]
+SCENARIO_TIMEOUT = 60
+
+
+def log(msg):
+    sys.stderr.write("cores.py: %s\n" % msg)
+    sys.stderr.flush()
+
+
+def cache_dir():
+    d = os.environ.get("PYSTACK_TEST_CORES")
+    if not d:
+        d = os.path.join(os.getcwd(), "tests", "integration", "cores-cache")
+    return os.path.abspath(d)
+
+
+# --------------------------------------------------------------------------
+# interpreters
+
+class Interpreter(object):
+    def __init__(self, label, path, version, origin):
+        self.label = label          # cache key, e.g. "pyenv-3.11.7"
+        self.path = path            # real path of the executable
+        self.version = version      # "3.11.7"
+        self.origin = origin        # "pyenv" or "system"
+
+    @property
+    def minor(self):
+        return ".".join(self.version.split(".")[:2])
+
+    def __repr__(self):
+        return "Interpreter(%s, %s)" % (self.label, self.path)
+
+
+def pyenv_root():
+    exe = shutil.which("pyenv")
+    if exe:
+        try:
+            out = subprocess.run([exe, "root"], stdout=subprocess.PIPE,
+                                 stderr=subprocess.DEVNULL, timeout=20,
+                                 universal_newlines=True).stdout.strip()
+            if out:
+                return out
+        except (OSError, subprocess.SubprocessError):
+            pass
+    return os.path.expanduser("~/.pyenv")
+
+
+def _version_key(v):
+    return [int(x) if x.isdigit() else 0 for x in re.split(r"[.]", v)]
+
+
+def find_interpreters():
+    found = []
+    vdir = os.path.join(pyenv_root(), "versions")
+    for d in sorted(glob.glob(os.path.join(vdir, "*")),
+                    key=lambda p: _version_key(os.path.basename(p))):
+        name = os.path.basename(d)
+        m = re.match(r"^(\d+)\.(\d+)\.(\d+)$", name)
+        if not m:
+            continue            # virtualenvs, pypy, ...: not our business
+        exe = os.path.join(d, "bin", "python%s.%s" % (m.group(1), m.group(2)))
+        if not os.access(exe, os.X_OK):
+            exe = os.path.join(d, "bin", "python")
+        if os.access(exe, os.X_OK):
+            found.append(Interpreter("pyenv-" + name, os.path.realpath(exe),
+                                     name, "pyenv"))
+    for exe in sorted(glob.glob("/usr/bin/python[23].*"),
+                      key=lambda p: _version_key(p.rsplit("python", 1)[1])):
+        m = re.match(r"^/usr/bin/python(\d+\.\d+)$", exe)
+        if not m or os.path.islink(exe) or not os.access(exe, os.X_OK):
+            continue
+        try:
+            ver = subprocess.run(
+                [exe, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=20,
+                universal_newlines=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if not ver:
+            continue
+        found.append(Interpreter("system-" + m.group(1), os.path.realpath(exe),
+                                 ver, "system"))
+    return found
+
+
+def find_scenarios(include_bench=False):
+    names = []
+    for p in sorted(glob.glob(os.path.join(SCENARIO_DIR, "*.py"))):
+        n = os.path.basename(p)[:-3]
+        if n.startswith("_"):
+            continue
+        if n in BENCH_SCENARIOS and not include_bench:
+            continue
+        names.append(n)
+    return names
+
+
+# --------------------------------------------------------------------------
+# core_pattern fixture
+
+class CorePattern(object):
+    """Context manager: core files of crashing children go to a fresh
+    directory as core.<pid>; core_pattern is restored on every exit path."""
+
+    def __init__(self, base_dir):
+        self.base_dir = base_dir
+        self.incoming = None
+        self.lock_fd = None
+        self.original = None
+        self.changed = False
+        self.children = set()
+        self._old_handlers = {}
+        self._old_rlimit = None
+        self._restore_lock = threading.RLock()  # re-entered by signal handlers
+
+    # -- locking
+    def _lock(self):
+        try:
+            os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
+        except OSError:
+            pass
+        self.lock_fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.time() + 900
+        warned = False
+        while True:
+            try:
+                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except OSError as e:
+                if e.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise
+            if not warned:
+                log("waiting for %s (another test changes core_pattern)"
+                    % LOCK_FILE)
+                warned = True
+            if time.time() > deadline:
+                raise RuntimeError("timed out waiting for " + LOCK_FILE)
+            time.sleep(0.2)
+
+    def _unlock(self):
+        if self.lock_fd is not None:
+            os.close(self.lock_fd)      # releases the flock
+            self.lock_fd = None
+
+    # -- pattern
+    @staticmethod
+    def _read():
+        with open(CORE_PATTERN) as fh:
+            return fh.read().rstrip("\n")
+
+    @staticmethod
+    def _write(value):
+        with open(CORE_PATTERN, "w") as fh:
+            fh.write(value + "\n")
+
+    def restore(self):
+        with self._restore_lock:
+            if self.changed:
+                try:
+                    self._write(self.original)
+                    self.changed = False
+                    try:
+                        os.unlink(SAVED_FILE)
+                    except OSError:
+                        pass
+                except OSError as e:
+                    log("CANNOT RESTORE core_pattern to %r: %s"
+                        % (self.original, e))
+
+    def _on_signal(self, signum, frame):
+        for p in list(self.children):
+            try:
+                p.kill()
+            except OSError:
+                pass
+        self.restore()
+        self._unlock()
+        if self.incoming:
+            shutil.rmtree(self.incoming, ignore_errors=True)
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+    def __enter__(self):
+        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            self._old_handlers[s] = signal.signal(s, self._on_signal)
+        atexit.register(self.restore)
+        try:
+            self._lock()
+            current = self._read()
+            if MARKER in current:
+                # A previous run died without restoring (SIGKILL?).
+                try:
+                    with open(SAVED_FILE) as fh:
+                        saved = fh.read().rstrip("\n")
+                except OSError:
+                    saved = "core"
+                log("core_pattern %r was left by a killed run; original %r"
+                    % (current, saved))
+                current = saved
+                self._write(current)
+            self.original = current
+            # Incoming directories of runs that died (we hold the lock, so
+            # no live run owns one).
+            for d in glob.glob(os.path.join(self.base_dir, MARKER + ".*")):
+                shutil.rmtree(d, ignore_errors=True)
+            self._old_rlimit = resource.getrlimit(resource.RLIMIT_CORE)
+            try:
+                resource.setrlimit(resource.RLIMIT_CORE,
+                                   (resource.RLIM_INFINITY,
+                                    resource.RLIM_INFINITY))
+            except (ValueError, OSError):
+                hard = self._old_rlimit[1]
+                resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
+            self.incoming = self._make_incoming()
+            pattern = os.path.join(self.incoming, "core.%p")
+            with open(SAVED_FILE + ".tmp", "w") as fh:
+                fh.write(self.original + "\n")
+            os.rename(SAVED_FILE + ".tmp", SAVED_FILE)
+            self.changed = True
+            self._write(pattern)
+            if self._read() != pattern:
+                raise RuntimeError("core_pattern did not take %r" % pattern)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def _make_incoming(self):
+        # The pattern must fit in the kernel's 128 bytes and must not hold
+        # '%' or a leading '|' of its own: otherwise use a short /tmp dir.
+        base = self.base_dir
+        os.makedirs(base, exist_ok=True)
+        d = tempfile.mkdtemp(prefix=MARKER + ".", dir=base)
+        if len(os.path.join(d, "core.%p")) > CORENAME_MAX or "%" in d \
+                or " " in d:
+            os.rmdir(d)
+            d = tempfile.mkdtemp(prefix=MARKER + ".", dir="/tmp")
+        return d
+
+    def __exit__(self, *exc):
+        try:
+            for p in list(self.children):
+                try:
+                    p.kill()
+                except OSError:
+                    pass
+            self.restore()
+        finally:
+            self._unlock()
+            if self._old_rlimit is not None:
+                try:
+                    resource.setrlimit(resource.RLIMIT_CORE, self._old_rlimit)
+                except (ValueError, OSError):
+                    pass
+                self._old_rlimit = None
+            for s, h in self._old_handlers.items():
+                signal.signal(s, h)
+            self._old_handlers = {}
+            if self.incoming and os.path.isdir(self.incoming):
+                shutil.rmtree(self.incoming, ignore_errors=True)
+        return False
+
+    # -- running crashing children
+    def spawn(self, argv, env=None, cwd=None, log_path=None):
+        """Start argv (RLIMIT_CORE unlimited: set in this process and
+        inherited).  Call from the main thread only: the kernel records the
+        forking *thread* as pr_ppid in the core, which must equal the
+        child's getppid().  Output goes to log_path (or is discarded)."""
+        out = open(log_path, "wb") if log_path else subprocess.DEVNULL
+        try:
+            p = subprocess.Popen(argv, env=env, cwd=cwd,
+                                 stdin=subprocess.DEVNULL, stdout=out,
+                                 stderr=subprocess.STDOUT,
+                                 start_new_session=True)
+        finally:
+            if log_path:
+                out.close()
+        self.children.add(p)
+        return p
+
+    def reap(self, p):
+        """Forget a finished child; return its core file or None."""
+        self.children.discard(p)
+        core = os.path.join(self.incoming, "core.%d" % p.pid)
+        return core if os.path.exists(core) else None
+
+    def run_crash(self, argv, env=None, cwd=None, timeout=SCENARIO_TIMEOUT,
+                  kill_after=None, kill_signal=signal.SIGSEGV):
+        """Run argv to its end; with kill_after, send it kill_signal after
+        that many seconds.  Returns (returncode or None on timeout, core
+        path or None)."""
+        p = self.spawn(argv, env=env, cwd=cwd)
+        if kill_after is not None:
+            time.sleep(kill_after)
+            p.send_signal(kill_signal)
+        try:
+            rc = p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            rc = None
+        return rc, self.reap(p)
+
+
+# --------------------------------------------------------------------------
+# cache entries
+
+class Entry(object):
+    """One (interpreter, scenario) cache entry."""
+
+    def __init__(self, cache, interp, scenario):
+        self.interp = interp
+        self.scenario = scenario
+        self.dir = os.path.join(cache, interp.label, scenario)
+        self.core = os.path.join(self.dir, "core")
+        self.expect = os.path.join(self.dir, "expect.json")
+        self.meta_path = os.path.join(self.dir, "meta.json")
+        self.script = os.path.join(SCENARIO_DIR, scenario + ".py")
+
+    def meta(self):
+        try:
+            with open(self.meta_path) as fh:
+                return json.load(fh)
+        except (OSError, ValueError):
+            return None
+
+    def expectation(self):
+        with open(self.expect) as fh:
+            return json.load(fh)
+
+    @property
+    def status(self):
+        m = self.meta()
+        return m["status"] if m else "missing"
+
+    @property
+    def message(self):
+        m = self.meta()
+        return m.get("message", "") if m else "not generated"
+
+    def fresh(self):
+        m = self.meta()
+        if not m or m.get("status") not in ("ok", "skip"):
+            return False
+        if m.get("interpreter") != self.interp.path:
+            return False
+        need = [self.meta_path, self.expect]
+        if m["status"] == "ok":
+            need.append(self.core)
+        if not all(os.path.exists(p) for p in need):
+            return False
+        t = os.path.getmtime(self.meta_path)
+        deps = [self.script] + [f for f in SHARED_FILES if os.path.exists(f)]
+        return all(os.path.getmtime(f) < t for f in deps)
+
+    def __repr__(self):
+        return "Entry(%s/%s)" % (self.interp.label, self.scenario)
+
+
+def _child_env():
+    env = dict(os.environ)
+    for k in list(env):
+        if k.startswith("PYTHON") or k.startswith("PYENV"):
+            del env[k]
+    env["LC_ALL"] = "C.UTF-8"
+    env["LANG"] = "C.UTF-8"
+    return env
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as fh:
+        json.dump(obj, fh, indent=1, sort_keys=True)
+        fh.write("\n")
+    os.rename(tmp, path)
+
+
+def _start(fixture, entry):
+    """Start one scenario; returns its Popen."""
+    # Run in place: the expectation may name files written next to it
+    # (nonascii writes its module there).  No meta.json = not fresh.
+    if os.path.isdir(entry.dir):
+        shutil.rmtree(entry.dir)
+    os.makedirs(entry.dir)
+    entry.argv = [entry.interp.path, "-E", "-s", "-B", entry.script,
+                  entry.expect]
+    entry.t0 = time.time()
+    return fixture.spawn(entry.argv, env=_child_env(), cwd=entry.dir,
+                         log_path=os.path.join(entry.dir, "output.log"))
+
+
+def _finish(fixture, entry, p, timed_out):
+    """Collect one finished scenario: core/expect.json/meta.json."""
+    rc = None if timed_out else p.returncode
+    core = fixture.reap(p)
+    try:
+        with open(os.path.join(entry.dir, "output.log"), "rb") as fh:
+            out = fh.read()[-4000:].decode("utf-8", "replace")
+    except OSError:
+        out = ""
+    meta = {"interpreter": entry.interp.path, "label": entry.interp.label,
+            "version": entry.interp.version, "scenario": entry.scenario,
+            "argv": entry.argv, "returncode": rc, "output": out,
+            "parent_pid": os.getpid(),
+            "seconds": round(time.time() - entry.t0, 3)}
+    exp = None
+    expect = entry.expect
+    if os.path.exists(expect):
+        try:
+            with open(expect) as fh:
+                exp = json.load(fh)
+        except ValueError as e:
+            exp = None
+            out += "\nbad expectation: %s" % e
+    if rc == 0 and exp is not None and exp.get("skip"):
+        meta.update(status="skip", message=exp["skip"])
+    elif rc is not None and rc < 0 and core and exp is not None \
+            and not exp.get("skip"):
+        shutil.move(core, entry.core)
+        meta.update(status="ok", message="signal %d" % -rc,
+                    core_size=os.path.getsize(entry.core))
+    else:
+        why = []
+        if rc is None:
+            why.append("timed out after %ds" % SCENARIO_TIMEOUT)
+        elif rc >= 0:
+            why.append("exited with %d instead of crashing" % rc)
+        else:
+            why.append("killed by signal %d" % -rc)
+            if not core:
+                why.append("no core file was written")
+        if exp is None:
+            why.append("no expectation file")
+        tail = out.strip().splitlines()[-3:]
+        if tail:
+            why.append("output: " + " | ".join(tail))
+        meta.update(status="error", message="; ".join(why))
+        if core:
+            os.unlink(core)
+    _write_json(entry.meta_path, meta)
+    return entry
+
+
+def _run_all(fixture, todo, jobs, verbose):
+    """Run the scenarios, `jobs` at a time, all forked by this thread."""
+    pending = list(todo)
+    running = {}
+    while pending or running:
+        while pending and len(running) < max(1, jobs):
+            e = pending.pop(0)
+            running[e] = _start(fixture, e)
+        time.sleep(0.01)
+        for e, p in list(running.items()):
+            timed_out = False
+            if p.poll() is None:
+                if time.time() - e.t0 < SCENARIO_TIMEOUT:
+                    continue
+                p.kill()
+                p.wait()
+                timed_out = True
+            del running[e]
+            _finish(fixture, e, p, timed_out)
+            if verbose:
+                log("%-18s %-14s %-5s %s" % (e.interp.label, e.scenario,
+                                             e.status, e.message))
+
+
+def all_entries(cache=None, interpreters=None, scenarios=None,
+                include_bench=False):
+    cache = cache or cache_dir()
+    interpreters = find_interpreters() if interpreters is None else interpreters
+    scenarios = find_scenarios(include_bench) if scenarios is None else scenarios
+    return [Entry(cache, i, s) for i in interpreters for s in scenarios]
+
+
+def ensure_cores(cache=None, interpreters=None, scenarios=None,
+                 include_bench=False, jobs=2, force=False, verbose=True):
+    """Make sure every (interpreter, scenario) entry is generated; return the
+    list of Entry objects (check .status: ok, skip or error)."""
+    cache = cache or cache_dir()
+    entries = all_entries(cache, interpreters, scenarios, include_bench)
+    todo = [e for e in entries if force or not e.fresh()]
+    if not todo:
+        return entries
+    os.makedirs(cache, exist_ok=True)
+    with CorePattern(cache) as fixture:
+        # Another process may have generated them while we waited.
+        todo = [e for e in entries if force or not e.fresh()]
+        t0 = time.time()
+        for e in todo:
+            os.makedirs(os.path.dirname(e.dir), exist_ok=True)
+        _run_all(fixture, todo, jobs, verbose)
+        if verbose:
+            log("generated %d cores in %.1fs" % (len(todo), time.time() - t0))
+    return entries
+
+
+def ensure_nonpython_core(cache=None, force=False):
+    """Core of a program that is not Python: `sleep 100` killed by SIGSEGV.
+    Returns the core path, or None (with a message on stderr)."""
+    cache = cache or cache_dir()
+    d = os.path.join(cache, "nonpython", "sleep")
+    core = os.path.join(d, "core")
+    if os.path.exists(core) and not force:
+        return core
+    os.makedirs(d, exist_ok=True)
+    sleep = shutil.which("sleep") or "/bin/sleep"
+    with CorePattern(cache) as fixture:
+        if os.path.exists(core) and not force:
+            return core
+        rc, c = fixture.run_crash([sleep, "100"], kill_after=0.3,
+                                  kill_signal=signal.SIGSEGV)
+        if c is None:
+            log("no core from %s (rc=%r)" % (sleep, rc))
+            return None
+        shutil.move(c, core)
+    return core
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cache", help="cache directory (default: "
+                    "$PYSTACK_TEST_CORES or tests/integration/cores-cache)")
+    ap.add_argument("--jobs", type=int, default=2)
+    ap.add_argument("--force", action="store_true",
+                    help="regenerate even fresh entries")
+    ap.add_argument("--bench", action="store_true",
+                    help="also the benchmark-only scenarios (bigheap)")
+    ap.add_argument("--interp", action="append",
+                    help="only these interpreter labels (pyenv-3.11.7, ...)")
+    ap.add_argument("--scenario", action="append",
+                    help="only these scenarios")
+    ap.add_argument("--nonpython", action="store_true",
+                    help="also the core of a non-Python program")
+    ap.add_argument("--list", action="store_true",
+                    help="list interpreters and scenarios, generate nothing")
+    args = ap.parse_args()
+    if args.cache:
+        os.environ["PYSTACK_TEST_CORES"] = args.cache
+    interps = find_interpreters()
+    if args.interp:
+        interps = [i for i in interps if i.label in args.interp
+                   or i.version in args.interp]
+    scen = find_scenarios(args.bench)
+    if args.scenario:
+        scen = [s for s in find_scenarios(True) if s in args.scenario]
+    if args.list:
+        for i in interps:
+            print("%-18s %-8s %s" % (i.label, i.version, i.path))
+        print("scenarios: " + " ".join(scen))
+        return 0
+    t0 = time.time()
+    entries = ensure_cores(interpreters=interps, scenarios=scen,
+                           jobs=args.jobs, force=args.force)
+    if args.nonpython:
+        ensure_nonpython_core(force=args.force)
+    bad = 0
+    for e in entries:
+        print("%-18s %-14s %-5s %s" % (e.interp.label, e.scenario, e.status,
+                                      e.message))
+        bad += e.status not in ("ok", "skip")
+    print("cache: %s (%.1fs)" % (cache_dir(), time.time() - t0))
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,102 @@
+# -*- coding: utf-8 -*-
+"""TAP test: --exhaustive finds the interpreter when its symbols are gone.
+
+For every interpreter, the file that holds the interpreter's symbols
+(libpython, or the executable when libpython is linked in) is copied with
+the names `_PyRuntime`, `.PyRuntime` and `interp_head` overwritten in its
+string tables. The copy keeps its build-id, so pystack accepts it through
+--lib-search-path (or as EXECUTABLE). Without --exhaustive pystack must say
+it found no interpreter (exit 5); with it, the report must equal the one
+from the intact files.
+"""
+from __future__ import print_function
+
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cores  # noqa: E402
+from tap import TAP, run_pystack  # noqa: E402
+
+EXIT_NOPY = 5
+NAMES = [b"_PyRuntime", b".PyRuntime", b"interp_head"]
+
+
+def symbol_file(interp):
+    """The file that defines the runtime: libpython next to the interpreter, or the executable."""
+    exe = os.path.realpath(interp.path)
+    libdir = os.path.join(os.path.dirname(os.path.dirname(exe)), "lib")
+    if os.path.isdir(libdir):
+        for name in sorted(os.listdir(libdir)):
+            if re.match(r"libpython\d\.\d+m?\.so\.1\.0$", name):
+                return os.path.join(libdir, name), False
+    return exe, True
+
+
+def hide_symbols(src, dst):
+    data = open(src, "rb").read()
+    hidden = 0
+    for name in NAMES:
+        needle = b"\0" + name + b"\0"
+        hidden += data.count(needle)
+        data = data.replace(needle, b"\0" + b"X" + name[1:] + b"\0")
+    with open(dst, "wb") as fh:
+        fh.write(data)
+    os.chmod(dst, 0o755)
+    return hidden
+
+
+def frames(doc):
+    return [[(f["file"], f["line"], f["function"]) for f in t["frames"]]
+            for t in doc["threads"]]
+
+
+def main():
+    tap = TAP()
+    tmp = tempfile.mkdtemp(prefix="pystack-exhaustive.")
+    try:
+        entries = cores.ensure_cores(verbose=False, scenarios=["threads"])
+        for interp in cores.find_interpreters():
+            e = [x for x in entries if x.interp.label == interp.label]
+            if not e or e[0].status != "ok":
+                tap.skip("%s: no threads core (%s)" % (interp.label, e[0].message if e else "missing"))
+                continue
+            core = e[0].core
+            src, is_exe = symbol_file(interp)
+            d = os.path.join(tmp, interp.label)
+            os.makedirs(d)
+            dst = os.path.join(d, os.path.basename(src))
+            n = hide_symbols(src, dst)
+            if not tap.ok(n > 0, "%s: hid the runtime's names in %s" % (interp.label, src)):
+                continue
+            extra = [dst] if is_exe else ["--lib-search-path", d]
+            base = run_pystack(["core", core, "--json"], 30)
+            hidden = run_pystack(["core", core, "--json"] + extra, 30)
+            tap.ok(hidden.rc == EXIT_NOPY,
+                   "%s: without --exhaustive, no interpreter (exit 5)" % interp.label,
+                   hidden.describe())
+            found = run_pystack(["core", core, "--json", "--exhaustive"] + extra, 30)
+            ok = base.rc == 0 and found.rc == 0
+            diag = base.describe() + found.describe()
+            if ok:
+                a, b = json.loads(base.out), json.loads(found.out)
+                ok = frames(a) == frames(b) and \
+                    [t["tid"] for t in a["threads"]] == [t["tid"] for t in b["threads"]]
+                diag = ["intact:     %s" % frames(a), "exhaustive: %s" % frames(b)]
+                tap.ok(ok, "%s: --exhaustive gives the same threads and frames" % interp.label, diag)
+                tap.ok(any("--exhaustive" in w for w in b["warnings"]),
+                       "%s: the report says the interpreter was found by scanning" % interp.label,
+                       b["warnings"])
+            else:
+                tap.ok(False, "%s: --exhaustive gives the same threads and frames" % interp.label, diag)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
