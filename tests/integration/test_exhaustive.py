@@ -1,5 +1,7 @@
 # -*- coding: utf-8 -*-
-"""TAP test: --exhaustive finds the interpreter when its symbols are gone.
+"""TAP test: --exhaustive, --lib-search-path and --lib-search-root.
+
+--exhaustive must find the interpreter when its symbols are gone.
 
 For every interpreter, the file that holds the interpreter's symbols
 (libpython, or the executable when libpython is linked in) is copied with
@@ -8,6 +10,11 @@ string tables. The copy keeps its build-id, so pystack accepts it through
 --lib-search-path (or as EXECUTABLE). Without --exhaustive pystack must say
 it found no interpreter (exit 5); with it, the report must equal the one
 from the intact files.
+
+The same doctored copy proves which file the search options picked: placed
+under a --lib-search-root tree at its original path it must be used (exit
+5 without --exhaustive), and a file of the same name with another build-id
+in --lib-search-path must be refused with a warning and the original used.
 """
 from __future__ import print_function
 
@@ -93,6 +100,26 @@ def main():
                        b["warnings"])
             else:
                 tap.ok(False, "%s: --exhaustive gives the same threads and frames" % interp.label, diag)
+            if is_exe:
+                continue    # the search options find libraries; EXECUTABLE names the executable
+            root = os.path.join(tmp, interp.label + "-root")
+            target = os.path.join(root, src.lstrip("/"))
+            os.makedirs(os.path.dirname(target))
+            shutil.copy2(dst, target)
+            r = run_pystack(["core", core, "--json", "--lib-search-root", root], 30)
+            tap.ok(r.rc == EXIT_NOPY, "%s: --lib-search-root picks ROOT/original/path" % interp.label,
+                   r.describe())
+            other = os.path.join(tmp, interp.label + "-other")
+            os.makedirs(other)
+            shutil.copy2("/bin/true", os.path.join(other, os.path.basename(src)))
+            r = run_pystack(["core", core, "--json", "--lib-search-path", other], 30)
+            ok = r.rc == 0
+            if ok:
+                doc = json.loads(r.out)
+                ok = frames(doc) == frames(json.loads(base.out)) and \
+                    any("build-id does not match" in w for w in doc["warnings"])
+            tap.ok(ok, "%s: a library with another build-id is refused with a warning" % interp.label,
+                   r.describe())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return tap.done()
