@@ -48,11 +48,25 @@ void analysis_free(struct analysis *a) {
                 struct thread_info *th = &a->threads[i];
 
                 for (size_t k = 0; k < th->n_frames; k++) {
-                        free(th->frames[k].function);
-                        free(th->frames[k].file);
+                        struct py_frame_info *f = &th->frames[k];
+
+                        free(f->function);
+                        free(f->file);
+                        for (size_t v = 0; v < f->n_vars; v++) {
+                                free(f->vars[v].name);
+                                free(f->vars[v].repr);
+                        }
+                        free(f->vars);
+                        free(f->vars_error);
                 }
                 free(th->frames);
                 free(th->truncated);
+                for (size_t k = 0; k < th->n_native; k++) {
+                        free(th->native[k].function);
+                        free(th->native[k].file);
+                }
+                free(th->native);
+                free(th->native_error);
         }
         free(a->threads);
         code_cache_free(a->codes);

@@ -16,12 +16,35 @@
 #include "py_layout.h"
 #include "target.h"
 
+/* One argument or local variable of a Python frame (--locals). */
+struct py_var {
+        char *name;
+        char *repr;                     /* bounded, Python-repr-like rendering (py_locals.c) */
+        bool argument;                  /* an argument (incl. *args / **kwargs) rather than a local */
+};
+
 struct py_frame_info {
         char *function;
         char *file;
         int line;                       /* -1 when unknown */
         uint64_t addr;                  /* the frame's address in the process */
+        uint64_t code;                  /* its code object's address */
         bool entry;                     /* the first frame of a C-level call into the interpreter */
+        struct py_var *vars;            /* --locals: arguments first, then locals, in co_varnames order */
+        size_t n_vars;
+        char *vars_error;               /* --locals: why the variables could not be read, or NULL */
+};
+
+/* A native (C, C++, Rust) frame, symbolized (native_unwind.c). */
+struct native_frame_info {
+        uint64_t pc;                    /* the return address (or the faulting pc for the innermost frame) */
+        char *function;                 /* demangled; NULL when unknown ("???") */
+        char *file;                     /* source file from DWARF; NULL when unknown */
+        int line;                       /* 0 when unknown */
+        const char *library;            /* module file name (owned by the target), NULL when unmapped */
+        bool inlined;                   /* an inlined call within the frame below it */
+        bool eval;                      /* the interpreter's evaluation loop: replaced by Python frames */
+        bool hidden;                    /* interpreter plumbing, hidden unless --native-all */
 };
 
 struct thread_info {
@@ -34,6 +57,11 @@ struct thread_info {
         struct py_frame_info *frames;   /* innermost first, as walked */
         size_t n_frames, allocated;
         char *truncated;                /* why the walk stopped early, or NULL */
+
+        struct native_frame_info *native;  /* --native: innermost first */
+        size_t n_native, native_allocated;
+        char *native_error;             /* why unwinding stopped early, or NULL */
+        bool merge_failed;              /* eval-loop frames and Python frames did not match up */
 };
 
 enum analysis_status {
@@ -45,10 +73,33 @@ enum analysis_status {
         ANALYSIS_NO_PYTHON = 5,
 };
 
+/* Limits of value rendering (--locals); flags change them. */
+struct locals_options {
+        size_t max_string;              /* characters of a str/bytes before "..." */
+        size_t max_items;               /* items of a container before "..." */
+        size_t max_depth;               /* nesting of containers before "..." */
+        size_t max_repr;                /* bytes of one rendered value */
+};
+
+#define LOCALS_DEFAULT_MAX_STRING 80
+#define LOCALS_DEFAULT_MAX_ITEMS 10
+#define LOCALS_DEFAULT_MAX_DEPTH 3
+#define LOCALS_DEFAULT_MAX_REPR 1024
+
+enum native_mode {
+        NATIVE_OFF,
+        NATIVE_ON,                      /* --native: merged, interpreter plumbing hidden */
+        NATIVE_ALL,                     /* --native-all: nothing hidden, threads Python does not know too */
+        NATIVE_LAST,                    /* --native-last: only the C frames below the last Python frame */
+};
+
 struct analysis_options {
         struct target_options target;
         bool exhaustive;                /* scan memory for the interpreter when symbols fail */
         size_t max_frames;              /* per thread */
+        enum native_mode native;
+        bool locals;
+        struct locals_options locals_limits;
 };
 
 #define ANALYSIS_DEFAULT_MAX_FRAMES 100000
@@ -81,6 +132,9 @@ void analysis_free(struct analysis *a);
 
 /* Find the interpreter and fill a->threads; -errno with *error on failure (py_runtime.c). */
 int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, const char **error);
+
+/* Read the arguments and locals of every Python frame of every thread (py_locals.c). */
+void py_locals_read(struct analysis *a, const struct locals_options *o);
 
 /* Walk the frames of thread th (py_frame.c). */
 void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t first_frame, size_t max_frames);

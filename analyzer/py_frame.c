@@ -164,7 +164,11 @@ static int push_frame(struct thread_info *th, const struct code_info *ci, int li
         }
         f->line = line;
         f->addr = addr;
+        f->code = ci->addr;
         f->entry = false;
+        f->vars = NULL;
+        f->n_vars = 0;
+        f->vars_error = NULL;
         th->n_frames++;
         return 0;
 }
