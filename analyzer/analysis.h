@@ -110,6 +110,9 @@ struct analysis {
         struct target *target;
 
         unsigned py_major, py_minor;    /* 0.0 when no interpreter was found */
+        struct module *py_module;       /* the file holding the interpreter (executable or libpython) */
+        enum native_mode native;        /* what the reports show (from the options) */
+        bool locals;
         struct py_layout layout;
 
         struct thread_info *threads;    /* the crashed thread first */
@@ -129,6 +132,9 @@ struct analysis {
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error);
 void analysis_free(struct analysis *a);
+
+/* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
+int analysis_add_native_threads(struct analysis *a);
 
 /* Find the interpreter and fill a->threads; -errno with *error on failure (py_runtime.c). */
 int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, const char **error);

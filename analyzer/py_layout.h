@@ -182,6 +182,87 @@ struct py_layout {
                 py_off tuple_items;
                 py_off list_items;
         } seq;
+
+        /*
+         * --locals (py_locals.c): the objects whose values are rendered.
+         */
+
+        /* PyUnicodeObject of 2.7 (a separate object from 3.x's str) */
+        struct {
+                py_off length;                  /* Py_ssize_t */
+                py_off str;                     /* Py_UNICODE * */
+                int char_size;                  /* Py_UNICODE_SIZE: 2 (narrow) or 4 */
+        } unicode27;
+
+        /* PyIntObject (2.7), PyLongObject, PyFloatObject, PyCellObject */
+        struct {
+                py_off int_ival;                /* 2.7: long ob_ival */
+                py_off long_lv_tag;             /* 3.12+: sign (bits 0-1) and digit count (>> 3) */
+                py_off long_digits;             /* ob_digit (3.12+: long_value.ob_digit); count in
+                                                 * ob_size (signed) before 3.12 */
+                int long_shift;                 /* PyLong_SHIFT: bits per digit */
+                int long_digit_size;            /* sizeof(digit) */
+                py_off float_fval;              /* double ob_fval */
+                py_off cell_ref;                /* PyObject *ob_ref */
+        } num;
+
+        /* PyDictObject and its keys/values */
+        enum py_dict_kind {
+                PY_DICT_TABLE27,                /* 2.7: ma_mask + ma_table of PyDictEntry */
+                PY_DICT_KEYS36,                 /* 3.6-3.10: dk_size, index width from it; split
+                                                 * values are a PyObject * array in entry order */
+                PY_DICT_KEYS311,                /* 3.11-3.12: dk_log2_size, dk_kind; split values
+                                                 * with the insertion order in bytes before them */
+                PY_DICT_KEYS313,                /* 3.13+: as 3.11, with the insertion order after
+                                                 * values[capacity] */
+        } dict_kind;
+        struct {
+                py_off ma_used;                 /* Py_ssize_t */
+                py_off ma_keys;                 /* 3.6+ */
+                py_off ma_values;               /* 3.6+ */
+                py_off ma_mask;                 /* 2.7 */
+                py_off ma_table;                /* 2.7 */
+                py_off dk_size;                 /* 3.6-3.10: Py_ssize_t */
+                py_off dk_log2_size;            /* 3.11+: uint8_t */
+                py_off dk_log2_index_bytes;     /* 3.11+: uint8_t */
+                py_off dk_kind;                 /* 3.11+: uint8_t, DICT_KEYS_GENERAL = 0 */
+                py_off dk_nentries;             /* 3.6+: Py_ssize_t */
+                py_off dk_indices;              /* 3.6+: start of the index table */
+                py_off entry_size;              /* sizeof(PyDictKeyEntry) (2.7: PyDictEntry) */
+                py_off entry_key;               /* me_key in it */
+                py_off entry_value;             /* me_value in it */
+                py_off unicode_entry_size;      /* 3.11+: sizeof(PyDictUnicodeEntry) */
+                py_off unicode_entry_key;
+                py_off unicode_entry_value;
+                py_off values_values;           /* 3.11+: offsetof(PyDictValues, values) */
+                py_off values_capacity;         /* 3.13+: uint8_t capacity */
+        } dict;
+
+        /* PySetObject (set and frozenset) */
+        struct {
+                py_off mask;                    /* Py_ssize_t: table size - 1 */
+                py_off table;                   /* setentry * */
+                py_off used;
+                py_off entry_size;              /* sizeof(setentry) */
+                py_off entry_key;
+        } set;
+
+        /* Constants of code objects and types (not offsets) */
+        struct {
+                int co_varargs;                 /* CO_VARARGS */
+                int co_varkeywords;             /* CO_VARKEYWORDS */
+                int fast_hidden;                /* 3.12+: CO_FAST_HIDDEN, else 0 */
+                int fast_local;                 /* 3.11+: CO_FAST_LOCAL, else 0 */
+                int fast_cell;                  /* 3.11+ */
+                int fast_free;                  /* 3.11+ */
+                uint32_t tpf_int;               /* Py_TPFLAGS_*_SUBCLASS bits, 0 when absent */
+                uint32_t tpf_long;
+                uint32_t tpf_list;
+                uint32_t tpf_tuple;
+                uint32_t tpf_bytes;             /* BYTES (3.x), STRING (2.7) */
+                uint32_t tpf_unicode;
+                uint32_t tpf_dict;
+        } consts;
 };
 
 /* The table entry for major.minor, or NULL when the version is unknown.

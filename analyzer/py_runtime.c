@@ -454,6 +454,7 @@ int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, 
                         "no Python interpreter found in the core (try --exhaustive for stripped binaries)";
                 return -ENOENT;
         }
+        a->py_module = f.module;
         int r = collect_threads(a, &f, opts);
         if (r < 0)
                 return *error = "out of memory", r;

@@ -24,6 +24,10 @@ static void help(FILE *out) {
               "\n"
               "Options:\n"
               "      --json               print one JSON document (schema: doc/report-schema.md)\n"
+              "      --native             add the C/C++/Rust frames, merged with the Python frames\n"
+              "      --native-all         the same, with the interpreter's own frames and threads\n"
+              "                           that run no Python\n"
+              "      --native-last        only the native frames below the last Python frame\n"
               "      --exhaustive         scan memory for the interpreter when symbols do not find it\n"
               "      --lib-search-path=P  look for the core's libraries by name in the directories of P\n"
               "                           (colon-separated); for cores from another machine\n"
@@ -34,7 +38,7 @@ static void help(FILE *out) {
               "  -V, --version            show the version\n"
               "\n"
               "Supported: CPython 2.7 and 3.6 to 3.13 (3.13+ through _Py_DebugOffsets), x86-64.\n"
-              "Not yet: --native, --native-all, --native-last, --locals (planned).\n"
+              "Not yet: --locals (planned).\n"
               "\n"
               "Exit status: 0 report printed; 1 internal error; 2 usage error; 3 the core cannot be\n"
               "read (not an ELF core, truncated, corrupt, other architecture); 4 the executable is\n"
@@ -159,8 +163,14 @@ int main(int argc, char **argv) {
                         ropts.source = false;
                         break;
                 case OPT_NATIVE:
+                        opts.native = NATIVE_ON;
+                        break;
                 case OPT_NATIVE_ALL:
+                        opts.native = NATIVE_ALL;
+                        break;
                 case OPT_NATIVE_LAST:
+                        opts.native = NATIVE_LAST;
+                        break;
                 case OPT_LOCALS:
                         return usage_error("%s is not supported yet", argv[optind - 1]);
                 case ':':

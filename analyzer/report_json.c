@@ -5,6 +5,7 @@
 #include "report.h"
 #include "py_object.h"
 #include "source_lines.h"
+#include "stack_merge.h"
 
 void fput_json_string(FILE *out, const char *s) {
         fputc('"', out);
@@ -40,25 +41,88 @@ static bool fault_signal(int signo) {
         return signo == SIGSEGV || signo == SIGBUS || signo == SIGILL || signo == SIGFPE;
 }
 
-static void put_frames(FILE *out, const struct thread_info *th, struct source_cache *src) {
-        fputs("\"frames\":[", out);
-        for (size_t i = th->n_frames; i-- > 0;) {
-                const struct py_frame_info *f = &th->frames[i];
-                const char *line = src ? source_line(src, f->file, f->line) : NULL;
+static void put_vars(FILE *out, const struct py_frame_info *f, bool arguments) {
+        bool first = true;
 
-                fputs(i + 1 == th->n_frames ? "{" : ",{", out);
-                fputs("\"kind\":\"python\",\"function\":", out);
-                fput_json_string(out, f->function);
-                fputs(",\"file\":", out);
-                fput_json_string(out, f->file);
-                fprintf(out, ",\"line\":%d,\"source\":", f->line);
-                if (line && *line)
-                        fput_json_string(out, line);
-                else
-                        fputs("null", out);
+        fputs(arguments ? ",\"arguments\":[" : ",\"locals\":[", out);
+        for (size_t i = 0; i < f->n_vars; i++) {
+                if (f->vars[i].argument != arguments)
+                        continue;
+                fputs(first ? "{\"name\":" : ",{\"name\":", out);
+                first = false;
+                fput_json_string(out, f->vars[i].name);
+                fputs(",\"repr\":", out);
+                fput_json_string(out, f->vars[i].repr);
                 fputc('}', out);
         }
         fputc(']', out);
+}
+
+static void put_python_frame(FILE *out, const struct analysis *a, const struct py_frame_info *f,
+                             struct source_cache *src) {
+        const char *line = src ? source_line(src, f->file, f->line) : NULL;
+
+        fputs("{\"kind\":\"python\",\"function\":", out);
+        fput_json_string(out, f->function);
+        fputs(",\"file\":", out);
+        fput_json_string(out, f->file);
+        fprintf(out, ",\"line\":%d,\"source\":", f->line);
+        if (line && *line)
+                fput_json_string(out, line);
+        else
+                fputs("null", out);
+        if (a->locals) {
+                put_vars(out, f, true);
+                put_vars(out, f, false);
+                fputs(",\"locals_error\":", out);
+                if (f->vars_error)
+                        fput_json_string(out, f->vars_error);
+                else
+                        fputs("null", out);
+        }
+        fputc('}', out);
+}
+
+static void put_json_or_null(FILE *out, const char *s) {
+        if (s)
+                fput_json_string(out, s);
+        else
+                fputs("null", out);
+}
+
+static void put_native_frame(FILE *out, const struct native_frame_info *f) {
+        fputs("{\"kind\":\"native\",\"function\":", out);
+        put_json_or_null(out, f->function);
+        fputs(",\"file\":", out);
+        put_json_or_null(out, f->file);
+        fprintf(out, ",\"line\":%d,\"library\":", f->line);
+        put_json_or_null(out, f->library);
+        fprintf(out, ",\"address\":%llu,\"inlined\":%s}", (unsigned long long)f->pc,
+                f->inlined ? "true" : "false");
+}
+
+static void put_frames(FILE *out, const struct analysis *a, const struct thread_info *th,
+                       struct source_cache *src) {
+        _cleanup_free_ struct stack_item *items = NULL;
+        size_t n = 0;
+        bool merged = false;
+
+        fputs("\"frames\":[", out);
+        if (stack_merge(a, th, a->native, &items, &n, &merged) == 0)
+                for (size_t i = 0; i < n; i++) {
+                        if (i)
+                                fputc(',', out);
+                        if (items[i].python)
+                                put_python_frame(out, a, &th->frames[items[i].index], src);
+                        else
+                                put_native_frame(out, &th->native[items[i].index]);
+                }
+        fputc(']', out);
+        if (a->native != NATIVE_OFF) {
+                fputs(",\"native_error\":", out);
+                put_json_or_null(out, th->native_error);
+                fprintf(out, ",\"merged\":%s", merged || !th->n_frames || !th->n_native ? "true" : "false");
+        }
 }
 
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
@@ -129,7 +193,7 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                 fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,",
                         th->crashed ? "true" : "false", th->tstate ? "true" : "false",
                         th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
-                put_frames(out, th, src);
+                put_frames(out, a, th, src);
                 fputs(",\"truncated\":", out);
                 if (th->truncated)
                         fput_json_string(out, th->truncated);

@@ -3,6 +3,7 @@
 
 #include "report.h"
 #include "source_lines.h"
+#include "stack_merge.h"
 
 void fput_escaped(FILE *out, const char *s) {
         for (; *s; s++) {
@@ -30,41 +31,104 @@ static void put_args(FILE *out, const char *s) {
         fput_escaped(out, buf);
 }
 
+struct style {
+        const char *bold, *reset, *py, *c, *fn;
+};
+
+static void python_frame(FILE *out, const struct analysis *a, const struct py_frame_info *f,
+                         const struct report_options *o, const struct style *st, struct source_cache *src) {
+        const char *line;
+
+        fprintf(out, "    %s(Python)%s File \"", st->py, st->reset);
+        fput_escaped(out, f->file);
+        fprintf(out, "\", line %d, in %s", f->line, st->fn);
+        fput_escaped(out, f->function);
+        fprintf(out, "%s\n", st->reset);
+        line = o->source ? source_line(src, f->file, f->line) : NULL;
+        if (line && *line) {
+                fputs("        ", out);
+                fput_escaped(out, line);
+                fputc('\n', out);
+        }
+        if (!a->locals)
+                return;
+        if (f->vars_error) {
+                fputs("      (locals unavailable: ", out);
+                fput_escaped(out, f->vars_error);
+                fputs(")\n", out);
+                return;
+        }
+        for (int args = 1; args >= 0; args--) {
+                bool header = false;
+
+                for (size_t i = 0; i < f->n_vars; i++) {
+                        if (f->vars[i].argument != (bool)args)
+                                continue;
+                        if (!header)
+                                fputs(args ? "      Arguments:\n" : "      Locals:\n", out);
+                        header = true;
+                        fputs("        ", out);
+                        fput_escaped(out, f->vars[i].name);
+                        fputs(": ", out);
+                        fput_escaped(out, f->vars[i].repr);
+                        fputc('\n', out);
+                }
+        }
+}
+
+static void native_frame(FILE *out, const struct native_frame_info *f, const struct style *st) {
+        fprintf(out, "    %s(C)%s File \"", st->c, st->reset);
+        fput_escaped(out, f->file ? f->file : "???");
+        fprintf(out, "\", line %d, in %s", f->line, st->fn);
+        fput_escaped(out, f->function ? f->function : "???");
+        fprintf(out, "%s%s (", st->reset, f->inlined ? " (inlined)" : "");
+        fput_escaped(out, f->library ? f->library : "???");
+        fputs(")\n", out);
+}
+
 static void thread_block(FILE *out, const struct analysis *a, const struct thread_info *th,
                          const struct report_options *o, struct source_cache *src) {
-        const char *bold = o->color ? "\033[1m" : "", *reset = o->color ? "\033[0m" : "";
-        const char *py = o->color ? "\033[32m" : "", *fn = o->color ? "\033[33m" : "";
+        struct style st = { "", "", "", "", "" };
+        _cleanup_free_ struct stack_item *items = NULL;
+        size_t n = 0;
+        bool merged = false;
 
-        if (th->n_frames == 0 && !th->truncated) {
+        if (o->color)
+                st = (struct style) { "\033[1m", "\033[0m", "\033[32m", "\033[34m", "\033[33m" };
+        if (th->n_frames == 0 && th->n_native == 0 && !th->truncated && !th->native_error) {
                 fprintf(out, "The frame stack for thread %d is empty\n", th->tid);
                 return;
         }
-        fprintf(out, "%sTraceback for thread %d", bold, th->tid);
+        fprintf(out, "%sTraceback for thread %d", st.bold, th->tid);
         if (th->has_gil)
                 fputs(" [Has the GIL]", out);
         if (th->gc_collecting)
                 fputs(" [Garbage collecting]", out);
-        fprintf(out, " (most recent call last):%s\n", reset);
+        if (!th->tstate && a->native != NATIVE_OFF)
+                fputs(" [No Python]", out);
+        fprintf(out, " (most recent call last):%s\n", st.reset);
         if (th->truncated) {
-                fputs("    (frames missing: ", out);
+                fputs("    (Python frames missing: ", out);
                 fput_escaped(out, th->truncated);
                 fputs(")\n", out);
         }
-        for (size_t i = th->n_frames; i-- > 0;) {
-                const struct py_frame_info *f = &th->frames[i];
-                const char *line;
-
-                fprintf(out, "    %s(Python)%s File \"", py, reset);
-                fput_escaped(out, f->file);
-                fprintf(out, "\", line %d, in %s", f->line, fn);
-                fput_escaped(out, f->function);
-                fprintf(out, "%s\n", reset);
-                line = o->source ? source_line(src, f->file, f->line) : NULL;
-                if (line && *line) {
-                        fputs("        ", out);
-                        fput_escaped(out, line);
-                        fputc('\n', out);
-                }
+        if (th->native_error) {
+                fputs("    (native frames missing: ", out);
+                fput_escaped(out, th->native_error);
+                fputs(")\n", out);
+        }
+        if (stack_merge(a, th, a->native, &items, &n, &merged) < 0) {
+                fputs("    (out of memory)\n", out);
+                return;
+        }
+        if (a->native != NATIVE_OFF && !merged && th->n_native && th->n_frames)
+                fputs("    (the native frames could not be matched with the Python frames: "
+                      "Python frames first, then native frames)\n", out);
+        for (size_t i = 0; i < n; i++) {
+                if (items[i].python)
+                        python_frame(out, a, &th->frames[items[i].index], o, &st, src);
+                else
+                        native_frame(out, &th->native[items[i].index], &st);
         }
 }
 

@@ -116,9 +116,14 @@ static int try_candidate(struct target *t, struct module *m, const char *path,
         r = elf_image_open(path, &img);
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
+        if (r == -ENOEXEC && strcmp(path, m->path) == 0)
+                return r;       /* data files (locales, caches) are mapped too: nothing to say */
         if (r < 0) {
-                strv_addf(&t->warnings, "%s: cannot use %s as %s: %s", path, path, m->path,
-                          r == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-r));
+                if (strcmp(path, m->path) == 0)
+                        strv_addf(&t->warnings, "%s: %s", path, r == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-r));
+                else
+                        strv_addf(&t->warnings, "%s: cannot stand in for %s: %s", path, m->path,
+                                  r == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-r));
                 return r;
         }
         n = elf_image_build_id(img, &id);

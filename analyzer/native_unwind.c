@@ -1,0 +1,375 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * native_unwind: every thread's C/C++/Rust frames, with libdwfl.
+ *
+ * libdwfl unwinds through our own callbacks: memory comes from the target
+ * (core segments, then build-id-checked files), registers from the core's
+ * NT_PRSTATUS notes, and only the modules the target verified are reported
+ * to it.  Call-frame information comes from the files on disk and their
+ * separate debug files (by build-id, /usr/lib/debug, or DEBUGINFOD_URLS
+ * through libdwfl's standard lookup).  Symbols and lines are looked up only
+ * for the pcs of the frames found.
+ */
+#include <dwarf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <string.h>
+
+#include "analysis.h"
+#include "native_unwind.h"
+
+#define MAX_NATIVE_FRAMES 4096
+#define MAX_INLINE_DEPTH 64
+
+/* The C++ runtime's demangler; Rust's legacy symbols are Itanium-mangled too. */
+extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+        .find_elf = dwfl_build_id_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+};
+
+/* ---- thread callbacks: the core is the process; thread args point at its NT_PRSTATUS threads ---- */
+
+/* What libdwfl hands every callback. */
+struct process_arg {
+        const struct core_file *core;
+        struct target *target;
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
+        const struct core_file *c = ((struct process_arg *)arg)->core;
+        const struct core_thread *t = *thread_argp;
+
+        t = t ? t + 1 : c->threads;
+        if (t >= c->threads + c->n_threads)
+                return 0;
+        *thread_argp = (void *)t;
+        return t->tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
+        const struct core_file *c = ((struct process_arg *)arg)->core;
+
+        for (size_t i = 0; i < c->n_threads; i++)
+                if (c->threads[i].tid == tid) {
+                        *thread_argp = (void *)&c->threads[i];
+                        return true;
+                }
+        return false;
+}
+
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+        uint64_t v;
+
+        if (target_read_u64(((struct process_arg *)arg)->target, addr, &v) < 0)
+                return false;
+        *result = v;
+        return true;
+}
+
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg) {
+        const struct core_thread *t = thread_arg;
+        /* DWARF numbering on x86-64: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address */
+        Dwarf_Word regs[17] = {
+                t->regs[CORE_REG_RAX], t->regs[CORE_REG_RDX], t->regs[CORE_REG_RCX], t->regs[CORE_REG_RBX],
+                t->regs[CORE_REG_RSI], t->regs[CORE_REG_RDI], t->regs[CORE_REG_RBP], t->regs[CORE_REG_RSP],
+                t->regs[CORE_REG_R8], t->regs[CORE_REG_R9], t->regs[CORE_REG_R10], t->regs[CORE_REG_R11],
+                t->regs[CORE_REG_R12], t->regs[CORE_REG_R13], t->regs[CORE_REG_R14], t->regs[CORE_REG_R15],
+                t->regs[CORE_REG_RIP],
+        };
+
+        if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+                return false;
+        dwfl_thread_state_register_pc(thread, t->regs[CORE_REG_RIP]);
+        return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+        .next_thread = next_thread,
+        .get_thread = get_thread,
+        .memory_read = memory_read,
+        .set_initial_registers = set_initial_registers,
+};
+
+/* ---- symbols ---- */
+
+static const char *base_name(const char *p) {
+        const char *s = strrchr(p, '/');
+        return s ? s + 1 : p;
+}
+
+/* C++ and Rust names read as their authors wrote them; Rust's "::h<16 hex>" hash is dropped. */
+static char *demangle(const char *name) {
+        char *d = NULL;
+        int status;
+
+        if (name[0] == '_' && name[1] == 'Z')
+                d = __cxa_demangle(name, NULL, NULL, &status);
+        if (!d)
+                return strdup(name);
+        size_t n = strlen(d);
+        if (n > 19 && memcmp(d + n - 19, "::h", 3) == 0 && strspn(d + n - 16, "0123456789abcdef") == 16)
+                d[n - 19] = 0;
+        return d;
+}
+
+/* The name of a subprogram or inlined-subroutine DIE, through its abstract origin. */
+static const char *die_name(Dwarf_Die *die) {
+        Dwarf_Attribute attr;
+        const char *name;
+
+        name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_linkage_name, &attr));
+        if (!name)
+                name = dwarf_formstring(dwarf_attr_integrate(die, DW_AT_MIPS_linkage_name, &attr));
+        if (!name)
+                name = dwarf_diename(die);
+        if (!name) {
+                Dwarf_Die origin;
+                if (dwarf_attr_integrate(die, DW_AT_abstract_origin, &attr) &&
+                    dwarf_formref_die(&attr, &origin))
+                        name = dwarf_diename(&origin);
+        }
+        return name;
+}
+
+/* The call site (file, line) recorded on an inlined-subroutine DIE. */
+static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, int *line) {
+        Dwarf_Attribute attr;
+        Dwarf_Word idx, ln;
+        Dwarf_Files *files;
+        size_t nfiles;
+
+        *file = NULL;
+        *line = 0;
+        if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &ln) == 0)
+                *line = (int)ln;
+        if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &idx) == 0 &&
+            dwarf_getsrcfiles(cudie, &files, &nfiles) == 0 && idx < nfiles)
+                *file = dwarf_filesrc(files, idx, NULL, NULL);
+}
+
+struct unwind_ctx {
+        struct analysis *a;
+        struct thread_info *th;
+        Dwfl *dwfl;
+        int error;
+};
+
+static int push_native(struct thread_info *th, uint64_t pc, const char *function, const char *file,
+                       int line, const char *library, bool inlined) {
+        struct native_frame_info *f;
+
+        if (grow_array(&th->native, &th->native_allocated, th->n_native + 1, sizeof(*th->native)) < 0)
+                return -ENOMEM;
+        f = &th->native[th->n_native];
+        *f = (struct native_frame_info) {
+                .pc = pc, .line = line, .library = library, .inlined = inlined,
+        };
+        f->function = function ? demangle(function) : NULL;
+        f->file = file ? strdup(file) : NULL;
+        if ((function && !f->function) || (file && !f->file)) {
+                free(f->function);
+                free(f->file);
+                return -ENOMEM;
+        }
+        th->n_native++;
+        return 0;
+}
+
+/* The library name to print: the file the core mapped at pc. */
+static const char *library_of(struct analysis *a, uint64_t pc) {
+        struct module *m = target_module_at(a->target, pc);
+        return m ? base_name(m->path) : NULL;
+}
+
+/*
+ * One physical frame becomes one or more entries, innermost first: each
+ * inlined call that contains pc (its own line is the pc's, or the call site
+ * of the inline nested in it), then the real function (named from the ELF
+ * symbol table, so versioned glibc names read "pthread_kill@@GLIBC_2.34").
+ */
+static int symbolize(struct unwind_ctx *u, uint64_t pc, bool activation) {
+        Dwarf_Addr adj = activation ? pc : pc - 1, bias;
+        Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, adj);
+        const char *library = library_of(u->a, adj);
+        const char *symname = NULL, *file = NULL;
+        int line = 0, r;
+
+        if (mod) {
+                GElf_Sym sym;
+                GElf_Off off;
+                Dwfl_Line *dl;
+
+                symname = dwfl_module_addrinfo(mod, adj, &off, &sym, NULL, NULL, NULL);
+                dl = dwfl_module_getsrc(mod, adj);
+                if (dl)
+                        file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
+
+                Dwarf_Die *cudie = dwfl_module_addrdie(mod, adj, &bias);
+                Dwarf_Die *scopes = NULL;
+                int n = cudie ? dwarf_getscopes(cudie, adj - bias, &scopes) : 0;
+                /* scopes run innermost to the CU; every inlined subroutine before the subprogram is a frame */
+                const char *cur_file = file;
+                int cur_line = line;
+                for (int i = 0; i < n && i < MAX_INLINE_DEPTH; i++) {
+                        int tag = dwarf_tag(&scopes[i]);
+
+                        if (tag == DW_TAG_inlined_subroutine) {
+                                r = push_native(u->th, pc, die_name(&scopes[i]), cur_file, cur_line, library, true);
+                                if (r < 0) {
+                                        free(scopes);
+                                        return r;
+                                }
+                                call_site(cudie, &scopes[i], &cur_file, &cur_line);
+                        } else if (tag == DW_TAG_subprogram) {
+                                if (!symname)
+                                        symname = die_name(&scopes[i]);
+                                break;
+                        }
+                }
+                free(scopes);
+                file = cur_file;
+                line = cur_line;
+        }
+        return push_native(u->th, pc, symname, file, line, library, false);
+}
+
+static int frame_cb(Dwfl_Frame *state, void *arg) {
+        struct unwind_ctx *u = arg;
+        Dwarf_Addr pc;
+        bool activation;
+
+        if (u->th->n_native >= MAX_NATIVE_FRAMES) {
+                u->error = -E2BIG;
+                return DWARF_CB_ABORT;
+        }
+        if (!dwfl_frame_pc(state, &pc, &activation)) {
+                u->error = -EFAULT;
+                return DWARF_CB_ABORT;
+        }
+        if (symbolize(u, pc, activation) < 0) {
+                u->error = -ENOMEM;
+                return DWARF_CB_ABORT;
+        }
+        return DWARF_CB_OK;
+}
+
+/* ---- merging marks: which native frames are the eval loop, which are plumbing ---- */
+
+static bool is_eval(const struct analysis *a, const char *fn) {
+        if (!fn)
+                return false;
+        if (a->py_major == 2 || (a->py_major == 3 && a->py_minor < 6))
+                return strcmp(fn, "PyEval_EvalFrameEx") == 0;
+        return strcmp(fn, "_PyEval_EvalFrameDefault") == 0;
+}
+
+/* The interpreter's own machinery between Python frames, and the C calls that start them. */
+static bool is_plumbing(const char *fn) {
+        static const char *const prefixes[] = {
+                "_PyEval_", "PyEval_", "_PyFunction_", "PyFunction_", "_PyObject_Call", "PyObject_Call",
+                "_PyObject_Vectorcall", "PyObject_Vectorcall", "_PyObject_FastCall", "_PyObject_MakeTpCall",
+                "PyVectorcall_", "_PyVectorcall", "cfunction_", "method_vectorcall", "_PyMethodDef_",
+                "_PyCFunction_", "PyCFunction_Call", "function_code_fastcall", "call_function",
+                "fast_function", "do_call_core", "slot_tp_call", "gen_send_ex", "gen_iternext",
+                "_PyGen_", "run_mod", "run_eval_code_obj", "_PyEval_Vector", "builtin_exec",
+                "method_call", "partial_", "vectorcall_", "object_vacall", "call_trampoline",
+                "thread_run", "t_bootstrap", "_PyThread", "pythread_wrapper",
+        };
+
+        if (!fn)
+                return true;  /* an unnamed frame inside the interpreter: a static function of its own */
+        for (size_t i = 0; i < ELEMENTSOF(prefixes); i++)
+                if (strncmp(fn, prefixes[i], strlen(prefixes[i])) == 0)
+                        return true;
+        return false;
+}
+
+static void classify(struct analysis *a, struct thread_info *th) {
+        for (size_t i = 0; i < th->n_native; i++) {
+                struct native_frame_info *f = &th->native[i];
+                struct module *m = target_module_at(a->target, f->pc);
+                bool in_interp = m && a->py_module && m == a->py_module;
+
+                f->eval = in_interp && !f->inlined && is_eval(a, f->function);
+                f->hidden = in_interp && !f->eval && is_plumbing(f->function);
+        }
+}
+
+/* ---- the whole pass ---- */
+
+static Dwfl *report_modules(struct analysis *a) {
+        Dwfl *dwfl = dwfl_begin(&dwfl_callbacks);
+
+        if (!dwfl)
+                return NULL;
+        dwfl_report_begin(dwfl);
+        for (size_t i = 0; i < a->target->n_modules; i++) {
+                struct module *m = &a->target->modules[i];
+                struct elf_image *img;
+
+                if (!m->base)
+                        continue;
+                img = target_module_image(a->target, m);
+                if (!img)
+                        continue;  /* missing or refused: its frames will read "???" */
+                dwfl_report_elf(dwfl, base_name(m->path), elf_image_path(img), -1, m->base, false);
+        }
+        dwfl_report_end(dwfl, NULL, NULL);
+        return dwfl;
+}
+
+/* Where a thread's stack normally ends: reaching it is not an unwinding failure. */
+static bool outermost(const struct thread_info *th) {
+        static const char *const ends[] = { "_start", "__clone", "clone", "clone3", "__clone3", "start_thread" };
+        const char *fn = th->n_native ? th->native[th->n_native - 1].function : NULL;
+
+        for (size_t i = 0; fn && i < ELEMENTSOF(ends); i++)
+                if (strcmp(fn, ends[i]) == 0 || strncmp(fn, "__clone", 7) == 0)
+                        return true;
+        return false;
+}
+
+int native_unwind(struct analysis *a, bool all_threads) {
+        struct process_arg arg = { .core = a->core, .target = a->target };
+        Dwfl *dwfl;
+        int r = 0;
+
+        dwfl = report_modules(a);
+        if (!dwfl) {
+                strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
+                return 0;
+        }
+        if (!dwfl_attach_state(dwfl, NULL, a->core->process.pid ? a->core->process.pid : 1,
+                               &thread_callbacks, &arg)) {
+                strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
+                goto out;
+        }
+        if (all_threads) {
+                r = analysis_add_native_threads(a);
+                if (r < 0)
+                        goto out;
+        }
+        for (size_t i = 0; i < a->n_threads; i++) {
+                struct thread_info *th = &a->threads[i];
+                struct unwind_ctx u = { .a = a, .th = th, .dwfl = dwfl };
+
+                if (th->tid <= 0)
+                        continue;
+                int rc = dwfl_getthread_frames(dwfl, th->tid, frame_cb, &u);
+                if (u.error == -ENOMEM) {
+                        r = -ENOMEM;
+                        goto out;
+                }
+                if (u.error == -E2BIG)
+                        th->native_error = strdup("more than 4096 native frames: the rest are not shown");
+                else if (rc != 0 && !outermost(th) &&
+                         asprintf(&th->native_error, "unwinding stopped: %s", dwfl_errmsg(-1)) < 0)
+                        th->native_error = NULL;
+                classify(a, th);
+        }
+out:
+        dwfl_end(dwfl);
+        return r;
+}
