@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "debug_cache.h"
 #include "native_unwind.h"
 
 #define MAX_NATIVE_FRAMES 4096
@@ -24,9 +25,36 @@
 /* The C++ runtime's demangler; Rust's legacy symbols are Itanium-mangled too. */
 extern char *__cxa_demangle(const char *mangled, char *buf, size_t *len, int *status);
 
+/*
+ * A decompressed copy from the cache when there is one; otherwise the
+ * standard lookup (debuglink, /usr/lib/debug/.build-id, debuginfod), and a
+ * copy for next time.  The cache must be asked first: when the standard
+ * lookup finds a file by build-id, libdwfl keeps the ELF it opened itself,
+ * whatever descriptor we hand back.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, GElf_Addr base,
+                          const char *file_name, const char *debuglink_file, GElf_Word debuglink_crc,
+                          char **debuginfo_file_name) {
+        const unsigned char *id;
+        GElf_Addr vaddr;
+        int fd, len;
+
+        len = dwfl_module_build_id(mod, &id, &vaddr);
+        if (len > 0) {
+                fd = debug_cache_open(id, (size_t)len, debuginfo_file_name);
+                if (fd >= 0)
+                        return fd;
+        }
+        fd = dwfl_standard_find_debuginfo(mod, userdata, modname, base, file_name, debuglink_file,
+                                          debuglink_crc, debuginfo_file_name);
+        if (fd >= 0 && len > 0)
+                debug_cache_store(fd, id, (size_t)len);
+        return fd;
+}
+
 static const Dwfl_Callbacks dwfl_callbacks = {
         .find_elf = dwfl_build_id_find_elf,
-        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .find_debuginfo = find_debuginfo,
 };
 
 /* ---- thread callbacks: the core is the process; thread args point at its NT_PRSTATUS threads ---- */
@@ -149,12 +177,60 @@ static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, i
                 *file = dwarf_filesrc(files, idx, NULL, NULL);
 }
 
+/* Where the frames for one pc were first written: the same pc recurs (eval loops, recursion). */
+struct memo_slot {
+        uint64_t key;                   /* pc * 2 + activation, 0 when empty */
+        size_t thread, start, count;
+};
+
+struct memo {
+        struct memo_slot *slots;
+        size_t n, cap;
+};
+
 struct unwind_ctx {
         struct analysis *a;
         struct thread_info *th;
+        size_t thread;                  /* th's index in a->threads */
         Dwfl *dwfl;
+        struct memo *memo;
         int error;
 };
+
+static struct memo_slot *memo_find(struct memo *m, uint64_t key) {
+        if (!m->cap)
+                return NULL;
+        for (size_t h = (key * 0x9E3779B97F4A7C15ULL) >> 40 & (m->cap - 1); m->slots[h].key;
+             h = (h + 1) & (m->cap - 1))
+                if (m->slots[h].key == key)
+                        return &m->slots[h];
+        return NULL;
+}
+
+static void memo_add(struct memo *m, struct memo_slot slot) {
+        if ((m->n + 1) * 2 > m->cap) {
+                struct memo bigger = { .cap = m->cap ? m->cap * 2 : 256 };
+
+                bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+                if (!bigger.slots)
+                        return;  /* only a cache */
+                for (size_t i = 0; i < m->cap; i++)
+                        if (m->slots[i].key) {
+                                size_t h = (m->slots[i].key * 0x9E3779B97F4A7C15ULL) >> 40 & (bigger.cap - 1);
+                                while (bigger.slots[h].key)
+                                        h = (h + 1) & (bigger.cap - 1);
+                                bigger.slots[h] = m->slots[i];
+                        }
+                free(m->slots);
+                bigger.n = m->n;
+                *m = bigger;
+        }
+        size_t h = (slot.key * 0x9E3779B97F4A7C15ULL) >> 40 & (m->cap - 1);
+        while (m->slots[h].key)
+                h = (h + 1) & (m->cap - 1);
+        m->slots[h] = slot;
+        m->n++;
+}
 
 static int push_native(struct thread_info *th, uint64_t pc, const char *function, const char *file,
                        int line, const char *library, bool inlined) {
@@ -189,7 +265,7 @@ static const char *library_of(struct analysis *a, uint64_t pc) {
  * of the inline nested in it), then the real function (named from the ELF
  * symbol table, so versioned glibc names read "pthread_kill@@GLIBC_2.34").
  */
-static int symbolize(struct unwind_ctx *u, uint64_t pc, bool activation) {
+static int symbolize_fresh(struct unwind_ctx *u, uint64_t pc, bool activation) {
         Dwarf_Addr adj = activation ? pc : pc - 1, bias;
         Dwfl_Module *mod = dwfl_addrmodule(u->dwfl, adj);
         const char *library = library_of(u->a, adj);
@@ -233,6 +309,35 @@ static int symbolize(struct unwind_ctx *u, uint64_t pc, bool activation) {
                 line = cur_line;
         }
         return push_native(u->th, pc, symname, file, line, library, false);
+}
+
+static int symbolize(struct unwind_ctx *u, uint64_t pc, bool activation) {
+        uint64_t key = pc * 2 + activation;
+        struct memo_slot *hit = memo_find(u->memo, key);
+        size_t start = u->th->n_native;
+        int r;
+
+        if (hit) {
+                const struct thread_info *from = &u->a->threads[hit->thread];
+
+                /* the source may be this very array: make room first so it does not move under us */
+                if (grow_array(&u->th->native, &u->th->native_allocated, start + hit->count,
+                               sizeof(*u->th->native)) < 0)
+                        return -ENOMEM;
+                for (size_t i = hit->start; i < hit->start + hit->count; i++) {
+                        const struct native_frame_info *f = &from->native[i];
+
+                        r = push_native(u->th, pc, f->function, f->file, f->line, f->library, f->inlined);
+                        if (r < 0)
+                                return r;
+                }
+                return 0;
+        }
+        r = symbolize_fresh(u, pc, activation);
+        if (r == 0 && key)
+                memo_add(u->memo, (struct memo_slot) {
+                        .key = key, .thread = u->thread, .start = start, .count = u->th->n_native - start });
+        return r;
 }
 
 static int frame_cb(Dwfl_Frame *state, void *arg) {
@@ -333,6 +438,7 @@ static bool outermost(const struct thread_info *th) {
 
 int native_unwind(struct analysis *a, bool all_threads) {
         struct process_arg arg = { .core = a->core, .target = a->target };
+        struct memo memo = {};
         Dwfl *dwfl;
         int r = 0;
 
@@ -353,7 +459,7 @@ int native_unwind(struct analysis *a, bool all_threads) {
         }
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
-                struct unwind_ctx u = { .a = a, .th = th, .dwfl = dwfl };
+                struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo };
 
                 if (th->tid <= 0)
                         continue;
@@ -370,6 +476,7 @@ int native_unwind(struct analysis *a, bool all_threads) {
                 classify(a, th);
         }
 out:
+        free(memo.slots);
         dwfl_end(dwfl);
         return r;
 }

@@ -156,6 +156,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = NONE,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -165,6 +166,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 8,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -312,6 +314,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -321,6 +324,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -468,6 +472,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -477,6 +482,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -624,6 +630,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -633,6 +640,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -780,6 +788,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -789,6 +798,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -936,6 +946,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = NONE,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -945,6 +956,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -1092,6 +1104,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = 8,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -1101,6 +1114,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0,
@@ -1248,6 +1262,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = 8,
                         .values_values       = 0,
                         .values_capacity     = NONE,
+                        .values_size         = NONE,
                 },
                 .set = {
                         .mask       = 32,
@@ -1257,6 +1272,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0x10,
@@ -1404,6 +1420,7 @@ static const struct py_layout table[] = {
                         .unicode_entry_value = 8,
                         .values_values       = 8,
                         .values_capacity     = 0,
+                        .values_size         = 1,
                 },
                 .set = {
                         .mask       = 32,
@@ -1413,6 +1430,7 @@ static const struct py_layout table[] = {
                         .entry_key  = 0,
                 },
                 .consts = {
+                        .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
                         .co_varkeywords = 0x8,
                         .fast_hidden    = 0x10,

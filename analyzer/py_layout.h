@@ -236,6 +236,7 @@ struct py_layout {
                 py_off unicode_entry_value;
                 py_off values_values;           /* 3.11+: offsetof(PyDictValues, values) */
                 py_off values_capacity;         /* 3.13+: uint8_t capacity */
+                py_off values_size;             /* 3.13+: uint8_t size (entries in the order array) */
         } dict;
 
         /* PySetObject (set and frozenset) */
@@ -249,6 +250,7 @@ struct py_layout {
 
         /* Constants of code objects and types (not offsets) */
         struct {
+                int co_optimized;               /* CO_OPTIMIZED: locals live in the fast slots */
                 int co_varargs;                 /* CO_VARARGS */
                 int co_varkeywords;             /* CO_VARKEYWORDS */
                 int fast_hidden;                /* 3.12+: CO_FAST_HIDDEN, else 0 */
