@@ -30,6 +30,8 @@ enum analysis_status analysis_run(const char *path, const struct analysis_option
         *ret = a;
         if (r == -ENOMEM)
                 return ANALYSIS_INTERNAL;
+        if (r == 0 && opts->locals)
+                py_locals_read(a, &opts->locals_limits);
         if (r == 0 && opts->native != NATIVE_OFF && native_unwind(a, opts->native == NATIVE_ALL) < 0)
                 return *error = "out of memory", ANALYSIS_INTERNAL;
         if (a->core->truncated) {

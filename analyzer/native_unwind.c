@@ -19,7 +19,7 @@
 #include "debug_cache.h"
 #include "native_unwind.h"
 
-#define MAX_NATIVE_FRAMES 4096
+#define MAX_NATIVE_FRAMES 65536
 #define MAX_INLINE_DEPTH 64
 
 /* The C++ runtime's demangler; Rust's legacy symbols are Itanium-mangled too. */
@@ -283,27 +283,30 @@ static int symbolize_fresh(struct unwind_ctx *u, uint64_t pc, bool activation) {
                         file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
 
                 Dwarf_Die *cudie = dwfl_module_addrdie(mod, adj, &bias);
-                Dwarf_Die *scopes = NULL;
+                Dwarf_Die *scopes = NULL, *chain = NULL;
                 int n = cudie ? dwarf_getscopes(cudie, adj - bias, &scopes) : 0;
-                /* scopes run innermost to the CU; every inlined subroutine before the subprogram is a frame */
+                /* the concrete nesting of the innermost scope: inlined calls inside out, then the function */
+                int m = n > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
                 const char *cur_file = file;
                 int cur_line = line;
-                for (int i = 0; i < n && i < MAX_INLINE_DEPTH; i++) {
-                        int tag = dwarf_tag(&scopes[i]);
+                for (int i = 0; i < m && i < MAX_INLINE_DEPTH; i++) {
+                        int tag = dwarf_tag(&chain[i]);
 
                         if (tag == DW_TAG_inlined_subroutine) {
-                                r = push_native(u->th, pc, die_name(&scopes[i]), cur_file, cur_line, library, true);
+                                r = push_native(u->th, pc, die_name(&chain[i]), cur_file, cur_line, library, true);
                                 if (r < 0) {
+                                        free(chain);
                                         free(scopes);
                                         return r;
                                 }
-                                call_site(cudie, &scopes[i], &cur_file, &cur_line);
+                                call_site(cudie, &chain[i], &cur_file, &cur_line);
                         } else if (tag == DW_TAG_subprogram) {
                                 if (!symname)
-                                        symname = die_name(&scopes[i]);
+                                        symname = die_name(&chain[i]);
                                 break;
                         }
                 }
+                free(chain);
                 free(scopes);
                 file = cur_file;
                 line = cur_line;
@@ -400,6 +403,9 @@ static void classify(struct analysis *a, struct thread_info *th) {
                 f->eval = in_interp && !f->inlined && is_eval(a, f->function);
                 f->hidden = in_interp && !f->eval && is_plumbing(f->function);
         }
+        /* what the thread was executing is never plumbing: for the crashed thread it is the crash site */
+        for (size_t i = 0; i < th->n_native && (i == 0 || th->native[i - 1].inlined); i++)
+                th->native[i].hidden = false;
 }
 
 /* ---- the whole pass ---- */
@@ -469,7 +475,7 @@ int native_unwind(struct analysis *a, bool all_threads) {
                         goto out;
                 }
                 if (u.error == -E2BIG)
-                        th->native_error = strdup("more than 4096 native frames: the rest are not shown");
+                        th->native_error = strdup("more than 65536 native frames: the rest are not shown");
                 else if (rc != 0 && !outermost(th) &&
                          asprintf(&th->native_error, "unwinding stopped: %s", dwfl_errmsg(-1)) < 0)
                         th->native_error = NULL;

@@ -1359,9 +1359,16 @@ static char *render_value(struct locals_ctx *c, uint64_t value) {
         return repr_buf_finish(&b);
 }
 
-static void set_error(struct py_frame_info *f, const char *fmt, unsigned long long v) {
-        if (!f->vars_error && asprintf(&f->vars_error, fmt, v) < 0)
+__attribute__((format(printf, 2, 3)))
+static void set_error(struct py_frame_info *f, const char *fmt, ...) {
+        va_list ap;
+
+        if (f->vars_error)
+                return;
+        va_start(ap, fmt);
+        if (vasprintf(&f->vars_error, fmt, ap) < 0)
                 f->vars_error = NULL;
+        va_end(ap);
 }
 
 static int frame_vars(struct locals_ctx *c, struct py_frame_info *f) {
@@ -1372,7 +1379,7 @@ static int frame_vars(struct locals_ctx *c, struct py_frame_info *f) {
         size_t allocated = 0;
 
         if (!f->code) {
-                set_error(f, "no code object for frame 0x%llx", f->addr);
+                set_error(f, "no code object for frame 0x%llx", (unsigned long long)f->addr);
                 return 0;
         }
         cv = code_vars(c, f->code);
@@ -1389,7 +1396,7 @@ static int frame_vars(struct locals_ctx *c, struct py_frame_info *f) {
         if (!slots)
                 return -ENOMEM;
         if (target_read(c->t, base, slots, cv->nslots * 8) < 0) {
-                set_error(f, "unreadable variables at 0x%llx", base);
+                set_error(f, "unreadable variables at 0x%llx", (unsigned long long)base);
                 return 0;
         }
         for (size_t i = 0; i < cv->n; i++) {

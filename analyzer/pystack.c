@@ -28,6 +28,10 @@ static void help(FILE *out) {
               "      --native-all         the same, with the interpreter's own frames and threads\n"
               "                           that run no Python\n"
               "      --native-last        only the native frames below the last Python frame\n"
+              "      --locals             show each Python frame's arguments and local variables\n"
+              "      --max-string-length=N  characters of a str or bytes value before \"...\" (80)\n"
+              "      --max-items=N        items of a container before \"...\" (10)\n"
+              "      --max-depth=N        nesting of containers before \"...\" (3)\n"
               "      --exhaustive         scan memory for the interpreter when symbols do not find it\n"
               "      --lib-search-path=P  look for the core's libraries by name in the directories of P\n"
               "                           (colon-separated); for cores from another machine\n"
@@ -38,7 +42,7 @@ static void help(FILE *out) {
               "  -V, --version            show the version\n"
               "\n"
               "Supported: CPython 2.7 and 3.6 to 3.13 (3.13+ through _Py_DebugOffsets), x86-64.\n"
-              "Not yet: --locals (planned).\n"
+              "A value is never longer than 1024 bytes; a NULL slot reads <invalid object at 0x0>.\n"
               "\n"
               "Exit status: 0 report printed; 1 internal error; 2 usage error; 3 the core cannot be\n"
               "read (not an ELF core, truncated, corrupt, other architecture); 4 the executable is\n"
@@ -78,7 +82,8 @@ static void print_error(const char *core_path, const char *error) {
 }
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
-       OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS };
+       OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
+       OPT_MAX_DEPTH };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
@@ -92,11 +97,22 @@ int main(int argc, char **argv) {
                 { "native-all", no_argument, NULL, OPT_NATIVE_ALL },
                 { "native-last", no_argument, NULL, OPT_NATIVE_LAST },
                 { "locals", no_argument, NULL, OPT_LOCALS },
+                { "max-string-length", required_argument, NULL, OPT_MAX_STRING },
+                { "max-items", required_argument, NULL, OPT_MAX_ITEMS },
+                { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
-        struct analysis_options opts = { .max_frames = ANALYSIS_DEFAULT_MAX_FRAMES };
+        struct analysis_options opts = {
+                .max_frames = ANALYSIS_DEFAULT_MAX_FRAMES,
+                .locals_limits = {
+                        .max_string = LOCALS_DEFAULT_MAX_STRING,
+                        .max_items = LOCALS_DEFAULT_MAX_ITEMS,
+                        .max_depth = LOCALS_DEFAULT_MAX_DEPTH,
+                        .max_repr = LOCALS_DEFAULT_MAX_REPR,
+                },
+        };
         struct report_options ropts = { .color = isatty(STDOUT_FILENO), .source = true };
         struct analysis *a = NULL;
         const char *error = NULL, *core_path;
@@ -172,7 +188,23 @@ int main(int argc, char **argv) {
                         opts.native = NATIVE_LAST;
                         break;
                 case OPT_LOCALS:
-                        return usage_error("%s is not supported yet", argv[optind - 1]);
+                        opts.locals = true;
+                        break;
+                case OPT_MAX_STRING:
+                case OPT_MAX_ITEMS:
+                case OPT_MAX_DEPTH: {
+                        char *end;
+                        unsigned long v = strtoul(optarg, &end, 10);
+                        if (!*optarg || *end || v == 0 || v > 1000000)
+                                return usage_error("%s needs a number from 1 to 1000000", argv[optind - 1]);
+                        if (c == OPT_MAX_STRING)
+                                opts.locals_limits.max_string = v;
+                        else if (c == OPT_MAX_ITEMS)
+                                opts.locals_limits.max_items = v;
+                        else
+                                opts.locals_limits.max_depth = v;
+                        break;
+                }
                 case ':':
                         return usage_error("option '%s' needs a value", argv[optind - 1]);
                 default:

@@ -46,9 +46,35 @@
 #  include <internal/pycore_frame.h>
 #  include <internal/pycore_interp.h>
 #  include <internal/pycore_runtime.h>
+#  include <internal/pycore_dict.h>
 #  if AT_LEAST(3, 12)
 #    include <internal/pycore_gil.h>
 #  endif
+#endif
+#if !AT_LEAST(3, 11)
+#  include <longintrepr.h>
+#endif
+
+#if AT_LEAST(3, 6) && !AT_LEAST(3, 11)
+/*
+ * 3.6-3.10 keep the dict keys object in Objects/dict-common.h, which is not
+ * installed: these are copies of it (identical in 3.6-3.10 up to the type of
+ * dk_indices, which does not move it), so at least the arithmetic on it is
+ * the compiler's.  PyDictKeyEntry lives in the same file.
+ */
+struct dict_keys_copy {
+        Py_ssize_t dk_refcnt;
+        Py_ssize_t dk_size;
+        void *dk_lookup;
+        Py_ssize_t dk_usable;
+        Py_ssize_t dk_nentries;
+        char dk_indices[];
+};
+typedef struct {
+        Py_hash_t me_hash;
+        PyObject *me_key;
+        PyObject *me_value;
+} dict_entry_copy;
 #endif
 
 #include <stddef.h>
@@ -356,6 +382,143 @@ static void check_table(const struct py_layout *L) {
         R(seq.tuple_items, offsetof(PyTupleObject, ob_item));
         R(seq.list_items, offsetof(PyListObject, ob_item));
         group("PyTupleObject/PyListObject");
+
+#if AT_LEAST(3, 0)
+        N(unicode27.length);
+        N(unicode27.str);
+        R(unicode27.char_size, 0);
+#else
+        R(unicode27.length, offsetof(PyUnicodeObject, length));
+        R(unicode27.str, offsetof(PyUnicodeObject, str));
+        R(unicode27.char_size, Py_UNICODE_SIZE);
+#endif
+        group("PyUnicodeObject (2.7)");
+
+#if AT_LEAST(3, 0)
+        N(num.int_ival);
+#else
+        R(num.int_ival, offsetof(PyIntObject, ob_ival));
+#endif
+#if AT_LEAST(3, 12)
+        R(num.long_lv_tag, offsetof(PyLongObject, long_value.lv_tag));
+        R(num.long_digits, offsetof(PyLongObject, long_value.ob_digit));
+#else
+        N(num.long_lv_tag);
+        R(num.long_digits, offsetof(PyLongObject, ob_digit));
+#endif
+        R(num.long_shift, PyLong_SHIFT);
+        R(num.long_digit_size, sizeof(digit));
+        R(num.float_fval, offsetof(PyFloatObject, ob_fval));
+        R(num.cell_ref, offsetof(PyCellObject, ob_ref));
+        group("PyIntObject/PyLongObject/PyFloatObject/PyCellObject");
+
+        R(dict.ma_used, offsetof(PyDictObject, ma_used));
+#if AT_LEAST(3, 0)
+        R(dict_kind, AT_LEAST(3, 13) ? PY_DICT_KEYS313 : AT_LEAST(3, 11) ? PY_DICT_KEYS311 : PY_DICT_KEYS36);
+        R(dict.ma_keys, offsetof(PyDictObject, ma_keys));
+        R(dict.ma_values, offsetof(PyDictObject, ma_values));
+        N(dict.ma_mask);
+        N(dict.ma_table);
+#else
+        R(dict_kind, PY_DICT_TABLE27);
+        N(dict.ma_keys);
+        N(dict.ma_values);
+        R(dict.ma_mask, offsetof(PyDictObject, ma_mask));
+        R(dict.ma_table, offsetof(PyDictObject, ma_table));
+#endif
+#if AT_LEAST(3, 11)
+        N(dict.dk_size);
+        R(dict.dk_log2_size, offsetof(PyDictKeysObject, dk_log2_size));
+        R(dict.dk_log2_index_bytes, offsetof(PyDictKeysObject, dk_log2_index_bytes));
+        R(dict.dk_kind, offsetof(PyDictKeysObject, dk_kind));
+        R(dict.dk_nentries, offsetof(PyDictKeysObject, dk_nentries));
+        R(dict.dk_indices, offsetof(PyDictKeysObject, dk_indices));
+        R(dict.entry_size, sizeof(PyDictKeyEntry));
+        R(dict.entry_key, offsetof(PyDictKeyEntry, me_key));
+        R(dict.entry_value, offsetof(PyDictKeyEntry, me_value));
+        R(dict.unicode_entry_size, sizeof(PyDictUnicodeEntry));
+        R(dict.unicode_entry_key, offsetof(PyDictUnicodeEntry, me_key));
+        R(dict.unicode_entry_value, offsetof(PyDictUnicodeEntry, me_value));
+        R(dict.values_values, offsetof(PyDictValues, values));
+#  if AT_LEAST(3, 13)
+        R(dict.values_capacity, offsetof(PyDictValues, capacity));
+        R(dict.values_size, offsetof(PyDictValues, size));
+#  else
+        N(dict.values_size);
+        N(dict.values_capacity);
+#  endif
+#elif AT_LEAST(3, 6)
+        R(dict.dk_size, offsetof(struct dict_keys_copy, dk_size));
+        N(dict.dk_log2_size);
+        N(dict.dk_log2_index_bytes);
+        N(dict.dk_kind);
+        R(dict.dk_nentries, offsetof(struct dict_keys_copy, dk_nentries));
+        R(dict.dk_indices, offsetof(struct dict_keys_copy, dk_indices));
+        R(dict.entry_size, sizeof(dict_entry_copy));
+        R(dict.entry_key, offsetof(dict_entry_copy, me_key));
+        R(dict.entry_value, offsetof(dict_entry_copy, me_value));
+        N(dict.unicode_entry_size);
+        N(dict.unicode_entry_key);
+        N(dict.unicode_entry_value);
+        R(dict.values_values, 0);       /* ma_values is the PyObject * array itself */
+        N(dict.values_capacity);
+        N(dict.values_size);
+#else
+        N(dict.dk_size);
+        N(dict.dk_log2_size);
+        N(dict.dk_log2_index_bytes);
+        N(dict.dk_kind);
+        N(dict.dk_nentries);
+        N(dict.dk_indices);
+        R(dict.entry_size, sizeof(PyDictEntry));
+        R(dict.entry_key, offsetof(PyDictEntry, me_key));
+        R(dict.entry_value, offsetof(PyDictEntry, me_value));
+        N(dict.unicode_entry_size);
+        N(dict.unicode_entry_key);
+        N(dict.unicode_entry_value);
+        N(dict.values_values);
+        N(dict.values_capacity);
+        N(dict.values_size);
+#endif
+        group("PyDictObject/PyDictKeysObject");
+
+        R(set.mask, offsetof(PySetObject, mask));
+        R(set.table, offsetof(PySetObject, table));
+        R(set.used, offsetof(PySetObject, used));
+        R(set.entry_size, sizeof(setentry));
+        R(set.entry_key, offsetof(setentry, key));
+        group("PySetObject");
+
+        R(consts.co_optimized, CO_OPTIMIZED);
+        R(consts.co_varargs, CO_VARARGS);
+        R(consts.co_varkeywords, CO_VARKEYWORDS);
+#if AT_LEAST(3, 12)
+        R(consts.fast_hidden, CO_FAST_HIDDEN);
+#else
+        R(consts.fast_hidden, 0);
+#endif
+#if AT_LEAST(3, 11)
+        R(consts.fast_local, CO_FAST_LOCAL);
+        R(consts.fast_cell, CO_FAST_CELL);
+        R(consts.fast_free, CO_FAST_FREE);
+#else
+        R(consts.fast_local, 0);
+        R(consts.fast_cell, 0);
+        R(consts.fast_free, 0);
+#endif
+#if AT_LEAST(3, 0)
+        R(consts.tpf_int, 0);
+        R(consts.tpf_bytes, Py_TPFLAGS_BYTES_SUBCLASS);
+#else
+        R(consts.tpf_int, Py_TPFLAGS_INT_SUBCLASS);
+        R(consts.tpf_bytes, Py_TPFLAGS_STRING_SUBCLASS);
+#endif
+        R(consts.tpf_long, Py_TPFLAGS_LONG_SUBCLASS);
+        R(consts.tpf_list, Py_TPFLAGS_LIST_SUBCLASS);
+        R(consts.tpf_tuple, Py_TPFLAGS_TUPLE_SUBCLASS);
+        R(consts.tpf_unicode, Py_TPFLAGS_UNICODE_SUBCLASS);
+        R(consts.tpf_dict, Py_TPFLAGS_DICT_SUBCLASS);
+        group("code flags, local kinds, type flags");
 }
 
 #if AT_LEAST(3, 3)
@@ -398,7 +561,20 @@ static void check_unicode_state_bits(void) {
         X(object.ob_type) X(object.ob_size) X(object.tp_name) X(object.tp_flags) \
         X(bytes.ob_size) X(bytes.ob_sval) \
         X(unicode.length) X(unicode.state) X(unicode.ascii_data) X(unicode.compact_data) \
-        X(unicode.data_any) X(seq.tuple_items) X(seq.list_items)
+        X(unicode.data_any) X(seq.tuple_items) X(seq.list_items) \
+        X(unicode27.length) X(unicode27.str) X(unicode27.char_size) \
+        X(num.int_ival) X(num.long_lv_tag) X(num.long_digits) X(num.long_shift) \
+        X(num.long_digit_size) X(num.float_fval) X(num.cell_ref) X(dict_kind) \
+        X(dict.ma_used) X(dict.ma_keys) X(dict.ma_values) X(dict.ma_mask) X(dict.ma_table) \
+        X(dict.dk_size) X(dict.dk_log2_size) X(dict.dk_log2_index_bytes) X(dict.dk_kind) \
+        X(dict.dk_nentries) X(dict.dk_indices) X(dict.entry_size) X(dict.entry_key) \
+        X(dict.entry_value) X(dict.unicode_entry_size) X(dict.unicode_entry_key) \
+        X(dict.unicode_entry_value) X(dict.values_values) X(dict.values_capacity) X(dict.values_size) \
+        X(set.mask) X(set.table) X(set.used) X(set.entry_size) X(set.entry_key) \
+        X(consts.co_optimized) X(consts.co_varargs) X(consts.co_varkeywords) X(consts.fast_hidden) \
+        X(consts.fast_local) X(consts.fast_cell) X(consts.fast_free) X(consts.tpf_int) \
+        X(consts.tpf_long) X(consts.tpf_list) X(consts.tpf_tuple) X(consts.tpf_bytes) \
+        X(consts.tpf_unicode) X(consts.tpf_dict)
 
 static void compare_layouts(const char *what, const struct py_layout *got,
                             const struct py_layout *want) {
