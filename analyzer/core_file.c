@@ -8,6 +8,7 @@
 
 #include "core_file.h"
 #include "util.h"
+#include "zst_seekable.h"
 
 /* ---- raw file byte source: the core is mapped, reads are copies ---- */
 
@@ -39,11 +40,62 @@ static void raw_close(void *ctx) {
         free(r);
 }
 
+/* ---- seekable zstd byte source: reads decompress only the frames they touch ---- */
+
+static int zst_source_pread(void *ctx, void *buf, size_t len, uint64_t off) {
+        return zst_reader_pread(ctx, buf, len, off);
+}
+
+/* Nothing to map: every consumer must go through pread. */
+static const void *zst_source_view(void *ctx, size_t len, uint64_t off) {
+        return NULL;
+}
+
+static void zst_source_close(void *ctx) {
+        zst_reader_free(ctx);
+}
+
+static int zst_source_open(int fd, uint64_t file_size, struct byte_source *src, const char **error) {
+        struct zst_reader *z;
+        uint8_t tail[4];
+        int r;
+
+        r = zst_reader_open(fd, &z);
+        if (r == -ENOMEM)
+                return *error = "out of memory", r;
+        if (r == -EBADMSG) {
+                /* only the seekable magic at the very end tells a damaged table from none at all */
+                static const uint8_t seekable_magic[4] = { 0xB1, 0xEA, 0x92, 0x8F };
+
+                if (file_size >= 4 && pread(fd, tail, 4, file_size - 4) == 4 &&
+                    memcmp(tail, seekable_magic, 4) == 0)
+                        return *error = "a seekable zstd file with a corrupt seek table", r;
+                return *error = "a zstd file without a seek table: decompress it first (zstd -d)", r;
+        }
+        if (r < 0)
+                return *error = "cannot read the zstd file", r;
+        /*
+         * The ELF header is the first thing read, and a failed read there would be reported as
+         * "not an ELF file": decode the first frame now (it stays cached) to name the real cause.
+         */
+        if (zst_reader_size(z) > 0 && (r = zst_reader_pread(z, tail, 1, 0)) < 0) {
+                zst_reader_free(z);
+                return *error = r == -ENOMEM ? "out of memory" : "a corrupt frame in the zstd file", r;
+        }
+        *src = (struct byte_source) {
+                .size = zst_reader_size(z), .pread = zst_source_pread, .view = zst_source_view,
+                .close = zst_source_close, .ctx = z,
+        };
+        return 0;
+}
+
+/* A raw core is mapped; a zstd one (by its magic) is read through the seek table. */
 static int raw_source_open(const char *path, struct byte_source *src, const char **error) {
         _cleanup_close_ int fd = -1;
         struct raw_source *r;
         struct stat st;
         void *map = NULL;
+        uint8_t head[4];
 
         fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
         if (fd < 0) {
@@ -57,6 +109,9 @@ static int raw_source_open(const char *path, struct byte_source *src, const char
                 return *error = "is a directory", -EISDIR;
         if (!S_ISREG(st.st_mode))
                 return *error = "not a regular file", -ENOEXEC;
+        if (st.st_size >= (off_t)sizeof(head) && pread(fd, head, sizeof(head), 0) == (ssize_t)sizeof(head) &&
+            zst_is_zstd(head, sizeof(head)))
+                return zst_source_open(fd, st.st_size, src, error);     /* the reader keeps its own fd */
         if (st.st_size > 0) {
                 map = mmap(NULL, st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
                 if (map == MAP_FAILED)

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+
+#define CONFIG_MAX_SIZE (1u << 20)
+
+int config_defaults(struct config *c) {
+        *c = (struct config) {
+                .compression_level = 7,
+                .max_core_size = 2ull << 30,
+                .max_use = { .percent = 10 },
+                .keep_free = { .percent = 15 },
+                .capture = CAPTURE_PYTHON,
+                .rate_limit_burst = 10,
+                .rate_limit_interval = 60,
+                .store_environment = false,
+        };
+        c->directory = strdup("/var/lib/pystack");
+        c->runtime_directory = strdup("/run/pystack");
+        if (!c->directory || !c->runtime_directory) {
+                config_free(c);
+                return -ENOMEM;
+        }
+        return 0;
+}
+
+void config_free(struct config *c) {
+        free(c->directory);
+        free(c->runtime_directory);
+        c->directory = c->runtime_directory = NULL;
+}
+
+uint64_t size_limit_bytes(const struct size_limit *l, uint64_t total) {
+        return l->percent ? total / 100 * l->percent : l->bytes;
+}
+
+int parse_size(const char *s, bool percent_ok, struct size_limit *out) {
+        char *end;
+        unsigned long long v;
+        uint64_t mult = 1;
+
+        if (!isdigit((unsigned char)*s))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno)
+                return -EINVAL;
+        if (*end == '%') {
+                if (!percent_ok || end[1] || v == 0 || v > 100)
+                        return -EINVAL;
+                *out = (struct size_limit) { .percent = (unsigned)v };
+                return 0;
+        }
+        switch (*end) {
+        case 0: break;
+        case 'K': mult = 1ull << 10; break;
+        case 'M': mult = 1ull << 20; break;
+        case 'G': mult = 1ull << 30; break;
+        case 'T': mult = 1ull << 40; break;
+        default: return -EINVAL;
+        }
+        if (*end && end[1])
+                return -EINVAL;
+        if (v > UINT64_MAX / mult)
+                return -EINVAL;
+        *out = (struct size_limit) { .bytes = v * mult };
+        return 0;
+}
+
+static int parse_bool(const char *s, bool *out) {
+        if (!strcmp(s, "yes") || !strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "on"))
+                return *out = true, 0;
+        if (!strcmp(s, "no") || !strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "off"))
+                return *out = false, 0;
+        return -EINVAL;
+}
+
+static int parse_uint(const char *s, unsigned max, unsigned *out) {
+        char *end;
+        unsigned long v;
+
+        if (!isdigit((unsigned char)*s))
+                return -EINVAL;
+        errno = 0;
+        v = strtoul(s, &end, 10);
+        if (errno || *end || v > max)
+                return -EINVAL;
+        *out = (unsigned)v;
+        return 0;
+}
+
+static int set_path(char **field, const char *v) {
+        char *p;
+
+        if (v[0] != '/' || strstr(v, "/../") || strlen(v) > 1024)
+                return -EINVAL;
+        p = strdup(v);
+        if (!p)
+                return -ENOMEM;
+        free(*field);
+        *field = p;
+        return 0;
+}
+
+/* One key: 0, -EINVAL (bad value) or -ENOENT (unknown key). */
+static int set_key(struct config *c, const char *section, const char *key, const char *v) {
+        struct size_limit l;
+        unsigned u;
+        int r;
+
+        if (!strcmp(section, "Storage")) {
+                if (!strcmp(key, "Directory"))
+                        return set_path(&c->directory, v);
+                if (!strcmp(key, "CompressionLevel")) {
+                        char *end;
+                        long lv = strtol(v, &end, 10);
+                        if (!*v || *end || lv < -7 || lv > 19)
+                                return -EINVAL;
+                        c->compression_level = (int)lv;
+                        return 0;
+                }
+                if (!strcmp(key, "MaxCoreSize")) {
+                        r = parse_size(v, false, &l);
+                        if (r == 0)
+                                c->max_core_size = l.bytes;
+                        return r;
+                }
+                if (!strcmp(key, "MaxUse"))
+                        return parse_size(v, true, &c->max_use);
+                if (!strcmp(key, "KeepFree"))
+                        return parse_size(v, true, &c->keep_free);
+        } else if (!strcmp(section, "Capture")) {
+                if (!strcmp(key, "Processes")) {
+                        if (!strcmp(v, "python"))
+                                c->capture = CAPTURE_PYTHON;
+                        else if (!strcmp(v, "all"))
+                                c->capture = CAPTURE_ALL;
+                        else
+                                return -EINVAL;
+                        return 0;
+                }
+                if (!strcmp(key, "RateLimitBurst")) {
+                        r = parse_uint(v, 1000000, &u);
+                        if (r == 0)
+                                c->rate_limit_burst = u;
+                        return r;
+                }
+                if (!strcmp(key, "RateLimitIntervalSec")) {
+                        r = parse_uint(v, 86400 * 365, &u);
+                        if (r == 0)
+                                c->rate_limit_interval = u;
+                        return r;
+                }
+                if (!strcmp(key, "StoreEnvironment"))
+                        return parse_bool(v, &c->store_environment);
+        } else if (!strcmp(section, "Daemon")) {
+                if (!strcmp(key, "RuntimeDirectory"))
+                        return set_path(&c->runtime_directory, v);
+        }
+        return -ENOENT;
+}
+
+static char *trim(char *s) {
+        char *e;
+
+        while (isspace((unsigned char)*s))
+                s++;
+        e = s + strlen(s);
+        while (e > s && isspace((unsigned char)e[-1]))
+                *--e = 0;
+        return s;
+}
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errsz, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
+}
+
+int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz) {
+        char section[64] = "";
+        size_t lineno = 0, pos = 0;
+
+        while (pos < len) {
+                const char *nl = memchr(text + pos, '\n', len - pos);
+                size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos;
+                char line[4096], *s, *eq;
+
+                lineno++;
+                if (n >= sizeof(line))
+                        return fail(err, errsz, "%s:%zu: line too long", name, lineno);
+                memcpy(line, text + pos, n);
+                line[n] = 0;
+                pos += n + 1;
+                if (memchr(line, 0, n))
+                        return fail(err, errsz, "%s:%zu: NUL byte", name, lineno);
+                /* comments start a line, or follow white space ("Key=value   # why") */
+                for (char *h = line; (h = strchr(h, '#')); h++)
+                        if (h == line || isspace((unsigned char)h[-1])) {
+                                *h = 0;
+                                break;
+                        }
+                s = trim(line);
+                if (!*s || *s == ';')
+                        continue;
+                if (*s == '[') {
+                        char *e = strchr(s, ']');
+                        if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof(section))
+                                return fail(err, errsz, "%s:%zu: bad section header", name, lineno);
+                        *e = 0;
+                        snprintf(section, sizeof(section), "%s", s + 1);
+                        if (strcmp(section, "Storage") && strcmp(section, "Capture") &&
+                            strcmp(section, "Daemon") && strcmp(section, "Analysis"))
+                                return fail(err, errsz, "%s:%zu: unknown section [%s]", name, lineno, section);
+                        continue;
+                }
+                eq = strchr(s, '=');
+                if (!eq)
+                        return fail(err, errsz, "%s:%zu: expected Key=value", name, lineno);
+                *eq = 0;
+                char *key = trim(s), *value = trim(eq + 1);
+                if (!*section)
+                        return fail(err, errsz, "%s:%zu: %s= outside a section", name, lineno, key);
+                int r = set_key(c, section, key, value);
+                if (r == -ENOMEM)
+                        return fail(err, errsz, "out of memory"), -ENOMEM;
+                if (r == -ENOENT)
+                        return fail(err, errsz, "%s:%zu: unknown key %s= in [%s]", name, lineno, key, section);
+                if (r < 0)
+                        return fail(err, errsz, "%s:%zu: bad value for %s=: %s", name, lineno, key, value);
+        }
+        return 0;
+}
+
+int config_load(struct config *c, const char *path, bool optional, char *err, size_t errsz) {
+        struct stat st;
+        char *buf;
+        ssize_t n;
+        int fd, r;
+
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        if (fd < 0) {
+                if (errno == ENOENT && optional)
+                        return 0;
+                r = -errno;
+                snprintf(err, errsz, "%s: %s", path, strerror(errno));
+                return r;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+                close(fd);
+                snprintf(err, errsz, "%s: not a regular file", path);
+                return -EINVAL;
+        }
+        if ((st.st_uid != 0 && st.st_uid != geteuid()) || (st.st_mode & 022)) {
+                close(fd);
+                snprintf(err, errsz, "%s: must be owned by root and writable by nobody else", path);
+                return -EPERM;
+        }
+        if (st.st_size > CONFIG_MAX_SIZE) {
+                close(fd);
+                snprintf(err, errsz, "%s: larger than 1 MiB", path);
+                return -EFBIG;
+        }
+        buf = malloc(st.st_size + 1);
+        if (!buf) {
+                close(fd);
+                return -ENOMEM;
+        }
+        n = read(fd, buf, st.st_size);
+        close(fd);
+        if (n < 0) {
+                free(buf);
+                snprintf(err, errsz, "%s: cannot read", path);
+                return -EIO;
+        }
+        r = config_parse(c, buf, (size_t)n, path, err, errsz);
+        free(buf);
+        return r;
+}

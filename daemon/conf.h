@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * conf: pystack.conf, read by pystack-coredump, pystackd and pystackctl.
+ *
+ * One INI file; every key has a default (etc/pystack.conf documents each).
+ * Sizes take K, M, G, T suffixes (powers of 1024) or a percentage of the
+ * storage file system where noted.  Unknown sections and keys are errors, so
+ * a typo is never silently ignored.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PYSTACK_CONF_DEFAULT SYSCONFDIR "/pystack/pystack.conf"
+
+enum capture_scope {
+        CAPTURE_PYTHON,         /* only processes running a CPython interpreter */
+        CAPTURE_ALL,            /* every process that dumps core */
+};
+
+/* A size limit: absolute bytes, or a percentage of the file system. */
+struct size_limit {
+        uint64_t bytes;
+        unsigned percent;       /* used when non-zero */
+};
+
+struct config {
+        /* [Storage] */
+        char *directory;                /* Directory= */
+        int compression_level;          /* CompressionLevel= (zstd) */
+        uint64_t max_core_size;         /* MaxCoreSize= */
+        struct size_limit max_use;      /* MaxUse= */
+        struct size_limit keep_free;    /* KeepFree= */
+
+        /* [Capture] */
+        enum capture_scope capture;     /* Processes= */
+        unsigned rate_limit_burst;      /* RateLimitBurst= (0: no limit) */
+        unsigned rate_limit_interval;   /* RateLimitIntervalSec= */
+        bool store_environment;         /* StoreEnvironment= */
+
+        /* [Daemon] */
+        char *runtime_directory;        /* RuntimeDirectory= */
+};
+
+/* Fill c with the defaults. 0 or -ENOMEM. */
+int config_defaults(struct config *c);
+
+/*
+ * Read path over the current values.  The file must be a regular file
+ * owned by root (or by the caller) and writable by nobody else: a
+ * configuration a user could change would let them steer a root process.
+ * A missing file is not an error when `optional`.  Returns 0, or -errno
+ * with a one-line message in err (size errsz): "FILE:LINE: what is wrong".
+ */
+int config_load(struct config *c, const char *path, bool optional, char *err, size_t errsz);
+
+/* Parse text (for tests and the fuzzer): as config_load without the file checks. */
+int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz);
+
+void config_free(struct config *c);
+
+/* Resolve a size limit against a file system of total bytes. */
+uint64_t size_limit_bytes(const struct size_limit *l, uint64_t total);
+
+/* "2G", "512M", "1024", "10%" (when percent_ok). 0 or -EINVAL. */
+int parse_size(const char *s, bool percent_ok, struct size_limit *out);

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "proc_info.h"
+
+void buf_put(struct buf *b, const void *s, size_t n) {
+        if (b->failed)
+                return;
+        if (b->n + n + 1 > b->cap) {
+                size_t cap = b->cap ? b->cap : 256;
+                char *p;
+
+                while (cap < b->n + n + 1)
+                        cap *= 2;
+                p = realloc(b->p, cap);
+                if (!p) {
+                        b->failed = true;
+                        return;
+                }
+                b->p = p;
+                b->cap = cap;
+        }
+        memcpy(b->p + b->n, s, n);
+        b->n += n;
+        b->p[b->n] = 0;
+}
+
+void buf_puts(struct buf *b, const char *s) {
+        buf_put(b, s, strlen(s));
+}
+
+/* Length of a valid UTF-8 sequence at s, 0 when invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+        size_t len;
+        uint32_t cp;
+
+        if (s[0] < 0x80)
+                return 1;
+        if ((s[0] & 0xE0) == 0xC0)
+                len = 2, cp = s[0] & 0x1F;
+        else if ((s[0] & 0xF0) == 0xE0)
+                len = 3, cp = s[0] & 0x0F;
+        else if ((s[0] & 0xF8) == 0xF0)
+                len = 4, cp = s[0] & 0x07;
+        else
+                return 0;
+        if (len > n)
+                return 0;
+        for (size_t i = 1; i < len; i++) {
+                if ((s[i] & 0xC0) != 0x80)
+                        return 0;
+                cp = cp << 6 | (s[i] & 0x3F);
+        }
+        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+                return 0;
+        return len;
+}
+
+void buf_put_json_string(struct buf *b, const char *s, size_t n) {
+        const unsigned char *u = (const unsigned char *)s;
+        char esc[8];
+
+        buf_put(b, "\"", 1);
+        for (size_t i = 0; i < n;) {
+                size_t l = utf8_len(u + i, n - i);
+
+                if (l == 0) {
+                        snprintf(esc, sizeof(esc), "\\u%04x", 0xDC00 | u[i]);
+                        buf_put(b, esc, 6);
+                        i++;
+                        continue;
+                }
+                if (l == 1 && (u[i] < 0x20 || u[i] == '"' || u[i] == '\\' || u[i] == 0x7f)) {
+                        if (u[i] == '"' || u[i] == '\\') {
+                                esc[0] = '\\';
+                                esc[1] = (char)u[i];
+                                buf_put(b, esc, 2);
+                        } else {
+                                snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
+                                buf_put(b, esc, 6);
+                        }
+                } else
+                        buf_put(b, s + i, l);
+                i += l;
+        }
+        buf_put(b, "\"", 1);
+}
+
+const char *buf_str(struct buf *b) {
+        if (b->failed)
+                return NULL;
+        return b->p ? b->p : "";
+}
+
+void buf_free(struct buf *b) {
+        free(b->p);
+        *b = (struct buf) {};
+}
+
+/* Up to max bytes of dirfd/name; *len set; NULL on failure. */
+static char *read_at(int dirfd, const char *name, size_t max, size_t *len) {
+        int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        size_t cap = 4096, n = 0;
+        char *p;
+
+        if (fd < 0)
+                return NULL;
+        p = malloc(cap + 1);
+        while (p && n < max) {
+                ssize_t r;
+
+                if (n == cap) {
+                        char *q;
+                        cap = cap * 2 > max ? max : cap * 2;
+                        q = realloc(p, cap + 1);
+                        if (!q) {
+                                free(p);
+                                p = NULL;
+                                break;
+                        }
+                        p = q;
+                }
+                r = read(fd, p + n, cap - n);
+                if (r < 0 && errno == EINTR)
+                        continue;
+                if (r <= 0)
+                        break;
+                n += r;
+        }
+        close(fd);
+        if (p) {
+                p[n] = 0;
+                *len = n;
+        }
+        return p;
+}
+
+static char *read_link(int dirfd, const char *name) {
+        char buf[4096];
+        ssize_t n = readlinkat(dirfd, name, buf, sizeof(buf) - 1);
+
+        if (n < 0)
+                return NULL;
+        buf[n] = 0;
+        return strdup(buf);
+}
+
+/* NUL-separated strings as a JSON array */
+static void json_strings(struct buf *b, const char *s, size_t n) {
+        size_t i = 0;
+        bool first = true;
+
+        buf_puts(b, "[");
+        while (i < n) {
+                const char *e = memchr(s + i, 0, n - i);
+                size_t l = e ? (size_t)(e - (s + i)) : n - i;
+
+                if (!first)
+                        buf_puts(b, ",");
+                first = false;
+                buf_put_json_string(b, s + i, l);
+                i += l + 1;
+        }
+        buf_puts(b, "]");
+}
+
+bool looks_like_python(const char *path) {
+        const char *base = strrchr(path, '/');
+
+        base = base ? base + 1 : path;
+        if (strncmp(base, "python", 6) == 0 || strncmp(base, "libpython", 9) == 0)
+                return true;
+        return false;
+}
+
+/* Is any mapped file a libpython? (for processes whose executable is called otherwise: uwsgi, embedded) */
+static bool maps_python(int procfd) {
+        size_t n;
+        char *maps = read_at(procfd, "maps", PROC_MAX_MAPS, &n), *line, *save = NULL;
+        bool found = false;
+
+        if (!maps)
+                return false;
+        for (line = strtok_r(maps, "\n", &save); line && !found; line = strtok_r(NULL, "\n", &save)) {
+                const char *path = strchr(line, '/');
+                if (path && strstr(path, "/libpython"))
+                        found = true;
+        }
+        free(maps);
+        return found;
+}
+
+static void read_threads(int procfd, struct buf *b) {
+        int tfd = openat(procfd, "task", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        DIR *d = tfd >= 0 ? fdopendir(tfd) : NULL;
+        struct dirent *de;
+        unsigned count = 0;
+        bool first = true;
+
+        buf_puts(b, "[");
+        if (!d) {
+                if (tfd >= 0)
+                        close(tfd);
+                buf_puts(b, "]");
+                return;
+        }
+        while ((de = readdir(d)) && count < PROC_MAX_THREADS) {
+                char path[64], num[16];
+                size_t n;
+                char *comm;
+
+                if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
+                        continue;
+                snprintf(path, sizeof(path), "%s/comm", de->d_name);
+                comm = read_at(dirfd(d), path, 64, &n);
+                if (comm && n && comm[n - 1] == '\n')
+                        n--;
+                snprintf(num, sizeof(num), "%s[%s,", first ? "" : ",", de->d_name);
+                buf_puts(b, num);
+                buf_put_json_string(b, comm ? comm : "", comm ? n : 0);
+                buf_puts(b, "]");
+                free(comm);
+                first = false;
+                count++;
+        }
+        closedir(d);
+        buf_puts(b, "]");
+}
+
+static bool same_ns(int procfd, const char *ns) {
+        char path[32];
+        struct stat a, b;
+
+        snprintf(path, sizeof(path), "ns/%s", ns);
+        if (fstatat(procfd, path, &a, 0) < 0)
+                return true;  /* no namespace support to compare: treat as the host */
+        snprintf(path, sizeof(path), "/proc/self/ns/%s", ns);
+        if (stat(path, &b) < 0)
+                return true;
+        return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
+/* "0::/system.slice/foo.service" -> "/system.slice/foo.service"; the unit is its last .service/.scope */
+static void read_cgroup(int procfd, struct proc_info *pi) {
+        size_t n;
+        char *cg = read_at(procfd, "cgroup", 64 << 10, &n), *line, *save = NULL;
+
+        if (!cg)
+                return;
+        for (line = strtok_r(cg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "0::", 3) == 0) {
+                        pi->cgroup = strdup(line + 3);
+                        break;
+                }
+        free(cg);
+        if (!pi->cgroup)
+                return;
+        char *copy = strdup(pi->cgroup), *tok, *s2 = NULL;
+        for (tok = copy ? strtok_r(copy, "/", &s2) : NULL; tok; tok = strtok_r(NULL, "/", &s2)) {
+                size_t l = strlen(tok);
+                if ((l > 8 && !strcmp(tok + l - 8, ".service")) || (l > 6 && !strcmp(tok + l - 6, ".scope"))) {
+                        free(pi->unit);
+                        pi->unit = strdup(tok);
+                }
+        }
+        free(copy);
+}
+
+static void read_status(int procfd, struct proc_info *pi) {
+        size_t n;
+        char *st = read_at(procfd, "status", 64 << 10, &n), *line, *save = NULL;
+
+        if (!st)
+                return;
+        for (line = strtok_r(st, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "NSpid:", 6) == 0) {
+                        char *last = strrchr(line, '\t');
+                        pi->pid_ns = last ? atoi(last + 1) : 0;
+                }
+        free(st);
+}
+
+static void read_limits(int procfd, struct proc_info *pi) {
+        size_t n;
+        char *lim = read_at(procfd, "limits", 64 << 10, &n), *line, *save = NULL;
+
+        pi->rlimit_core = -2;
+        if (!lim)
+                return;
+        for (line = strtok_r(lim, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+                if (strncmp(line, "Max core file size", 18) == 0) {
+                        char soft[32];
+                        if (sscanf(line + 18, "%31s", soft) == 1)
+                                pi->rlimit_core = !strcmp(soft, "unlimited") ? -1 : strtoll(soft, NULL, 10);
+                }
+        free(lim);
+}
+
+int proc_open(int32_t pid, int pidfd) {
+        char path[64];
+        int fd;
+
+        if (pidfd >= 0) {
+                /* the pidfd names the process: make sure the pid we were given is the same one */
+                snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+                size_t n;
+                char *info = read_at(AT_FDCWD, path, 4096, &n), *p;
+                int32_t fd_pid = -1;
+
+                if (info && (p = strstr(info, "\nPid:")))
+                        fd_pid = (int32_t)strtol(p + 5, NULL, 10);
+                free(info);
+                if (fd_pid != pid)
+                        return -ESRCH;
+        }
+        snprintf(path, sizeof(path), "/proc/%d", pid);
+        fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0)
+                return -errno;
+        return fd;
+}
+
+void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
+        size_t n;
+        char *s;
+
+        *pi = (struct proc_info) { .rlimit_core = -2 };
+        s = read_at(procfd, "comm", sizeof(pi->comm) - 1, &n);
+        if (s) {
+                if (n && s[n - 1] == '\n')
+                        s[--n] = 0;
+                memcpy(pi->comm, s, n + 1);
+                free(s);
+        }
+        pi->exe = read_link(procfd, "exe");
+        pi->cwd = read_link(procfd, "cwd");
+        s = read_at(procfd, "cmdline", PROC_MAX_CMDLINE, &n);
+        json_strings(&pi->cmdline, s ? s : "", s ? n : 0);
+        free(s);
+        if (want_environ) {
+                s = read_at(procfd, "environ", PROC_MAX_ENVIRON, &n);
+                json_strings(&pi->environ, s ? s : "", s ? n : 0);
+                free(s);
+        }
+        read_threads(procfd, &pi->threads);
+        read_cgroup(procfd, pi);
+        read_status(procfd, pi);
+        read_limits(procfd, pi);
+        pi->same_mount_ns = same_ns(procfd, "mnt");
+        pi->container = !pi->same_mount_ns || !same_ns(procfd, "pid") || !same_ns(procfd, "user");
+        pi->python = (pi->exe && looks_like_python(pi->exe)) || looks_like_python(pi->comm) ||
+                     maps_python(procfd);
+}
+
+void proc_info_free(struct proc_info *pi) {
+        free(pi->exe);
+        free(pi->cwd);
+        free(pi->cgroup);
+        free(pi->unit);
+        buf_free(&pi->cmdline);
+        buf_free(&pi->environ);
+        buf_free(&pi->threads);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * proc_info: what /proc says about a process that is dumping core, read
+ * while the kernel still holds it.
+ *
+ * Everything is read relative to one /proc/PID directory descriptor, tied to
+ * the process through its pidfd when the kernel gave one (%F).  Nothing
+ * inside the process's own root or mount namespace is opened: links such as
+ * exe and cwd are read as strings, never followed.  Every read is bounded.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PROC_MAX_CMDLINE (256u << 10)
+#define PROC_MAX_ENVIRON (256u << 10)
+#define PROC_MAX_THREADS 4096
+#define PROC_MAX_MAPS (8u << 20)
+
+/* A growable byte buffer (JSON text). */
+struct buf {
+        char *p;
+        size_t n, cap;
+        bool failed;            /* an allocation failed: the content is incomplete */
+};
+
+void buf_put(struct buf *b, const void *s, size_t n);
+void buf_puts(struct buf *b, const char *s);
+/* s (n bytes, any content) as a JSON string; bytes that are not UTF-8 become \udc80+byte, as
+ * Python's surrogateescape would, so the original bytes can be recovered. */
+void buf_put_json_string(struct buf *b, const char *s, size_t n);
+/* NUL-terminated text of the buffer, or NULL after a failure. */
+const char *buf_str(struct buf *b);
+void buf_free(struct buf *b);
+
+struct proc_info {
+        int32_t pid_ns;                 /* last NSpid field, 0 when unknown */
+        char comm[64];
+        char *exe, *cwd;                /* link targets as strings, NULL when unreadable */
+        struct buf cmdline;             /* JSON array */
+        struct buf environ;             /* JSON array (only when asked) */
+        struct buf threads;             /* JSON array of [tid, name] */
+        char *cgroup;                   /* the cgroup v2 path */
+        char *unit;                     /* the systemd unit from the cgroup path, or NULL */
+        bool container;                 /* its pid, mount or user namespace differs from ours */
+        bool same_mount_ns;
+        int64_t rlimit_core;            /* -1: unlimited, -2: unknown */
+        bool python;                    /* exe or a mapped file looks like CPython */
+};
+
+/*
+ * Open /proc/PID and make sure it is the process behind pidfd (when >= 0):
+ * a directory descriptor, or -ESRCH when they do not match.
+ */
+int proc_open(int32_t pid, int pidfd);
+
+/* Fill *pi from the /proc/PID descriptor. Never fails as a whole: missing parts stay empty. */
+void proc_info_read(int procfd, bool want_environ, struct proc_info *pi);
+void proc_info_free(struct proc_info *pi);
+
+/* "python3.11", "/usr/lib/libpython3.12.so.1.0" -> true */
+bool looks_like_python(const char *path);

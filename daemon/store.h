@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * store: the crash database, <Storage.Directory>/pystack.db (SQLite, WAL).
+ *
+ * Every program opens it through store_open(), which creates the file and
+ * brings the schema to the current version (migrations in store.c, the one
+ * home of the schema).  Writers wait up to a busy timeout rather than fail.
+ */
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define STORE_BUSY_TIMEOUT_MS 10000
+
+/* What the capture handler knows about a crash. */
+struct crash_record {
+        int64_t time_usec;              /* when the kernel handed the core over (%t, refined by the clock) */
+        const char *boot_id, *hostname;
+        int32_t pid;                    /* in the initial PID namespace (%P) */
+        int32_t pid_ns;                 /* in the process's own namespace, or 0 */
+        uint32_t uid, gid;
+        int32_t signal;
+        const char *comm, *exe, *cmdline_json, *cwd, *cgroup, *unit, *thread_names_json, *environ_json;
+        bool container;                 /* other namespaces than the host's */
+        int dumpable;                   /* %d: 0 (not), 1, 2 (suid_dumpable) */
+        int64_t rlimit_core;            /* -1 for unlimited */
+        const char *core_path;          /* relative to the storage directory, or NULL */
+        int64_t core_size;              /* bytes of core received (-1 unknown) */
+        int64_t core_stored_size;       /* bytes on disk */
+        const char *core_state;         /* present, too-large, no-space, rate-limited, discarded, error */
+        const char *capture_note;       /* why, for anything but present */
+        int64_t suppressed;             /* crashes of this executable suppressed by the rate limit so far */
+};
+
+/*
+ * Open (creating it 0600 if needed) and migrate the store in dir.
+ * 0 and *ret, or -errno with a one-line message in err.
+ */
+int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz);
+
+/* The schema version this build writes (PRAGMA user_version). */
+int store_schema_version(void);
+
+/* Insert a crash with analysis state "pending"; *id gets its row id. 0 or -EIO. */
+int store_add_crash(sqlite3 *db, const struct crash_record *r, int64_t *id);
+
+/* Crashes of exe recorded since `since_usec` (any state). -EIO on error. */
+int64_t store_count_recent(sqlite3 *db, const char *exe, int64_t since_usec);
+
+/* Bytes of stored cores (rows whose core is present). */
+int64_t store_cores_size(sqlite3 *db);
