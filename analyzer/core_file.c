@@ -90,6 +90,24 @@ static int zst_source_open(int fd, uint64_t file_size, struct byte_source *src, 
 }
 
 /* A raw core is mapped; a zstd one (by its magic) is read through the seek table. */
+/*
+ * "/dev/fd/N" names a descriptor we inherited: use it as it is, without
+ * reopening.  pystackd hands a sandboxed analyzer its core this way, and the
+ * analyzer, no longer root, could not reopen a root-only file by name.
+ */
+static int open_core_path(const char *path) {
+        char *end;
+        long n;
+
+        if (strncmp(path, "/dev/fd/", 8) == 0) {
+                errno = 0;
+                n = strtol(path + 8, &end, 10);
+                if (!errno && end != path + 8 && !*end && n >= 0 && n <= INT32_MAX)
+                        return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
+        }
+        return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+}
+
 static int raw_source_open(const char *path, struct byte_source *src, const char **error) {
         _cleanup_close_ int fd = -1;
         struct raw_source *r;
@@ -97,9 +115,10 @@ static int raw_source_open(const char *path, struct byte_source *src, const char
         void *map = NULL;
         uint8_t head[4];
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        fd = open_core_path(path);
         if (fd < 0) {
                 *error = errno == ENOENT ? "no such file" :
+                         errno == EBADF ? "no such open file descriptor" :
                          errno == EACCES ? "permission denied" : "cannot open file";
                 return -errno;
         }

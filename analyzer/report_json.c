@@ -201,6 +201,31 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fputs("null", out);
                 fputc('}', out);
         }
+        /* the files the process had mapped that were found and verified: what the frames came from */
+        fputs("],\"modules\":[", out);
+        bool first_module = true;
+        for (size_t i = 0; i < a->target->n_modules; i++) {
+                struct module *m = &a->target->modules[i];
+                const uint8_t *id;
+                size_t n;
+
+                if (m->state <= 0 || !m->image)
+                        continue;
+                n = elf_image_build_id(m->image, &id);
+                fputs(first_module ? "{\"path\":" : ",{\"path\":", out);
+                first_module = false;
+                put_note_string(out, m->path, false);
+                fputs(",\"build_id\":", out);
+                if (n) {
+                        fputc('"', out);
+                        for (size_t k = 0; k < n; k++)
+                                fprintf(out, "%02x", id[k]);
+                        fputc('"', out);
+                } else
+                        fputs("null", out);
+                fprintf(out, ",\"start\":%llu,\"end\":%llu}", (unsigned long long)m->start,
+                        (unsigned long long)m->end);
+        }
         fputs("],\"warnings\":[", out);
         const struct strv *w[] = { &a->target->warnings, &a->warnings };
         bool first = true;
