@@ -24,6 +24,7 @@ static void help(FILE *out) {
               "\n"
               "Options:\n"
               "      --json               print one JSON document (schema: doc/report-schema.md)\n"
+              "      --with-text          with --json: the text report too, as the field \"text\"\n"
               "      --native             add the C/C++/Rust frames, merged with the Python frames\n"
               "      --native-all         the same, with the interpreter's own frames and threads\n"
               "                           that run no Python\n"
@@ -83,11 +84,12 @@ static void print_error(const char *core_path, const char *error) {
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
-       OPT_MAX_DEPTH };
+       OPT_MAX_DEPTH, OPT_WITH_TEXT };
 
 int main(int argc, char **argv) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, OPT_JSON },
+                { "with-text", no_argument, NULL, OPT_WITH_TEXT },
                 { "exhaustive", no_argument, NULL, OPT_EXHAUSTIVE },
                 { "lib-search-path", required_argument, NULL, OPT_LIB_PATH },
                 { "lib-search-root", required_argument, NULL, OPT_LIB_ROOT },
@@ -116,7 +118,7 @@ int main(int argc, char **argv) {
         struct report_options ropts = { .color = isatty(STDOUT_FILENO), .source = true };
         struct analysis *a = NULL;
         const char *error = NULL, *core_path;
-        bool json = false;
+        bool json = false, with_text = false;
         enum analysis_status st;
         int c, r;
 
@@ -161,6 +163,9 @@ int main(int argc, char **argv) {
                         return 0;
                 case OPT_JSON:
                         json = true;
+                        break;
+                case OPT_WITH_TEXT:
+                        with_text = true;
                         break;
                 case OPT_EXHAUSTIVE:
                         opts.exhaustive = true;
@@ -227,6 +232,21 @@ int main(int argc, char **argv) {
                 analysis_free(a);
                 strv_clear(&opts.target.lib_search_paths);
                 return st;
+        }
+        _cleanup_free_ char *text = NULL;
+        if (json && with_text) {
+                /* the text report too, for a consumer that files both (pystackd's journal entry) */
+                size_t len = 0;
+                FILE *mem = open_memstream(&text, &len);
+                struct report_options topts = ropts;
+
+                topts.color = false;
+                if (!mem || report_text(mem, a, &topts) < 0 || fclose(mem) != 0) {
+                        fputs("pystack: out of memory\n", stderr);
+                        analysis_free(a);
+                        return ANALYSIS_INTERNAL;
+                }
+                ropts.text = text;
         }
         r = json ? report_json(stdout, a, &ropts) : report_text(stdout, a, &ropts);
         if (!json) {

@@ -11,6 +11,7 @@
 struct report_options {
         bool color;                     /* ANSI colours (a terminal only) */
         bool source;                    /* print source lines under Python frames */
+        const char *text;               /* JSON only: the text report, embedded as "text" (or NULL) */
 };
 
 /* Return 0, or -EIO when writing failed. */

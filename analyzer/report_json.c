@@ -236,7 +236,12 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         first = false;
                         put_note_string(out, w[k]->v[i], false);
                 }
-        fputs("]}\n", out);
+        fputc(']', out);
+        if (o->text) {
+                fputs(",\"text\":", out);
+                fput_json_string(out, o->text);
+        }
+        fputs("}\n", out);
         source_cache_free(src);
         fflush(out);
         return ferror(out) ? -EIO : 0;

@@ -23,10 +23,18 @@ int config_defaults(struct config *c) {
                 .rate_limit_burst = 10,
                 .rate_limit_interval = 60,
                 .store_environment = false,
+                .max_age = 30 * 86400,
+                .journal = true,
+                .workers = 0,
+                .timeout = 60,
+                .memory_max = 1ull << 30,
+                .max_attempts = 3,
         };
         c->directory = strdup("/var/lib/pystack");
         c->runtime_directory = strdup("/run/pystack");
-        if (!c->directory || !c->runtime_directory) {
+        c->user = strdup("pystack");
+        c->analyzer = strdup(PYSTACK_ANALYZER_DEFAULT);
+        if (!c->directory || !c->runtime_directory || !c->user || !c->analyzer) {
                 config_free(c);
                 return -ENOMEM;
         }
@@ -36,7 +44,33 @@ int config_defaults(struct config *c) {
 void config_free(struct config *c) {
         free(c->directory);
         free(c->runtime_directory);
-        c->directory = c->runtime_directory = NULL;
+        free(c->user);
+        free(c->analyzer);
+        c->directory = c->runtime_directory = c->user = c->analyzer = NULL;
+}
+
+int parse_duration(const char *s, uint64_t *out) {
+        static const struct { const char *suffix; uint64_t mult; } units[] = {
+                { "", 1 }, { "s", 1 }, { "sec", 1 }, { "min", 60 }, { "m", 60 }, { "h", 3600 },
+                { "d", 86400 }, { "w", 7 * 86400 },
+        };
+        char *end;
+        unsigned long long v;
+
+        if (!isdigit((unsigned char)*s))
+                return -EINVAL;
+        errno = 0;
+        v = strtoull(s, &end, 10);
+        if (errno)
+                return -EINVAL;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+                if (!strcmp(end, units[i].suffix)) {
+                        if (v > UINT64_MAX / units[i].mult)
+                                return -EINVAL;
+                        *out = v * units[i].mult;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 uint64_t size_limit_bytes(const struct size_limit *l, uint64_t total) {
@@ -136,6 +170,8 @@ static int set_key(struct config *c, const char *section, const char *key, const
                 }
                 if (!strcmp(key, "MaxUse"))
                         return parse_size(v, true, &c->max_use);
+                if (!strcmp(key, "MaxAge"))
+                        return parse_duration(v, &c->max_age);
                 if (!strcmp(key, "KeepFree"))
                         return parse_size(v, true, &c->keep_free);
         } else if (!strcmp(section, "Capture")) {
@@ -165,6 +201,49 @@ static int set_key(struct config *c, const char *section, const char *key, const
         } else if (!strcmp(section, "Daemon")) {
                 if (!strcmp(key, "RuntimeDirectory"))
                         return set_path(&c->runtime_directory, v);
+                if (!strcmp(key, "Journal"))
+                        return parse_bool(v, &c->journal);
+        } else if (!strcmp(section, "Analysis")) {
+                if (!strcmp(key, "Workers"))
+                        return parse_uint(v, 256, &c->workers);
+                if (!strcmp(key, "TimeoutSec")) {
+                        uint64_t d;
+                        r = parse_duration(v, &d);
+                        if (r == 0 && (d == 0 || d > 86400))
+                                r = -EINVAL;
+                        if (r == 0)
+                                c->timeout = (unsigned)d;
+                        return r;
+                }
+                if (!strcmp(key, "MemoryMax")) {
+                        r = parse_size(v, false, &l);
+                        if (r == 0 && l.bytes < (64u << 20))
+                                r = -EINVAL;  /* too little to map a libpython */
+                        if (r == 0)
+                                c->memory_max = l.bytes;
+                        return r;
+                }
+                if (!strcmp(key, "MaxAttempts")) {
+                        r = parse_uint(v, 100, &u);
+                        if (r == 0 && u == 0)
+                                r = -EINVAL;
+                        if (r == 0)
+                                c->max_attempts = u;
+                        return r;
+                }
+                if (!strcmp(key, "User")) {
+                        char *p;
+                        if (!*v || strlen(v) > 64 || strchr(v, '/') || strchr(v, ':'))
+                                return -EINVAL;
+                        p = strdup(v);
+                        if (!p)
+                                return -ENOMEM;
+                        free(c->user);
+                        c->user = p;
+                        return 0;
+                }
+                if (!strcmp(key, "Analyzer"))
+                        return set_path(&c->analyzer, v);
         }
         return -ENOENT;
 }

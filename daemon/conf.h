@@ -15,6 +15,9 @@
 #include <stdint.h>
 
 #define PYSTACK_CONF_DEFAULT SYSCONFDIR "/pystack/pystack.conf"
+#ifndef PYSTACK_ANALYZER_DEFAULT
+#define PYSTACK_ANALYZER_DEFAULT "/usr/bin/pystack"
+#endif
 
 enum capture_scope {
         CAPTURE_PYTHON,         /* only processes running a CPython interpreter */
@@ -41,8 +44,19 @@ struct config {
         unsigned rate_limit_interval;   /* RateLimitIntervalSec= */
         bool store_environment;         /* StoreEnvironment= */
 
+        uint64_t max_age;               /* MaxAge= (seconds; 0: no age limit) */
+
         /* [Daemon] */
         char *runtime_directory;        /* RuntimeDirectory= */
+        bool journal;                   /* Journal= */
+
+        /* [Analysis] */
+        unsigned workers;               /* Workers= (0: the number of CPUs) */
+        unsigned timeout;               /* TimeoutSec= (wall clock per analysis) */
+        uint64_t memory_max;            /* MemoryMax= (address space of the analyzer) */
+        unsigned max_attempts;          /* MaxAttempts= */
+        char *user;                     /* User= (the analyzer runs as this user) */
+        char *analyzer;                 /* Analyzer= (path of pystack) */
 };
 
 /* Fill c with the defaults. 0 or -ENOMEM. */
@@ -64,6 +78,9 @@ void config_free(struct config *c);
 
 /* Resolve a size limit against a file system of total bytes. */
 uint64_t size_limit_bytes(const struct size_limit *l, uint64_t total);
+
+/* "30d", "12h", "90min", "45s", "3600" -> seconds. 0 or -EINVAL. */
+int parse_duration(const char *s, uint64_t *out);
 
 /* "2G", "512M", "1024", "10%" (when percent_ok). 0 or -EINVAL. */
 int parse_size(const char *s, bool percent_ok, struct size_limit *out);

@@ -45,6 +45,8 @@
 #include "zst_seekable.h"
 
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define STORE_RESERVE (1u << 20)
 #define SPLICE_CHUNK (16u << 20)
 #define COMPRESS_CHUNK (4u << 20)
 
@@ -54,7 +56,8 @@ struct args {
         uint32_t uid, gid;      /* %u %g */
         int signal;             /* %s */
         int64_t time;           /* %t */
-        int64_t rlimit;         /* %c */
+        int64_t rlimit;         /* %c, -1 for unlimited */
+        const char *rlimit_text;        /* %c as the kernel wrote it, for a forwarded handler */
         const char *hostname;   /* %h */
         int dumpable;           /* %d */
         const char *comm;       /* %e */
@@ -119,6 +122,7 @@ static int parse_args(int argc, char **argv, const char **config, struct args *a
                 return -EINVAL;
         /* %c: "18446744073709551615" means unlimited */
         a->rlimit = parse_int(p[6], 0, INT64_MAX, &v[6]) == 0 ? v[6] : -1;
+        a->rlimit_text = p[6];
         a->pid = (int32_t)v[1];
         a->uid = (uint32_t)v[2];
         a->gid = (uint32_t)v[3];
@@ -211,16 +215,20 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
                                   uint64_t *size) {
         uint64_t budget = space_allowed(dirfd, c, used), since_check = 0;
 
+        /* room for the record and the compressed copy's metadata: the disk must never fill up */
+        budget = budget > STORE_RESERVE ? budget - STORE_RESERVE : 0;
         *size = 0;
         for (;;) {
-                ssize_t n = splice(STDIN_FILENO, NULL, fd, NULL, SPLICE_CHUNK, SPLICE_F_MOVE | SPLICE_F_MORE);
+                /* never write past the budget: one byte more than it proves the core does not fit */
+                size_t want = (size_t)MIN((uint64_t)SPLICE_CHUNK, budget - MIN(*size, budget) + 1);
+                ssize_t n = splice(STDIN_FILENO, NULL, fd, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
 
                 if (n < 0 && errno == EINTR)
                         continue;
                 if (n < 0 && (errno == EINVAL || errno == ESPIPE)) {
                         /* stdin is not a pipe (run by hand): copy */
                         static char buf[1 << 20];
-                        n = read(STDIN_FILENO, buf, sizeof(buf));
+                        n = read(STDIN_FILENO, buf, MIN(sizeof(buf), want));
                         if (n > 0 && write(fd, buf, n) != n)
                                 return errno == ENOSPC ? TAKE_NO_SPACE : TAKE_ERROR;
                 }
@@ -237,7 +245,7 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
                 /* the file system is shared: look again every 256 MiB */
                 if (since_check >= (256u << 20)) {
                         uint64_t now = space_allowed(dirfd, c, used);
-                        budget = *size + now;
+                        budget = *size + (now > STORE_RESERVE ? now - STORE_RESERVE : 0);
                         since_check = 0;
                 }
         }
@@ -352,7 +360,7 @@ static void forward(int storage_fd, const struct args *a, const struct proc_info
                         case 'g': o += sprintf(out + o, "%u", a->gid); break;
                         case 's': o += sprintf(out + o, "%d", a->signal); break;
                         case 't': o += sprintf(out + o, "%lld", (long long)a->time); break;
-                        case 'c': o += sprintf(out + o, "%lld", (long long)(a->rlimit < 0 ? -1 : a->rlimit)); break;
+                        case 'c': o += snprintf(out + o, sizeof(expanded[0]) - o, "%.24s", a->rlimit_text); break;
                         case 'd': o += sprintf(out + o, "%d", a->dumpable); break;
                         case 'F': o += sprintf(out + o, "%d", a->pidfd); break;
                         case 'h': o += snprintf(out + o, sizeof(expanded[0]) - o, "%.64s", a->hostname); break;
@@ -396,7 +404,9 @@ int main(int argc, char **argv) {
         signal(SIGPIPE, SIG_IGN);
 
         if (parse_args(argc, argv, &config_path, &a) < 0) {
-                log_msg(LOG_ERR, "usage: pystack-coredump [--config=FILE] %%F %%P %%u %%g %%s %%t %%c %%h %%d %%e");
+                /* run by hand, most likely: say it where a person looks */
+                fprintf(stderr, "pystack-coredump: usage: pystack-coredump [--config=FILE] %%F %%P %%u %%g %%s %%t %%c "
+                        "%%h %%d %%e (see --help)\n");
                 return 2;
         }
         if (config_defaults(&cfg) < 0)
@@ -470,6 +480,11 @@ int main(int argc, char **argv) {
         close(STDIN_FILENO);
         rec.core_size = (int64_t)size;
         if (took != TAKE_OK) {
+                /* give the space back before anything else needs it (the record itself) */
+                if (ftruncate(raw, 0) < 0)
+                        log_msg(LOG_WARNING, "cannot truncate the partial core: %m");
+                close(raw);
+                raw = -1;
                 rec.core_state = took == TAKE_TOO_LARGE ? "too-large" : took == TAKE_NO_SPACE ? "no-space" : "error";
                 rec.capture_note = took == TAKE_TOO_LARGE ? "the core is larger than MaxCoreSize" :
                                    took == TAKE_NO_SPACE ? "not enough room under MaxUse/KeepFree (or the disk is full)" :
@@ -478,11 +493,12 @@ int main(int argc, char **argv) {
         }
 
         safe_name(pi.comm, comm_safe, sizeof(comm_safe));
-        snprintf(name, sizeof(name), "core.%s.%u.%.32s.%d.%lld.zst", comm_safe, a.uid, bid ? bid : "x",
-                 a.pid, (long long)start);
-        for (char *p = name; *p; p++)
-                if (*p == '-')
-                        *p = '_';  /* the boot id's dashes */
+        char bid_hex[40] = "x";
+        for (size_t i = 0, k = 0; bid && bid[i] && k + 1 < sizeof(bid_hex); i++)
+                if (bid[i] != '-')
+                        bid_hex[k++] = bid[i], bid_hex[k] = 0;
+        snprintf(name, sizeof(name), "core.%s.%u.%s.%d.%lld.zst", comm_safe, a.uid, bid_hex, a.pid,
+                 (long long)start);
         out = openat(cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (out < 0 || compress_core(raw, out, &cfg, size, &stored) < 0 || fsync(out) < 0) {
                 rec.core_state = errno == ENOSPC ? "no-space" : "error";

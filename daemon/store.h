@@ -52,3 +52,29 @@ int64_t store_count_recent(sqlite3 *db, const char *exe, int64_t since_usec);
 
 /* Bytes of stored cores (rows whose core is present). */
 int64_t store_cores_size(sqlite3 *db);
+
+/* ---- the analysis queue (pystackd) ---- */
+
+/* Crashes left "running" by a pystackd that was killed go back to "pending". */
+int store_requeue_running(sqlite3 *db);
+
+/*
+ * Claim the oldest pending crash (state running, attempts + 1): 1 with its
+ * id, core path (malloc'ed, may be NULL) and attempt number; 0 when the
+ * queue is empty; -EIO.
+ */
+int store_claim_next(sqlite3 *db, int64_t *id, char **core_path, int *attempts);
+
+/* Set a crash's analysis state (pending, failed, done) and error text. */
+int store_set_state(sqlite3 *db, int64_t id, const char *state, const char *error);
+
+/*
+ * Record an analysis report (pystack core --json, len bytes): threads,
+ * frames, locals and modules rows, the report itself, state done with
+ * `note` (NULL, or what was partial), in one transaction.  -EBADMSG when it
+ * is not a JSON object, -EIO.
+ */
+int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len, const char *note, int64_t now_usec);
+
+/* Count one more occurrence of a signature and tie the crash to it. */
+int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const char *title, int64_t now_usec);

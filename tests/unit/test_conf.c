@@ -60,7 +60,20 @@ int main(void) {
         tap_ok(c.capture == CAPTURE_ALL && c.rate_limit_burst == 0 && c.rate_limit_interval == 10 &&
                c.store_environment && !strcmp(c.runtime_directory, "/run/x"), "capture and daemon keys");
 
+        TAP_EQ_INT(parse(&c, "[Storage]\nMaxAge=2w\n[Daemon]\nJournal=no\n[Analysis]\nWorkers=4\n"
+                             "TimeoutSec=90s\nMemoryMax=512M\nMaxAttempts=5\nUser=nobody\nAnalyzer=/opt/pystack\n",
+                             err, sizeof(err)), 0, "pystackd's keys parse: %s", err);
+        tap_ok(c.max_age == 14 * 86400 && !c.journal && c.workers == 4 && c.timeout == 90 &&
+               c.memory_max == 512ull << 20 && c.max_attempts == 5 && !strcmp(c.user, "nobody") &&
+               !strcmp(c.analyzer, "/opt/pystack"), "pystackd's keys take effect");
+        uint64_t d = 0;
+        tap_ok(parse_duration("90min", &d) == 0 && d == 5400 && parse_duration("3x", &d) == -EINVAL,
+               "durations");
+
         static const struct { const char *text, *why, *says; } bad[] = {
+                { "[Analysis]\nTimeoutSec=0\n", "a zero timeout", "bad value" },
+                { "[Analysis]\nMemoryMax=1M\n", "too little memory for an analysis", "bad value" },
+                { "[Analysis]\nUser=a/b\n", "a user name with a slash", "bad value" },
                 { "[Storage]\nDirectory=relative\n", "a relative Directory", "bad value" },
                 { "[Storage]\nDirectory=/a/../etc\n", "a Directory with ..", "bad value" },
                 { "[Storage]\nCompressionLevel=42\n", "level out of range", "bad value" },

@@ -1,0 +1,935 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * pystackd: analyses every stored crash once, records the result, tells the
+ * journal, and keeps the cores within their limits.
+ *
+ * The queue is the store itself (crashes.state): pending crashes are
+ * claimed oldest first, each analysed by a child that runs the analyzer
+ * with nothing to lose — an unprivileged user, no_new_privs, no core dumps,
+ * limits on memory, CPU and wall time, the core handed over as an open
+ * descriptor — and whose JSON report is checked and filed by SQLite's own
+ * JSON functions.  A crash whose analysis was cut off (pystackd killed,
+ * SIGTERM) is simply pending again; a core that breaks the analyzer is
+ * retried MaxAttempts times and then marked failed with the reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+
+#include "conf.h"
+#include "proc_info.h"
+#include "store.h"
+
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
+#define MAX_STDERR 4096
+#define STOP_GRACE_USEC (5 * 1000000LL)
+#define MAINTENANCE_USEC (60 * 1000000LL)
+#define RESCAN_USEC (5 * 1000000LL)
+#define COREDUMP_MESSAGE_ID "fc2e22bc6ee647b6b90729ab34a250b1"   /* systemd-coredump's */
+
+struct job {
+        int64_t id;
+        pid_t pid;
+        int out_fd, err_fd;
+        struct buf out;
+        char err[MAX_STDERR + 1];
+        size_t err_len;
+        int64_t deadline;
+        bool timed_out, too_big, exited;
+        bool requeue;                   /* killed because we are stopping: back to the queue, uncounted */
+        int status;
+};
+
+static struct {
+        const char *config_path;
+        struct config cfg;
+        sqlite3 *db;
+        int storage_fd, notify_fd, sig_fd;
+        struct job *jobs;
+        unsigned n_jobs, max_jobs;
+        bool stopping;
+        int64_t stop_deadline, next_maintenance, watchdog_usec, next_watchdog;
+        uid_t analyzer_uid;
+        gid_t analyzer_gid;
+        char cache_dir[PATH_MAX];
+        uint64_t analysed, failed;
+} d = { .storage_fd = -1, .notify_fd = -1, .sig_fd = -1 };
+
+__attribute__((format(printf, 2, 3)))
+static void log_msg(int priority, const char *fmt, ...) {
+        char msg[1024];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        /* stderr: the journal takes it when systemd runs us, a person reads it otherwise */
+        fprintf(stderr, "%s%s\n", priority <= LOG_ERR ? "<3>" : priority <= LOG_WARNING ? "<4>" : "<6>", msg);
+}
+
+static int64_t now_usec(int clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static const char *signal_name(int sig) {
+        static char buf[16];
+        const char *abbrev = sigabbrev_np(sig);
+
+        if (!abbrev)
+                return snprintf(buf, sizeof(buf), "%d", sig), buf;
+        snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+        return buf;
+}
+
+/* ---- set-up ---- */
+
+static int setup_runtime(void) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        struct stat st;
+        char path[PATH_MAX];
+
+        if (mkdir(d.cfg.runtime_directory, 0755) < 0 && errno != EEXIST)
+                return -errno;
+        if (lstat(d.cfg.runtime_directory, &st) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid() ||
+            (st.st_mode & 022))
+                return -EPERM;
+        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", d.cfg.runtime_directory) >=
+            sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        unlink(sa.sun_path);
+        d.notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (d.notify_fd < 0 || bind(d.notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+                return -errno;
+        chmod(sa.sun_path, 0600);   /* only root (the handler) wakes us */
+
+        /* the analyzer's debug-file cache: its own, in our runtime directory */
+        snprintf(d.cache_dir, sizeof(d.cache_dir), "%s/debug-cache", d.cfg.runtime_directory);
+        if (mkdir(d.cache_dir, 0700) < 0 && errno != EEXIST)
+                d.cache_dir[0] = 0;
+        else if (lstat(d.cache_dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+                 chown(d.cache_dir, d.analyzer_uid, d.analyzer_gid) < 0)
+                d.cache_dir[0] = 0;
+        (void)path;
+        return 0;
+}
+
+static void resolve_user(void) {
+        struct passwd *pw = getpwnam(d.cfg.user);
+
+        if (!pw) {
+                log_msg(LOG_WARNING, "user %s does not exist: analyses run as nobody", d.cfg.user);
+                pw = getpwnam("nobody");
+        }
+        d.analyzer_uid = pw ? pw->pw_uid : 65534;
+        d.analyzer_gid = pw ? pw->pw_gid : 65534;
+}
+
+static int load_config(void) {
+        struct config c;
+        char err[512];
+
+        if (config_defaults(&c) < 0)
+                return -ENOMEM;
+        if (config_load(&c, d.config_path, true, err, sizeof(err)) < 0) {
+                log_msg(LOG_ERR, "%s", err);
+                config_free(&c);
+                return -EINVAL;
+        }
+        config_free(&d.cfg);
+        d.cfg = c;
+        d.max_jobs = d.cfg.workers ? d.cfg.workers : (unsigned)MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
+        resolve_user();
+        return 0;
+}
+
+/* ---- one analysis ---- */
+
+/* The core of a crash, opened by us (root) for a child that could not open it itself. */
+static int open_core(const char *core_path) {
+        int fd;
+
+        /* "cores/<name>": one level, no way out of the storage directory */
+        if (!core_path || strncmp(core_path, "cores/", 6) || strchr(core_path + 6, '/') || core_path[6] == '.')
+                return -EINVAL;
+        fd = openat(d.storage_fd, core_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+/* Which uid analyses a crash: the crashed process's own (it can read its own files and a hostile
+ * core gains nothing it did not have), or the dedicated user for root's crashes. */
+static void analyzer_identity(int64_t id, uid_t *uid, gid_t *gid) {
+        sqlite3_stmt *st;
+
+        *uid = d.analyzer_uid;
+        *gid = d.analyzer_gid;
+        if (sqlite3_prepare_v2(d.db, "SELECT uid, gid FROM crashes WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+                return;
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != 0) {
+                *uid = (uid_t)sqlite3_column_int64(st, 0);
+                *gid = (gid_t)sqlite3_column_int64(st, 1);
+        }
+        sqlite3_finalize(st);
+}
+
+/* In the child: shed everything, then become the analyzer. Never returns. */
+static void run_analyzer(int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid) {
+        struct rlimit lim;
+        char *argv[] = { d.cfg.analyzer, "core", "/dev/fd/3", "--json", "--with-text", "--native",
+                         "--locals", "--no-color", NULL };
+        char cache_env[PATH_MAX + 32], debuginfod_env[1024];
+        char *envp[6];
+        int n = 0;
+
+        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0 || dup2(core_fd, 3) != 3)
+                _exit(127);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+                _exit(127);
+        close_range(4, ~0U, 0);
+        if (chdir("/") < 0)
+                _exit(127);
+
+        /* a crash of the analyzer must not come back to us as a core */
+        lim = (struct rlimit) { 0, 0 };
+        setrlimit(RLIMIT_CORE, &lim);
+        prctl(PR_SET_DUMPABLE, 0);
+        lim = (struct rlimit) { d.cfg.memory_max, d.cfg.memory_max };
+        setrlimit(RLIMIT_AS, &lim);
+        lim = (struct rlimit) { d.cfg.timeout, d.cfg.timeout + 1 };
+        setrlimit(RLIMIT_CPU, &lim);
+        lim = (struct rlimit) { 64, 64 };
+        setrlimit(RLIMIT_NOFILE, &lim);
+        lim = (struct rlimit) { 64u << 20, 64u << 20 };
+        setrlimit(RLIMIT_FSIZE, &lim);
+
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(126);
+        if (getuid() == 0 && uid != 0)
+                _exit(126);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                _exit(126);
+
+        envp[n++] = "PATH=/usr/bin:/bin";
+        envp[n++] = "LANG=C.UTF-8";
+        if (d.cache_dir[0] && uid == d.analyzer_uid) {
+                snprintf(cache_env, sizeof(cache_env), "PYSTACK_CACHE_DIR=%s", d.cache_dir);
+                envp[n++] = cache_env;
+        } else
+                envp[n++] = "PYSTACK_CACHE_DIR=";
+        const char *urls = getenv("DEBUGINFOD_URLS");
+        if (urls && strlen(urls) < 900) {
+                snprintf(debuginfod_env, sizeof(debuginfod_env), "DEBUGINFOD_URLS=%s", urls);
+                envp[n++] = debuginfod_env;
+        }
+        envp[n] = NULL;
+        execve(argv[0], argv, envp);
+        _exit(127);
+}
+
+static int start_job(int64_t id, const char *core_path) {
+        int out[2] = { -1, -1 }, err[2] = { -1, -1 }, core_fd;
+        struct job *j;
+        uid_t uid;
+        gid_t gid;
+        pid_t pid;
+
+        core_fd = open_core(core_path);
+        if (core_fd < 0) {
+                store_set_state(d.db, id, "failed", "the stored core is missing");
+                log_msg(LOG_WARNING, "crash %lld: the stored core %s is missing", (long long)id,
+                        core_path ? core_path : "(none)");
+                return 0;
+        }
+        if (pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) {
+                close(core_fd);
+                if (out[0] >= 0) {
+                        close(out[0]);
+                        close(out[1]);
+                }
+                return -errno;
+        }
+        analyzer_identity(id, &uid, &gid);
+        pid = fork();
+        if (pid < 0) {
+                int r = -errno;
+                close(core_fd);
+                close(out[0]); close(out[1]); close(err[0]); close(err[1]);
+                return r;
+        }
+        if (pid == 0)
+                run_analyzer(core_fd, out[1], err[1], uid, gid);
+        close(core_fd);
+        close(out[1]);
+        close(err[1]);
+        fcntl(out[0], F_SETFL, O_NONBLOCK);
+        fcntl(err[0], F_SETFL, O_NONBLOCK);
+        j = &d.jobs[d.n_jobs++];
+        *j = (struct job) {
+                .id = id, .pid = pid, .out_fd = out[0], .err_fd = err[0],
+                .deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)d.cfg.timeout * 1000000,
+        };
+        return 0;
+}
+
+/* ---- filing a report ---- */
+
+static char *column_text(sqlite3_stmt *st, int i) {
+        const unsigned char *s = sqlite3_column_text(st, i);
+        return s ? strdup((const char *)s) : NULL;
+}
+
+static const char *base_name(const char *p) {
+        const char *s = p ? strrchr(p, '/') : NULL;
+        return s ? s + 1 : p ? p : "";
+}
+
+struct crash_facts {
+        int64_t time_usec;
+        int pid, uid, gid, signal;
+        char *comm, *exe, *cmdline, *cwd, *hostname, *unit, *cgroup, *core_path, *python, *boot_id;
+        int64_t rlimit;
+        /* from the crashed thread, innermost first */
+        char *fn, *file, *via;
+        int line;
+        char *script;
+        char signature[17];
+        char title[512];
+        char *text;
+};
+
+static void facts_free(struct crash_facts *f) {
+        free(f->comm); free(f->exe); free(f->cmdline); free(f->cwd); free(f->hostname); free(f->unit);
+        free(f->cgroup); free(f->core_path); free(f->python); free(f->boot_id); free(f->fn); free(f->file);
+        free(f->via); free(f->script); free(f->text);
+}
+
+/* FNV-1a, 64 bits: stable across runs and builds, which is all a signature needs */
+static uint64_t fnv(uint64_t h, const char *s) {
+        for (; s && *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 0x100000001b3ULL;
+        }
+        h ^= 0xff;      /* a separator: ("ab", "c") and ("a", "bc") differ */
+        return h * 0x100000001b3ULL;
+}
+
+static int gather_facts(int64_t id, struct crash_facts *f) {
+        sqlite3_stmt *st;
+        uint64_t h = 0xcbf29ce484222325ULL;
+        int counted = 0;
+
+        if (sqlite3_prepare_v2(d.db,
+                "SELECT time_usec, pid, uid, gid, signal, comm, exe,"
+                " (SELECT group_concat(value, ' ') FROM json_each(CASE WHEN json_valid(cmdline) THEN cmdline END)),"
+                " cwd, hostname, unit, cgroup, core_path, python_version, rlimit_core, boot_id,"
+                " json_extract(report, '$.text'),"
+                " (SELECT value FROM json_each(CASE WHEN json_valid(cmdline) THEN cmdline END)"
+                "   WHERE key > 0 AND (value NOT LIKE '-%' OR value IN ('-c', '-m')) LIMIT 1),"
+                " (SELECT value FROM json_each(CASE WHEN json_valid(cmdline) THEN cmdline END)"
+                "   WHERE key > 0 AND value NOT LIKE '-%' LIMIT 1 OFFSET 1)"
+                " FROM crashes WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, id);
+        if (sqlite3_step(st) != SQLITE_ROW) {
+                sqlite3_finalize(st);
+                return -ENOENT;
+        }
+        f->time_usec = sqlite3_column_int64(st, 0);
+        f->pid = sqlite3_column_int(st, 1);
+        f->uid = sqlite3_column_int(st, 2);
+        f->gid = sqlite3_column_int(st, 3);
+        f->signal = sqlite3_column_int(st, 4);
+        f->comm = column_text(st, 5);
+        f->exe = column_text(st, 6);
+        f->cmdline = column_text(st, 7);
+        f->cwd = column_text(st, 8);
+        f->hostname = column_text(st, 9);
+        f->unit = column_text(st, 10);
+        f->cgroup = column_text(st, 11);
+        f->core_path = column_text(st, 12);
+        f->python = column_text(st, 13);
+        f->rlimit = sqlite3_column_int64(st, 14);
+        f->boot_id = column_text(st, 15);
+        f->text = column_text(st, 16);
+        /* the script: "worker.py" for "python3 worker.py", "-c" or "-m module" as Python shows them */
+        const char *first = (const char *)sqlite3_column_text(st, 17);
+        const char *second = (const char *)sqlite3_column_text(st, 18);
+        if (first && !strcmp(first, "-m") && second) {
+                if (asprintf(&f->script, "-m %s", second) < 0)
+                        f->script = NULL;
+        }
+        else if (first && (!strcmp(first, "-c") || (f->exe && strstr(base_name(f->exe), "python"))))
+                f->script = strdup(first[0] == '-' ? first : base_name(first));
+        if (!f->script)
+                f->script = strdup(f->comm ? f->comm : "?");
+        sqlite3_finalize(st);
+
+        h = fnv(h, signal_name(f->signal));
+        if (sqlite3_prepare_v2(d.db,
+                "SELECT kind, function, file, line, library FROM frames WHERE crash_id = ?1 AND thread_idx ="
+                " coalesce((SELECT idx FROM threads WHERE crash_id = ?1 AND crashed LIMIT 1), 0)"
+                " ORDER BY idx DESC LIMIT 4096", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, id);
+        bool seen_python = false, gap_done = false;
+        const char *gap_fn = NULL;
+        char *gap = NULL;
+        while (sqlite3_step(st) == SQLITE_ROW) {
+                const char *kind = (const char *)sqlite3_column_text(st, 0);
+                const char *fn = (const char *)sqlite3_column_text(st, 1);
+                const char *file = (const char *)sqlite3_column_text(st, 2);
+                const char *lib = (const char *)sqlite3_column_text(st, 4);
+                bool python = kind && !strcmp(kind, "python");
+
+                if (fn && counted < 8) {
+                        /* functions and files, not lines: a signature should survive an edit elsewhere */
+                        h = fnv(h, kind);
+                        h = fnv(h, fn);
+                        h = fnv(h, python ? base_name(file) : lib);
+                        counted++;
+                }
+                if (python && !seen_python) {
+                        seen_python = true;
+                        f->fn = fn ? strdup(fn) : NULL;
+                        f->file = file ? strdup(file) : NULL;
+                        f->line = sqlite3_column_int(st, 3);
+                } else if (python && !gap_done) {
+                        /* the C function through which the outer Python code reached the innermost */
+                        gap_done = true;
+                        f->via = gap;
+                        gap = NULL;
+                } else if (seen_python && !gap_done && fn) {
+                        gap_fn = fn;
+                        free(gap);
+                        gap = strdup(gap_fn);
+                }
+        }
+        free(gap);
+        sqlite3_finalize(st);
+        snprintf(f->signature, sizeof(f->signature), "%016llx", (unsigned long long)h);
+        if (f->fn)
+                snprintf(f->title, sizeof(f->title), "%s in %s (%s:%d)%s%s", signal_name(f->signal), f->fn,
+                         base_name(f->file), f->line, f->via ? " via " : "", f->via ? f->via : "");
+        else
+                snprintf(f->title, sizeof(f->title), "%s", signal_name(f->signal));
+        return 0;
+}
+
+/* One iovec field "NAME=value" for sd_journal_sendv. */
+static void field(struct iovec *iov, size_t *n, char *storage[], const char *name, const char *value) {
+        if (!value)
+                return;
+        if (asprintf(&storage[*n], "%s=%s", name, value) < 0)
+                return;
+        iov[*n] = (struct iovec) { .iov_base = storage[*n], .iov_len = strlen(storage[*n]) };
+        (*n)++;
+}
+
+__attribute__((format(printf, 5, 6)))
+static void fieldf(struct iovec *iov, size_t *n, char *storage[], const char *name, const char *fmt, ...) {
+        char *v = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&v, fmt, ap) < 0)
+                v = NULL;
+        va_end(ap);
+        field(iov, n, storage, name, v);
+        free(v);
+}
+
+static void journal_entry(int64_t id, const struct crash_facts *f) {
+        struct iovec iov[40];
+        char *storage[40];
+        size_t n = 0;
+        char core[PATH_MAX];
+
+        fieldf(iov, &n, storage, "MESSAGE", "Python process %d (%s) of user %d crashed with %s", f->pid,
+               f->script, f->uid, f->title);
+        field(iov, &n, storage, "MESSAGE_ID", COREDUMP_MESSAGE_ID);
+        field(iov, &n, storage, "PRIORITY", "2");
+        field(iov, &n, storage, "SYSLOG_IDENTIFIER", "pystackd");
+        fieldf(iov, &n, storage, "COREDUMP_PID", "%d", f->pid);
+        fieldf(iov, &n, storage, "COREDUMP_UID", "%d", f->uid);
+        fieldf(iov, &n, storage, "COREDUMP_GID", "%d", f->gid);
+        fieldf(iov, &n, storage, "COREDUMP_SIGNAL", "%d", f->signal);
+        field(iov, &n, storage, "COREDUMP_SIGNAL_NAME", signal_name(f->signal));
+        fieldf(iov, &n, storage, "COREDUMP_TIMESTAMP", "%lld", (long long)f->time_usec);
+        field(iov, &n, storage, "COREDUMP_COMM", f->comm);
+        field(iov, &n, storage, "COREDUMP_EXE", f->exe);
+        field(iov, &n, storage, "COREDUMP_CMDLINE", f->cmdline);
+        field(iov, &n, storage, "COREDUMP_CWD", f->cwd);
+        field(iov, &n, storage, "COREDUMP_HOSTNAME", f->hostname);
+        field(iov, &n, storage, "COREDUMP_UNIT", f->unit);
+        field(iov, &n, storage, "COREDUMP_CGROUP", f->cgroup);
+        if (f->rlimit >= 0)
+                fieldf(iov, &n, storage, "COREDUMP_RLIMIT", "%lld", (long long)f->rlimit);
+        if (f->core_path && (size_t)snprintf(core, sizeof(core), "%s/%s", d.cfg.directory, f->core_path) < sizeof(core))
+                field(iov, &n, storage, "COREDUMP_FILENAME", core);
+        fieldf(iov, &n, storage, "PYSTACK_CRASH_ID", "%lld", (long long)id);
+        field(iov, &n, storage, "PYSTACK_SIGNATURE", f->signature);
+        field(iov, &n, storage, "PYSTACK_TITLE", f->title);
+        field(iov, &n, storage, "PYSTACK_PYTHON_VERSION", f->python);
+        field(iov, &n, storage, "PYSTACK_REPORT", f->text);
+        sd_journal_sendv(iov, (int)n);   /* no journald: nothing to do, the store has it all */
+        for (size_t i = 0; i < n; i++)
+                free(storage[i]);
+}
+
+static void file_report(struct job *j, const char *note) {
+        struct crash_facts f = {};
+        int64_t now = now_usec(CLOCK_REALTIME);
+        int r;
+
+        r = store_ingest(d.db, j->id, buf_str(&j->out), j->out.n, note, now);
+        if (r == -EBADMSG) {
+                store_set_state(d.db, j->id, "failed", "the analyzer's report is not valid JSON");
+                d.failed++;
+                return;
+        }
+        if (r < 0) {
+                /* the store is busy or broken: the crash stays claimed and goes again after a restart */
+                log_msg(LOG_ERR, "crash %lld: cannot record the analysis: %s", (long long)j->id, sqlite3_errmsg(d.db));
+                store_set_state(d.db, j->id, "pending", NULL);
+                return;
+        }
+        d.analysed++;
+        if (gather_facts(j->id, &f) == 0) {
+                store_set_signature(d.db, j->id, f.signature, f.title, now);
+                if (d.cfg.journal)
+                        journal_entry(j->id, &f);
+                log_msg(LOG_INFO, "crash %lld: process %d (%s) crashed with %s", (long long)j->id, f.pid, f.script,
+                        f.title);
+        }
+        facts_free(&f);
+}
+
+/* A failure that another attempt may not repeat is retried; after MaxAttempts it is final. */
+static void fail_job(struct job *j, const char *reason, bool retry) {
+        sqlite3_stmt *st;
+        int attempts = 0;
+
+        if (sqlite3_prepare_v2(d.db, "SELECT attempts FROM crashes WHERE id = ?", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, j->id);
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        attempts = sqlite3_column_int(st, 0);
+                sqlite3_finalize(st);
+        }
+        if (retry && attempts < (int)d.cfg.max_attempts) {
+                store_set_state(d.db, j->id, "pending", reason);
+                log_msg(LOG_WARNING, "crash %lld: %s (attempt %d of %u)", (long long)j->id, reason, attempts,
+                        d.cfg.max_attempts);
+                return;
+        }
+        store_set_state(d.db, j->id, "failed", reason);
+        d.failed++;
+        log_msg(LOG_WARNING, "crash %lld: analysis failed: %s", (long long)j->id, reason);
+}
+
+static void finish_job(struct job *j) {
+        char reason[MAX_STDERR + 128];
+        char *first_line = j->err;
+
+        j->err[j->err_len] = 0;
+        first_line[strcspn(first_line, "\n")] = 0;
+        /* "pystack: /dev/fd/3: why": keep the why */
+        const char *why = strstr(first_line, "/dev/fd/3: ");
+        why = why ? why + 11 : first_line;
+
+        if (j->requeue) {
+                sqlite3_stmt *st;
+
+                store_set_state(d.db, j->id, "pending", NULL);
+                if (sqlite3_prepare_v2(d.db, "UPDATE crashes SET attempts = max(attempts - 1, 0) WHERE id = ?",
+                                       -1, &st, NULL) == SQLITE_OK) {
+                        sqlite3_bind_int64(st, 1, j->id);
+                        sqlite3_step(st);
+                        sqlite3_finalize(st);
+                }
+        } else if (j->timed_out) {
+                snprintf(reason, sizeof(reason), "the analysis took longer than TimeoutSec=%u", d.cfg.timeout);
+                fail_job(j, reason, true);
+        } else if (j->too_big) {
+                fail_job(j, "the analyzer's report was larger than 64 MiB", false);
+        } else if (WIFSIGNALED(j->status)) {
+                int sig = WTERMSIG(j->status);
+                if (sig == SIGXCPU || sig == SIGKILL)
+                        snprintf(reason, sizeof(reason), "the analysis ran out of CPU time (TimeoutSec=%u)", d.cfg.timeout);
+                else
+                        snprintf(reason, sizeof(reason), "the analyzer crashed with %s", signal_name(sig));
+                fail_job(j, reason, true);
+        } else if (WIFEXITED(j->status)) {
+                int code = WEXITSTATUS(j->status);
+                if (code == 0)
+                        file_report(j, NULL);
+                else if (code == 3 && j->out.n > 0) {
+                        snprintf(reason, sizeof(reason), "partial report: %s", why);
+                        file_report(j, reason);
+                } else if (code == 1 && strstr(why, "out of memory")) {
+                        snprintf(reason, sizeof(reason), "the analysis needed more than MemoryMax (%llu MiB)",
+                                 (unsigned long long)(d.cfg.memory_max >> 20));
+                        fail_job(j, reason, true);
+                } else if (code == 126 || code == 127) {
+                        snprintf(reason, sizeof(reason), "cannot run the analyzer %s", d.cfg.analyzer);
+                        fail_job(j, reason, true);
+                } else {
+                        /* 3, 4, 5: the core itself is the problem; another attempt would say the same */
+                        snprintf(reason, sizeof(reason), "%s", *why ? why : "the analyzer failed");
+                        fail_job(j, reason, code == 1);
+                }
+        }
+        close(j->out_fd);
+        close(j->err_fd);
+        buf_free(&j->out);
+        *j = d.jobs[--d.n_jobs];
+}
+
+static void read_job(struct job *j) {
+        char chunk[65536];
+        ssize_t n;
+
+        while (j->out_fd >= 0 && (n = read(j->out_fd, chunk, sizeof(chunk))) > 0) {
+                if (j->out.n + n > MAX_REPORT) {
+                        j->too_big = true;
+                        kill(j->pid, SIGKILL);
+                        break;
+                }
+                buf_put(&j->out, chunk, n);
+        }
+        while ((n = read(j->err_fd, chunk, sizeof(chunk))) > 0) {
+                size_t room = MAX_STDERR - j->err_len;
+                memcpy(j->err + j->err_len, chunk, MIN((size_t)n, room));
+                j->err_len += MIN((size_t)n, room);
+        }
+}
+
+static void reap(void) {
+        int status;
+        pid_t pid;
+
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+                for (unsigned i = 0; i < d.n_jobs; i++)
+                        if (d.jobs[i].pid == pid) {
+                                struct job *j = &d.jobs[i];
+
+                                j->exited = true;
+                                j->status = status;
+                                read_job(j);     /* what is left in the pipes */
+                                finish_job(j);
+                                break;
+                        }
+}
+
+/* ---- retention ---- */
+
+static void remove_core(int64_t id, const char *core_path, const char *why) {
+        sqlite3_stmt *st;
+
+        if (core_path && !strncmp(core_path, "cores/", 6) && !strchr(core_path + 6, '/'))
+                unlinkat(d.storage_fd, core_path, 0);
+        if (sqlite3_prepare_v2(d.db, "UPDATE crashes SET core_state = 'removed', capture_note = ?2,"
+                               " state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,"
+                               " error = CASE WHEN state = 'pending' THEN 'the core was removed before analysis'"
+                               " ELSE error END WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+                return;
+        sqlite3_bind_int64(st, 1, id);
+        sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
+        sqlite3_step(st);
+        sqlite3_finalize(st);
+}
+
+static void retention(void) {
+        struct statvfs sv;
+        sqlite3_stmt *st;
+        int64_t now = now_usec(CLOCK_REALTIME);
+        unsigned removed = 0;
+
+        if (d.cfg.max_age &&
+            sqlite3_prepare_v2(d.db, "SELECT id, core_path FROM crashes WHERE core_state = 'present'"
+                               " AND state != 'running' AND time_usec < ? ORDER BY id LIMIT 10000", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, now - (int64_t)d.cfg.max_age * 1000000);
+                while (sqlite3_step(st) == SQLITE_ROW) {
+                        char *p = column_text(st, 1);
+                        remove_core(sqlite3_column_int64(st, 0), p, "removed by retention: older than MaxAge");
+                        free(p);
+                        removed++;
+                }
+                sqlite3_finalize(st);
+        }
+        /* over MaxUse, or under KeepFree: the oldest go first, analysed ones before pending ones */
+        for (unsigned guard = 0; guard < 100000 && fstatvfs(d.storage_fd, &sv) == 0; guard++) {
+                uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize, avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+                int64_t used = store_cores_size(d.db);
+
+                if ((used < 0 || (uint64_t)used <= size_limit_bytes(&d.cfg.max_use, total)) &&
+                    avail >= size_limit_bytes(&d.cfg.keep_free, total))
+                        break;
+                if (sqlite3_prepare_v2(d.db, "SELECT id, core_path FROM crashes WHERE core_state = 'present'"
+                                       " AND state != 'running' ORDER BY state = 'pending', id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
+                        break;
+                bool any = sqlite3_step(st) == SQLITE_ROW;
+                if (any) {
+                        char *p = column_text(st, 1);
+                        remove_core(sqlite3_column_int64(st, 0), p, "removed by retention: MaxUse/KeepFree");
+                        free(p);
+                        removed++;
+                }
+                sqlite3_finalize(st);
+                if (!any)
+                        break;
+        }
+        if (removed)
+                log_msg(LOG_INFO, "retention removed %u cores", removed);
+}
+
+/* ---- the loop ---- */
+
+static void status(void) {
+        sd_notifyf(false, "STATUS=%u running, %llu analysed, %llu failed", d.n_jobs,
+                   (unsigned long long)d.analysed, (unsigned long long)d.failed);
+}
+
+static void handle_signals(void) {
+        struct signalfd_siginfo si;
+
+        while (read(d.sig_fd, &si, sizeof(si)) == sizeof(si)) {
+                switch (si.ssi_signo) {
+                case SIGTERM:
+                case SIGINT:
+                        if (!d.stopping) {
+                                d.stopping = true;
+                                d.stop_deadline = now_usec(CLOCK_MONOTONIC) + STOP_GRACE_USEC;
+                                sd_notify(false, "STOPPING=1");
+                                log_msg(LOG_INFO, "stopping: waiting for %u analyses", d.n_jobs);
+                        }
+                        break;
+                case SIGHUP:
+                        sd_notify(false, "RELOADING=1");
+                        if (load_config() == 0)
+                                log_msg(LOG_INFO, "configuration reloaded");
+                        sd_notify(false, "READY=1");
+                        break;
+                case SIGCHLD:
+                        reap();
+                        break;
+                }
+        }
+}
+
+static void fill_workers(void) {
+        while (!d.stopping && d.n_jobs < d.max_jobs) {
+                int64_t id;
+                char *core_path = NULL;
+                int attempts, r;
+
+                r = store_claim_next(d.db, &id, &core_path, &attempts);
+                if (r <= 0) {
+                        if (r < 0)
+                                log_msg(LOG_WARNING, "cannot read the queue: %s", sqlite3_errmsg(d.db));
+                        break;
+                }
+                r = start_job(id, core_path);
+                free(core_path);
+                if (r < 0) {
+                        store_set_state(d.db, id, "pending", NULL);
+                        log_msg(LOG_ERR, "cannot start an analysis: %s", strerror(-r));
+                        break;
+                }
+        }
+}
+
+static int run(void) {
+        int64_t next_scan = 0;
+
+        for (;;) {
+                int64_t now = now_usec(CLOCK_MONOTONIC), wake;
+                struct pollfd pfd[2 + 2 * 256];
+                unsigned n = 0;
+
+                if (d.stopping && d.n_jobs == 0)
+                        return 0;
+                if (d.stopping && now >= d.stop_deadline)
+                        for (unsigned i = 0; i < d.n_jobs; i++)
+                                if (!d.jobs[i].requeue) {
+                                        /* not finished in time: it goes again after the restart */
+                                        d.jobs[i].requeue = true;
+                                        kill(d.jobs[i].pid, SIGKILL);
+                                }
+                if (!d.stopping && now >= next_scan) {
+                        fill_workers();
+                        next_scan = now + RESCAN_USEC;
+                }
+                if (!d.stopping && now >= d.next_maintenance) {
+                        retention();
+                        d.next_maintenance = now + MAINTENANCE_USEC;
+                }
+                if (d.watchdog_usec && now >= d.next_watchdog) {
+                        sd_notify(false, "WATCHDOG=1");
+                        d.next_watchdog = now + d.watchdog_usec / 2;
+                }
+                for (unsigned i = 0; i < d.n_jobs; i++)
+                        if (!d.jobs[i].timed_out && now >= d.jobs[i].deadline) {
+                                d.jobs[i].timed_out = true;
+                                kill(d.jobs[i].pid, SIGKILL);
+                        }
+                status();
+
+                wake = next_scan;
+                if (!d.stopping)
+                        wake = MIN(wake, d.next_maintenance);
+                else
+                        wake = d.stop_deadline;
+                if (d.watchdog_usec)
+                        wake = MIN(wake, d.next_watchdog);
+                for (unsigned i = 0; i < d.n_jobs; i++)
+                        wake = MIN(wake, d.jobs[i].deadline);
+                pfd[n++] = (struct pollfd) { .fd = d.sig_fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd) { .fd = d.notify_fd, .events = POLLIN };
+                for (unsigned i = 0; i < d.n_jobs && n + 2 <= sizeof(pfd) / sizeof(pfd[0]); i++) {
+                        pfd[n++] = (struct pollfd) { .fd = d.jobs[i].out_fd, .events = POLLIN };
+                        pfd[n++] = (struct pollfd) { .fd = d.jobs[i].err_fd, .events = POLLIN };
+                }
+                int timeout = (int)MAX((wake - now_usec(CLOCK_MONOTONIC)) / 1000, 0) + 1;
+                if (poll(pfd, n, timeout) < 0 && errno != EINTR)
+                        return -errno;
+                if (pfd[1].revents & POLLIN) {
+                        char msg[128];
+                        while (recv(d.notify_fd, msg, sizeof(msg), MSG_DONTWAIT) > 0)
+                                ;
+                        next_scan = 0;   /* a new crash: look at once */
+                }
+                for (unsigned i = 0; i < d.n_jobs; i++)
+                        read_job(&d.jobs[i]);
+                if (pfd[0].revents & POLLIN)
+                        handle_signals();
+                reap();
+                if (d.n_jobs < d.max_jobs)
+                        next_scan = MIN(next_scan, now_usec(CLOCK_MONOTONIC) + RESCAN_USEC);
+        }
+}
+
+static void help(void) {
+        printf("Usage: pystackd [--config=FILE]\n"
+               "\n"
+               "Analyse every crash pystack-coredump stores, record the stacks in the store,\n"
+               "write a journal entry per crash, and apply the retention limits. Runs in the\n"
+               "foreground; notifies systemd when run as a Type=notify service.\n"
+               "  -c, --config=FILE   read FILE instead of " PYSTACK_CONF_DEFAULT "\n"
+               "  -h, --help          show this help\n"
+               "Signals: SIGTERM stops (running analyses get 5 s, then go back to the queue);\n"
+               "SIGHUP rereads the configuration. See pystackd(8).\n");
+}
+
+int main(int argc, char **argv) {
+        static const struct option options[] = {
+                { "config", required_argument, NULL, 'c' },
+                { "help", no_argument, NULL, 'h' },
+                {}
+        };
+        char err[512];
+        sigset_t mask;
+        int c, r;
+        uint64_t wd;
+
+        opterr = 0;
+        d.config_path = PYSTACK_CONF_DEFAULT;
+        while ((c = getopt_long(argc, argv, "c:h", options, NULL)) >= 0) {
+                if (c == 'c')
+                        d.config_path = optarg;
+                else if (c == 'h') {
+                        help();
+                        return 0;
+                } else {
+                        fprintf(stderr, "pystackd: unknown option or missing value: %s (see pystackd --help)\n",
+                                argv[optind - 1]);
+                        return 2;
+                }
+        }
+        if (optind < argc) {
+                fprintf(stderr, "pystackd: unexpected argument '%s' (see pystackd --help)\n", argv[optind]);
+                return 2;
+        }
+        if (geteuid() != 0) {
+                fprintf(stderr, "pystackd: must run as root\n");
+                return 1;
+        }
+        if (config_defaults(&d.cfg) < 0 || load_config() < 0)
+                return 1;
+        d.jobs = calloc(256, sizeof(*d.jobs));
+        d.max_jobs = MIN(d.max_jobs, 256u);
+        if (!d.jobs)
+                return 1;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGCHLD);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        signal(SIGPIPE, SIG_IGN);
+        d.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (d.sig_fd < 0)
+                return 1;
+
+        if (mkdir(d.cfg.directory, 0700) < 0 && errno != EEXIST) {
+                fprintf(stderr, "pystackd: cannot create %s: %m\n", d.cfg.directory);
+                return 1;
+        }
+        d.storage_fd = open(d.cfg.directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        if (d.storage_fd < 0) {
+                fprintf(stderr, "pystackd: cannot open %s: %m\n", d.cfg.directory);
+                return 1;
+        }
+        if (store_open(d.cfg.directory, &d.db, err, sizeof(err)) < 0) {
+                fprintf(stderr, "pystackd: cannot open the store: %s\n", err);
+                return 1;
+        }
+        r = setup_runtime();
+        if (r < 0) {
+                fprintf(stderr, "pystackd: cannot set up %s: %s\n", d.cfg.runtime_directory, strerror(-r));
+                return 1;
+        }
+        /* a pystackd killed mid-analysis left these claimed and unrecorded */
+        store_requeue_running(d.db);
+        if (sd_watchdog_enabled(false, &wd) > 0)
+                d.watchdog_usec = (int64_t)wd;
+        sd_notify(false, "READY=1");
+        log_msg(LOG_INFO, "pystackd started: store %s, %u workers, analyzer %s", d.cfg.directory, d.max_jobs,
+                d.cfg.analyzer);
+        r = run();
+        log_msg(LOG_INFO, "pystackd stopped: %llu analysed, %llu failed", (unsigned long long)d.analysed,
+                (unsigned long long)d.failed);
+        sqlite3_close(d.db);
+        config_free(&d.cfg);
+        return r < 0 ? 1 : 0;
+}
