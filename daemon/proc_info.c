@@ -214,17 +214,17 @@ static void read_threads(int procfd, struct buf *b) {
                 return;
         }
         while ((de = readdir(d)) && count < PROC_MAX_THREADS) {
-                char path[64], num[16];
+                char path[64], num[32];
                 size_t n;
                 char *comm;
 
                 if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
                         continue;
-                snprintf(path, sizeof(path), "%s/comm", de->d_name);
+                snprintf(path, sizeof(path), "%.12s/comm", de->d_name);
                 comm = read_at(dirfd(d), path, 64, &n);
                 if (comm && n && comm[n - 1] == '\n')
                         n--;
-                snprintf(num, sizeof(num), "%s[%s,", first ? "" : ",", de->d_name);
+                snprintf(num, sizeof(num), "%s[%.12s,", first ? "" : ",", de->d_name);
                 buf_puts(b, num);
                 buf_put_json_string(b, comm ? comm : "", comm ? n : 0);
                 buf_puts(b, "]");
