@@ -42,6 +42,8 @@
 
 #include "conf.h"
 #include "proc_info.h"
+#include "query.h"
+#include "retention.h"
 #include "store.h"
 
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
@@ -70,7 +72,8 @@ static struct {
         const char *config_path;
         struct config cfg;
         sqlite3 *db;
-        int storage_fd, notify_fd, sig_fd;
+        int storage_fd, notify_fd, sig_fd, query_fd;
+        unsigned n_queries;
         struct job *jobs;
         unsigned n_jobs, max_jobs;
         bool stopping;
@@ -79,7 +82,9 @@ static struct {
         gid_t analyzer_gid;
         char cache_dir[PATH_MAX];
         uint64_t analysed, failed;
-} d = { .storage_fd = -1, .notify_fd = -1, .sig_fd = -1 };
+} d = { .storage_fd = -1, .notify_fd = -1, .sig_fd = -1, .query_fd = -1 };
+
+#define MAX_QUERIES 16
 
 __attribute__((format(printf, 2, 3)))
 static void log_msg(int priority, const char *fmt, ...) {
@@ -130,6 +135,15 @@ static int setup_runtime(void) {
         if (d.notify_fd < 0 || bind(d.notify_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
                 return -errno;
         chmod(sa.sun_path, 0600);   /* only root (the handler) wakes us */
+
+        /* anyone may ask; each answer is restricted to the asker's own crashes */
+        struct sockaddr_un qa = { .sun_family = AF_UNIX };
+        snprintf(qa.sun_path, sizeof(qa.sun_path), "%s/query", d.cfg.runtime_directory);
+        unlink(qa.sun_path);
+        d.query_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (d.query_fd < 0 || bind(d.query_fd, (struct sockaddr *)&qa, sizeof(qa)) < 0 ||
+            chmod(qa.sun_path, 0666) < 0 || listen(d.query_fd, 64) < 0)
+                return -errno;
 
         /* the analyzer's debug-file cache: its own, in our runtime directory */
         snprintf(d.cache_dir, sizeof(d.cache_dir), "%s/debug-cache", d.cfg.runtime_directory);
@@ -637,9 +651,11 @@ static void reap(void) {
         int status;
         pid_t pid;
 
-        while ((pid = waitpid(-1, &status, WNOHANG)) > 0)
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                bool job = false;
                 for (unsigned i = 0; i < d.n_jobs; i++)
                         if (d.jobs[i].pid == pid) {
+                                job = true;
                                 struct job *j = &d.jobs[i];
 
                                 j->exited = true;
@@ -648,68 +664,172 @@ static void reap(void) {
                                 finish_job(j);
                                 break;
                         }
+                if (!job && d.n_queries > 0)
+                        d.n_queries--;
+        }
 }
 
-/* ---- retention ---- */
+/* ---- queries from pystackctl ---- */
 
-static void remove_core(int64_t id, const char *core_path, const char *why) {
-        sqlite3_stmt *st;
+/* "OK\n", with the core's descriptor riding along when there is one */
+static int send_ok(int conn, int core_fd) {
+        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+        struct iovec iov = { .iov_base = "OK\n", .iov_len = 3 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
-        if (core_path && !strncmp(core_path, "cores/", 6) && !strchr(core_path + 6, '/'))
-                unlinkat(d.storage_fd, core_path, 0);
-        if (sqlite3_prepare_v2(d.db, "UPDATE crashes SET core_state = 'removed', capture_note = ?2,"
-                               " state = CASE WHEN state = 'pending' THEN 'failed' ELSE state END,"
-                               " error = CASE WHEN state = 'pending' THEN 'the core was removed before analysis'"
-                               " ELSE error END WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
-                return;
-        sqlite3_bind_int64(st, 1, id);
-        sqlite3_bind_text(st, 2, why, -1, SQLITE_STATIC);
-        sqlite3_step(st);
-        sqlite3_finalize(st);
+        if (core_fd >= 0) {
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &core_fd, sizeof(int));
+        }
+        return sendmsg(conn, &mh, MSG_NOSIGNAL) == 3 ? 0 : -EIO;
 }
 
-static void retention(void) {
-        struct statvfs sv;
-        sqlite3_stmt *st;
-        int64_t now = now_usec(CLOCK_REALTIME);
-        unsigned removed = 0;
+__attribute__((format(printf, 3, 4)))
+static void send_err(int conn, int code, const char *fmt, ...) {
+        char msg[600], line[700];
+        va_list ap;
 
-        if (d.cfg.max_age &&
-            sqlite3_prepare_v2(d.db, "SELECT id, core_path FROM crashes WHERE core_state = 'present'"
-                               " AND state != 'running' AND time_usec < ? ORDER BY id LIMIT 10000", -1, &st, NULL) == SQLITE_OK) {
-                sqlite3_bind_int64(st, 1, now - (int64_t)d.cfg.max_age * 1000000);
-                while (sqlite3_step(st) == SQLITE_ROW) {
-                        char *p = column_text(st, 1);
-                        remove_core(sqlite3_column_int64(st, 0), p, "removed by retention: older than MaxAge");
-                        free(p);
-                        removed++;
-                }
-                sqlite3_finalize(st);
-        }
-        /* over MaxUse, or under KeepFree: the oldest go first, analysed ones before pending ones */
-        for (unsigned guard = 0; guard < 100000 && fstatvfs(d.storage_fd, &sv) == 0; guard++) {
-                uint64_t total = (uint64_t)sv.f_blocks * sv.f_frsize, avail = (uint64_t)sv.f_bavail * sv.f_frsize;
-                int64_t used = store_cores_size(d.db);
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        msg[strcspn(msg, "\n")] = 0;
+        int n = snprintf(line, sizeof(line), "ERR %d %s\n", code, msg);
+        (void)!write(conn, line, (size_t)n);
+}
 
-                if ((used < 0 || (uint64_t)used <= size_limit_bytes(&d.cfg.max_use, total)) &&
-                    avail >= size_limit_bytes(&d.cfg.keep_free, total))
+static void write_all(int fd, const char *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return;
+                p += k;
+                n -= (size_t)k;
+        }
+}
+
+/* In a child of ours: answer one connection, then exit. */
+static void answer_query(int conn) {
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        struct timeval tv = { .tv_sec = 5 };
+        char req[QUERY_MAX_WIRE + 1], err[512];
+        size_t got = 0;
+        struct query q;
+        sqlite3 *db;
+        int64_t uid;
+
+        alarm(60);     /* no query may hold a child for long */
+        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+                _exit(1);
+        uid = cred.uid == 0 ? -1 : (int64_t)cred.uid;
+        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        fcntl(conn, F_SETFL, 0);
+        while (got < QUERY_MAX_WIRE) {
+                ssize_t n = read(conn, req + got, QUERY_MAX_WIRE - got);
+                if (n <= 0)
                         break;
-                if (sqlite3_prepare_v2(d.db, "SELECT id, core_path FROM crashes WHERE core_state = 'present'"
-                                       " AND state != 'running' ORDER BY state = 'pending', id LIMIT 1", -1, &st, NULL) != SQLITE_OK)
-                        break;
-                bool any = sqlite3_step(st) == SQLITE_ROW;
-                if (any) {
-                        char *p = column_text(st, 1);
-                        remove_core(sqlite3_column_int64(st, 0), p, "removed by retention: MaxUse/KeepFree");
-                        free(p);
-                        removed++;
-                }
-                sqlite3_finalize(st);
-                if (!any)
+                got += (size_t)n;
+                if (got >= 2 && req[got - 1] == '\n' && req[got - 2] == '\n')
                         break;
         }
-        if (removed)
-                log_msg(LOG_INFO, "retention removed %u cores", removed);
+        if (query_from_wire(&q, req, got) < 0) {
+                send_err(conn, 2, "pystackd could not read the request");
+                _exit(0);
+        }
+        if (q.verb == VERB_VACUUM && uid >= 0) {
+                send_err(conn, 1, "vacuum: only root may remove cores");
+                _exit(0);
+        }
+        if (store_open(d.cfg.directory, &db, err, sizeof(err)) < 0) {
+                send_err(conn, 1, "cannot open the store: %s", err);
+                _exit(0);
+        }
+        if (q.verb == VERB_CORE) {
+                int64_t id;
+                char *core_path = NULL, *exe = NULL;
+                int r = query_find_newest(db, &q, uid, &id, &core_path, &exe);
+
+                if (r <= 0) {
+                        send_err(conn, 1, r < 0 ? "cannot read the store" : "No crashes match.");
+                        _exit(0);
+                }
+                int fd = core_path ? open_core(core_path) : -1;
+                if (fd < 0) {
+                        send_err(conn, 1, "crash %lld has no stored core", (long long)id);
+                        _exit(0);
+                }
+                if (send_ok(conn, fd) == 0 && exe) {
+                        write_all(conn, exe, strlen(exe));
+                        write_all(conn, "\n", 1);
+                }
+                _exit(0);
+        }
+        if (q.verb == VERB_VACUUM) {
+                unsigned removed = 0;
+                retention_apply(db, d.storage_fd, &d.cfg, &removed);
+                dprintf(conn, "OK\n");
+                if (q.json)
+                        dprintf(conn, "{\"removed\":%u}\n", removed);
+                else
+                        dprintf(conn, "Removed %u core%s.\n", removed, removed == 1 ? "" : "s");
+                _exit(0);
+        }
+        /* answer in memory first: an error must be able to replace it */
+        char *body = NULL;
+        size_t body_len = 0;
+        FILE *m = open_memstream(&body, &body_len);
+        int r = m ? query_run(db, &q, uid, d.cfg.directory, m, err, sizeof(err)) : -ENOMEM;
+        if (m)
+                fclose(m);
+        if (r != 0) {
+                send_err(conn, 1, "%s", r == -ENOMEM ? "out of memory" : err);
+                _exit(0);
+        }
+        if (send_ok(conn, -1) == 0)
+                write_all(conn, body, body_len);
+        if (q.verb == VERB_ANALYZE) {
+                /* tell the parent: it looks at the queue at once */
+                struct sockaddr_un sa = { .sun_family = AF_UNIX };
+                int s2 = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", d.cfg.runtime_directory);
+                if (s2 >= 0)
+                        (void)sendto(s2, "ANALYZE", 7, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa));
+        }
+        _exit(0);
+}
+
+static void accept_queries(void) {
+        for (;;) {
+                int conn = accept4(d.query_fd, NULL, NULL, SOCK_CLOEXEC);
+                pid_t pid;
+
+                if (conn < 0)
+                        return;
+                if (d.n_queries >= MAX_QUERIES) {
+                        send_err(conn, 1, "pystackd is busy: try again");
+                        close(conn);
+                        continue;
+                }
+                pid = fork();
+                if (pid == 0) {
+                        sigset_t none;
+                        sigemptyset(&none);
+                        sigprocmask(SIG_SETMASK, &none, NULL);
+                        signal(SIGCHLD, SIG_DFL);
+                        answer_query(conn);
+                        _exit(0);
+                }
+                if (pid > 0)
+                        d.n_queries++;
+                close(conn);
+        }
 }
 
 /* ---- the loop ---- */
@@ -773,7 +893,7 @@ static int run(void) {
 
         for (;;) {
                 int64_t now = now_usec(CLOCK_MONOTONIC), wake;
-                struct pollfd pfd[2 + 2 * 256];
+                struct pollfd pfd[3 + 2 * 256];
                 unsigned n = 0;
 
                 if (d.stopping && d.n_jobs == 0)
@@ -790,7 +910,10 @@ static int run(void) {
                         next_scan = now + RESCAN_USEC;
                 }
                 if (!d.stopping && now >= d.next_maintenance) {
-                        retention();
+                        unsigned removed = 0;
+                        retention_apply(d.db, d.storage_fd, &d.cfg, &removed);
+                        if (removed)
+                                log_msg(LOG_INFO, "retention removed %u cores", removed);
                         d.next_maintenance = now + MAINTENANCE_USEC;
                 }
                 if (d.watchdog_usec && now >= d.next_watchdog) {
@@ -815,6 +938,7 @@ static int run(void) {
                         wake = MIN(wake, d.jobs[i].deadline);
                 pfd[n++] = (struct pollfd) { .fd = d.sig_fd, .events = POLLIN };
                 pfd[n++] = (struct pollfd) { .fd = d.notify_fd, .events = POLLIN };
+                pfd[n++] = (struct pollfd) { .fd = d.query_fd, .events = POLLIN };
                 for (unsigned i = 0; i < d.n_jobs && n + 2 <= sizeof(pfd) / sizeof(pfd[0]); i++) {
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].out_fd, .events = POLLIN };
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].err_fd, .events = POLLIN };
@@ -828,6 +952,8 @@ static int run(void) {
                                 ;
                         next_scan = 0;   /* a new crash: look at once */
                 }
+                if (pfd[2].revents & POLLIN)
+                        accept_queries();
                 for (unsigned i = 0; i < d.n_jobs; i++)
                         read_job(&d.jobs[i]);
                 if (pfd[0].revents & POLLIN)

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * query: what pystackctl asks of the store, and the answers, in one place.
+ *
+ * Root's pystackctl runs a query against the store itself; anyone else's
+ * sends it to pystackd, which runs the very same code with the caller's uid
+ * as a filter.  A query travels as a few "key=value" lines, parsed strictly
+ * (query_from_wire) since pystackd reads it from any local user.
+ */
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum query_verb {
+        VERB_LIST, VERB_INFO, VERB_SHOW, VERB_DUMP, VERB_DEBUG, VERB_ANALYZE, VERB_GROUPS, VERB_VACUUM,
+        VERB_CORE,      /* on the wire only: "give me the core of the newest match" (dump, debug) */
+        _VERB_MAX
+};
+
+enum match_key { MATCH_ID, MATCH_PID, MATCH_COMM, MATCH_EXE, MATCH_UID, MATCH_SIG, MATCH_SIGNATURE };
+
+#define QUERY_MAX_MATCHES 16
+#define QUERY_MAX_WIRE (16u << 10)
+
+struct match {
+        enum match_key key;
+        char value[256];        /* validated: digits for numeric keys, a number for SIG */
+};
+
+struct query {
+        enum query_verb verb;
+        struct match matches[QUERY_MAX_MATCHES];
+        size_t n_matches;
+        int64_t since, until;   /* µs since the epoch; INT64_MIN / INT64_MAX when unset */
+        int64_t limit;          /* the last N matches only (0: all) */
+        bool reverse, json, native, locals, no_legend;
+};
+
+void query_init(struct query *q);
+
+/* "list" -> VERB_LIST; -1 for an unknown verb. */
+int query_verb_from_name(const char *name);
+const char *query_verb_name(enum query_verb v);
+
+/* A MATCH argument as coredumpctl reads it (number, word, path, KEY=value). 0 or -EINVAL with err. */
+int query_add_match(struct query *q, const char *arg, char *err, size_t errsz);
+
+/*
+ * A time as journalctl takes it: "2026-11-27 17:47[:05]", "17:47", "now",
+ * "today", "yesterday", "tomorrow", "@1764265625", "-1h", "+30min", "2d ago".
+ * 0 and *usec, or -EINVAL.
+ */
+int parse_time(const char *s, int64_t now_usec, int64_t *usec);
+
+/* Serialize / parse the wire form.  query_from_wire refuses anything unexpected (-EINVAL). */
+int query_to_wire(const struct query *q, FILE *out);
+int query_from_wire(struct query *q, const char *text, size_t len);
+
+/*
+ * Run q against db and print the answer (text or JSON) to out.  uid >= 0
+ * restricts every answer to the crashes of that uid.  storage_dir: where
+ * the cores are (for info).  Returns 0, 1 when nothing matches (with a
+ * one-line message in err), or -errno with err.
+ */
+int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *storage_dir, FILE *out,
+              char *err, size_t errsz);
+
+/*
+ * The newest crash matching q (for uid >= 0: of that uid): 1 with its id,
+ * core path (malloc'ed or NULL) and executable (malloc'ed or NULL); 0 when
+ * none; -EIO.
+ */
+int query_find_newest(sqlite3 *db, const struct query *q, int64_t uid, int64_t *id, char **core_path,
+                      char **exe);
