@@ -105,7 +105,7 @@ static int open_core_path(const char *path) {
                 if (!errno && end != path + 8 && !*end && n >= 0 && n <= INT32_MAX)
                         return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
         }
-        return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);   /* a FIFO must not stall us */
 }
 
 static int raw_source_open(const char *path, struct byte_source *src, const char **error) {

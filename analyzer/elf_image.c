@@ -42,7 +42,8 @@ int elf_image_open(const char *path, struct elf_image **ret) {
         size_t phnum;
         bool have_load = false;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        /* non-blocking: a path from a core may name a FIFO, which must not stall us */
+        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)

@@ -66,7 +66,7 @@ static void put_python_frame(FILE *out, const struct analysis *a, const struct p
         fput_json_string(out, f->function);
         fputs(",\"file\":", out);
         fput_json_string(out, f->file);
-        fprintf(out, ",\"line\":%d,\"source\":", f->line);
+        fprintf(out, ",\"line\":%d,\"address\":%llu,\"source\":", f->line, (unsigned long long)f->addr);
         if (line && *line)
                 fput_json_string(out, line);
         else
@@ -185,7 +185,8 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
         for (size_t i = 0; i < a->n_threads; i++) {
                 const struct thread_info *th = &a->threads[i];
 
-                fprintf(out, "%s{\"tid\":%d,\"pthread_id\":", i ? "," : "", th->tid);
+                fprintf(out, "%s{\"tid\":%d,\"thread_state\":%llu,\"pthread_id\":", i ? "," : "", th->tid,
+                        (unsigned long long)th->tstate);
                 if (th->pthread_id)
                         fprintf(out, "%llu", (unsigned long long)th->pthread_id);
                 else
