@@ -3,8 +3,8 @@
 
 Real cores (the `threads` scenario of every interpreter) are patched where
 the analyzer will look: a frame's link to its caller is pointed back at the
-frame itself, and the thread list is closed into a ring.  The analyzer must finish in bounded time and memory, exit 0
-(or 3), and mark the damage (`truncated`, a warning) instead of looping or
+frame itself, and the thread list is closed into a ring.  The analyzer must
+finish in bounded time and memory, exit 0 (or 3), and mark the damage (`truncated`, a warning) instead of looping or
 guessing.  The addresses come from the analyzer's own JSON of the intact
 core (`address` of frames, `thread_state` of threads); the pointers to patch
 are found by value inside those structures, so no offsets are hard-coded.
