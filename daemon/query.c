@@ -219,9 +219,13 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec) {
                 tm.tm_hour = tm.tm_min = tm.tm_sec = 0;   /* what a format leaves out is midnight / today */
                 end = strptime(s, formats[i], &tm);
                 if (end && !*end) {
+                        struct tm asked = tm;
+
                         tm.tm_isdst = -1;
                         time_t t = mktime(&tm);
-                        if (t == (time_t)-1)
+                        /* mktime rolls "February 30" into March: such a date does not exist */
+                        if (t == (time_t)-1 || tm.tm_mday != asked.tm_mday || tm.tm_mon != asked.tm_mon ||
+                            tm.tm_year != asked.tm_year)
                                 return -EINVAL;
                         return *usec = (int64_t)t * 1000000, 0;
                 }
@@ -545,8 +549,11 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                 rows[n++].line = line;
         }
         sqlite3_finalize(st);
-        if (n == 0 && !q->json) {
+        if (n == 0) {
+                /* JSON readers still get a document; the exit status says nothing matched */
                 free(rows);
+                if (q->json)
+                        fputs("[]\n", out);
                 snprintf(err, errsz, "No crashes match.");
                 return 1;
         }
@@ -623,9 +630,10 @@ static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *o
                 sqlite3_finalize(st);
                 return 1;
         }
-        const char *cpath = text(st, I_CPATH);
+        const char *cpath = text(st, I_CPATH), *cstate = text(st, I_CSTATE);
         char core_file[PATH_MAX] = "";
-        if (cpath)
+        /* a removed core has a path in its history, not on disk */
+        if (cpath && cstate && !strcmp(cstate, "present"))
                 snprintf(core_file, sizeof(core_file), "%s/%s", dir, cpath);
         if (json) {
                 /* every column, names as in the store */
