@@ -204,14 +204,18 @@ static struct elf_image *locate(struct target *t, struct module *m) {
                     try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
         }
-        if (try_candidate(t, m, m->path, want, want_len, &img) > 0)
+        int r = try_candidate(t, m, m->path, want, want_len, &img);
+        if (r > 0)
                 return img;
+        /* say why the file named in the core could not be used (missing, unreadable, another build) */
+        if (r < 0)
+                m->state = r;
         return NULL;
 }
 
 struct elf_image *target_module_image(struct target *t, struct module *m) {
         if (m->state == 0) {
-                m->state = -ENOENT;     /* also guards against re-entry while locating */
+                m->state = -ENOENT;     /* also guards against re-entry while locating; locate() may refine it */
                 m->image = locate(t, m);
                 if (m->image)
                         m->state = 1;
@@ -303,6 +307,7 @@ int target_open(struct core_file *core, const struct target_options *opts,
                 snprintf(msg, sizeof(msg), "executable %s %s",
                          opts->executable ? opts->executable : t->exe->path,
                          r == -ENOENT ? "not found" :
+                         r == -EACCES ? "cannot be read: permission denied" :
                          r == -EBADMSG ? "does not match the core (build-id differs)" :
                          r == -ENOEXEC ? "is not an x86-64 ELF executable" : "cannot be read");
                 target_free(t);

@@ -77,6 +77,7 @@ static struct {
         struct job *jobs;
         unsigned n_jobs, max_jobs;
         bool stopping;
+        bool rescan;                    /* a worker came free: look at the queue at once */
         int64_t stop_deadline, next_maintenance, watchdog_usec, next_watchdog;
         uid_t analyzer_uid;
         gid_t analyzer_gid;
@@ -216,7 +217,7 @@ static void analyzer_identity(int64_t id, uid_t *uid, gid_t *gid) {
 }
 
 /* In the child: shed everything, then become the analyzer. Never returns. */
-static void run_analyzer(int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid) {
+static void run_analyzer(int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid, pid_t parent) {
         struct rlimit lim;
         char *argv[] = { d.cfg.analyzer, "core", "/dev/fd/3", "--json", "--with-text", "--native",
                          "--locals", "--no-color", NULL };
@@ -251,6 +252,9 @@ static void run_analyzer(int core_fd, int out_fd, int err_fd, uid_t uid, gid_t g
         if (getuid() == 0 && uid != 0)
                 _exit(126);
         if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                _exit(126);
+        /* set after the uid change, which clears it: an analysis never outlives pystackd */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(126);
 
         envp[n++] = "PATH=/usr/bin:/bin";
@@ -293,6 +297,7 @@ static int start_job(int64_t id, const char *core_path) {
                 return -errno;
         }
         analyzer_identity(id, &uid, &gid);
+        pid_t parent = getpid();
         pid = fork();
         if (pid < 0) {
                 int r = -errno;
@@ -301,7 +306,7 @@ static int start_job(int64_t id, const char *core_path) {
                 return r;
         }
         if (pid == 0)
-                run_analyzer(core_fd, out[1], err[1], uid, gid);
+                run_analyzer(core_fd, out[1], err[1], uid, gid, parent);
         close(core_fd);
         close(out[1]);
         close(err[1]);
@@ -482,14 +487,19 @@ static void fieldf(struct iovec *iov, size_t *n, char *storage[], const char *na
         free(v);
 }
 
-static void journal_entry(int64_t id, const struct crash_facts *f) {
+static void journal_entry(int64_t id, const struct crash_facts *f, const char *failure) {
         struct iovec iov[40];
         char *storage[40];
         size_t n = 0;
         char core[PATH_MAX];
 
-        fieldf(iov, &n, storage, "MESSAGE", "Python process %d (%s) of user %d crashed with %s", f->pid,
-               f->script, f->uid, f->title);
+        if (failure)
+                fieldf(iov, &n, storage, "MESSAGE", "Process %d (%s) of user %d crashed with %s; its analysis failed: %s",
+                       f->pid, f->script, f->uid, f->title, failure);
+        else
+                fieldf(iov, &n, storage, "MESSAGE", "Python process %d (%s) of user %d crashed with %s", f->pid,
+                       f->script, f->uid, f->title);
+        field(iov, &n, storage, "PYSTACK_ANALYSIS_ERROR", failure);
         field(iov, &n, storage, "MESSAGE_ID", COREDUMP_MESSAGE_ID);
         field(iov, &n, storage, "PRIORITY", "2");
         field(iov, &n, storage, "SYSLOG_IDENTIFIER", "pystackd");
@@ -541,7 +551,7 @@ static void file_report(struct job *j, const char *note) {
         if (gather_facts(j->id, &f) == 0) {
                 store_set_signature(d.db, j->id, f.signature, f.title, now);
                 if (d.cfg.journal)
-                        journal_entry(j->id, &f);
+                        journal_entry(j->id, &f, NULL);
                 log_msg(LOG_INFO, "crash %lld: process %d (%s) crashed with %s", (long long)j->id, f.pid, f.script,
                         f.title);
         }
@@ -568,6 +578,11 @@ static void fail_job(struct job *j, const char *reason, bool retry) {
         store_set_state(d.db, j->id, "failed", reason);
         d.failed++;
         log_msg(LOG_WARNING, "crash %lld: analysis failed: %s", (long long)j->id, reason);
+        /* the crash still happened: the journal hears of it, with what we know */
+        struct crash_facts f = {};
+        if (d.cfg.journal && gather_facts(j->id, &f) == 0)
+                journal_entry(j->id, &f, reason);
+        facts_free(&f);
 }
 
 static void finish_job(struct job *j) {
@@ -626,6 +641,7 @@ static void finish_job(struct job *j) {
         close(j->err_fd);
         buf_free(&j->out);
         *j = d.jobs[--d.n_jobs];
+        d.rescan = true;
 }
 
 static void read_job(struct job *j) {
@@ -959,8 +975,10 @@ static int run(void) {
                 if (pfd[0].revents & POLLIN)
                         handle_signals();
                 reap();
-                if (d.n_jobs < d.max_jobs)
-                        next_scan = MIN(next_scan, now_usec(CLOCK_MONOTONIC) + RESCAN_USEC);
+                if (d.rescan) {
+                        next_scan = 0;
+                        d.rescan = false;
+                }
         }
 }
 
