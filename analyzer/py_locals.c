@@ -17,6 +17,7 @@
 #include "analysis.h"
 #include "py_locals.h"
 #include "py_object.h"
+#include "utf8.h"
 
 /* ---- bounded output buffer ---- */
 

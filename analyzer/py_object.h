@@ -29,8 +29,5 @@ int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size
 int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
                   uint8_t **ret, size_t *len);
 
-/* Append the UTF-8 encoding of code point cp (invalid ones as U+FFFD) to out; returns bytes written (1-4). */
-size_t utf8_put(char *out, uint32_t cp);
-
 /* Copy src (len bytes) to a new string, replacing invalid UTF-8 by U+FFFD. */
 char *utf8_sanitize(const uint8_t *src, size_t len);
