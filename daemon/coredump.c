@@ -37,8 +37,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-journal.h>
-
 #include "conf.h"
 #include "proc_info.h"
 #include "store.h"
@@ -49,6 +47,8 @@
 #define STORE_RESERVE (1u << 20)
 #define SPLICE_CHUNK (16u << 20)
 #define COMPRESS_CHUNK (4u << 20)
+/* how long after it started the handler keeps trying to record a crash in a busy store */
+#define STORE_RETRY_USEC (40ll * 1000000)
 
 struct args {
         int pidfd;              /* %F, -1 when the kernel gave none */
@@ -63,19 +63,58 @@ struct args {
         const char *comm;       /* %e */
 };
 
+/*
+ * One entry in the journal, in its native protocol, never waiting: a journald
+ * that hangs (its socket there, nobody reading) must not hold the crashing
+ * process, which the kernel keeps until we have read its core.  sd_journal_send()
+ * blocks in that case; a full queue here just loses the line.
+ */
+static void journal_send(int priority, const char *msg) {
+        static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
+        char buf[4096 + 512];
+        size_t len = strlen(msg), n;
+        uint64_t le = 0;
+        int fd;
+
+        n = (size_t)snprintf(buf, sizeof(buf), "PRIORITY=%d\nSYSLOG_IDENTIFIER=pystack-coredump\nMESSAGE\n", priority);
+        if (n + 8 + len + 1 > sizeof(buf))
+                return;
+        for (int i = 0; i < 8; i++)     /* the length, little-endian: the value may hold anything */
+                ((unsigned char *)&le)[i] = (unsigned char)(len >> (8 * i));
+        memcpy(buf + n, &le, 8);
+        memcpy(buf + n + 8, msg, len);
+        buf[n + 8 + len] = '\n';
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0)
+                return;
+        (void)sendto(fd, buf, n + 8 + len + 1, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)&sa, sizeof(sa));
+        close(fd);
+}
+
 __attribute__((format(printf, 2, 3)))
 static void log_msg(int priority, const char *fmt, ...) {
-        char msg[1024];
+        char raw[1024], msg[1024 * 4 + 32];
+        size_t o;
         va_list ap;
+        int saved = errno;
 
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        vsnprintf(raw, sizeof(raw), fmt, ap);
         va_end(ap);
+        /* names come from the crashed process: no control characters reach a terminal or the journal */
+        o = (size_t)snprintf(msg, sizeof(msg), "pystack-coredump: ");
+        for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof(msg); p++) {
+                if (*p < 0x20 || *p == 0x7f)
+                        o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x%02x", *p);
+                else
+                        msg[o++] = (char)*p;
+        }
+        msg[o] = 0;
         /* the journal when it runs; stderr too when a person runs us by hand */
-        sd_journal_send("MESSAGE=pystack-coredump: %s", msg, "PRIORITY=%d", priority,
-                        "SYSLOG_IDENTIFIER=pystack-coredump", NULL);
+        journal_send(priority, msg);
         if (isatty(STDERR_FILENO) || getenv("PYSTACK_COREDUMP_STDERR"))
-                fprintf(stderr, "pystack-coredump: %s\n", msg);
+                fprintf(stderr, "%s\n", msg);
+        errno = saved;
 }
 
 static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
@@ -171,21 +210,183 @@ static int private_subdir(int parent, const char *name) {
         return fd;
 }
 
-static int open_storage(const char *dir) {
+/*
+ * Walk an absolute path to the directory holding its last component, never
+ * through a symbolic link, every directory on the way owned by root and
+ * writable by nobody else -- a sticky directory such as /tmp is passed
+ * through, as its entries can only be replaced by their owners, and the next
+ * component must be root's.  Nobody but root can then change what the path
+ * names.  Returns a descriptor of the parent and the last component in
+ * `last`, or -errno with the offending directory in `why`.
+ */
+static int safe_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz) {
+        char buf[PATH_MAX], *comp, *next, done[PATH_MAX] = "";
         struct stat st;
-        int fd;
+        int fd, r;
 
-        if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-                return -errno;
-        fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (path[0] != '/' || strlen(path) >= sizeof(buf)) {
+                snprintf(why, whysz, "%s: not an absolute path", path);
+                return -EINVAL;
+        }
+        snprintf(buf, sizeof(buf), "%s", path);
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
         if (fd < 0)
                 return -errno;
+        for (comp = buf; *comp == '/'; comp++)
+                ;
+        for (;;) {
+                bool sticky;
+
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                sticky = (st.st_mode & S_ISVTX) && (st.st_mode & 0002);
+                if (st.st_uid != 0 || ((st.st_mode & 022) && !sticky)) {
+                        snprintf(why, whysz, "%s: the directory %s is %s", path, done[0] ? done : "/",
+                                 st.st_uid != 0 ? "not owned by root" : "writable by others");
+                        r = -EPERM;
+                        goto fail;
+                }
+                next = strchr(comp, '/');
+                if (next)
+                        *next++ = 0;
+                while (next && *next == '/')
+                        next++;
+                if (!*comp || !strcmp(comp, ".") || !strcmp(comp, "..")) {
+                        snprintf(why, whysz, "%s: \".\", \"..\" or an empty name in the path", path);
+                        r = -EINVAL;
+                        goto fail;
+                }
+                if (!next || !*next) {
+                        if (strlen(comp) >= lastsz) {
+                                r = -ENAMETOOLONG;
+                                goto fail;
+                        }
+                        snprintf(last, lastsz, "%s", comp);
+                        return fd;
+                }
+                int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (nfd < 0) {
+                        r = -errno;
+                        snprintf(why, whysz, "%s: %s/%s: %s", path, done, comp, r == -ELOOP ?
+                                 "a symbolic link in the path" : strerror(-r));
+                        goto fail;
+                }
+                close(fd);
+                fd = nfd;
+                size_t dl = strlen(done), cl = strlen(comp);
+                if (dl + 1 + cl < sizeof(done)) {     /* for messages only */
+                        done[dl] = '/';
+                        memcpy(done + dl + 1, comp, cl + 1);
+                }
+                comp = next;
+        }
+fail:
+        close(fd);
+        return r;
+}
+
+static int open_storage(const char *dir, char *why, size_t whysz) {
+        char last[NAME_MAX + 1];
+        struct stat st;
+        int parent, fd;
+
+        parent = safe_parent(dir, last, sizeof(last), why, whysz);
+        if (parent < 0)
+                return parent;
+        if (mkdirat(parent, last, 0700) < 0 && errno != EEXIST) {
+                fd = -errno;
+                snprintf(why, whysz, "%s: %s", dir, strerror(errno));
+                close(parent);
+                return fd;
+        }
+        fd = openat(parent, last, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        close(parent);
+        if (fd < 0) {
+                int r = -errno;
+                snprintf(why, whysz, "%s: %s", dir, r == -ELOOP ? "a symbolic link" : strerror(-r));
+                return r;
+        }
         /* a storage directory others can write to would let them plant links and files */
         if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+                snprintf(why, whysz, "%s: not owned by root, or writable by others", dir);
                 close(fd);
                 return -EPERM;
         }
         return fd;
+}
+
+/*
+ * The store's files must be ours alone before SQLite opens them by name: a
+ * symbolic link, a FIFO or a hard link there (only root can put one in a
+ * 0700 root directory, but then SQLite would write through a hard link to a
+ * file elsewhere, or wait on a FIFO) makes us refuse the store.
+ */
+static int check_store_files(int storage_fd, char *why, size_t whysz) {
+        static const char *const names[] = { "pystack.db", "pystack.db-wal", "pystack.db-shm", "pystack.db-journal" };
+        struct stat st;
+        int fd;
+
+        /* created private here, before SQLite would create it with the umask's mode */
+        fd = openat(storage_fd, "pystack.db", O_RDWR | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0600);
+        if (fd < 0) {
+                snprintf(why, whysz, "pystack.db: %s", errno == ELOOP ? "a symbolic link" : strerror(errno));
+                return -EPERM;
+        }
+        close(fd);
+        for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                if (fstatat(storage_fd, names[i], &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                        if (errno == ENOENT)
+                                continue;
+                        snprintf(why, whysz, "%s: %s", names[i], strerror(errno));
+                        return -EPERM;
+                }
+                if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+                        snprintf(why, whysz, "%s is not a private regular file (%s)", names[i],
+                                 S_ISLNK(st.st_mode) ? "a symbolic link" : !S_ISREG(st.st_mode) ? "not a file" :
+                                 st.st_nlink != 1 ? "a hard link" : "owned by another user or writable by others");
+                        return -EPERM;
+                }
+        }
+        return 0;
+}
+
+/*
+ * The configuration, only from a path nobody but root controls: the file
+ * itself is checked by config_load (root's, writable by nobody else, not a
+ * link), its directories here.  Anything else: logged, and the defaults used.
+ */
+static void load_config(struct config *cfg, const char *path) {
+        char abs[PATH_MAX], last[NAME_MAX + 1], why[PATH_MAX + 128], err[512];
+        int parent;
+
+        if (path[0] != '/') {
+                char cwd[PATH_MAX];
+                if (!getcwd(cwd, sizeof(cwd)) ||
+                    (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= sizeof(abs)) {
+                        log_msg(LOG_ERR, "%s: cannot make the path absolute; using the defaults", path);
+                        return;
+                }
+                path = abs;
+        }
+        parent = safe_parent(path, last, sizeof(last), why, sizeof(why));
+        if (parent < 0) {
+                if (parent == -ENOENT)
+                        return;         /* no such directory: no configuration, as for a missing file */
+                log_msg(LOG_ERR, "configuration refused: %s; using the defaults", why);
+                return;
+        }
+        close(parent);
+        if (config_load(cfg, path, true, err, sizeof(err)) < 0) {
+                struct config fresh;
+                /* a crash is never lost to a config typo; and nothing of a refused file is used */
+                log_msg(LOG_ERR, "%s; using the defaults", err);
+                if (config_defaults(&fresh) == 0) {
+                        config_free(cfg);
+                        *cfg = fresh;
+                }
+        }
 }
 
 /* How many more bytes may be written under the limits, now. */
@@ -251,6 +452,104 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
         }
 }
 
+/* SQLite's words for a lock someone else holds. */
+static bool store_busy_error(const char *err) {
+        return strstr(err, "locked") || strstr(err, "busy");
+}
+
+/*
+ * The rate limit and the row, in one transaction, before the core is taken:
+ * the handlers of a crash loop run side by side (each process is let go
+ * before its handler records it), so a row that only appeared after the
+ * capture would not be counted by the next handler, and more than
+ * RateLimitBurst cores would be kept.  Over the limit the row is final (1);
+ * otherwise it says the capture is under way -- which is what stays if we
+ * die -- and is completed by record_crash() (0).  -1: no row (store trouble;
+ * record_crash() inserts one later).
+ */
+static int claim_row(sqlite3 *db, const struct config *cfg, struct crash_record *rec, int64_t start, int64_t *id) {
+        struct crash_record tmp = *rec;
+        int r = 0;
+
+        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+                return -1;
+        if (cfg->rate_limit_burst) {
+                int64_t recent = store_count_recent(db, rec->exe, start - (int64_t)cfg->rate_limit_interval * 1000000);
+                if (recent >= (int64_t)cfg->rate_limit_burst) {
+                        rec->core_state = "rate-limited";
+                        rec->suppressed = recent - cfg->rate_limit_burst + 1;
+                        rec->capture_note = "more than RateLimitBurst crashes of this executable within RateLimitIntervalSec";
+                        tmp = *rec;
+                        r = 1;
+                }
+        }
+        if (r == 0) {
+                tmp.core_state = "error";
+                tmp.capture_note = "the core was being captured when the handler stopped";
+        }
+        if (store_add_crash(db, &tmp, id) < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
+                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+                *id = 0;
+                if (r == 1) {
+                        rec->core_state = "present";
+                        rec->suppressed = 0;
+                        rec->capture_note = NULL;
+                }
+                return -1;
+        }
+        return r;
+}
+
+/* The claimed row, completed with what the capture found. */
+static int complete_row(sqlite3 *db, const struct crash_record *rec, int64_t id) {
+        sqlite3_stmt *st;
+        int rc;
+
+        if (sqlite3_prepare_v2(db, "UPDATE crashes SET core_path = ?2, core_size = ?3, core_stored_size = ?4,"
+                               " core_state = ?5, capture_note = ?6,"
+                               " state = CASE WHEN ?5 = 'present' THEN 'pending' ELSE 'done' END WHERE id = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_int64(st, 1, id);
+        if (rec->core_path)
+                sqlite3_bind_text(st, 2, rec->core_path, -1, SQLITE_STATIC);
+        if (rec->core_size >= 0)
+                sqlite3_bind_int64(st, 3, rec->core_size);
+        sqlite3_bind_int64(st, 4, rec->core_stored_size);
+        sqlite3_bind_text(st, 5, rec->core_state, -1, SQLITE_STATIC);
+        if (rec->capture_note)
+                sqlite3_bind_text(st, 6, rec->capture_note, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -EIO;
+}
+
+/*
+ * Record the crash: complete the claimed row (*id > 0) or insert one; open
+ * the store when that failed earlier because it was busy, and retry what
+ * met a lock, until STORE_RETRY_USEC after we started.  The process was let
+ * go before this: only we wait.
+ */
+static int record_crash(sqlite3 **db, const struct config *cfg, const struct crash_record *rec, int64_t *id,
+                        int64_t start, char *err, size_t errsz) {
+        for (;;) {
+                int busy;
+
+                if (!*db && store_open(cfg->directory, db, err, errsz) < 0) {
+                        *db = NULL;
+                        busy = store_busy_error(err);
+                } else if ((*id > 0 ? complete_row(*db, rec, *id) : store_add_crash(*db, rec, id)) < 0) {
+                        int code = sqlite3_errcode(*db) & 0xff;
+                        snprintf(err, errsz, "%s", sqlite3_errmsg(*db));
+                        busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
+                } else
+                        return 0;
+                if (!busy || now_usec() - start >= STORE_RETRY_USEC)
+                        return -EIO;
+                usleep(100 * 1000);
+        }
+}
+
 /* The raw core in `raw` (size bytes) as a seekable zstd file in `out`. */
 static int compress_core(int raw, int out, const struct config *c, uint64_t size, uint64_t *stored) {
         struct zst_writer *w;
@@ -297,20 +596,38 @@ static void safe_name(const char *in, char *out, size_t size) {
                 snprintf(out, size, "unknown");
 }
 
-/* Tell pystackd there is work; it may not run, and that is fine: the crash waits in the store. */
+/*
+ * Tell pystackd there is work; it may not run, and that is fine: the crash
+ * waits in the store.  Only a socket of root's in a directory only root can
+ * change, addressed through our descriptor of that directory: never a link
+ * to some other program's socket.
+ */
 static void wake_daemon(const char *runtime_dir, int64_t id) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char msg[64];
-        int fd;
+        char msg[64], last[NAME_MAX + 1], why[PATH_MAX + 128];
+        struct stat st;
+        int fd, parent, dfd;
 
-        if ((size_t)snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", runtime_dir) >= sizeof(sa.sun_path))
+        parent = safe_parent(runtime_dir, last, sizeof(last), why, sizeof(why));
+        if (parent < 0)
                 return;
+        dfd = openat(parent, last, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(parent);
+        if (dfd < 0)
+                return;
+        if (fstat(dfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) ||
+            fstatat(dfd, "notify", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != 0) {
+                close(dfd);
+                return;
+        }
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return;
-        snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)id);
-        (void)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
-        close(fd);
+        if (fd >= 0) {
+                snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)id);
+                (void)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
+                close(fd);
+        }
+        close(dfd);
 }
 
 /*
@@ -327,9 +644,21 @@ static void forward(int storage_fd, const struct args *a, const struct proc_info
         size_t n = 0, argc = 0;
         int fd;
 
-        fd = openat(storage_fd, "previous-core-pattern", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (fd < 0)
+        /* it names a program we run as root: root's own plain file only (never a FIFO to wait on) */
+        fd = openat(storage_fd, "previous-core-pattern", O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
+        if (fd < 0) {
+                if (errno != ENOENT)
+                        log_msg(LOG_WARNING, "previous-core-pattern: %s; not forwarding",
+                                errno == ELOOP ? "a symbolic link" : strerror(errno));
                 return;
+        }
+        struct stat st;
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_uid != geteuid() ||
+            (st.st_mode & 022)) {
+                log_msg(LOG_WARNING, "previous-core-pattern is not a private regular file of root's; not forwarding");
+                close(fd);
+                return;
+        }
         ssize_t len = read(fd, pattern, sizeof(pattern) - 1);
         close(fd);
         if (len <= 0)
@@ -411,21 +740,25 @@ int main(int argc, char **argv) {
         }
         if (config_defaults(&cfg) < 0)
                 return 1;
-        if (config_load(&cfg, config_path, true, err, sizeof(err)) < 0)
-                log_msg(LOG_ERR, "%s; using the defaults", err);   /* a crash is never lost to a config typo */
+        load_config(&cfg, config_path);
 
         procfd = proc_open(a.pid, a.pidfd);
         if (procfd >= 0) {
                 proc_info_read(procfd, cfg.store_environment, &pi);
                 close(procfd);
-        } else
+        } else {
+                /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
+                log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
+                        "recording what the kernel said only", a.pid, a.pid, a.pidfd, strerror(-procfd));
                 snprintf(pi.comm, sizeof(pi.comm), "%s", a.comm);
+                pi.rlimit_core = -2;
+        }
         /* first words, at once: if the machine is going down, at least this is in the journal */
         log_msg(LOG_INFO, "process %d (%s) of user %u dumped core with signal %d", a.pid, pi.comm, a.uid, a.signal);
 
-        storage_fd = open_storage(cfg.directory);
+        storage_fd = open_storage(cfg.directory, err, sizeof(err));
         if (storage_fd < 0) {
-                log_msg(LOG_ERR, "cannot use the storage directory %s: %s", cfg.directory, strerror(-storage_fd));
+                log_msg(LOG_ERR, "cannot use the storage directory: %s", err);
                 return 1;
         }
         if (cfg.capture == CAPTURE_PYTHON && !pi.python) {
@@ -437,29 +770,35 @@ int main(int argc, char **argv) {
         rec = (struct crash_record) {
                 .time_usec = start, .boot_id = bid, .hostname = a.hostname, .pid = a.pid,
                 .pid_ns = pi.pid_ns, .uid = a.uid, .gid = a.gid, .signal = a.signal,
-                .comm = pi.comm, .exe = pi.exe, .cmdline_json = buf_str(&pi.cmdline), .cwd = pi.cwd,
+                .comm = pi.comm, .exe = pi.exe, .cmdline_json = procfd >= 0 ? buf_str(&pi.cmdline) : NULL, .cwd = pi.cwd,
                 .cgroup = pi.cgroup, .unit = pi.unit,
-                .thread_names_json = buf_str(&pi.threads),
-                .environ_json = cfg.store_environment ? buf_str(&pi.environ) : NULL,
+                .thread_names_json = procfd >= 0 ? buf_str(&pi.threads) : NULL,
+                .environ_json = cfg.store_environment && procfd >= 0 ? buf_str(&pi.environ) : NULL,
                 .container = pi.container, .dumpable = a.dumpable,
                 .rlimit_core = pi.rlimit_core != -2 ? pi.rlimit_core : a.rlimit,
                 .core_size = -1, .core_state = "present",
         };
 
-        if (store_open(cfg.directory, &db, err, sizeof(err)) < 0) {
-                log_msg(LOG_ERR, "cannot open the store: %s", err);
+        if (check_store_files(storage_fd, err, sizeof(err)) < 0) {
+                log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
+                        "cannot use the store: %s", a.pid, pi.comm, a.signal, err);
                 return 1;
         }
-        if (cfg.rate_limit_burst) {
-                int64_t recent = store_count_recent(db, pi.exe, start - (int64_t)cfg.rate_limit_interval * 1000000);
-                if (recent >= (int64_t)cfg.rate_limit_burst) {
-                        /* a crash loop: keep the record, not the core; reading nothing lets the process go now */
-                        rec.core_state = "rate-limited";
-                        rec.suppressed = recent - cfg.rate_limit_burst + 1;
-                        rec.capture_note = "more than RateLimitBurst crashes of this executable within RateLimitIntervalSec";
-                        close(STDIN_FILENO);
-                        goto record;
+        if (store_open(cfg.directory, &db, err, sizeof(err)) < 0) {
+                if (!store_busy_error(err)) {
+                        log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
+                                "cannot open the store: %s", a.pid, pi.comm, a.signal, err);
+                        return 1;
                 }
+                /* held by someone else for longer than the busy timeout: take the core (and let the
+                 * process go) first, then try again, for a bounded time */
+                log_msg(LOG_WARNING, "the store is busy (%s); taking the core first, recording later", err);
+                db = NULL;
+        }
+        if (db && claim_row(db, &cfg, &rec, start, &id) > 0) {
+                /* a crash loop: keep the record, not the core; reading nothing lets the process go now */
+                close(STDIN_FILENO);
+                goto done;
         }
 
         cores_fd = private_subdir(storage_fd, "cores");
@@ -475,7 +814,7 @@ int main(int argc, char **argv) {
                 rec.capture_note = "cannot create a file in the cores directory";
                 goto record;
         }
-        took = take_core(raw, cores_fd, &cfg, (uint64_t)MAX(store_cores_size(db), 0), &size);
+        took = take_core(raw, cores_fd, &cfg, db ? (uint64_t)MAX(store_cores_size(db), 0) : 0, &size);
         /* the whole core is ours (or we gave up on it): let the kernel release the process */
         close(STDIN_FILENO);
         rec.core_size = (int64_t)size;
@@ -517,12 +856,16 @@ int main(int argc, char **argv) {
         rec.core_stored_size = (int64_t)stored;
 
 record:
-        if (store_add_crash(db, &rec, &id) < 0) {
-                log_msg(LOG_ERR, "cannot record the crash of process %d: %s", a.pid, sqlite3_errmsg(db));
+        close(STDIN_FILENO);    /* whatever happened, the process is let go before we wait for the store */
+        if (record_crash(&db, &cfg, &rec, &id, start, err, sizeof(err)) < 0) {
+                /* a claimed row stays, saying the capture did not finish */
+                log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core %s): %s", a.pid,
+                        pi.comm, a.signal, rec.core_state, err);
                 if (rec.core_path)
                         unlinkat(cores_fd, name, 0);  /* a core with no record would only fill the disk */
                 return 1;
         }
+done:
         log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)id, a.pid, pi.comm,
                 rec.core_state, rec.capture_note ? ": " : "", rec.capture_note ? rec.capture_note : "");
         if (!strcmp(rec.core_state, "present"))

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "proc_info.h"
+#include "utf8.h"
 
 void buf_put(struct buf *b, const void *s, size_t n) {
         if (b->failed)
@@ -37,41 +38,13 @@ void buf_puts(struct buf *b, const char *s) {
         buf_put(b, s, strlen(s));
 }
 
-/* Length of a valid UTF-8 sequence at s, 0 when invalid. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-        size_t len;
-        uint32_t cp;
-
-        if (s[0] < 0x80)
-                return 1;
-        if ((s[0] & 0xE0) == 0xC0)
-                len = 2, cp = s[0] & 0x1F;
-        else if ((s[0] & 0xF0) == 0xE0)
-                len = 3, cp = s[0] & 0x0F;
-        else if ((s[0] & 0xF8) == 0xF0)
-                len = 4, cp = s[0] & 0x07;
-        else
-                return 0;
-        if (len > n)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xC0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3F);
-        }
-        if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-            cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-                return 0;
-        return len;
-}
-
 void buf_put_json_string(struct buf *b, const char *s, size_t n) {
         const unsigned char *u = (const unsigned char *)s;
         char esc[8];
 
         buf_put(b, "\"", 1);
         for (size_t i = 0; i < n;) {
-                size_t l = utf8_len(u + i, n - i);
+                size_t l = utf8_valid_len(u + i, n - i);
 
                 if (l == 0) {
                         snprintf(esc, sizeof(esc), "\\u%04x", 0xDC00 | u[i]);
@@ -305,27 +278,55 @@ static void read_limits(int procfd, struct proc_info *pi) {
         free(lim);
 }
 
+/* The pid the pidfd refers to, as /proc/self/fdinfo says (-1: exited, or not a pidfd). */
+static int32_t pidfd_pid(int pidfd) {
+        char path[64], *info, *p;
+        size_t n;
+        int32_t pid = -1;
+
+        snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+        info = read_at(AT_FDCWD, path, 4096, &n);
+        if (info && (p = strstr(info, "\nPid:")))
+                pid = (int32_t)strtol(p + 5, NULL, 10);
+        free(info);
+        return pid;
+}
+
+/* "CoreDumping: 1" in /proc/PID/status: the kernel is dumping this process right now. */
+static bool core_dumping(int procfd) {
+        size_t n;
+        char *st = read_at(procfd, "status", 64 << 10, &n), *p;
+        bool yes = false;
+
+        if (st && (p = strstr(st, "\nCoreDumping:")))
+                yes = strtol(p + 13, NULL, 10) == 1;
+        free(st);
+        return yes;
+}
+
 int proc_open(int32_t pid, int pidfd) {
         char path[64];
         int fd;
 
-        if (pidfd >= 0) {
-                /* the pidfd names the process: make sure the pid we were given is the same one */
-                snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-                size_t n;
-                char *info = read_at(AT_FDCWD, path, 4096, &n), *p;
-                int32_t fd_pid = -1;
-
-                if (info && (p = strstr(info, "\nPid:")))
-                        fd_pid = (int32_t)strtol(p + 5, NULL, 10);
-                free(info);
-                if (fd_pid != pid)
-                        return -ESRCH;
-        }
+        /*
+         * The pidfd names the process.  Its pid is checked before and after
+         * /proc/PID is opened: a process keeps its pid until it dies and a pid
+         * is not reused while its process lives, so when both checks see the
+         * same pid, the directory we opened in between is that process's.
+         */
+        if (pidfd >= 0 && pidfd_pid(pidfd) != pid)
+                return -ESRCH;
         snprintf(path, sizeof(path), "/proc/%d", pid);
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
+        if (pidfd >= 0 ? pidfd_pid(pidfd) != pid :
+            /* no pidfd (a kernel without %F): only a process the kernel is dumping, which
+             * cannot be reaped (so its pid cannot be reused) until we have read its core */
+            !core_dumping(fd)) {
+                close(fd);
+                return -ESRCH;
+        }
         return fd;
 }
 

@@ -206,10 +206,11 @@ static void analyzer_identity(int64_t id, uid_t *uid, gid_t *gid) {
 
         *uid = d.analyzer_uid;
         *gid = d.analyzer_gid;
-        if (sqlite3_prepare_v2(d.db, "SELECT uid, gid FROM crashes WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
+        if (sqlite3_prepare_v2(d.db, "SELECT uid, gid, dumpable FROM crashes WHERE id = ?", -1, &st, NULL) != SQLITE_OK)
                 return;
         sqlite3_bind_int64(st, 1, id);
-        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != 0) {
+        /* a set-uid program's core (dumpable != 1) holds memory its user may not read: not theirs to analyse */
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != 0 && sqlite3_column_int(st, 2) == 1) {
                 *uid = (uid_t)sqlite3_column_int64(st, 0);
                 *gid = (gid_t)sqlite3_column_int64(st, 1);
         }
@@ -556,6 +557,26 @@ static void file_report(struct job *j, const char *note) {
                         f.title);
         }
         facts_free(&f);
+}
+
+/* A pystackd killed between filing a report and its signature left the crash without one. */
+static void repair_signatures(void) {
+        sqlite3_stmt *st;
+        int64_t ids[1024];
+        size_t n = 0;
+
+        if (sqlite3_prepare_v2(d.db, "SELECT id FROM crashes WHERE state = 'done' AND signature IS NULL"
+                               " AND report IS NOT NULL LIMIT 1024", -1, &st, NULL) != SQLITE_OK)
+                return;
+        while (n < 1024 && sqlite3_step(st) == SQLITE_ROW)
+                ids[n++] = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        for (size_t i = 0; i < n; i++) {
+                struct crash_facts f = {};
+                if (gather_facts(ids[i], &f) == 0)
+                        store_set_signature(d.db, ids[i], f.signature, f.title, f.time_usec);
+                facts_free(&f);
+        }
 }
 
 /* A failure that another attempt may not repeat is retried; after MaxAttempts it is final. */

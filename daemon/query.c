@@ -329,8 +329,10 @@ static void where_clause(const struct query *q, int64_t uid, char *out, size_t s
         for (size_t i = 0; i < q->n_matches; i++)
                 len += snprintf(out + len, size - len, " AND %s", columns[q->matches[i].key]);
         len += snprintf(out + len, size - len, " AND c.time_usec >= ? AND c.time_usec <= ?");
+        /* a user's own crashes, and only those the kernel let them dump: a set-uid program's core
+         * (dumpable 2) holds memory that was never theirs */
         if (uid >= 0)
-                snprintf(out + len, size - len, " AND c.uid = ?");
+                snprintf(out + len, size - len, " AND c.uid = ? AND c.dumpable = 1");
 }
 
 static int bind_where(sqlite3_stmt *st, int first, const struct query *q, int64_t uid) {
@@ -377,13 +379,16 @@ static void put_json_str(FILE *out, const char *s) {
         buf_free(&b);
 }
 
-/* Text from the store may hold anything: never let it drive the terminal. */
+/* Text from the store may hold anything: never let it drive the terminal (C0, DEL, and C1 as UTF-8). */
 static void put_escaped(FILE *out, const char *s) {
         for (; s && *s; s++) {
                 unsigned char ch = (unsigned char)*s;
                 if (ch < 0x20 || ch == 0x7f)
                         fprintf(out, "\\x%02x", ch);
-                else
+                else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
+                        fprintf(out, "\\u%04x", (unsigned char)s[1]);
+                        s++;
+                } else
                         fputc(ch, out);
         }
 }

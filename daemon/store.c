@@ -408,8 +408,8 @@ int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const ch
         int rc;
 
         if (sqlite3_prepare_v2(db,
-                "INSERT INTO signatures (signature, title, count, first_usec, last_usec) VALUES (?1, ?2, 1, ?3, ?3)"
-                " ON CONFLICT (signature) DO UPDATE SET count = count + 1, last_usec = ?3",
+                "INSERT INTO signatures (signature, title, count, first_usec, last_usec) VALUES (?1, ?2, 0, ?3, ?3)"
+                " ON CONFLICT (signature) DO UPDATE SET last_usec = max(last_usec, ?3)",
                 -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_text(st, 1, signature, -1, SQLITE_STATIC);
@@ -419,10 +419,19 @@ int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const ch
         sqlite3_finalize(st);
         if (rc != SQLITE_DONE)
                 return -EIO;
-        if (sqlite3_prepare_v2(db, "UPDATE crashes SET signature = ?2 WHERE id = ?1", -1, &st, NULL) != SQLITE_OK)
+        /* counted from the crashes themselves: running this twice (a kill in between) cannot count twice */
+        if (sqlite3_prepare_v2(db, "UPDATE crashes SET signature = ?2 WHERE id = ?1;", -1, &st, NULL) != SQLITE_OK)
                 return -EIO;
         sqlite3_bind_int64(st, 1, id);
         sqlite3_bind_text(st, 2, signature, -1, SQLITE_STATIC);
+        rc = sqlite3_step(st);
+        sqlite3_finalize(st);
+        if (rc != SQLITE_DONE)
+                return -EIO;
+        if (sqlite3_prepare_v2(db, "UPDATE signatures SET count = (SELECT count(*) FROM crashes WHERE signature = ?1)"
+                               " WHERE signature = ?1", -1, &st, NULL) != SQLITE_OK)
+                return -EIO;
+        sqlite3_bind_text(st, 1, signature, -1, SQLITE_STATIC);
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : -EIO;
