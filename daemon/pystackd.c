@@ -1086,6 +1086,7 @@ int main(int argc, char **argv) {
         }
         /* a pystackd killed mid-analysis left these claimed and unrecorded */
         store_requeue_running(d.db);
+        repair_signatures();
         if (sd_watchdog_enabled(false, &wd) > 0)
                 d.watchdog_usec = (int64_t)wd;
         sd_notify(false, "READY=1");
