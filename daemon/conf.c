@@ -2,6 +2,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -324,13 +325,100 @@ int config_parse(struct config *c, const char *text, size_t len, const char *nam
         return 0;
 }
 
+/*
+ * Walk an absolute path to the directory holding its last component, never
+ * through a symbolic link, every directory on the way owned by root and
+ * writable by nobody else -- a sticky directory such as /tmp is passed
+ * through, as its entries can only be replaced by their owners, and the next
+ * component must be root's.  Nobody but root can then change what the path
+ * names.  Returns a descriptor of the parent and the last component in
+ * `last`, or -errno with the offending directory in `why`.
+ */
+int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz) {
+        char buf[PATH_MAX], *comp, *next, done[PATH_MAX] = "";
+        struct stat st;
+        int fd, r;
+
+        if (path[0] != '/' || strlen(path) >= sizeof(buf)) {
+                snprintf(why, whysz, "%s: not an absolute path", path);
+                return -EINVAL;
+        }
+        snprintf(buf, sizeof(buf), "%s", path);
+        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        if (fd < 0)
+                return -errno;
+        for (comp = buf; *comp == '/'; comp++)
+                ;
+        for (;;) {
+                bool sticky;
+
+                if (fstat(fd, &st) < 0) {
+                        r = -errno;
+                        goto fail;
+                }
+                sticky = (st.st_mode & S_ISVTX) && (st.st_mode & 0002);
+                if (st.st_uid != 0 || ((st.st_mode & 022) && !sticky)) {
+                        snprintf(why, whysz, "%s: the directory %s is %s", path, done[0] ? done : "/",
+                                 st.st_uid != 0 ? "not owned by root" : "writable by others");
+                        r = -EPERM;
+                        goto fail;
+                }
+                next = strchr(comp, '/');
+                if (next)
+                        *next++ = 0;
+                while (next && *next == '/')
+                        next++;
+                if (!*comp || !strcmp(comp, ".") || !strcmp(comp, "..")) {
+                        snprintf(why, whysz, "%s: \".\", \"..\" or an empty name in the path", path);
+                        r = -EINVAL;
+                        goto fail;
+                }
+                if (!next || !*next) {
+                        if (strlen(comp) >= lastsz) {
+                                r = -ENAMETOOLONG;
+                                goto fail;
+                        }
+                        snprintf(last, lastsz, "%s", comp);
+                        return fd;
+                }
+                int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                if (nfd < 0) {
+                        r = -errno;
+                        snprintf(why, whysz, "%s: %s/%s: %s", path, done, comp, r == -ELOOP ?
+                                 "a symbolic link in the path" : strerror(-r));
+                        goto fail;
+                }
+                close(fd);
+                fd = nfd;
+                size_t dl = strlen(done), cl = strlen(comp);
+                if (dl + 1 + cl < sizeof(done)) {     /* for messages only */
+                        done[dl] = '/';
+                        memcpy(done + dl + 1, comp, cl + 1);
+                }
+                comp = next;
+        }
+fail:
+        close(fd);
+        return r;
+}
+
 int config_load(struct config *c, const char *path, bool optional, char *err, size_t errsz) {
         struct stat st;
         char *buf;
         ssize_t n;
         int fd, r;
 
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        /* the file and every directory above it root's (or the caller's) and nobody else's */
+        char last[NAME_MAX + 1], why[PATH_MAX + 128];
+        int parent = path[0] == '/' ? trusted_parent(path, last, sizeof(last), why, sizeof(why)) : -EINVAL;
+        if (parent < 0) {
+                if (parent == -ENOENT && optional)
+                        return 0;
+                snprintf(err, errsz, "%s", path[0] == '/' ? why : "the configuration path must be absolute");
+                return parent;
+        }
+        fd = openat(parent, last, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK);
+        close(parent);
         if (fd < 0) {
                 if (errno == ENOENT && optional)
                         return 0;

@@ -64,12 +64,22 @@ int config_defaults(struct config *c);
 
 /*
  * Read path over the current values.  The file must be a regular file
- * owned by root (or by the caller) and writable by nobody else: a
- * configuration a user could change would let them steer a root process.
+ * owned by root (or by the caller) and writable by nobody else, below
+ * directories that are too (trusted_parent): a configuration a user could
+ * change would let them steer a root process.
  * A missing file is not an error when `optional`.  Returns 0, or -errno
  * with a one-line message in err (size errsz): "FILE:LINE: what is wrong".
  */
 int config_load(struct config *c, const char *path, bool optional, char *err, size_t errsz);
+
+/*
+ * Walk an absolute path to the directory holding its last component, never
+ * through a symbolic link, each directory root's (or the caller's) and
+ * writable by nobody else (a sticky one such as /tmp is passed through).
+ * A descriptor of that directory and the last component in `last`, or
+ * -errno with the reason, naming the offending directory, in `why`.
+ */
+int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz);
 
 /* Parse text (for tests and the fuzzer): as config_load without the file checks. */
 int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz);

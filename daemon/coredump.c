@@ -210,89 +210,12 @@ static int private_subdir(int parent, const char *name) {
         return fd;
 }
 
-/*
- * Walk an absolute path to the directory holding its last component, never
- * through a symbolic link, every directory on the way owned by root and
- * writable by nobody else -- a sticky directory such as /tmp is passed
- * through, as its entries can only be replaced by their owners, and the next
- * component must be root's.  Nobody but root can then change what the path
- * names.  Returns a descriptor of the parent and the last component in
- * `last`, or -errno with the offending directory in `why`.
- */
-static int safe_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz) {
-        char buf[PATH_MAX], *comp, *next, done[PATH_MAX] = "";
-        struct stat st;
-        int fd, r;
-
-        if (path[0] != '/' || strlen(path) >= sizeof(buf)) {
-                snprintf(why, whysz, "%s: not an absolute path", path);
-                return -EINVAL;
-        }
-        snprintf(buf, sizeof(buf), "%s", path);
-        fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        for (comp = buf; *comp == '/'; comp++)
-                ;
-        for (;;) {
-                bool sticky;
-
-                if (fstat(fd, &st) < 0) {
-                        r = -errno;
-                        goto fail;
-                }
-                sticky = (st.st_mode & S_ISVTX) && (st.st_mode & 0002);
-                if (st.st_uid != 0 || ((st.st_mode & 022) && !sticky)) {
-                        snprintf(why, whysz, "%s: the directory %s is %s", path, done[0] ? done : "/",
-                                 st.st_uid != 0 ? "not owned by root" : "writable by others");
-                        r = -EPERM;
-                        goto fail;
-                }
-                next = strchr(comp, '/');
-                if (next)
-                        *next++ = 0;
-                while (next && *next == '/')
-                        next++;
-                if (!*comp || !strcmp(comp, ".") || !strcmp(comp, "..")) {
-                        snprintf(why, whysz, "%s: \".\", \"..\" or an empty name in the path", path);
-                        r = -EINVAL;
-                        goto fail;
-                }
-                if (!next || !*next) {
-                        if (strlen(comp) >= lastsz) {
-                                r = -ENAMETOOLONG;
-                                goto fail;
-                        }
-                        snprintf(last, lastsz, "%s", comp);
-                        return fd;
-                }
-                int nfd = openat(fd, comp, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-                if (nfd < 0) {
-                        r = -errno;
-                        snprintf(why, whysz, "%s: %s/%s: %s", path, done, comp, r == -ELOOP ?
-                                 "a symbolic link in the path" : strerror(-r));
-                        goto fail;
-                }
-                close(fd);
-                fd = nfd;
-                size_t dl = strlen(done), cl = strlen(comp);
-                if (dl + 1 + cl < sizeof(done)) {     /* for messages only */
-                        done[dl] = '/';
-                        memcpy(done + dl + 1, comp, cl + 1);
-                }
-                comp = next;
-        }
-fail:
-        close(fd);
-        return r;
-}
-
 static int open_storage(const char *dir, char *why, size_t whysz) {
         char last[NAME_MAX + 1];
         struct stat st;
         int parent, fd;
 
-        parent = safe_parent(dir, last, sizeof(last), why, whysz);
+        parent = trusted_parent(dir, last, sizeof(last), why, whysz);
         if (parent < 0)
                 return parent;
         if (mkdirat(parent, last, 0700) < 0 && errno != EEXIST) {
@@ -370,7 +293,7 @@ static void load_config(struct config *cfg, const char *path) {
                 }
                 path = abs;
         }
-        parent = safe_parent(path, last, sizeof(last), why, sizeof(why));
+        parent = trusted_parent(path, last, sizeof(last), why, sizeof(why));
         if (parent < 0) {
                 if (parent == -ENOENT)
                         return;         /* no such directory: no configuration, as for a missing file */
@@ -484,8 +407,10 @@ static int claim_row(sqlite3 *db, const struct config *cfg, struct crash_record 
                 }
         }
         if (r == 0) {
-                tmp.core_state = "error";
-                tmp.capture_note = "the core was being captured when the handler stopped";
+                /* visible at once, and not yet for pystackd; a handler that dies leaves it so,
+                 * and pystackd marks it as an error once it is old */
+                tmp.core_state = "capturing";
+                tmp.capture_note = NULL;
         }
         if (store_add_crash(db, &tmp, id) < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
                 sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
@@ -608,7 +533,7 @@ static void wake_daemon(const char *runtime_dir, int64_t id) {
         struct stat st;
         int fd, parent, dfd;
 
-        parent = safe_parent(runtime_dir, last, sizeof(last), why, sizeof(why));
+        parent = trusted_parent(runtime_dir, last, sizeof(last), why, sizeof(why));
         if (parent < 0)
                 return;
         dfd = openat(parent, last, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -41,6 +41,14 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
         *removed = 0;
         clock_gettime(CLOCK_REALTIME, &ts);
         int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        /* a handler never takes this long (its store retries end after 40 s): it died mid-capture */
+        if (sqlite3_prepare_v2(db, "UPDATE crashes SET core_state = 'error', state = 'done',"
+                               " capture_note = 'the core was being captured when the handler stopped'"
+                               " WHERE core_state = 'capturing' AND time_usec < ?", -1, &st, NULL) == SQLITE_OK) {
+                sqlite3_bind_int64(st, 1, now - 15 * 60 * 1000000LL);
+                sqlite3_step(st);
+                sqlite3_finalize(st);
+        }
         if (c->max_age) {
                 if (sqlite3_prepare_v2(db, "SELECT id, core_path FROM crashes WHERE core_state = 'present'"
                                        " AND state != 'running' AND time_usec < ? ORDER BY id LIMIT 100000",

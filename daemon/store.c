@@ -26,10 +26,10 @@
  *   environ          JSON array, only with StoreEnvironment=yes
  *   core_path        relative to the storage directory (NULL: no core kept)
  *   core_size        bytes the kernel sent, core_stored_size bytes on disk
- *   core_state       present | too-large | no-space | rate-limited | discarded | error | removed
+ *   core_state       capturing | present | too-large | no-space | rate-limited | discarded | error | removed
  *   capture_note     why the core is not present, in words
  *   suppressed       how many crashes of this executable the rate limit had dropped before this one
- *   state            analysis: pending | running | done | failed
+ *   state            analysis: capturing (the handler is still at work) | pending | running | done | failed
  *   attempts, error  analysis attempts so far and the last failure
  *   python_version, report (JSON from pystack core --json), signature, analyzed_usec
  *
@@ -185,7 +185,7 @@ int store_add_crash(sqlite3 *db, const struct crash_record *r, int64_t *id) {
                 " thread_names, environ, core_path, core_size, core_stored_size, core_state,"
                 " capture_note, suppressed, state)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,"
-                " CASE WHEN ? = 'present' THEN 'pending' ELSE 'done' END)";
+                " CASE ? WHEN 'present' THEN 'pending' WHEN 'capturing' THEN 'capturing' ELSE 'done' END)";
         sqlite3_stmt *st;
         int i = 1, rc;
 
