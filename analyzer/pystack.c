@@ -123,35 +123,22 @@ int main(int argc, char **argv) {
         int c, r;
 
         opterr = 0;  /* our own one-line messages */
-        while ((c = getopt_long(argc, argv, "+:hV", options, NULL)) >= 0) {
-                switch (c) {
-                case 'h':
-                        help(stdout);
-                        return 0;
-                case 'V':
-                        puts("pystack " PACKAGE_VERSION);
-                        return 0;
-                case '?':
-                        return usage_error("unknown option '%s'", argv[optind - 1]);
-                default:
-                        return usage_error("options go after the subcommand");
-                }
-        }
-        if (optind >= argc)
-                return usage_error("missing subcommand: use 'pystack core CORE'");
-        if (strcmp(argv[optind], "core") != 0)
-                return usage_error("unknown subcommand '%s'", argv[optind]);
-        optind++;
-
-        /* options may come before or after the positional arguments */
+        /* "core" first, then CORE and EXECUTABLE; options anywhere */
         const char *positional[2];
         size_t n_positional = 0;
+        bool subcommand = false;
         while (optind < argc) {
                 c = getopt_long(argc, argv, "+:hV", options, NULL);
                 if (c < 0) {
-                        if (n_positional == 2)
-                                return usage_error("unexpected argument '%s'", argv[optind]);
-                        positional[n_positional++] = argv[optind++];
+                        const char *arg = argv[optind++];
+                        if (!subcommand) {
+                                if (strcmp(arg, "core") != 0)
+                                        return usage_error("unknown subcommand '%s'", arg);
+                                subcommand = true;
+                        } else if (n_positional == 2)
+                                return usage_error("unexpected argument '%s'", arg);
+                        else
+                                positional[n_positional++] = arg;
                         continue;
                 }
                 switch (c) {
@@ -216,6 +203,8 @@ int main(int argc, char **argv) {
                         return usage_error("unknown option '%s'", argv[optind - 1]);
                 }
         }
+        if (!subcommand)
+                return usage_error("missing subcommand: use 'pystack core CORE'");
         if (n_positional == 0)
                 return usage_error("missing CORE: use 'pystack core CORE'");
         core_path = positional[0];
