@@ -649,8 +649,9 @@ int main(int argc, char **argv) {
         int storage_fd = -1, cores_fd = -1, raw = -1, out = -1, procfd;
         uint64_t size = 0, stored = 0;
         int64_t id = 0, start = now_usec();
-        char *bid;
+        char *bid = NULL;
         enum take_result took;
+        int ret = 0;
 
         /* a fault in here must never produce a core that comes back to us */
         prctl(PR_SET_DUMPABLE, 0);
@@ -684,11 +685,12 @@ int main(int argc, char **argv) {
         storage_fd = open_storage(cfg.directory, err, sizeof(err));
         if (storage_fd < 0) {
                 log_msg(LOG_ERR, "cannot use the storage directory: %s", err);
-                return 1;
+                ret = 1;
+                goto finish;
         }
         if (cfg.capture == CAPTURE_PYTHON && !pi.python) {
                 forward(storage_fd, &a, &pi);
-                return 0;  /* not ours; closing stdin lets the kernel go on */
+                goto finish;    /* not ours; closing stdin lets the kernel go on */
         }
 
         bid = boot_id();
@@ -707,13 +709,15 @@ int main(int argc, char **argv) {
         if (check_store_files(storage_fd, err, sizeof(err)) < 0) {
                 log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
                         "cannot use the store: %s", a.pid, pi.comm, a.signal, err);
-                return 1;
+                ret = 1;
+                goto finish;
         }
         if (store_open(cfg.directory, &db, err, sizeof(err)) < 0) {
                 if (!store_busy_error(err)) {
                         log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
                                 "cannot open the store: %s", a.pid, pi.comm, a.signal, err);
-                        return 1;
+                        ret = 1;
+                        goto finish;
                 }
                 /* held by someone else for longer than the busy timeout: take the core (and let the
                  * process go) first, then try again, for a bounded time */
@@ -788,14 +792,15 @@ record:
                         pi.comm, a.signal, rec.core_state, err);
                 if (rec.core_path)
                         unlinkat(cores_fd, name, 0);  /* a core with no record would only fill the disk */
-                return 1;
+                ret = 1;
+                goto finish;
         }
 done:
         log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)id, a.pid, pi.comm,
                 rec.core_state, rec.capture_note ? ": " : "", rec.capture_note ? rec.capture_note : "");
         if (!strcmp(rec.core_state, "present"))
                 wake_daemon(cfg.runtime_directory, id);
-
+finish:
         sqlite3_close(db);
         if (raw >= 0)
                 close(raw);
@@ -803,9 +808,10 @@ done:
                 close(out);
         if (cores_fd >= 0)
                 close(cores_fd);
-        close(storage_fd);
+        if (storage_fd >= 0)
+                close(storage_fd);
         proc_info_free(&pi);
         free(bid);
         config_free(&cfg);
-        return 0;
+        return ret;
 }

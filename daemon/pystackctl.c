@@ -546,8 +546,10 @@ int main(int argc, char **argv) {
         if (config_defaults(&cfg) < 0)
                 return die("out of memory");
         r = config_load(&cfg, o.config, !strcmp(o.config, PYSTACK_CONF_DEFAULT), err, sizeof(err));
-        if (r < 0)
+        if (r < 0) {
+                config_free(&cfg);
                 return die("%s", err);
+        }
         signal(SIGPIPE, SIG_IGN);
         r = geteuid() == 0 ? run_local(&o, &cfg) : run_remote(&o, &cfg);
         config_free(&cfg);

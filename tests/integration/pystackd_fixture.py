@@ -89,8 +89,8 @@ def handler_path():
 
 
 def analyzer_path():
-    p = os.environ.get("PYSTACK") or os.path.join("analyzer", "pystack")
-    return os.path.abspath(p)
+    from tap import daemon_analyzer_path
+    return daemon_analyzer_path()
 
 
 # ---------------------------------------------------------------------------
@@ -437,12 +437,22 @@ class Store(object):
         os.chmod(tmp, 0o600)
         os.rename(tmp, self.conf)
 
+    def handler_link(self):
+        # the kernel takes at most 127 bytes: the handler is reached through a
+        # short link next to the config, wherever the build tree is
+        link = os.path.join(os.path.dirname(self.conf), "h")
+        if os.path.realpath(link) != os.path.realpath(handler_path()):
+            if os.path.lexists(link):
+                os.unlink(link)
+            os.symlink(handler_path(), link)
+        return link
+
     def pattern(self):
         return "|%s --config=%s %%F %%P %%u %%g %%s %%t %%c %%h %%d %%e" % (
-            handler_path(), self.conf)
+            self.handler_link(), self.conf)
 
     def handler_needle(self):
-        return os.fsencode(handler_path()) + b"\0--config=" + \
+        return os.fsencode(self.handler_link()) + b"\0--config=" + \
             os.fsencode(self.conf) + b"\0"
 
     def install(self):

@@ -59,6 +59,14 @@ def pystack_path():
     return os.path.abspath(p)
 
 
+def daemon_analyzer_path():
+    """The analyzer pystackd runs in tests.  The sanitizer suite points this at
+    the plain build (PYSTACK_DAEMON_ANALYZER): AddressSanitizer reserves
+    terabytes of address space, which MemoryMax (RLIMIT_AS) rightly refuses."""
+    p = os.environ.get("PYSTACK_DAEMON_ANALYZER") or pystack_path()
+    return os.path.abspath(p)
+
+
 def pystack_cmd(args):
     wrapper = shlex.split(os.environ.get("PYSTACK_WRAPPER", ""))
     return wrapper + [pystack_path()] + list(args)

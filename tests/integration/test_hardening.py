@@ -895,8 +895,8 @@ def case_setuid(tap, fx, users):
     runtime = os.path.join(c.dir, "r")
     with open(c.conf, "a") as fh:
         fh.write("Journal=no\n[Analysis]\nAnalyzer=%s\nWorkers=1\n"
-                 % os.path.abspath(os.environ.get("PYSTACK") or
-                                   "analyzer/pystack"))
+                 % os.path.abspath(os.environ.get("PYSTACK_DAEMON_ANALYZER") or
+                                   os.environ.get("PYSTACK") or "analyzer/pystack"))
     log = open(os.path.join(c.dir, "pystackd.log"), "ab")
     d_proc = subprocess.Popen([hf.pystackd_path(), "--config=%s" % c.conf],
                               stdin=subprocess.DEVNULL, stdout=log,

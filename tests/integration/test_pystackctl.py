@@ -145,7 +145,8 @@ def prog(var, default):
 CTL = prog("PYSTACKCTL", os.path.join("daemon", "pystackctl"))
 PYSTACKD = prog("PYSTACKD", os.path.join("daemon", "pystackd"))
 HANDLER = prog("PYSTACK_COREDUMP", os.path.join("daemon", "pystack-coredump"))
-ANALYZER = prog("PYSTACK", os.path.join("analyzer", "pystack"))
+ANALYZER = prog("PYSTACK_DAEMON_ANALYZER", "") if os.environ.get("PYSTACK_DAEMON_ANALYZER") \
+    else prog("PYSTACK", os.path.join("analyzer", "pystack"))
 
 
 def q(s):

@@ -799,9 +799,16 @@ def case5_backlog(tap, fx, jd, n=50):
             "%.1fs:%d" % s for s in samples[::step]) +
             " end:%s" % rss_end)
         limit = 2 * vals[0] + 8192
-        tap.ok(max(vals) <= limit, "case5: pystackd RSS stays flat: first "
-               "%d KiB, max %d KiB, last %d KiB (limit 2x first + 8 MiB = "
-               "%d KiB)" % (vals[0], max(vals), vals[-1], limit))
+        with open(os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd"), "rb") as fh:
+            asan = b"__asan_init" in fh.read()
+        if asan:
+            # AddressSanitizer's quarantine keeps freed memory on purpose
+            tap.skip("case5: pystackd RSS in an ASan build (max %d KiB) is its quarantine, "
+                     "not ours: measured in the plain suite" % max(vals))
+        else:
+            tap.ok(max(vals) <= limit, "case5: pystackd RSS stays flat: first "
+                   "%d KiB, max %d KiB, last %d KiB (limit 2x first + 8 MiB = "
+                   "%d KiB)" % (vals[0], max(vals), vals[-1], limit))
     else:
         tap.ok(False, "case5: RSS samples", ["none"])
     sigs = st.query("SELECT sum(count) AS n FROM signatures")
