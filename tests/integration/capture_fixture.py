@@ -371,3 +371,39 @@ def wait_handlers_gone(needle, timeout):
         if time.time() - t0 > timeout:
             return None
         time.sleep(0.02)
+
+
+class Watchdog(Exception):
+    """The whole test ran past its time limit (SIGALRM)."""
+
+
+def on_alarm(signum, frame):
+    raise Watchdog("the whole test exceeded its time limit")
+
+
+def run_case(tap, fx, name, call, cleanup=None):
+    """Run one case of a test: an exception in the harness is one failed
+    check naming the case; afterwards the core_pattern is put back to the
+    fixture's own, `cleanup` runs, and every child the case left is killed."""
+    import subprocess as _sp
+    import time as _time
+    import traceback as _tb
+    t0 = _time.time()
+    try:
+        call()
+    except Watchdog:
+        raise
+    except Exception:
+        tap.ok(False, "%s: the harness" % name, _tb.format_exc().splitlines())
+    finally:
+        fx.reset_pattern()
+        if cleanup:
+            cleanup()
+        for p in list(fx.children):
+            try:
+                p.kill()
+                p.wait(timeout=10)
+            except (OSError, _sp.SubprocessError):
+                pass
+            fx.children.discard(p)
+    tap.diag("%s: %.1fs" % (name, _time.time() - t0))

@@ -70,12 +70,8 @@ def handler_path():
     return os.path.abspath(p)
 
 
-class Watchdog(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Watchdog("the whole test exceeded its time limit")
+Watchdog = cf.Watchdog
+_on_alarm = cf.on_alarm
 
 
 # --------------------------------------------------------------------------
@@ -1029,24 +1025,7 @@ def main():
             for name, fn in cases:
                 if not want(name):
                     continue
-                t0 = time.time()
-                try:
-                    fn(fx)
-                except Watchdog:
-                    raise
-                except Exception as e:
-                    tap.ok(False, "%s: the harness" % name,
-                           traceback.format_exc().splitlines())
-                finally:
-                    fx.reset_pattern()
-                    for p in list(fx.children):
-                        try:
-                            p.kill()
-                            p.wait(timeout=10)
-                        except (OSError, subprocess.SubprocessError):
-                            pass
-                        fx.children.discard(p)
-                tap.diag("%s: %.1fs" % (name, time.time() - t0))
+                cf.run_case(tap, fx, name, lambda: fn(fx))
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:

@@ -69,12 +69,8 @@ from test_capture import Case, crash, wait_ready, spawn_python, \
 SIGSEGV = signal.SIGSEGV
 
 
-class Watchdog(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Watchdog("the whole test exceeded its time limit")
+Watchdog = cf.Watchdog
+_on_alarm = cf.on_alarm
 
 
 def integrity(db):
@@ -660,25 +656,7 @@ def main():
             for name, fn in cases:
                 if not want(name):
                     continue
-                t0 = time.time()
-                try:
-                    fn(fx)
-                except Watchdog:
-                    raise
-                except Exception:
-                    tap.ok(False, "%s: the harness" % name,
-                           traceback.format_exc().splitlines())
-                finally:
-                    fx.reset_pattern()
-                    pf.cleanup_processes()
-                    for p in list(fx.children):
-                        try:
-                            p.kill()
-                            p.wait(timeout=10)
-                        except (OSError, subprocess.SubprocessError):
-                            pass
-                        fx.children.discard(p)
-                tap.diag("%s: %.1fs" % (name, time.time() - t0))
+                cf.run_case(tap, fx, name, lambda: fn(fx), cleanup=pf.cleanup_processes)
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:

@@ -95,12 +95,8 @@ PROC_MAX_CMDLINE = 256 << 10
 RSS_LIMIT_KIB = 64 << 10
 
 
-class Watchdog(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Watchdog("the whole test exceeded its time limit")
+Watchdog = cf.Watchdog
+_on_alarm = cf.on_alarm
 
 
 def rows_of(db, sql="SELECT * FROM crashes ORDER BY id"):
@@ -1343,24 +1339,7 @@ def main():
             for name, fn in cases:
                 if not want(name):
                     continue
-                t0 = time.time()
-                try:
-                    fn(fx, users)
-                except Watchdog:
-                    raise
-                except Exception:
-                    tap.ok(False, "%s: the harness" % name,
-                           traceback.format_exc().splitlines())
-                finally:
-                    fx.reset_pattern()
-                    for p in list(fx.children):
-                        try:
-                            p.kill()
-                            p.wait(timeout=10)
-                        except (OSError, subprocess.SubprocessError):
-                            pass
-                        fx.children.discard(p)
-                tap.diag("%s: %.1fs" % (name, time.time() - t0))
+                cf.run_case(tap, fx, name, lambda: fn(fx, users))
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
