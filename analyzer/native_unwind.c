@@ -122,11 +122,6 @@ static const Dwfl_Thread_Callbacks thread_callbacks = {
 
 /* ---- symbols ---- */
 
-static const char *base_name(const char *p) {
-        const char *s = strrchr(p, '/');
-        return s ? s + 1 : p;
-}
-
 /* C++ and Rust names read as their authors wrote them; Rust's "::h<16 hex>" hash is dropped. */
 static char *demangle(const char *name) {
         char *d = NULL;
@@ -256,7 +251,7 @@ static int push_native(struct thread_info *th, uint64_t pc, const char *function
 /* The library name to print: the file the core mapped at pc. */
 static const char *library_of(struct analysis *a, uint64_t pc) {
         struct module *m = target_module_at(a->target, pc);
-        return m ? base_name(m->path) : NULL;
+        return m ? path_base_name(m->path) : NULL;
 }
 
 /*
@@ -425,7 +420,7 @@ static Dwfl *report_modules(struct analysis *a) {
                 img = target_module_image(a->target, m);
                 if (!img)
                         continue;  /* missing or refused: its frames will read "???" */
-                dwfl_report_elf(dwfl, base_name(m->path), elf_image_path(img), -1, m->base, false);
+                dwfl_report_elf(dwfl, path_base_name(m->path), elf_image_path(img), -1, m->base, false);
         }
         dwfl_report_end(dwfl, NULL, NULL);
         return dwfl;

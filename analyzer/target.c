@@ -136,11 +136,6 @@ static int try_candidate(struct target *t, struct module *m, const char *path,
         return 1;
 }
 
-static const char *base_name(const char *p) {
-        const char *s = strrchr(p, '/');
-        return s ? s + 1 : p;
-}
-
 /* Depth-first search for a file named `name` under dir, bounded in depth and entries. */
 static int find_in_tree(const char *dir, const char *name, int depth, size_t *budget, char *out, size_t outsz) {
         DIR *d;
@@ -190,7 +185,7 @@ static struct elf_image *locate(struct target *t, struct module *m) {
                 return img;
         }
         for (size_t i = 0; i < o->lib_search_paths.n; i++) {
-                snprintf(path, sizeof(path), "%s/%s", o->lib_search_paths.v[i], base_name(m->path));
+                snprintf(path, sizeof(path), "%s/%s", o->lib_search_paths.v[i], path_base_name(m->path));
                 if (try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
         }
@@ -200,7 +195,7 @@ static struct elf_image *locate(struct target *t, struct module *m) {
                 snprintf(path, sizeof(path), "%s/%s", o->lib_search_root, m->path);
                 if (try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
-                if (find_in_tree(o->lib_search_root, base_name(m->path), 0, &budget, path, sizeof(path)) &&
+                if (find_in_tree(o->lib_search_root, path_base_name(m->path), 0, &budget, path, sizeof(path)) &&
                     try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
         }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -28,6 +29,12 @@ static inline void fclosep(FILE **f) { if (*f) fclose(*f); }
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
+
+/* The file name of a path ("" for NULL): what follows its last '/'. */
+static inline const char *path_base_name(const char *p) {
+        const char *s = p ? strrchr(p, '/') : NULL;
+        return s ? s + 1 : p ? p : "";
+}
 
 /* true when [off, off+len) lies inside [0, size), without overflow */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size) {

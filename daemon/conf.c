@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -456,4 +458,31 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
         r = config_parse(c, buf, (size_t)n, path, err, errsz);
         free(buf);
         return r;
+}
+
+void notify_daemon(const char *runtime_dir, const char *msg) {
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char last[NAME_MAX + 1], why[PATH_MAX + 128];
+        struct stat st;
+        int fd, parent, dfd;
+
+        parent = trusted_parent(runtime_dir, last, sizeof(last), why, sizeof(why));
+        if (parent < 0)
+                return;
+        dfd = openat(parent, last, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        close(parent);
+        if (dfd < 0)
+                return;
+        if (fstat(dfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) ||
+            fstatat(dfd, "notify", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != 0) {
+                close(dfd);
+                return;
+        }
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd >= 0) {
+                (void)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
+                close(fd);
+        }
+        close(dfd);
 }

@@ -81,6 +81,14 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
  */
 int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz);
 
+/*
+ * Tell pystackd there is work (a datagram `msg` to RUNTIME_DIR/notify).  It
+ * may not run, and that is fine: the work waits in the store.  Only a socket
+ * of root's in a directory only root can change, addressed through a
+ * descriptor of that directory: never a link to another program's socket.
+ */
+void notify_daemon(const char *runtime_dir, const char *msg);
+
 /* Parse text (for tests and the fuzzer): as config_load without the file checks. */
 int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz);
 

@@ -276,13 +276,12 @@ static int check_store_files(int storage_fd, char *why, size_t whysz) {
 }
 
 /*
- * The configuration, only from a path nobody but root controls: the file
- * itself is checked by config_load (root's, writable by nobody else, not a
- * link), its directories here.  Anything else: logged, and the defaults used.
+ * The configuration, only from a path nobody but root controls (config_load
+ * checks the file and every directory above it).  Anything else: logged, and
+ * the defaults used.
  */
 static void load_config(struct config *cfg, const char *path) {
-        char abs[PATH_MAX], last[NAME_MAX + 1], why[PATH_MAX + 128], err[512];
-        int parent;
+        char abs[PATH_MAX], err[PATH_MAX + 256];
 
         if (path[0] != '/') {
                 char cwd[PATH_MAX];
@@ -293,18 +292,10 @@ static void load_config(struct config *cfg, const char *path) {
                 }
                 path = abs;
         }
-        parent = trusted_parent(path, last, sizeof(last), why, sizeof(why));
-        if (parent < 0) {
-                if (parent == -ENOENT)
-                        return;         /* no such directory: no configuration, as for a missing file */
-                log_msg(LOG_ERR, "configuration refused: %s; using the defaults", why);
-                return;
-        }
-        close(parent);
         if (config_load(cfg, path, true, err, sizeof(err)) < 0) {
                 struct config fresh;
                 /* a crash is never lost to a config typo; and nothing of a refused file is used */
-                log_msg(LOG_ERR, "%s; using the defaults", err);
+                log_msg(LOG_ERR, "configuration refused: %s; using the defaults", err);
                 if (config_defaults(&fresh) == 0) {
                         config_free(cfg);
                         *cfg = fresh;
@@ -519,40 +510,6 @@ static void safe_name(const char *in, char *out, size_t size) {
         out[i] = 0;
         if (i == 0)
                 snprintf(out, size, "unknown");
-}
-
-/*
- * Tell pystackd there is work; it may not run, and that is fine: the crash
- * waits in the store.  Only a socket of root's in a directory only root can
- * change, addressed through our descriptor of that directory: never a link
- * to some other program's socket.
- */
-static void wake_daemon(const char *runtime_dir, int64_t id) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char msg[64], last[NAME_MAX + 1], why[PATH_MAX + 128];
-        struct stat st;
-        int fd, parent, dfd;
-
-        parent = trusted_parent(runtime_dir, last, sizeof(last), why, sizeof(why));
-        if (parent < 0)
-                return;
-        dfd = openat(parent, last, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        close(parent);
-        if (dfd < 0)
-                return;
-        if (fstat(dfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 022) ||
-            fstatat(dfd, "notify", &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISSOCK(st.st_mode) || st.st_uid != 0) {
-                close(dfd);
-                return;
-        }
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd >= 0) {
-                snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)id);
-                (void)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
-                close(fd);
-        }
-        close(dfd);
 }
 
 /*
@@ -799,7 +756,11 @@ done:
         log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)id, a.pid, pi.comm,
                 rec.core_state, rec.capture_note ? ": " : "", rec.capture_note ? rec.capture_note : "");
         if (!strcmp(rec.core_state, "present"))
-                wake_daemon(cfg.runtime_directory, id);
+                {
+                char msg[64];
+                snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)id);
+                notify_daemon(cfg.runtime_directory, msg);
+        }
 finish:
         sqlite3_close(db);
         if (raw >= 0)

@@ -330,16 +330,6 @@ static int do_debug(const struct options *o, int core_fd, const char *exe) {
 
 /* ---- root: the store itself ---- */
 
-static void wake_daemon(const struct config *c) {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-
-        if (fd < 0)
-                return;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", c->runtime_directory);
-        (void)sendto(fd, "ANALYZE", 7, MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
-        close(fd);
-}
 
 static int run_local(struct options *o, const struct config *c) {
         char path[PATH_MAX], err[512];
@@ -400,7 +390,7 @@ static int run_local(struct options *o, const struct config *c) {
         r = query_run(db, &o->q, -1, c->directory, stdout, err, sizeof(err));
         sqlite3_close(db);
         if (r == 0 && o->q.verb == VERB_ANALYZE)
-                wake_daemon(c);
+                notify_daemon(c->runtime_directory, "ANALYZE");
         fflush(stdout);
         pager_end();
         if (r != 0)

@@ -43,11 +43,10 @@
 #include "conf.h"
 #include "proc_info.h"
 #include "query.h"
+#include "util.h"
 #include "retention.h"
 #include "store.h"
 
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
 #define MAX_STDERR 4096
 #define STOP_GRACE_USEC (5 * 1000000LL)
@@ -104,16 +103,6 @@ static int64_t now_usec(int clock) {
 
         clock_gettime(clock, &ts);
         return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
-static const char *signal_name(int sig) {
-        static char buf[16];
-        const char *abbrev = sigabbrev_np(sig);
-
-        if (!abbrev)
-                return snprintf(buf, sizeof(buf), "%d", sig), buf;
-        snprintf(buf, sizeof(buf), "SIG%s", abbrev);
-        return buf;
 }
 
 /* ---- set-up ---- */
@@ -323,16 +312,6 @@ static int start_job(int64_t id, const char *core_path) {
 
 /* ---- filing a report ---- */
 
-static char *column_text(sqlite3_stmt *st, int i) {
-        const unsigned char *s = sqlite3_column_text(st, i);
-        return s ? strdup((const char *)s) : NULL;
-}
-
-static const char *base_name(const char *p) {
-        const char *s = p ? strrchr(p, '/') : NULL;
-        return s ? s + 1 : p ? p : "";
-}
-
 struct crash_facts {
         int64_t time_usec;
         int pid, uid, gid, signal;
@@ -389,18 +368,18 @@ static int gather_facts(int64_t id, struct crash_facts *f) {
         f->uid = sqlite3_column_int(st, 2);
         f->gid = sqlite3_column_int(st, 3);
         f->signal = sqlite3_column_int(st, 4);
-        f->comm = column_text(st, 5);
-        f->exe = column_text(st, 6);
-        f->cmdline = column_text(st, 7);
-        f->cwd = column_text(st, 8);
-        f->hostname = column_text(st, 9);
-        f->unit = column_text(st, 10);
-        f->cgroup = column_text(st, 11);
-        f->core_path = column_text(st, 12);
-        f->python = column_text(st, 13);
+        f->comm = store_column_dup(st, 5);
+        f->exe = store_column_dup(st, 6);
+        f->cmdline = store_column_dup(st, 7);
+        f->cwd = store_column_dup(st, 8);
+        f->hostname = store_column_dup(st, 9);
+        f->unit = store_column_dup(st, 10);
+        f->cgroup = store_column_dup(st, 11);
+        f->core_path = store_column_dup(st, 12);
+        f->python = store_column_dup(st, 13);
         f->rlimit = sqlite3_column_int64(st, 14);
-        f->boot_id = column_text(st, 15);
-        f->text = column_text(st, 16);
+        f->boot_id = store_column_dup(st, 15);
+        f->text = store_column_dup(st, 16);
         /* the script: "worker.py" for "python3 worker.py", "-c" or "-m module" as Python shows them */
         const char *first = (const char *)sqlite3_column_text(st, 17);
         const char *second = (const char *)sqlite3_column_text(st, 18);
@@ -408,13 +387,13 @@ static int gather_facts(int64_t id, struct crash_facts *f) {
                 if (asprintf(&f->script, "-m %s", second) < 0)
                         f->script = NULL;
         }
-        else if (first && (!strcmp(first, "-c") || (f->exe && strstr(base_name(f->exe), "python"))))
-                f->script = strdup(first[0] == '-' ? first : base_name(first));
+        else if (first && (!strcmp(first, "-c") || (f->exe && strstr(path_base_name(f->exe), "python"))))
+                f->script = strdup(first[0] == '-' ? first : path_base_name(first));
         if (!f->script)
                 f->script = strdup(f->comm ? f->comm : "?");
         sqlite3_finalize(st);
 
-        h = fnv(h, signal_name(f->signal));
+        h = fnv(h, signal_full_name(f->signal));
         if (sqlite3_prepare_v2(d.db,
                 "SELECT kind, function, file, line, library FROM frames WHERE crash_id = ?1 AND thread_idx ="
                 " coalesce((SELECT idx FROM threads WHERE crash_id = ?1 AND crashed LIMIT 1), 0)"
@@ -422,8 +401,7 @@ static int gather_facts(int64_t id, struct crash_facts *f) {
                 return -EIO;
         sqlite3_bind_int64(st, 1, id);
         bool seen_python = false, gap_done = false;
-        const char *gap_fn = NULL;
-        char *gap = NULL;
+        char *gap = NULL;               /* the outermost named C frame seen since the innermost Python one */
         while (sqlite3_step(st) == SQLITE_ROW) {
                 const char *kind = (const char *)sqlite3_column_text(st, 0);
                 const char *fn = (const char *)sqlite3_column_text(st, 1);
@@ -435,7 +413,7 @@ static int gather_facts(int64_t id, struct crash_facts *f) {
                         /* functions and files, not lines: a signature should survive an edit elsewhere */
                         h = fnv(h, kind);
                         h = fnv(h, fn);
-                        h = fnv(h, python ? base_name(file) : lib);
+                        h = fnv(h, python ? path_base_name(file) : lib);
                         counted++;
                 }
                 if (python && !seen_python) {
@@ -449,19 +427,18 @@ static int gather_facts(int64_t id, struct crash_facts *f) {
                         f->via = gap;
                         gap = NULL;
                 } else if (seen_python && !gap_done && fn) {
-                        gap_fn = fn;
                         free(gap);
-                        gap = strdup(gap_fn);
+                        gap = strdup(fn);
                 }
         }
         free(gap);
         sqlite3_finalize(st);
         snprintf(f->signature, sizeof(f->signature), "%016llx", (unsigned long long)h);
         if (f->fn)
-                snprintf(f->title, sizeof(f->title), "%s in %s (%s:%d)%s%s", signal_name(f->signal), f->fn,
-                         base_name(f->file), f->line, f->via ? " via " : "", f->via ? f->via : "");
+                snprintf(f->title, sizeof(f->title), "%s in %s (%s:%d)%s%s", signal_full_name(f->signal), f->fn,
+                         path_base_name(f->file), f->line, f->via ? " via " : "", f->via ? f->via : "");
         else
-                snprintf(f->title, sizeof(f->title), "%s", signal_name(f->signal));
+                snprintf(f->title, sizeof(f->title), "%s", signal_full_name(f->signal));
         return 0;
 }
 
@@ -508,7 +485,7 @@ static void journal_entry(int64_t id, const struct crash_facts *f, const char *f
         fieldf(iov, &n, storage, "COREDUMP_UID", "%d", f->uid);
         fieldf(iov, &n, storage, "COREDUMP_GID", "%d", f->gid);
         fieldf(iov, &n, storage, "COREDUMP_SIGNAL", "%d", f->signal);
-        field(iov, &n, storage, "COREDUMP_SIGNAL_NAME", signal_name(f->signal));
+        field(iov, &n, storage, "COREDUMP_SIGNAL_NAME", signal_full_name(f->signal));
         fieldf(iov, &n, storage, "COREDUMP_TIMESTAMP", "%lld", (long long)f->time_usec);
         field(iov, &n, storage, "COREDUMP_COMM", f->comm);
         field(iov, &n, storage, "COREDUMP_EXE", f->exe);
@@ -636,7 +613,7 @@ static void finish_job(struct job *j) {
                 if (sig == SIGXCPU || sig == SIGKILL)
                         snprintf(reason, sizeof(reason), "the analysis ran out of CPU time (TimeoutSec=%u)", d.cfg.timeout);
                 else
-                        snprintf(reason, sizeof(reason), "the analyzer crashed with %s", signal_name(sig));
+                        snprintf(reason, sizeof(reason), "the analyzer crashed with %s", signal_full_name(sig));
                 fail_job(j, reason, true);
         } else if (WIFEXITED(j->status)) {
                 int code = WEXITSTATUS(j->status);
@@ -831,14 +808,8 @@ static void answer_query(int conn) {
         }
         if (send_ok(conn, -1) == 0)
                 write_all(conn, body, body_len);
-        if (q.verb == VERB_ANALYZE) {
-                /* tell the parent: it looks at the queue at once */
-                struct sockaddr_un sa = { .sun_family = AF_UNIX };
-                int s2 = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-                snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/notify", d.cfg.runtime_directory);
-                if (s2 >= 0)
-                        (void)sendto(s2, "ANALYZE", 7, MSG_DONTWAIT, (struct sockaddr *)&sa, sizeof(sa));
-        }
+        if (q.verb == VERB_ANALYZE)
+                notify_daemon(d.cfg.runtime_directory, "ANALYZE");   /* the parent looks at the queue at once */
         _exit(0);
 }
 

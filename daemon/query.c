@@ -11,6 +11,7 @@
 
 #include "proc_info.h"
 #include "query.h"
+#include "util.h"
 
 static const char *const verb_names[_VERB_MAX] = {
         [VERB_LIST] = "list", [VERB_INFO] = "info", [VERB_SHOW] = "show", [VERB_DUMP] = "dump",
@@ -393,12 +394,7 @@ static void put_escaped(FILE *out, const char *s) {
         }
 }
 
-static const char *base_name(const char *p) {
-        const char *s = p ? strrchr(p, '/') : NULL;
-        return s ? s + 1 : p ? p : "";
-}
-
-static const char *sig_name(int sig) {
+const char *signal_full_name(int sig) {
         static char buf[16];
         const char *a = sigabbrev_np(sig);
 
@@ -407,21 +403,6 @@ static const char *sig_name(int sig) {
         else
                 snprintf(buf, sizeof(buf), "SIG%s", a);
         return buf;
-}
-
-static int grow_rows(void *rows, size_t *allocated, size_t need) {
-        void **p = rows;
-        size_t n = *allocated ? *allocated * 2 : 64;
-        void *q;
-
-        if (need <= *allocated)
-                return 0;
-        q = realloc(*p, n * sizeof(char *));
-        if (!q)
-                return -ENOMEM;
-        *p = q;
-        *allocated = n;
-        return 0;
 }
 
 /* The columns list and info need, with the crashed thread's innermost Python frame and the core state. */
@@ -458,9 +439,9 @@ static const char *script(sqlite3_stmt *st) {
         const char *exe = text(st, C_EXE), *arg = text(st, C_ARG1);
 
         /* "python3 worker.py" -> worker.py; "python3 -c ..." -> -c, as Python names them */
-        if (arg && exe && strstr(base_name(exe), "python"))
-                return arg[0] == '-' ? arg : base_name(arg);
-        return text(st, C_COMM) ? text(st, C_COMM) : base_name(exe);
+        if (arg && exe && strstr(path_base_name(exe), "python"))
+                return arg[0] == '-' ? arg : path_base_name(arg);
+        return text(st, C_COMM) ? text(st, C_COMM) : path_base_name(exe);
 }
 
 static int prepare_crashes(sqlite3 *db, const struct query *q, int64_t uid, bool newest_first, int64_t limit,
@@ -505,7 +486,7 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                                 (long long)sqlite3_column_int64(st, C_ID), (long long)sqlite3_column_int64(st, C_TIME),
                                 sqlite3_column_int(st, C_PID), (long long)sqlite3_column_int64(st, C_UID),
                                 (long long)sqlite3_column_int64(st, C_GID), sqlite3_column_int(st, C_SIG),
-                                sig_name(sqlite3_column_int(st, C_SIG)));
+                                signal_full_name(sqlite3_column_int(st, C_SIG)));
                         put_json_str(m, text(st, C_PY));
                         fputs(",\"core\":", m);
                         put_json_str(m, core_state(st, dir));
@@ -537,17 +518,17 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                         put_time(m, sqlite3_column_int64(st, C_TIME));
                         fprintf(m, " %6lld %7d %5lld %-7s %-6s %-12s ", (long long)sqlite3_column_int64(st, C_ID),
                                 sqlite3_column_int(st, C_PID), (long long)sqlite3_column_int64(st, C_UID),
-                                sig_name(sqlite3_column_int(st, C_SIG)), text(st, C_PY) ? text(st, C_PY) : "-",
+                                signal_full_name(sqlite3_column_int(st, C_SIG)), text(st, C_PY) ? text(st, C_PY) : "-",
                                 core_state(st, dir));
                         fprintf(m, "%-20.20s ", script(st));
                         if (text(st, C_FN))
-                                snprintf(frame, sizeof(frame), "%s (%s:%d)", text(st, C_FN), base_name(text(st, C_FILE)),
+                                snprintf(frame, sizeof(frame), "%s (%s:%d)", text(st, C_FN), path_base_name(text(st, C_FILE)),
                                          sqlite3_column_int(st, C_LINE));
                         put_escaped(m, frame);
                         fprintf(m, " %s", text(st, C_STATE) ? text(st, C_STATE) : "?");
                 }
                 fclose(m);
-                if (grow_rows(&rows, &allocated, n + 1) < 0) {
+                if (grow_array(&rows, &allocated, n + 1, sizeof(*rows)) < 0) {
                         free(line);
                         break;
                 }
@@ -659,7 +640,7 @@ static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *o
                 fputs(",\"thread_names\":", out);
                 fputs(text(st, I_THREADS) ? text(st, I_THREADS) : "null", out);
                 fputs(",\"signal_name\":", out);
-                put_json_str(out, sig_name(sqlite3_column_int(st, I_SIG)));
+                put_json_str(out, signal_full_name(sqlite3_column_int(st, I_SIG)));
                 fputs(",\"core_file\":", out);
                 put_json_str(out, core_file[0] ? core_file : NULL);
                 fputs(",\"signature\":", out);
@@ -693,7 +674,7 @@ static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *o
         info_line(out, "UID", buf);
         snprintf(buf, sizeof(buf), "%lld", (long long)sqlite3_column_int64(st, I_GID));
         info_line(out, "GID", buf);
-        snprintf(buf, sizeof(buf), "%d (%s)", sqlite3_column_int(st, I_SIG), sig_name(sqlite3_column_int(st, I_SIG)));
+        snprintf(buf, sizeof(buf), "%d (%s)", sqlite3_column_int(st, I_SIG), signal_full_name(sqlite3_column_int(st, I_SIG)));
         info_line(out, "Signal", buf);
         fprintf(out, "%16s: ", "Timestamp");
         put_time(out, sqlite3_column_int64(st, I_TIME));

@@ -43,6 +43,9 @@ struct query {
 
 void query_init(struct query *q);
 
+/* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
+const char *signal_full_name(int sig);
+
 /* "list" -> VERB_LIST; -1 for an unknown verb. */
 int query_verb_from_name(const char *name);
 const char *query_verb_name(enum query_verb v);

@@ -10,11 +10,6 @@
 #include "retention.h"
 #include "store.h"
 
-static char *column_text(sqlite3_stmt *st, int i) {
-        const unsigned char *s = sqlite3_column_text(st, i);
-        return s ? strdup((const char *)s) : NULL;
-}
-
 static void remove_core(sqlite3 *db, int storage_fd, int64_t id, const char *core_path, const char *why) {
         sqlite3_stmt *st;
 
@@ -66,7 +61,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                                 v = w;
                         }
                         v[n].id = sqlite3_column_int64(st, 0);
-                        v[n++].path = column_text(st, 1);
+                        v[n++].path = store_column_dup(st, 1);
                 }
                 sqlite3_finalize(st);
                 for (size_t i = 0; i < n; i++) {
@@ -90,7 +85,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                         return -EIO;
                 any = sqlite3_step(st) == SQLITE_ROW;
                 int64_t id = any ? sqlite3_column_int64(st, 0) : 0;
-                char *path = any ? column_text(st, 1) : NULL;
+                char *path = any ? store_column_dup(st, 1) : NULL;
                 sqlite3_finalize(st);
                 if (!any)
                         break;

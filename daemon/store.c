@@ -436,3 +436,8 @@ int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const ch
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
+
+char *store_column_dup(sqlite3_stmt *st, int column) {
+        const unsigned char *s = sqlite3_column_text(st, column);
+        return s ? strdup((const char *)s) : NULL;
+}

@@ -41,6 +41,9 @@ struct crash_record {
  */
 int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz);
 
+/* A text column of the current row, copied (malloc'ed), or NULL. */
+char *store_column_dup(sqlite3_stmt *st, int column);
+
 /* The schema version this build writes (PRAGMA user_version). */
 int store_schema_version(void);
 
