@@ -392,8 +392,7 @@ static void read_type_name(struct locals_ctx *c, uint64_t p, char *name) {
 
                 if (target_read(c->t, p + i, &ch, 1) < 0 || ch == 0)
                         break;
-                /* keep the rendering one line of printable text */
-                name[i] = (unsigned char)ch < 0x20 || ch == 0x7F ? '?' : ch;
+                name[i] = ch;   /* as it is: the printers escape (escape.h) */
         }
         name[i] = 0;
         if (i == TYPE_NAME_MAX)

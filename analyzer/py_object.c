@@ -4,7 +4,8 @@
 #include "py_object.h"
 #include "utf8.h"
 
-char *utf8_sanitize(const uint8_t *src, size_t len) {
+/* A C string of len bytes of a 2.7 str, byte for byte; a NUL (which would end it) as U+FFFD. */
+static char *copy_bytes(const uint8_t *src, size_t len) {
         char *out, *p;
 
         if (len > (SIZE_MAX - 1) / 3)
@@ -12,17 +13,11 @@ char *utf8_sanitize(const uint8_t *src, size_t len) {
         out = p = malloc(len * 3 + 1);
         if (!out)
                 return NULL;
-        for (size_t i = 0; i < len;) {
-                size_t n = utf8_valid_len(src + i, len - i);
-
-                if (n == 0 || (n == 1 && src[i] == 0)) {
+        for (size_t i = 0; i < len; i++) {
+                if (src[i] == 0)
                         p += utf8_put(p, 0xFFFD);
-                        i++;
-                } else {
-                        memcpy(p, src + i, n);
-                        p += n;
-                        i += n;
-                }
+                else
+                        *p++ = (char)src[i];
         }
         *p = 0;
         return out;
@@ -100,9 +95,10 @@ static int read_unicode(struct target *t, const struct py_layout *l, uint64_t ob
                         cp = v;
                 } else
                         memcpy(&cp, raw + 4 * i, 4);
-                if (cp == 0)
-                        cp = 0xFFFD;  /* keep C strings whole */
-                p += utf8_put(p, cp);
+                if (cp >= 0xDC80 && cp <= 0xDCFF)
+                        *p++ = (char)(cp & 0xFF);  /* a byte surrogateescape kept: the byte again */
+                else
+                        p += utf8_put(p, cp == 0 ? 0xFFFD : cp);  /* a NUL would end the C string */
         }
         if (cut) {
                 memcpy(p, "...", 3);
@@ -125,6 +121,6 @@ int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size
         r = py_read_bytes(t, l, obj, max, &raw, &len);
         if (r < 0)
                 return r;
-        *ret = utf8_sanitize(raw, len);
+        *ret = copy_bytes(raw, len);
         return *ret ? 0 : -ENOMEM;
 }

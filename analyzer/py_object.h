@@ -20,14 +20,14 @@
 /*
  * A str (3.x) or bytes/str (2.7) object as a NUL-terminated UTF-8 string,
  * at most `max` bytes of text: 0 and *ret (malloc'ed), or -EFAULT (unreadable)
- * / -EBADMSG (not plausibly a string) / -ENOMEM.  Bytes that are not valid
- * UTF-8 become U+FFFD.
+ * / -EBADMSG (not plausibly a string) / -ENOMEM.  The bytes are the name's
+ * own: a 3.x str's U+DC80..U+DCFF (surrogateescape, as in a file name that is
+ * not UTF-8) become the bytes they stand for, a 2.7 str is copied as it is;
+ * so the result need not be valid UTF-8, and printers escape it (escape.h).
+ * A NUL becomes U+FFFD, other lone surrogates U+FFFD.
  */
 int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size_t max, char **ret);
 
 /* The bytes of a bytes object (or 2.7 str) at most max long: 0, the copy and its length. */
 int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
                   uint8_t **ret, size_t *len);
-
-/* Copy src (len bytes) to a new string, replacing invalid UTF-8 by U+FFFD. */
-char *utf8_sanitize(const uint8_t *src, size_t len);

@@ -12,6 +12,7 @@
 
 #include "analysis.h"
 #include "config.h"
+#include "escape.h"
 #include "report.h"
 
 static void help(FILE *out) {
@@ -56,7 +57,7 @@ static int usage_error(const char *fmt, ...) {
 
         fputs("pystack: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        esc_vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputs(" (see 'pystack --help')\n", stderr);
         return ANALYSIS_USAGE;
@@ -76,9 +77,9 @@ static int add_search_path(struct strv *paths, const char *arg) {
 
 static void print_error(const char *core_path, const char *error) {
         fputs("pystack: ", stderr);
-        fput_escaped(stderr, core_path);
+        esc_fputs(stderr, core_path);
         fputs(": ", stderr);
-        fput_escaped(stderr, error ? error : "analysis failed");
+        esc_fputs(stderr, error ? error : "analysis failed");
         fputc('\n', stderr);
 }
 
@@ -243,7 +244,7 @@ int main(int argc, char **argv) {
                 for (size_t k = 0; k < ELEMENTSOF(w); k++)
                         for (size_t i = 0; i < w[k]->n; i++) {
                                 fputs("pystack: warning: ", stderr);
-                                fput_escaped(stderr, w[k]->v[i]);
+                                esc_fputs(stderr, w[k]->v[i]);
                                 fputc('\n', stderr);
                         }
         }

@@ -18,9 +18,5 @@ struct report_options {
 int report_text(FILE *out, const struct analysis *a, const struct report_options *o);
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o);
 
-/* Write s with control characters escaped (\n, \x1b ...): text from a core
- * must never drive the terminal. */
-void fput_escaped(FILE *out, const char *s);
-
-/* Write s as a JSON string literal, quotes included. */
+/* Write s as a JSON string literal, quotes included, escaped by escape.h's rule. */
 void fput_json_string(FILE *out, const char *s);

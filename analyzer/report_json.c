@@ -2,39 +2,23 @@
 #include <signal.h>
 #include <string.h>
 
+#include "escape.h"
 #include "report.h"
 #include "py_object.h"
 #include "source_lines.h"
 #include "stack_merge.h"
 
 void fput_json_string(FILE *out, const char *s) {
-        fputc('"', out);
-        for (; *s; s++) {
-                unsigned char ch = (unsigned char)*s;
-
-                if (ch == '"' || ch == '\\')
-                        fprintf(out, "\\%c", ch);
-                else if (ch == '\n')
-                        fputs("\\n", out);
-                else if (ch == '\t')
-                        fputs("\\t", out);
-                else if (ch < 0x20 || ch == 0x7f)
-                        fprintf(out, "\\u%04x", ch);
-                else
-                        fputc(ch, out);
-        }
-        fputc('"', out);
+        esc_fput_json(out, s, strlen(s));
 }
 
-/* Text from notes is fixed-size and may hold anything: make it valid UTF-8 first. */
+/* Text from notes is fixed-size and may hold anything, kept byte for byte (escape.h). */
 static void put_note_string(FILE *out, const char *s, bool trim) {
         size_t n = strlen(s);
 
         while (trim && n && s[n - 1] == ' ')
                 n--;
-        char *clean = utf8_sanitize((const uint8_t *)s, n);
-        fput_json_string(out, clean ? clean : "");
-        free(clean);
+        esc_fput_json(out, s, n);
 }
 
 static bool fault_signal(int signo) {

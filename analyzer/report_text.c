@@ -1,24 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
+#include "escape.h"
 #include "report.h"
 #include "source_lines.h"
 #include "stack_merge.h"
-
-void fput_escaped(FILE *out, const char *s) {
-        for (; *s; s++) {
-                unsigned char ch = (unsigned char)*s;
-
-                if (ch == '\n')
-                        fputs("\\n", out);
-                else if (ch == '\t')
-                        fputs("\\t", out);
-                else if (ch < 0x20 || ch == 0x7f)
-                        fprintf(out, "\\x%02x", ch);
-                else
-                        fputc(ch, out);
-        }
-}
 
 /* psargs is padded with NULs and may end in a space */
 static void put_args(FILE *out, const char *s) {
@@ -28,7 +14,7 @@ static void put_args(FILE *out, const char *s) {
         while (n && s[n - 1] == ' ')
                 n--;
         snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
-        fput_escaped(out, buf);
+        esc_fputs(out, buf);
 }
 
 struct style {
@@ -40,21 +26,21 @@ static void python_frame(FILE *out, const struct analysis *a, const struct py_fr
         const char *line;
 
         fprintf(out, "    %s(Python)%s File \"", st->py, st->reset);
-        fput_escaped(out, f->file);
+        esc_fputs(out, f->file);
         fprintf(out, "\", line %d, in %s", f->line, st->fn);
-        fput_escaped(out, f->function);
+        esc_fputs(out, f->function);
         fprintf(out, "%s\n", st->reset);
         line = o->source ? source_line(src, f->file, f->line) : NULL;
         if (line && *line) {
                 fputs("        ", out);
-                fput_escaped(out, line);
+                esc_fputs(out, line);
                 fputc('\n', out);
         }
         if (!a->locals)
                 return;
         if (f->vars_error) {
                 fputs("      (locals unavailable: ", out);
-                fput_escaped(out, f->vars_error);
+                esc_fputs(out, f->vars_error);
                 fputs(")\n", out);
                 return;
         }
@@ -68,9 +54,9 @@ static void python_frame(FILE *out, const struct analysis *a, const struct py_fr
                                 fputs(args ? "      Arguments:\n" : "      Locals:\n", out);
                         header = true;
                         fputs("        ", out);
-                        fput_escaped(out, f->vars[i].name);
+                        esc_fputs(out, f->vars[i].name);
                         fputs(": ", out);
-                        fput_escaped(out, f->vars[i].repr);
+                        esc_fputs(out, f->vars[i].repr);
                         fputc('\n', out);
                 }
         }
@@ -78,11 +64,11 @@ static void python_frame(FILE *out, const struct analysis *a, const struct py_fr
 
 static void native_frame(FILE *out, const struct native_frame_info *f, const struct style *st) {
         fprintf(out, "    %s(C)%s File \"", st->c, st->reset);
-        fput_escaped(out, f->file ? f->file : "???");
+        esc_fputs(out, f->file ? f->file : "???");
         fprintf(out, "\", line %d, in %s", f->line, st->fn);
-        fput_escaped(out, f->function ? f->function : "???");
+        esc_fputs(out, f->function ? f->function : "???");
         fprintf(out, "%s%s (", st->reset, f->inlined ? " (inlined)" : "");
-        fput_escaped(out, f->library ? f->library : "???");
+        esc_fputs(out, f->library ? f->library : "???");
         fputs(")\n", out);
 }
 
@@ -109,12 +95,12 @@ static void thread_block(FILE *out, const struct analysis *a, const struct threa
         fprintf(out, " (most recent call last):%s\n", st.reset);
         if (th->truncated) {
                 fputs("    (Python frames missing: ", out);
-                fput_escaped(out, th->truncated);
+                esc_fputs(out, th->truncated);
                 fputs(")\n", out);
         }
         if (th->native_error) {
                 fputs("    (native frames missing: ", out);
-                fput_escaped(out, th->native_error);
+                esc_fputs(out, th->native_error);
                 fputs(")\n", out);
         }
         if (stack_merge(a, th, a->native, &items, &n, &merged) < 0) {
@@ -140,7 +126,7 @@ int report_text(FILE *out, const struct analysis *a, const struct report_options
 
         fputs(a->target->opts->executable ? "Using executable given on the command line: " :
               "Using executable found in the core file: ", out);
-        fput_escaped(out, a->target->exe_display ? a->target->exe_display : "(unknown)");
+        esc_fputs(out, a->target->exe_display ? a->target->exe_display : "(unknown)");
         fputs("\n\n", out);
         if (p->present) {
                 fputs("Core file information:\n", out);
@@ -149,7 +135,7 @@ int report_text(FILE *out, const struct analysis *a, const struct report_options
                 fprintf(out, "pid: %d ppid: %d sid: %d\n", p->pid, p->ppid, p->sid);
                 fprintf(out, "uid: %u gid: %u pgrp: %d\n", p->uid, p->gid, p->pgrp);
                 fputs("executable: ", out);
-                fput_escaped(out, p->fname);
+                esc_fputs(out, p->fname);
                 fputs(" arguments: ", out);
                 put_args(out, p->psargs);
                 fputs("\n\n", out);

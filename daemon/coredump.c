@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "escape.h"
 #include "proc_info.h"
 #include "store.h"
 #include "zst_seekable.h"
@@ -103,13 +104,7 @@ static void log_msg(int priority, const char *fmt, ...) {
         va_end(ap);
         /* names come from the crashed process: no control characters reach a terminal or the journal */
         o = (size_t)snprintf(msg, sizeof(msg), "pystack-coredump: ");
-        for (const unsigned char *p = (const unsigned char *)raw; *p && o + 5 < sizeof(msg); p++) {
-                if (*p < 0x20 || *p == 0x7f)
-                        o += (size_t)snprintf(msg + o, sizeof(msg) - o, "\\x%02x", *p);
-                else
-                        msg[o++] = (char)*p;
-        }
-        msg[o] = 0;
+        esc_snprint(msg + o, sizeof(msg) - o, raw);
         /* the journal when it runs; stderr too when a person runs us by hand */
         journal_send(priority, msg);
         if (isatty(STDERR_FILENO) || getenv("PYSTACK_COREDUMP_STDERR"))

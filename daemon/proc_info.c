@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "escape.h"
 #include "proc_info.h"
-#include "utf8.h"
 
 void buf_put(struct buf *b, const void *s, size_t n) {
         if (b->failed)
@@ -39,31 +39,12 @@ void buf_puts(struct buf *b, const char *s) {
 }
 
 void buf_put_json_string(struct buf *b, const char *s, size_t n) {
-        const unsigned char *u = (const unsigned char *)s;
-        char esc[8];
+        struct esc_piece p;
 
         buf_put(b, "\"", 1);
-        for (size_t i = 0; i < n;) {
-                size_t l = utf8_valid_len(u + i, n - i);
-
-                if (l == 0) {
-                        snprintf(esc, sizeof(esc), "\\u%04x", 0xDC00 | u[i]);
-                        buf_put(b, esc, 6);
-                        i++;
-                        continue;
-                }
-                if (l == 1 && (u[i] < 0x20 || u[i] == '"' || u[i] == '\\' || u[i] == 0x7f)) {
-                        if (u[i] == '"' || u[i] == '\\') {
-                                esc[0] = '\\';
-                                esc[1] = (char)u[i];
-                                buf_put(b, esc, 2);
-                        } else {
-                                snprintf(esc, sizeof(esc), "\\u%04x", u[i]);
-                                buf_put(b, esc, 6);
-                        }
-                } else
-                        buf_put(b, s + i, l);
-                i += l;
+        for (size_t i = 0; i < n; i += p.consumed) {
+                esc_next(s + i, n - i, ESC_JSON, &p);
+                buf_put(b, p.text, p.len);
         }
         buf_put(b, "\"", 1);
 }

@@ -29,8 +29,8 @@ struct buf {
 
 void buf_put(struct buf *b, const void *s, size_t n);
 void buf_puts(struct buf *b, const char *s);
-/* s (n bytes, any content) as a JSON string; bytes that are not UTF-8 become \udc80+byte, as
- * Python's surrogateescape would, so the original bytes can be recovered. */
+/* s (n bytes, any content) as a JSON string by escape.h's rule: bytes that are not UTF-8
+ * become \udc80+byte, as Python's surrogateescape would, so the original bytes can be recovered. */
 void buf_put_json_string(struct buf *b, const char *s, size_t n);
 /* NUL-terminated text of the buffer, or NULL after a failure. */
 const char *buf_str(struct buf *b);

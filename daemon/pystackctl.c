@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "escape.h"
 #include "query.h"
 #include "retention.h"
 #include "store.h"
@@ -46,7 +47,7 @@ static int die(const char *fmt, ...) {
 
         fputs("pystackctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        esc_vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
         return EXIT_FAIL;
@@ -58,7 +59,7 @@ static int usage(const char *fmt, ...) {
 
         fputs("pystackctl: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        esc_vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputs(" (see 'pystackctl --help')\n", stderr);
         return EXIT_USAGE;
@@ -225,7 +226,9 @@ static int remote_error(const char *line) {
                 msg = strchr(line + 4, ' ');
                 msg = msg ? msg + 1 : "pystackd refused the request";
         }
-        fprintf(stderr, "pystackctl: %s\n", msg);
+        fputs("pystackctl: ", stderr);
+        esc_fputs(stderr, msg);
+        fputc('\n', stderr);
         return code;
 }
 
@@ -285,12 +288,10 @@ static int do_dump(const struct options *o, int core_fd) {
 }
 
 static int do_debug(const struct options *o, int core_fd, const char *exe) {
-        char dir[] = "/tmp/pystackctl.XXXXXX", path[PATH_MAX];
-        const char *tmp = getenv("XDG_RUNTIME_DIR");
+        char dir[] = "/tmp/pystackctl.XXXXXX", path[PATH_MAX], exe_link[PATH_MAX] = "";
         int out, r, status = 0;
         pid_t pid;
 
-        (void)tmp;
         if (!mkdtemp(dir))
                 return die("cannot create a temporary directory: %s", strerror(errno));
         snprintf(path, sizeof(path), "%s/core", dir);
@@ -306,13 +307,20 @@ static int do_debug(const struct options *o, int core_fd, const char *exe) {
                 rmdir(dir);
                 return die("cannot decompress the core: %s", strerror(-r));
         }
+        /* the debugger prints the executable's name, which the crashed process chose: it gets a
+         * plain name of ours, a link to the real file */
+        if (exe && *exe) {
+                snprintf(exe_link, sizeof(exe_link), "%s/exe", dir);
+                if (symlink(exe, exe_link) < 0)
+                        exe_link[0] = 0;
+        }
         pid = fork();
         if (pid == 0) {
                 const char *dbg = o->debugger ? o->debugger : "gdb";
                 char cmd[PATH_MAX * 3];
                 /* the debugger command may carry its own arguments; ours go last */
                 snprintf(cmd, sizeof(cmd), "exec %s \"$0\" \"$1\"", dbg);
-                execl("/bin/sh", "sh", "-c", cmd, exe ? exe : "", path, (char *)NULL);
+                execl("/bin/sh", "sh", "-c", cmd, exe_link, path, (char *)NULL);
                 _exit(127);
         }
         if (pid > 0) {
@@ -322,6 +330,8 @@ static int do_debug(const struct options *o, int core_fd, const char *exe) {
                 signal(SIGINT, SIG_DFL);
         }
         unlink(path);
+        if (exe_link[0])
+                unlink(exe_link);
         rmdir(dir);
         if (pid < 0)
                 return die("cannot run the debugger: %s", strerror(errno));

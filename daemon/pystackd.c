@@ -41,6 +41,7 @@
 #include <systemd/sd-journal.h>
 
 #include "conf.h"
+#include "escape.h"
 #include "proc_info.h"
 #include "query.h"
 #include "util.h"
@@ -88,14 +89,15 @@ static struct {
 
 __attribute__((format(printf, 2, 3)))
 static void log_msg(int priority, const char *fmt, ...) {
-        char msg[1024];
         va_list ap;
 
+        /* stderr: the journal takes it when systemd runs us, a person reads it otherwise; the
+         * names in it come from crashed processes */
+        fputs(priority <= LOG_ERR ? "<3>" : priority <= LOG_WARNING ? "<4>" : "<6>", stderr);
         va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
+        esc_vfprintf(stderr, fmt, ap);
         va_end(ap);
-        /* stderr: the journal takes it when systemd runs us, a person reads it otherwise */
-        fprintf(stderr, "%s%s\n", priority <= LOG_ERR ? "<3>" : priority <= LOG_WARNING ? "<4>" : "<6>", msg);
+        fputc('\n', stderr);
 }
 
 static int64_t now_usec(int clock) {
@@ -465,6 +467,21 @@ static void fieldf(struct iovec *iov, size_t *n, char *storage[], const char *na
         free(v);
 }
 
+/* MESSAGE is what journalctl prints to a terminal: escaped; the other fields stay byte-exact. */
+__attribute__((format(printf, 4, 5)))
+static void message_field(struct iovec *iov, size_t *n, char *storage[], const char *fmt, ...) {
+        char *raw = NULL, *v = NULL;
+        va_list ap;
+
+        va_start(ap, fmt);
+        if (vasprintf(&raw, fmt, ap) >= 0)
+                v = esc_strdup(raw);
+        va_end(ap);
+        field(iov, n, storage, "MESSAGE", v);
+        free(raw);
+        free(v);
+}
+
 static void journal_entry(int64_t id, const struct crash_facts *f, const char *failure) {
         struct iovec iov[40];
         char *storage[40];
@@ -472,11 +489,11 @@ static void journal_entry(int64_t id, const struct crash_facts *f, const char *f
         char core[PATH_MAX];
 
         if (failure)
-                fieldf(iov, &n, storage, "MESSAGE", "Process %d (%s) of user %d crashed with %s; its analysis failed: %s",
-                       f->pid, f->script, f->uid, f->title, failure);
+                message_field(iov, &n, storage, "Process %d (%s) of user %d crashed with %s; its analysis failed: %s",
+                              f->pid, f->script, f->uid, f->title, failure);
         else
-                fieldf(iov, &n, storage, "MESSAGE", "Python process %d (%s) of user %d crashed with %s", f->pid,
-                       f->script, f->uid, f->title);
+                message_field(iov, &n, storage, "Python process %d (%s) of user %d crashed with %s", f->pid,
+                              f->script, f->uid, f->title);
         field(iov, &n, storage, "PYSTACK_ANALYSIS_ERROR", failure);
         field(iov, &n, storage, "MESSAGE_ID", COREDUMP_MESSAGE_ID);
         field(iov, &n, storage, "PRIORITY", "2");

@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "proc_info.h"
+#include "escape.h"
 #include "query.h"
 #include "util.h"
 
@@ -369,28 +369,28 @@ static void put_time(FILE *out, int64_t usec) {
 }
 
 static void put_json_str(FILE *out, const char *s) {
-        struct buf b = {};
+        esc_fput_json(out, s, s ? strlen(s) : 0);
+}
+
+/* A JSON document kept in the store (written before escape.h's rule, perhaps): raw C1, format
+ * characters and stray bytes can stand only inside its strings, so escaping them there is safe. */
+static void put_json_document(FILE *out, const char *s) {
+        struct esc_piece p;
+        size_t n;
 
         if (!s) {
                 fputs("null", out);
                 return;
         }
-        buf_put_json_string(&b, s, strlen(s));
-        fputs(buf_str(&b) ? buf_str(&b) : "null", out);
-        buf_free(&b);
-}
-
-/* Text from the store may hold anything: never let it drive the terminal (C0, DEL, and C1 as UTF-8). */
-static void put_escaped(FILE *out, const char *s) {
-        for (; s && *s; s++) {
-                unsigned char ch = (unsigned char)*s;
-                if (ch < 0x20 || ch == 0x7f)
-                        fprintf(out, "\\x%02x", ch);
-                else if (ch == 0xc2 && (unsigned char)s[1] >= 0x80 && (unsigned char)s[1] <= 0x9f) {
-                        fprintf(out, "\\u%04x", (unsigned char)s[1]);
-                        s++;
-                } else
-                        fputc(ch, out);
+        n = strlen(s);
+        for (size_t i = 0; i < n; i += p.consumed) {
+                if ((unsigned char)s[i] < 0x80) {
+                        fputc(s[i], out);
+                        p.consumed = 1;
+                        continue;
+                }
+                esc_next(s + i, n - i, ESC_JSON, &p);
+                fwrite(p.text, 1, p.len, out);
         }
 }
 
@@ -404,6 +404,11 @@ const char *signal_full_name(int sig) {
                 snprintf(buf, sizeof(buf), "SIG%s", a);
         return buf;
 }
+
+/* Columns of `list` whose text a crash chose: fixed widths, so that the table stays a table. */
+#define LIST_PYTHON_WIDTH 9
+#define LIST_SCRIPT_WIDTH 20
+#define LIST_FRAME_WIDTH 40
 
 /* The columns list and info need, with the crashed thread's innermost Python frame and the core state. */
 #define CRASH_COLUMNS \
@@ -513,18 +518,23 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                         put_json_str(m, text(st, C_SIGNATURE));
                         fputc('}', m);
                 } else {
-                        char frame[300] = "-";
+                        char *frame = NULL;
 
                         put_time(m, sqlite3_column_int64(st, C_TIME));
-                        fprintf(m, " %6lld %7d %5lld %-7s %-6s %-12s ", (long long)sqlite3_column_int64(st, C_ID),
+                        fprintf(m, " %6lld %7d %5lld %-7s ", (long long)sqlite3_column_int64(st, C_ID),
                                 sqlite3_column_int(st, C_PID), (long long)sqlite3_column_int64(st, C_UID),
-                                signal_full_name(sqlite3_column_int(st, C_SIG)), text(st, C_PY) ? text(st, C_PY) : "-",
-                                core_state(st, dir));
-                        fprintf(m, "%-20.20s ", script(st));
-                        if (text(st, C_FN))
-                                snprintf(frame, sizeof(frame), "%s (%s:%d)", text(st, C_FN), path_base_name(text(st, C_FILE)),
-                                         sqlite3_column_int(st, C_LINE));
-                        put_escaped(m, frame);
+                                signal_full_name(sqlite3_column_int(st, C_SIG)));
+                        /* every column a crash chose is escaped and cut to its width, so the rest line up */
+                        esc_fput_column(m, text(st, C_PY) ? text(st, C_PY) : "-", LIST_PYTHON_WIDTH);
+                        fprintf(m, " %-12s ", core_state(st, dir));
+                        esc_fput_column(m, script(st), LIST_SCRIPT_WIDTH);
+                        fputc(' ', m);
+                        if (!text(st, C_FN) ||
+                            asprintf(&frame, "%s (%s:%d)", text(st, C_FN), path_base_name(text(st, C_FILE)),
+                                     sqlite3_column_int(st, C_LINE)) < 0)
+                                frame = NULL;
+                        esc_fput_column(m, frame ? frame : "-", LIST_FRAME_WIDTH);
+                        free(frame);
                         fprintf(m, " %s", text(st, C_STATE) ? text(st, C_STATE) : "?");
                 }
                 fclose(m);
@@ -547,8 +557,9 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
         if (q->json)
                 fputc('[', out);
         else if (!q->no_legend)
-                fprintf(out, "%-27s %6s %7s %5s %-7s %-6s %-12s %-20s %s %s\n", "TIME", "ID", "PID", "UID", "SIG",
-                        "PYTHON", "CORE", "SCRIPT", "FRAME", "STATE");
+                fprintf(out, "%-27s %6s %7s %5s %-7s %-*s %-12s %-*s %-*s %s\n", "TIME", "ID", "PID", "UID", "SIG",
+                        LIST_PYTHON_WIDTH, "PYTHON", "CORE", LIST_SCRIPT_WIDTH, "SCRIPT", LIST_FRAME_WIDTH, "FRAME",
+                        "STATE");
         for (size_t k = 0; k < n; k++) {
                 size_t i = flip ? n - 1 - k : k;
                 if (q->json && k)
@@ -589,7 +600,7 @@ static void info_line(FILE *out, const char *key, const char *value) {
         if (!value)
                 return;
         fprintf(out, "%16s: ", key);
-        put_escaped(out, value);
+        esc_fputs(out, value);
         fputc('\n', out);
 }
 
@@ -636,9 +647,9 @@ static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *o
                                 put_json_str(out, text(st, i));
                 }
                 fputs(",\"cmdline\":", out);
-                fputs(text(st, I_CMDJSON) ? text(st, I_CMDJSON) : "null", out);
+                put_json_document(out, text(st, I_CMDJSON));
                 fputs(",\"thread_names\":", out);
-                fputs(text(st, I_THREADS) ? text(st, I_THREADS) : "null", out);
+                put_json_document(out, text(st, I_THREADS));
                 fputs(",\"signal_name\":", out);
                 put_json_str(out, signal_full_name(sqlite3_column_int(st, I_SIG)));
                 fputs(",\"core_file\":", out);
@@ -732,7 +743,7 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                 sqlite3_bind_int64(st, 1, id);
                 int r = 1;
                 if (sqlite3_step(st) == SQLITE_ROW && text(st, 0)) {
-                        fputs(text(st, 0), out);
+                        put_json_document(out, text(st, 0));
                         r = 0;
                 }
                 sqlite3_finalize(st);
@@ -754,7 +765,7 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                 return 2;   /* not analysed (yet) */
         }
         fputs("Using executable found in the core file: ", out);
-        put_escaped(out, text(st, 0));
+        esc_fputs(out, text(st, 0));
         fputs("\n\n", out);
         if (text(st, 4)) {
                 fprintf(out, "Core file information:\nstate: %s zombie: %s niceness: %d\n", text(st, 1) ? text(st, 1) : "?",
@@ -764,9 +775,9 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                 fprintf(out, "uid: %d gid: %d pgrp: %d\n", sqlite3_column_int(st, 7), sqlite3_column_int(st, 8),
                         sqlite3_column_int(st, 9));
                 fputs("executable: ", out);
-                put_escaped(out, text(st, 10));
+                esc_fputs(out, text(st, 10));
                 fputs(" arguments: ", out);
-                put_escaped(out, text(st, 11));
+                esc_fputs(out, text(st, 11));
                 fputs("\n\n", out);
         }
         if (text(st, 12))
@@ -803,12 +814,12 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                         python_thread ? "" : " [No Python]");
                 if (text(th, 4)) {
                         fputs("    (Python frames missing: ", out);
-                        put_escaped(out, text(th, 4));
+                        esc_fputs(out, text(th, 4));
                         fputs(")\n", out);
                 }
                 if (q->native && text(th, 5)) {
                         fputs("    (native frames missing: ", out);
-                        put_escaped(out, text(th, 5));
+                        esc_fputs(out, text(th, 5));
                         fputs(")\n", out);
                 }
                 sqlite3_reset(fr);
@@ -820,18 +831,18 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                         if (!python && !q->native)
                                 continue;
                         fputs(python ? "    (Python) File \"" : "    (C) File \"", out);
-                        put_escaped(out, text(fr, 3) ? text(fr, 3) : "???");
+                        esc_fputs(out, text(fr, 3) ? text(fr, 3) : "???");
                         fprintf(out, "\", line %d, in ", sqlite3_column_int(fr, 4));
-                        put_escaped(out, text(fr, 2) ? text(fr, 2) : "???");
+                        esc_fputs(out, text(fr, 2) ? text(fr, 2) : "???");
                         if (!python) {
                                 fputs(sqlite3_column_int(fr, 6) ? " (inlined) (" : " (", out);
-                                put_escaped(out, text(fr, 5) ? text(fr, 5) : "???");
+                                esc_fputs(out, text(fr, 5) ? text(fr, 5) : "???");
                                 fputc(')', out);
                         }
                         fputc('\n', out);
                         if (python && text(fr, 7)) {
                                 fputs("        ", out);
-                                put_escaped(out, text(fr, 7));
+                                esc_fputs(out, text(fr, 7));
                                 fputc('\n', out);
                         }
                         if (!python || !q->locals)
@@ -848,9 +859,9 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                                         shown = arg;
                                 }
                                 fputs("        ", out);
-                                put_escaped(out, text(lo, 1));
+                                esc_fputs(out, text(lo, 1));
                                 fputs(": ", out);
-                                put_escaped(out, text(lo, 2));
+                                esc_fputs(out, text(lo, 2));
                                 fputc('\n', out);
                         }
                 }
@@ -894,7 +905,7 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
                         fputc(' ', out);
                         put_time(out, sqlite3_column_int64(st, 4));
                         fputc(' ', out);
-                        put_escaped(out, text(st, 1) ? text(st, 1) : "-");
+                        esc_fputs(out, text(st, 1) ? text(st, 1) : "-");
                         fputc('\n', out);
                 }
                 n++;

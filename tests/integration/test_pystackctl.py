@@ -1146,6 +1146,9 @@ def group_debug(tap, ctx):
                      'if [ -f "$last" ]; then echo core-exists >> "$rec"; fi\n'
                      'head -c 4 "$last" | od -An -c | tr -d " " >> "$rec"\n'
                      'printf "core:%%s\\nuid:%%s\\n" "$last" "$(id -u)" >> "$rec"\n'
+                     'n=$#; i=0\n'
+                     'for a in "$@"; do i=$((i + 1)); [ $i -eq $((n - 1)) ] && '
+                     'printf "exe:%%s\\n" "$(readlink -f "$a")" >> "$rec"; done\n'
                      'exit 0\n' % rec)
         if os.path.exists(rec):
             os.unlink(rec)
@@ -1164,9 +1167,13 @@ def group_debug(tap, ctx):
         else:
             args = [l[4:] for l in lines if l.startswith("arg:")]
             core = ([l[5:] for l in lines if l.startswith("core:")] or [""])[0]
-            if len(args) < 2 or args[-2] != SYSTEM_PYTHON:
-                d.append("arguments %r: expected ... %s CORE" % (args,
-                                                                  SYSTEM_PYTHON))
+            exe = ([l[4:] for l in lines if l.startswith("exe:")] or [""])[0]
+            # the executable under a name of pystackctl's own (the crash
+            # chose the real one), linked to the real file
+            if (len(args) < 2 or os.path.basename(args[-2]) != "exe"
+                    or exe != os.path.realpath(SYSTEM_PYTHON)):
+                d.append("arguments %r (EXE resolves to %r): expected ... "
+                         "a link to %s, CORE" % (args, exe, SYSTEM_PYTHON))
             if "core-exists" not in lines:
                 d.append("the core %r did not exist while it ran" % core)
             if "177ELF" not in lines and "\\177ELF" not in lines:
