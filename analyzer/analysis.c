@@ -94,6 +94,7 @@ void analysis_free(struct analysis *a) {
                 }
                 free(th->frames);
                 free(th->truncated);
+                free(th->exception);
                 for (size_t k = 0; k < th->n_native; k++) {
                         free(th->native[k].function);
                         free(th->native[k].file);
@@ -107,4 +108,27 @@ void analysis_free(struct analysis *a) {
         target_free(a->target);
         core_file_free(a->core);
         free(a);
+}
+
+static bool has_native(const struct thread_info *th, const char *function) {
+        for (size_t i = 0; i < th->n_native; i++)
+                if (th->native[i].function && strcmp(th->native[i].function, function) == 0)
+                        return true;
+        return false;
+}
+
+size_t thread_status(const struct thread_info *th, const char *words[3]) {
+        size_t n = 0;
+
+        if (th->tid == 0)
+                words[n++] = "Thread terminated";
+        if (th->has_gil)
+                words[n++] = "Has the GIL";
+        else if (has_native(th, "take_gil"))
+                words[n++] = "Waiting for the GIL";
+        else if (has_native(th, "drop_gil"))
+                words[n++] = "Dropping the GIL";
+        if (th->gc_collecting)
+                words[n++] = "Garbage collecting";
+        return n;
 }

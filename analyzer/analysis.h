@@ -30,6 +30,8 @@ struct py_frame_info {
         uint64_t addr;                  /* the frame's address in the process */
         uint64_t code;                  /* its code object's address */
         bool entry;                     /* the first frame of a C-level call into the interpreter */
+        uint64_t shim;                  /* 3.12+: the interpreter's own frame that entered it (a
+                                         * local of the C eval loop that ran it), 0 when none */
         struct py_var *vars;            /* --locals: arguments first, then locals, in co_varnames order */
         size_t n_vars;
         char *vars_error;               /* --locals: why the variables could not be read, or NULL */
@@ -38,6 +40,8 @@ struct py_frame_info {
 /* A native (C, C++, Rust) frame, symbolized (native_unwind.c). */
 struct native_frame_info {
         uint64_t pc;                    /* the return address (or the faulting pc for the innermost frame) */
+        uint64_t sp;                    /* its stack pointer: the frame's locals lie from here up to the
+                                         * caller's (0 when unknown) */
         char *function;                 /* demangled; NULL when unknown ("???") */
         char *file;                     /* source file from DWARF; NULL when unknown */
         int line;                       /* 0 when unknown */
@@ -57,6 +61,9 @@ struct thread_info {
         struct py_frame_info *frames;   /* innermost first, as walked */
         size_t n_frames, allocated;
         char *truncated;                /* why the walk stopped early, or NULL */
+        char *exception;                /* 3.15+: "TYPE: message" of the exception being raised or
+                                         * handled when the process died, or NULL */
+        bool exception_handled;         /* it was being handled (in an except block), not raised */
 
         struct native_frame_info *native;  /* --native: innermost first */
         size_t n_native, native_allocated;
@@ -132,6 +139,15 @@ struct analysis {
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error);
 void analysis_free(struct analysis *a);
+
+/*
+ * The status words of a thread's header, in PyStack's order and words:
+ * "Thread terminated" (no kernel thread), then one of "Has the GIL" (from
+ * the interpreter's state), "Waiting for the GIL" or "Dropping the GIL" (a
+ * take_gil or drop_gil native frame: known with native frames only), then
+ * "Garbage collecting".  Fills words[] and returns how many (at most 3).
+ */
+size_t thread_status(const struct thread_info *th, const char *words[3]);
 
 /* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
 int analysis_add_native_threads(struct analysis *a);

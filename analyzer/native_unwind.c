@@ -341,7 +341,9 @@ static int symbolize(struct unwind_ctx *u, uint64_t pc, bool activation) {
 static int frame_cb(Dwfl_Frame *state, void *arg) {
         struct unwind_ctx *u = arg;
         Dwarf_Addr pc;
+        Dwarf_Word sp = 0;
         bool activation;
+        size_t start = u->th->n_native;
 
         if (u->th->n_native >= MAX_NATIVE_FRAMES) {
                 u->error = -E2BIG;
@@ -355,6 +357,10 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
                 u->error = -ENOMEM;
                 return DWARF_CB_ABORT;
         }
+        if (dwfl_frame_reg(state, 7 /* rsp */, &sp) != 0)
+                sp = 0;
+        for (size_t k = start; k < u->th->n_native; k++)
+                u->th->native[k].sp = sp;
         return DWARF_CB_OK;
 }
 
@@ -389,13 +395,59 @@ static bool is_plumbing(const char *fn) {
         return false;
 }
 
+/* The physical native frame whose stack holds addr: [sp, the next physical frame's sp). */
+static ssize_t frame_holding(const struct thread_info *th, uint64_t addr) {
+        for (size_t i = 0; i < th->n_native; i++) {
+                size_t next = i + 1;
+
+                if (th->native[i].inlined)
+                        continue;
+                while (next < th->n_native && th->native[next].inlined)
+                        next++;
+                if (next == th->n_native)
+                        return -1;
+                if (th->native[i].sp && th->native[i].sp <= addr && addr < th->native[next].sp)
+                        return (ssize_t)i;
+        }
+        return -1;
+}
+
+/*
+ * 3.12+: every C-level entry into the interpreter keeps its own frame (the
+ * shim before each run of Python frames) as a local of the eval loop that
+ * runs them, so the native frame whose stack holds it is that eval loop —
+ * found without symbols, which stripped interpreters (Debian's 3.14, with
+ * the eval loop split into a .cold part) do not have.  Used only when every
+ * shim is found.
+ */
+static bool eval_by_stack(struct thread_info *th, bool *eval) {
+        size_t shims = 0, found = 0;
+
+        for (size_t k = 0; k < th->n_frames; k++) {
+                ssize_t i;
+
+                if (!th->frames[k].shim)
+                        continue;
+                shims++;
+                i = frame_holding(th, th->frames[k].shim);
+                if (i >= 0 && !eval[i]) {
+                        eval[i] = true;
+                        found++;
+                }
+        }
+        return shims > 0 && found == shims;
+}
+
 static void classify(struct analysis *a, struct thread_info *th) {
+        _cleanup_free_ bool *by_stack = calloc(MAX(th->n_native, (size_t)1), sizeof(bool));
+        bool stack = by_stack && eval_by_stack(th, by_stack);
+
         for (size_t i = 0; i < th->n_native; i++) {
                 struct native_frame_info *f = &th->native[i];
                 struct module *m = target_module_at(a->target, f->pc);
                 bool in_interp = m && a->py_module && m == a->py_module;
 
-                f->eval = in_interp && !f->inlined && is_eval(a, f->function);
+                f->eval = stack ? by_stack[i] : in_interp && !f->inlined && is_eval(a, f->function);
                 f->hidden = in_interp && !f->eval && is_plumbing(f->function);
         }
         /* what the thread was executing is never plumbing: for the crashed thread it is the crash site */

@@ -4,7 +4,9 @@
  *
  * <=3.10 chains PyFrameObjects through f_back; 3.11+ chains
  * _PyInterpreterFrames through `previous`, with shim frames owned by the C
- * stack (3.12+) and incomplete frames (not yet past RESUME) that Python
+ * stack (3.12, 3.13) or the interpreter (3.14+: entry frames, and 3.15's
+ * base frame at the bottom), 3.14's tagged references (_PyStackRef) to the
+ * code object, and incomplete frames (not yet past RESUME) that Python
  * itself hides.  The walk is bounded by a frame limit and stops at the
  * first repeated frame, so a corrupt list ends in a marked, partial result.
  *
@@ -166,6 +168,7 @@ static int push_frame(struct thread_info *th, const struct code_info *ci, int li
         f->addr = addr;
         f->code = ci->addr;
         f->entry = false;
+        f->shim = 0;
         f->vars = NULL;
         f->n_vars = 0;
         f->vars_error = NULL;
@@ -253,14 +256,21 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                         uint64_t instr = field_u64(buf, l->iframe.instr);
 
                         next = field_u64(buf, l->iframe.previous);
-                        if (owner >= 0 && owner == l->owner_cstack) {
-                                /* a shim between C and Python: the frame before it was entered from C */
-                                if (th->n_frames)
+                        if (owner >= 0 && l->owner_cstack >= 0 && owner >= l->owner_cstack) {
+                                /* a shim between C and Python (3.12+), an entry or base frame
+                                 * (3.14+): the frame before it was entered from C */
+                                /* the first one only: 3.15's base frame (in the thread state, at
+                                 * the very end) follows the outermost entry frame */
+                                if (th->n_frames && !th->frames[th->n_frames - 1].shim) {
                                         th->frames[th->n_frames - 1].entry = true;
+                                        th->frames[th->n_frames - 1].shim = addr;
+                                }
                                 addr = next;
                                 continue;
                         }
                         code = field_u64(buf, l->iframe.code);
+                        if (l->stackrefs)       /* a tagged int is no code object; else drop the tag */
+                                code = (code & 3) == 3 ? 0 : code & ~(uint64_t)1;
                         ci = code ? code_info(a, code) : NULL;
                         if (!ci) {
                                 mark_truncated(th, "unreadable code object in frame 0x%llx", addr);

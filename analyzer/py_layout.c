@@ -56,6 +56,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 144,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -73,6 +82,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -214,6 +224,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 152,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -231,6 +250,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -372,6 +392,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 176,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -389,6 +418,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -530,6 +560,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 176,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -547,6 +586,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -688,6 +728,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 176,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -705,6 +754,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -846,6 +896,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 176,
                         .native_thread_id = NONE,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -863,6 +922,7 @@ static const struct py_layout table[] = {
                         .instr      = NONE,
                         .localsplus = NONE,
                         .stacktop   = NONE,
+                        .stackpointer = NONE,
                         .owner      = NONE,
                         .is_entry   = NONE,
                 },
@@ -1004,6 +1064,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 152,
                         .native_thread_id = 160,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = 8,
@@ -1021,6 +1090,7 @@ static const struct py_layout table[] = {
                         .instr      = 56,
                         .localsplus = 72,
                         .stacktop   = 64,
+                        .stackpointer = NONE,
                         .owner      = 69,
                         .is_entry   = 68,
                 },
@@ -1162,6 +1232,15 @@ static const struct py_layout table[] = {
                         .current_frame    = NONE,
                         .thread_id        = 136,
                         .native_thread_id = 144,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = 0,
@@ -1179,6 +1258,7 @@ static const struct py_layout table[] = {
                         .instr      = 56,
                         .localsplus = 72,
                         .stacktop   = 64,
+                        .stackpointer = NONE,
                         .owner      = 70,
                         .is_entry   = NONE,
                 },
@@ -1320,6 +1400,15 @@ static const struct py_layout table[] = {
                         .current_frame    = 72,
                         .thread_id        = 152,
                         .native_thread_id = 160,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
                 },
                 .cframe = {
                         .current_frame = NONE,
@@ -1337,6 +1426,7 @@ static const struct py_layout table[] = {
                         .instr      = 56,
                         .localsplus = 72,
                         .stacktop   = 64,
+                        .stackpointer = NONE,
                         .owner      = 70,
                         .is_entry   = NONE,
                 },
@@ -1446,6 +1536,344 @@ static const struct py_layout table[] = {
                         .tpf_dict       = 1u << 29,
                 },
         },
+        /* 3.14: checked against Debian sid's 3.14.10 headers; the fields the debug offsets describe come from the block */
+        {
+                .major = 3, .minor = 14,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_INTERP_GIL,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_CURRENT,
+                .line_format = PY_LINES_LOCATIONS311,
+                .runtime = {
+                        .interpreters_head       = 808,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 7272,
+                        .tstate_head   = 7344,
+                        .gc_collecting = 7600,
+                        .ceval_gil     = 16,
+                        .modules       = 7688,
+                },
+                .gil = {
+                        .locked      = 16,
+                        .last_holder = 8,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = NONE,
+                        .cframe           = NONE,
+                        .current_frame    = 72,
+                        .thread_id        = 152,
+                        .native_thread_id = 160,
+                        .holds_gil         = NONE,
+                        .current_exception = NONE,
+                        .exc_state         = NONE,
+                },
+                .err_stackitem = {
+                        .exc_value = NONE,
+                },
+                .exc = {
+                        .args = NONE,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = NONE,
+                        .code       = NONE,
+                        .lasti      = NONE,
+                        .lineno     = NONE,
+                        .localsplus = NONE,
+                },
+                .iframe = {
+                        .previous   = 8,
+                        .code       = 0,
+                        .instr      = 56,
+                        .localsplus = 80,
+                        .stacktop   = NONE,
+                        .stackpointer = 64,
+                        .owner      = 74,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = 3,
+                .owner_generator = 1,
+                .instr_is_current = true,
+                .stackrefs = true,
+                .code = {
+                        .argcount        = 52,
+                        .posonlyargcount = 56,
+                        .kwonlyargcount  = 60,
+                        .nlocals         = 80,
+                        .flags           = 48,
+                        .firstlineno     = 68,
+                        .filename        = 112,
+                        .name            = 120,
+                        .lnotab          = NONE,
+                        .linetable       = 136,
+                        .code            = NONE,
+                        .qualname        = 128,
+                        .varnames        = NONE,
+                        .cellvars        = NONE,
+                        .freevars        = NONE,
+                        .localsplusnames = 96,
+                        .localspluskinds = 104,
+                        .firsttraceable  = 192,
+                        .code_adaptive   = 208,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 40,
+                        .compact_data = 56,
+                        .data_any     = 56,
+                },
+                .seq = {
+                        .tuple_items = 32,
+                        .list_items  = 24,
+                },
+                .unicode27 = {
+                        .length    = NONE,
+                        .str       = NONE,
+                        .char_size = 0,
+                },
+                .num = {
+                        .int_ival        = NONE,
+                        .long_lv_tag     = 16,
+                        .long_digits     = 24,
+                        .long_shift      = 30,
+                        .long_digit_size = 4,
+                        .float_fval      = 16,
+                        .cell_ref        = 16,
+                },
+                .dict_kind = PY_DICT_KEYS313,
+                .dict = {
+                        .ma_used             = 16,
+                        .ma_keys             = 32,
+                        .ma_values           = 40,
+                        .ma_mask             = NONE,
+                        .ma_table            = NONE,
+                        .dk_size             = NONE,
+                        .dk_log2_size        = 8,
+                        .dk_log2_index_bytes = 9,
+                        .dk_kind             = 10,
+                        .dk_nentries         = 24,
+                        .dk_indices          = 32,
+                        .entry_size          = 24,
+                        .entry_key           = 8,
+                        .entry_value         = 16,
+                        .unicode_entry_size  = 16,
+                        .unicode_entry_key   = 0,
+                        .unicode_entry_value = 8,
+                        .values_values       = 8,
+                        .values_capacity     = 0,
+                        .values_size         = 1,
+                },
+                .set = {
+                        .mask       = 32,
+                        .table      = 40,
+                        .used       = 24,
+                        .entry_size = 16,
+                        .entry_key  = 0,
+                },
+                .consts = {
+                        .co_optimized   = 0x1,
+                        .co_varargs     = 0x4,
+                        .co_varkeywords = 0x8,
+                        .fast_hidden    = 0x10,
+                        .fast_local     = 0x20,
+                        .fast_cell      = 0x40,
+                        .fast_free      = 0x80,
+                        .tpf_int        = 0,
+                        .tpf_long       = 1u << 24,
+                        .tpf_list       = 1u << 25,
+                        .tpf_tuple      = 1u << 26,
+                        .tpf_bytes      = 1u << 27,
+                        .tpf_unicode    = 1u << 28,
+                        .tpf_dict       = 1u << 29,
+                },
+        },
+        /* 3.15: checked against Debian sid's 3.15.2 headers; the fields the debug offsets describe come from the block */
+        {
+                .major = 3, .minor = 15,
+                .runtime_kind = PY_RUNTIME_PYRUNTIME,
+                .gil_kind = PY_GIL_INTERP_GIL,
+                .gc_kind = PY_GC_INTERP,
+                .frame_kind = PY_FRAMES_CURRENT,
+                .line_format = PY_LINES_LOCATIONS311,
+                .runtime = {
+                        .interpreters_head       = 936,
+                        .gilstate_tstate_current = NONE,
+                        .gc_collecting           = NONE,
+                },
+                .interp = {
+                        .next          = 7264,
+                        .tstate_head   = 7336,
+                        .gc_collecting = 7512,
+                        .ceval_gil     = 16,
+                        .modules       = 7592,
+                },
+                .gil = {
+                        .locked      = 16,
+                        .last_holder = 8,
+                },
+                .tstate = {
+                        .next             = 8,
+                        .interp           = 16,
+                        .frame            = NONE,
+                        .cframe           = NONE,
+                        .current_frame    = 72,
+                        .thread_id        = 176,
+                        .native_thread_id = 184,
+                        .holds_gil         = 36,
+                        .current_exception = 136,
+                        .exc_state         = 288,
+                },
+                .err_stackitem = {
+                        .exc_value = 0,
+                },
+                .exc = {
+                        .args = 24,
+                },
+                .cframe = {
+                        .current_frame = NONE,
+                },
+                .frame = {
+                        .back       = NONE,
+                        .code       = NONE,
+                        .lasti      = NONE,
+                        .lineno     = NONE,
+                        .localsplus = NONE,
+                },
+                .iframe = {
+                        .previous   = 8,
+                        .code       = 0,
+                        .instr      = 56,
+                        .localsplus = 80,
+                        .stacktop   = NONE,
+                        .stackpointer = 64,
+                        .owner      = 74,
+                        .is_entry   = NONE,
+                },
+                .owner_cstack = 3,
+                .owner_generator = 1,
+                .instr_is_current = true,
+                .stackrefs = true,
+                .code = {
+                        .argcount        = 52,
+                        .posonlyargcount = 56,
+                        .kwonlyargcount  = 60,
+                        .nlocals         = 80,
+                        .flags           = 48,
+                        .firstlineno     = 68,
+                        .filename        = 112,
+                        .name            = 120,
+                        .lnotab          = NONE,
+                        .linetable       = 136,
+                        .code            = NONE,
+                        .qualname        = 128,
+                        .varnames        = NONE,
+                        .cellvars        = NONE,
+                        .freevars        = NONE,
+                        .localsplusnames = 96,
+                        .localspluskinds = 104,
+                        .firsttraceable  = 192,
+                        .code_adaptive   = 208,
+                },
+                .object = {
+                        .ob_type  = 8,
+                        .ob_size  = 16,
+                        .tp_name  = 24,
+                        .tp_flags = 168,
+                },
+                .bytes = {
+                        .ob_size = 16,
+                        .ob_sval = 32,
+                },
+                .unicode = {
+                        .length       = 16,
+                        .state        = 32,
+                        .ascii_data   = 40,
+                        .compact_data = 56,
+                        .data_any     = 56,
+                },
+                .seq = {
+                        .tuple_items = 32,
+                        .list_items  = 24,
+                },
+                .unicode27 = {
+                        .length    = NONE,
+                        .str       = NONE,
+                        .char_size = 0,
+                },
+                .num = {
+                        .int_ival        = NONE,
+                        .long_lv_tag     = 16,
+                        .long_digits     = 24,
+                        .long_shift      = 30,
+                        .long_digit_size = 4,
+                        .float_fval      = 16,
+                        .cell_ref        = 16,
+                },
+                .dict_kind = PY_DICT_KEYS313,
+                .dict = {
+                        .ma_used             = 16,
+                        .ma_keys             = 32,
+                        .ma_values           = 40,
+                        .ma_mask             = NONE,
+                        .ma_table            = NONE,
+                        .dk_size             = NONE,
+                        .dk_log2_size        = 8,
+                        .dk_log2_index_bytes = 9,
+                        .dk_kind             = 10,
+                        .dk_nentries         = 24,
+                        .dk_indices          = 32,
+                        .entry_size          = 24,
+                        .entry_key           = 8,
+                        .entry_value         = 16,
+                        .unicode_entry_size  = 16,
+                        .unicode_entry_key   = 0,
+                        .unicode_entry_value = 8,
+                        .values_values       = 8,
+                        .values_capacity     = 0,
+                        .values_size         = 1,
+                },
+                .set = {
+                        .mask       = 32,
+                        .table      = 40,
+                        .used       = 24,
+                        .entry_size = 16,
+                        .entry_key  = 0,
+                },
+                .consts = {
+                        .co_optimized   = 0x1,
+                        .co_varargs     = 0x4,
+                        .co_varkeywords = 0x8,
+                        .fast_hidden    = 0x10,
+                        .fast_local     = 0x20,
+                        .fast_cell      = 0x40,
+                        .fast_free      = 0x80,
+                        .tpf_int        = 0,
+                        .tpf_long       = 1u << 24,
+                        .tpf_list       = 1u << 25,
+                        .tpf_tuple      = 1u << 26,
+                        .tpf_bytes      = 1u << 27,
+                        .tpf_unicode    = 1u << 28,
+                        .tpf_dict       = 1u << 29,
+                },
+        },
 };
 
 #define TABLE_LEN (sizeof(table) / sizeof(table[0]))
@@ -1466,66 +1894,141 @@ const struct py_layout *py_layout_at(size_t i) {
 }
 
 /* The newest entry not newer than major.minor (the table is sorted). */
-static const struct py_layout *layout_at_or_below(unsigned major, unsigned minor) {
-        const struct py_layout *best = NULL;
-
-        for (size_t i = 0; i < TABLE_LEN; i++) {
-                const struct py_layout *l = &table[i];
-                if (l->major < major || (l->major == major && l->minor <= minor))
-                        best = l;
-        }
-        return best;
-}
-
 /*
- * _Py_DebugOffsets as 3.13 lays it out (Include/internal/pycore_runtime.h):
- * an 8-byte cookie followed by nothing but uint64_t words, so the block is
- * addressed by word index.  The enum lists every word in order, including
- * the ones we do not use, so that the indexes stay right.
- *
- * 3.14 inserts words (interpreter_state.threads_main, ...) in the middle, so
- * this layout is only valid for blocks that declare 3.13.
+ * _Py_DebugOffsets: an 8-byte cookie followed by nothing but uint64_t words,
+ * so the block is addressed by word index.  Each minor inserts words in the
+ * middle, so each has its own list: every word in order, named when the
+ * analyzer reads it and DO_SKIP otherwise.  The lists come from
+ * Include/internal/pycore_runtime.h (3.13) and pycore_debug_offsets.h
+ * (3.14+); tests/layout checks them against the headers and against the
+ * block libpython carries.
  */
-enum {
-        DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
-
-        DO_RT_SIZE, DO_RT_FINALIZING, DO_RT_INTERPRETERS_HEAD,
-
-        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC,
-        DO_IS_IMPORTS_MODULES, DO_IS_SYSDICT, DO_IS_BUILTINS, DO_IS_CEVAL_GIL,
-        DO_IS_GIL_RUNTIME_STATE, DO_IS_GIL_ENABLED, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
-
-        DO_TS_SIZE, DO_TS_PREV, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME,
-        DO_TS_THREAD_ID, DO_TS_NATIVE_THREAD_ID, DO_TS_DATASTACK_CHUNK, DO_TS_STATUS,
-
-        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR,
-        DO_IF_LOCALSPLUS, DO_IF_OWNER,
-
-        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE,
-        DO_CO_FIRSTLINENO, DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES,
-        DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE,
-
+enum do_field {
+        DO_SKIP, DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
+        DO_RT_SIZE, DO_RT_INTERPRETERS_HEAD,
+        DO_IS_SIZE, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES, DO_IS_CEVAL_GIL,
+        DO_IS_GIL_RUNTIME_STATE, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
+        DO_TS_SIZE, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID, DO_TS_NATIVE_THREAD_ID,
+        DO_TS_HOLDS_GIL, DO_TS_CURRENT_EXCEPTION, DO_TS_EXC_STATE, DO_ERR_EXC_VALUE,
+        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
+        DO_IF_STACKPOINTER,
+        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE,
         DO_OB_SIZE, DO_OB_TYPE,
-
-        DO_TP_SIZE, DO_TP_NAME, DO_TP_REPR, DO_TP_FLAGS,
-
+        DO_TP_SIZE, DO_TP_NAME, DO_TP_FLAGS,
         DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
-
-        DO_LIST_SIZE, DO_LIST_OB_ITEM, DO_LIST_OB_SIZE,
-
+        DO_LIST_SIZE, DO_LIST_OB_ITEM,
+        DO_SET_SIZE, DO_SET_USED, DO_SET_TABLE, DO_SET_MASK,
         DO_DICT_SIZE, DO_DICT_MA_KEYS, DO_DICT_MA_VALUES,
-
         DO_FLOAT_SIZE, DO_FLOAT_OB_FVAL,
-
         DO_LONG_SIZE, DO_LONG_LV_TAG, DO_LONG_OB_DIGIT,
-
         DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
-
-        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE,
-
+        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE, DO_STR_COMPACT_SIZE,
         DO_GC_SIZE, DO_GC_COLLECTING,
+        _DO_MAX
+};
 
-        DO_WORDS_313
+#define S DO_SKIP
+static const uint8_t block_313[] = {
+        DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
+        DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
+        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES,
+        S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE, S /* gil enabled */,
+        DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
+        DO_TS_SIZE, S /* prev */, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID,
+        DO_TS_NATIVE_THREAD_ID, S /* datastack_chunk */, S /* status */,
+        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
+        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE,
+        DO_OB_SIZE, DO_OB_TYPE,
+        DO_TP_SIZE, DO_TP_NAME, S /* tp_repr */, DO_TP_FLAGS,
+        DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
+        DO_LIST_SIZE, DO_LIST_OB_ITEM, S /* list ob_size */,
+        DO_DICT_SIZE, DO_DICT_MA_KEYS, DO_DICT_MA_VALUES,
+        DO_FLOAT_SIZE, DO_FLOAT_OB_FVAL,
+        DO_LONG_SIZE, DO_LONG_LV_TAG, DO_LONG_OB_DIGIT,
+        DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
+        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE,
+        DO_GC_SIZE, DO_GC_COLLECTING,
+};
+
+/* 3.14: threads_main, code_object_generation, tlbc_generation, stackpointer, tlbc_index, co_tlbc,
+ * the set and generator objects, llist_node and debugger_support. */
+static const uint8_t block_314[] = {
+        DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
+        DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
+        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
+        DO_IS_IMPORTS_MODULES, S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE,
+        S /* gil enabled */, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER, S /* code_object_generation */,
+        S /* tlbc_generation */,
+        DO_TS_SIZE, S /* prev */, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID,
+        DO_TS_NATIVE_THREAD_ID, S /* datastack_chunk */, S /* status */,
+        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
+        DO_IF_STACKPOINTER, S /* tlbc_index */,
+        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, S /* co_tlbc */,
+        DO_OB_SIZE, DO_OB_TYPE,
+        DO_TP_SIZE, DO_TP_NAME, S /* tp_repr */, DO_TP_FLAGS,
+        DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
+        DO_LIST_SIZE, DO_LIST_OB_ITEM, S /* list ob_size */,
+        DO_SET_SIZE, DO_SET_USED, DO_SET_TABLE, DO_SET_MASK,
+        DO_DICT_SIZE, DO_DICT_MA_KEYS, DO_DICT_MA_VALUES,
+        DO_FLOAT_SIZE, DO_FLOAT_OB_FVAL,
+        DO_LONG_SIZE, DO_LONG_LV_TAG, DO_LONG_OB_DIGIT,
+        DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
+        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE,
+        DO_GC_SIZE, DO_GC_COLLECTING,
+        S, S, S, S,             /* gen_object: size, gi_name, gi_iframe, gi_frame_state */
+        S, S,                   /* llist_node: next, prev */
+        S, S, S, S, S, S,       /* debugger_support */
+};
+
+/* 3.15 (from 3.15.0b4 on): the thread's base frame, profiling, GIL and exception fields, the
+ * exception stack item, tp_basicsize/tp_dictoffset, heap types, the compact unicode size and
+ * more of the GC state. */
+static const uint8_t block_315[] = {
+        DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
+        DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
+        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
+        DO_IS_IMPORTS_MODULES, S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE,
+        S /* gil enabled */, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER, S /* code_object_generation */,
+        S /* tlbc_generation */,
+        DO_TS_SIZE, S /* prev */, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, S /* base_frame */,
+        S /* last_profiled_frame */, S /* last_profiled_frame_seq */, DO_TS_THREAD_ID,
+        DO_TS_NATIVE_THREAD_ID, S /* datastack_chunk */, S /* status */, DO_TS_HOLDS_GIL,
+        S /* gil_requested */, DO_TS_CURRENT_EXCEPTION, DO_TS_EXC_STATE,
+        DO_ERR_EXC_VALUE,
+        DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
+        DO_IF_STACKPOINTER, S /* tlbc_index */,
+        DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, S /* co_tlbc */,
+        DO_OB_SIZE, DO_OB_TYPE,
+        DO_TP_SIZE, DO_TP_NAME, S /* tp_repr */, DO_TP_FLAGS, S /* tp_basicsize */, S /* tp_dictoffset */,
+        S, S,                   /* heap_type_object: size, ht_cached_keys */
+        DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
+        DO_LIST_SIZE, DO_LIST_OB_ITEM, S /* list ob_size */,
+        DO_SET_SIZE, DO_SET_USED, DO_SET_TABLE, DO_SET_MASK,
+        DO_DICT_SIZE, DO_DICT_MA_KEYS, DO_DICT_MA_VALUES,
+        DO_FLOAT_SIZE, DO_FLOAT_OB_FVAL,
+        DO_LONG_SIZE, DO_LONG_LV_TAG, DO_LONG_OB_DIGIT,
+        DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
+        DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE, DO_STR_COMPACT_SIZE,
+        DO_GC_SIZE, DO_GC_COLLECTING, S /* frame */, S /* generation_stats_size */, S /* generation_stats */,
+        S, S, S, S,             /* gen_object */
+        S, S,                   /* llist_node */
+        S, S, S, S, S, S,       /* debugger_support */
+};
+#undef S
+
+static const struct block_layout {
+        unsigned minor;
+        uint32_t first_hex;             /* the first release with this list */
+        const uint8_t *words;
+        size_t n;
+} block_layouts[] = {
+        { 13, 0x030D0000, block_313, sizeof(block_313) },
+        { 14, 0x030E0000, block_314, sizeof(block_314) },
+        { 15, 0x030F00B4, block_315, sizeof(block_315) },       /* 3.15.0b4 inserted a word */
 };
 
 /* No CPython struct the analyzer reads comes near this; a bigger "size" means
@@ -1534,11 +2037,12 @@ enum {
 
 struct block {
         const uint8_t *raw;
+        int16_t at[_DO_MAX];            /* word index of each field, -1 when the list has none */
         bool bad;
 };
 
 /* The core is x86-64, so the words are little-endian whatever we run on. */
-static uint64_t word(const struct block *b, unsigned i) {
+static uint64_t word_at(const struct block *b, unsigned i) {
         const uint8_t *p = b->raw + (size_t)i * 8;
         uint64_t v = 0;
 
@@ -1547,18 +2051,25 @@ static uint64_t word(const struct block *b, unsigned i) {
         return v;
 }
 
-static uint64_t size_word(struct block *b, unsigned i) {
-        uint64_t v = word(b, i);
+static bool has(const struct block *b, enum do_field f) {
+        return b->at[f] >= 0;
+}
+
+static uint64_t size_word(struct block *b, enum do_field f) {
+        uint64_t v = has(b, f) ? word_at(b, (unsigned)b->at[f]) : 0;
 
         if (v == 0 || v > MAX_STRUCT_SIZE)
                 b->bad = true;
         return v;
 }
 
-/* An offset into a struct of `size` bytes (as declared by the block). */
-static py_off off_word(struct block *b, unsigned i, uint64_t size) {
-        uint64_t v = word(b, i);
+/* An offset into a struct of `size` bytes (as declared by the block); NONE when the list lacks it. */
+static py_off off_word(struct block *b, enum do_field f, uint64_t size) {
+        uint64_t v;
 
+        if (!has(b, f))
+                return NONE;
+        v = word_at(b, (unsigned)b->at[f]);
         if (v >= size || v >= MAX_STRUCT_SIZE) {
                 b->bad = true;
                 return NONE;
@@ -1566,35 +2077,49 @@ static py_off off_word(struct block *b, unsigned i, uint64_t size) {
         return (py_off)v;
 }
 
-int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out) {
+static const struct block_layout *block_layout_for(uint64_t version) {
+        unsigned major = (unsigned)(version >> 24) & 0xff, minor = (unsigned)(version >> 16) & 0xff;
+
+        if (major != 3)
+                return NULL;
+        for (size_t i = 0; i < sizeof(block_layouts) / sizeof(block_layouts[0]); i++)
+                if (block_layouts[i].minor == minor)
+                        return version >= block_layouts[i].first_hex ? &block_layouts[i] : NULL;
+        return NULL;
+}
+
+int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out, uint64_t *version_out) {
         struct block b = { .raw = raw, .bad = false };
+        const struct block_layout *bl;
         const struct py_layout *base;
-        uint64_t version, rt, is, ts, ifr, co, ob, tp, tup, list, dict, flt, lng, bytes, str, gc;
-        unsigned major, minor;
+        uint64_t version, rt, is, ts, ifr, co, ob, tp, tup, list, dict, flt, lng, bytes, str, gc, set = 0;
         py_off gil, locked, holder, gc_base;
         struct py_layout l;
 
-        if (!raw || !out || len < (size_t)DO_WORDS_313 * 8)
+        if (!raw || !out || len < 16 || memcmp(raw, "xdebugpy", 8) != 0)
                 return -EINVAL;
-        if (memcmp(raw, "xdebugpy", 8) != 0)
+        version = word_at(&b, 1);
+        if (version_out)
+                *version_out = version;
+        bl = block_layout_for(version);
+        if (!bl)
+                return -EPROTONOSUPPORT;
+        if (len < bl->n * 8)
                 return -EINVAL;
-
-        version = word(&b, DO_VERSION);
-        major = (unsigned)(version >> 24);
-        minor = (unsigned)(version >> 16) & 0xff;
-        if (major != 3 || minor != 13)
-                return -EINVAL;
+        for (size_t f = 0; f < _DO_MAX; f++)
+                b.at[f] = -1;
+        for (size_t i = 0; i < bl->n; i++)
+                if (bl->words[i] != DO_SKIP)
+                        b.at[bl->words[i]] = (int16_t)i;
         /* The table describes default builds: a free-threaded build moves
          * ob_type and everything after it, so the fields the block does not
          * carry would all be wrong. */
-        if (word(&b, DO_FREE_THREADED) != 0)
-                return -EINVAL;
-        base = layout_at_or_below(major, minor);
+        if (word_at(&b, (unsigned)b.at[DO_FREE_THREADED]) != 0)
+                return -EPROTONOSUPPORT;
+        base = py_layout_for(3, bl->minor);
         if (!base)
-                return -EINVAL;
+                return -EPROTONOSUPPORT;
         l = *base;
-        l.major = major;
-        l.minor = minor;
 
         rt = size_word(&b, DO_RT_SIZE);
         is = size_word(&b, DO_IS_SIZE);
@@ -1611,6 +2136,8 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         bytes = size_word(&b, DO_BYTES_SIZE);
         str = size_word(&b, DO_STR_SIZE);
         gc = size_word(&b, DO_GC_SIZE);
+        if (has(&b, DO_SET_SIZE))
+                set = size_word(&b, DO_SET_SIZE);
         if (b.bad)
                 return -EINVAL;
 
@@ -1643,12 +2170,23 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         l.tstate.current_frame = off_word(&b, DO_TS_CURRENT_FRAME, ts);
         l.tstate.thread_id = off_word(&b, DO_TS_THREAD_ID, ts);
         l.tstate.native_thread_id = off_word(&b, DO_TS_NATIVE_THREAD_ID, ts);
+        if (has(&b, DO_TS_HOLDS_GIL))
+                l.tstate.holds_gil = off_word(&b, DO_TS_HOLDS_GIL, ts);
+        if (has(&b, DO_TS_CURRENT_EXCEPTION))
+                l.tstate.current_exception = off_word(&b, DO_TS_CURRENT_EXCEPTION, ts);
+        if (has(&b, DO_TS_EXC_STATE))
+                l.tstate.exc_state = off_word(&b, DO_TS_EXC_STATE, ts);
+        /* the stack item has no size of its own: its field must leave room in the thread state */
+        if (has(&b, DO_ERR_EXC_VALUE) && l.tstate.exc_state != NONE)
+                l.err_stackitem.exc_value = off_word(&b, DO_ERR_EXC_VALUE, ts - (uint64_t)l.tstate.exc_state);
 
         l.iframe.previous = off_word(&b, DO_IF_PREVIOUS, ifr);
         l.iframe.code = off_word(&b, DO_IF_EXECUTABLE, ifr);
         l.iframe.instr = off_word(&b, DO_IF_INSTR_PTR, ifr);
-        l.iframe.localsplus = off_word(&b, DO_IF_LOCALSPLUS, ifr);
+        l.iframe.localsplus = off_word(&b, DO_IF_LOCALSPLUS, ifr + 1);  /* a flexible array: may be at the end */
         l.iframe.owner = off_word(&b, DO_IF_OWNER, ifr);
+        if (has(&b, DO_IF_STACKPOINTER))
+                l.iframe.stackpointer = off_word(&b, DO_IF_STACKPOINTER, ifr);
 
         l.code.filename = off_word(&b, DO_CO_FILENAME, co);
         l.code.name = off_word(&b, DO_CO_NAME, co);
@@ -1658,7 +2196,7 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         l.code.argcount = off_word(&b, DO_CO_ARGCOUNT, co);
         l.code.localsplusnames = off_word(&b, DO_CO_LOCALSPLUSNAMES, co);
         l.code.localspluskinds = off_word(&b, DO_CO_LOCALSPLUSKINDS, co);
-        l.code.code_adaptive = off_word(&b, DO_CO_CODE_ADAPTIVE, co);
+        l.code.code_adaptive = off_word(&b, DO_CO_CODE_ADAPTIVE, co + 1);      /* a flexible array */
 
         l.object.ob_type = off_word(&b, DO_OB_TYPE, ob);
         l.object.tp_name = off_word(&b, DO_TP_NAME, tp);
@@ -1666,9 +2204,14 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         /* ob_size is PyVarObject's; the tuple's copy of it is the same field. */
         l.object.ob_size = off_word(&b, DO_TUPLE_OB_SIZE, tup);
 
-        l.seq.tuple_items = off_word(&b, DO_TUPLE_OB_ITEM, tup);
+        l.seq.tuple_items = off_word(&b, DO_TUPLE_OB_ITEM, tup + 1);           /* a flexible array */
         l.seq.list_items = off_word(&b, DO_LIST_OB_ITEM, list);
 
+        if (set) {
+                l.set.used = off_word(&b, DO_SET_USED, set);
+                l.set.table = off_word(&b, DO_SET_TABLE, set);
+                l.set.mask = off_word(&b, DO_SET_MASK, set);
+        }
         l.dict.ma_keys = off_word(&b, DO_DICT_MA_KEYS, dict);
         l.dict.ma_values = off_word(&b, DO_DICT_MA_VALUES, dict);
         l.num.float_fval = off_word(&b, DO_FLOAT_OB_FVAL, flt);
@@ -1681,8 +2224,10 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
 
         l.unicode.state = off_word(&b, DO_STR_STATE, str);
         l.unicode.length = off_word(&b, DO_STR_LENGTH, str);
-        /* A size, not an offset: compact ASCII data starts right after it. */
+        /* Sizes, not offsets: compact data starts right after them. */
         l.unicode.ascii_data = off_word(&b, DO_STR_ASCIIOBJECT_SIZE, str + 1);
+        if (has(&b, DO_STR_COMPACT_SIZE))
+                l.unicode.compact_data = off_word(&b, DO_STR_COMPACT_SIZE, str + 1);
 
         if (b.bad)
                 return -EINVAL;

@@ -101,7 +101,20 @@ struct py_layout {
                 py_off current_frame;           /* 3.13+: _PyInterpreterFrame * */
                 py_off thread_id;               /* unsigned long: the pthread_t */
                 py_off native_thread_id;        /* 3.11+: the kernel tid */
+                py_off holds_gil;               /* 3.15+: int, this thread holds its interpreter's GIL */
+                py_off current_exception;       /* 3.12+: PyObject *, the exception being raised */
+                py_off exc_state;               /* 3.11+: _PyErr_StackItem, the exception being handled */
         } tstate;
+
+        /* _PyErr_StackItem (3.11+) */
+        struct {
+                py_off exc_value;
+        } err_stackitem;
+
+        /* PyBaseExceptionObject */
+        struct {
+                py_off args;                    /* the args tuple: its first item is the message */
+        } exc;
 
         /* _PyCFrame (3.11-3.12) */
         struct {
@@ -124,12 +137,19 @@ struct py_layout {
                 py_off instr;                   /* prev_instr (3.11-3.12), instr_ptr (3.13+) */
                 py_off localsplus;
                 py_off stacktop;                /* int, 3.11-3.13 */
+                py_off stackpointer;            /* _PyStackRef *, 3.14+ */
                 py_off owner;                   /* char enum _frameowner */
                 py_off is_entry;                /* bool, 3.11 only */
         } iframe;
-        int owner_cstack;                       /* FRAME_OWNED_BY_CSTACK, or -1 */
+        int owner_cstack;                       /* 3.12+: the first owner that is not Python code:
+                                                 * FRAME_OWNED_BY_CSTACK (3.12, 3.13), then
+                                                 * FRAME_OWNED_BY_INTERPRETER (3.14+: entry and base
+                                                 * frames); -1 before */
         int owner_generator;                    /* FRAME_OWNED_BY_GENERATOR, or -1 */
         bool instr_is_current;                  /* 3.13+: instr_ptr is the instruction running, not the previous one */
+        bool stackrefs;                         /* 3.14+: f_executable and the fast slots are _PyStackRef:
+                                                 * bits 1 = NULL, (bits & 3) == 3 a tagged int (bits >> 2),
+                                                 * otherwise the object at bits & ~1 */
 
         /* PyCodeObject */
         struct {
@@ -278,10 +298,19 @@ const struct py_layout *py_layout_at(size_t i);
 /*
  * Build a layout from the _Py_DebugOffsets block found at the start of
  * _PyRuntime (3.13+).  `raw` holds `len` bytes read from the runtime's
- * address.  Fields the block describes come from it; everything else comes
- * from the nearest table entry at or below the version it declares.
- * Returns 0 and fills *out, or -EINVAL when the cookie is missing, the block
- * is too short or the offsets are implausible (out of range for their
- * struct).
+ * address.  The block's own field list is chosen by the version it declares
+ * (3.13, 3.14, 3.15: words are inserted between minors, and 3.15's betas
+ * before b4 differ from its release); the fields it describes come from it,
+ * everything else from the table entry of that minor.
+ *
+ * Returns 0 and fills *out; -EINVAL when the cookie is missing, the block is
+ * too short or an offset is implausible (outside the struct whose size the
+ * block declares); -EPROTONOSUPPORT for a version whose block or table we do
+ * not know, or a free-threaded build.  *version (may be NULL) gets the
+ * block's PY_VERSION_HEX whenever the cookie is right, so the caller can
+ * name what it found.  Costs one pass over the block; no allocation.
  */
-int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out);
+int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out, uint64_t *version);
+
+/* The _Py_DebugOffsets block is at most this long (3.15: 888 bytes). */
+#define PY_DEBUG_OFFSETS_MAX 1024

@@ -1350,6 +1350,19 @@ static struct code_vars *code_vars(struct locals_ctx *c, uint64_t code) {
 
 /* ---- frames ---- */
 
+/* A fast slot as 3.14+ keep it (_PyStackRef): bits 1 is NULL, (bits & 3) == 3 an int kept in the
+ * reference itself, anything else the object at bits & ~1. */
+#define STACKREF_NULL 1
+#define STACKREF_IS_INT(bits) (((bits) & 3) == 3)
+
+static uint64_t untag(const struct py_layout *l, uint64_t bits) {
+        if (!l->stackrefs)
+                return bits;
+        if (bits == STACKREF_NULL || STACKREF_IS_INT(bits))
+                return 0;
+        return bits & ~(uint64_t)1;
+}
+
 static char *render_value(struct locals_ctx *c, uint64_t value) {
         struct repr_buf b;
 
@@ -1357,6 +1370,15 @@ static char *render_value(struct locals_ctx *c, uint64_t value) {
         c->depth = 0;
         render(c, &b, value);
         return repr_buf_finish(&b);
+}
+
+/* A slot's value shown: a tagged int is its number, the rest an object. */
+static char *render_slot(struct locals_ctx *c, uint64_t bits) {
+        char *s;
+
+        if (c->l->stackrefs && STACKREF_IS_INT(bits))
+                return asprintf(&s, "%lld", (long long)((int64_t)bits >> 2)) < 0 ? NULL : s;
+        return render_value(c, untag(c->l, bits));
 }
 
 __attribute__((format(printf, 2, 3)))
@@ -1401,12 +1423,13 @@ static int frame_vars(struct locals_ctx *c, struct py_frame_info *f) {
         }
         for (size_t i = 0; i < cv->n; i++) {
                 const struct var_desc *vd = &cv->vars[i];
-                uint64_t value = slots[vd->slot];
+                uint64_t raw = slots[vd->slot], value = untag(l, raw);
                 bool unbound = false, arg = vd->flags & VD_ARG;
+                bool tagged_int = l->stackrefs && STACKREF_IS_INT(raw);
                 struct py_var *v;
 
                 if (vd->cell_slot != UINT32_MAX) {
-                        uint64_t cell = slots[vd->cell_slot];
+                        uint64_t cell = untag(l, slots[vd->cell_slot]);
                         bool cell_unbound;
                         uint64_t inner = deref(c, cell, &cell_unbound);
 
@@ -1415,13 +1438,13 @@ static int frame_vars(struct locals_ctx *c, struct py_frame_info *f) {
                 } else if (vd->flags & VD_DEREF)
                         value = deref(c, value, &unbound);
                 /* unbound locals are not variables yet (Python's locals() omits them too) */
-                if ((!value || unbound) && !arg)
+                if ((!value || unbound) && !arg && !tagged_int)
                         continue;
                 if (grow_array(&f->vars, &allocated, f->n_vars + 1, sizeof(*f->vars)) < 0)
                         return -ENOMEM;
                 v = &f->vars[f->n_vars];
                 v->name = strdup(vd->name);
-                v->repr = render_value(c, value);
+                v->repr = tagged_int && value == 0 ? render_slot(c, raw) : render_value(c, value);
                 v->argument = arg;
                 if (!v->name || !v->repr) {
                         free(v->name);

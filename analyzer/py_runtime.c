@@ -93,13 +93,52 @@ static bool interp_valid(struct target *t, const struct py_layout *l, uint64_t i
         return back == interp;
 }
 
-/* The _Py_DebugOffsets block at the start of _PyRuntime (3.13+). */
-static bool layout_from_runtime(struct target *t, uint64_t runtime, struct py_layout *out) {
-        uint8_t block[1024];    /* the 3.13 block is 584 bytes */
+/* Why the interpreter in this core cannot be read (a version we do not know), for the one-line
+ * error; empty when nothing was refused. */
+static char unsupported[320];
+
+/* "3.16.0", "3.15.0b3" from PY_VERSION_HEX */
+static void version_text(uint64_t hex, char *buf, size_t size) {
+        static const char *const levels[16] = { [0xA] = "a", [0xB] = "b", [0xC] = "rc" };
+        unsigned level = (hex >> 4) & 0xF;
+
+        if (level == 0xF || !levels[level])
+                snprintf(buf, size, "%u.%u.%u", (unsigned)(hex >> 24) & 0xff, (unsigned)(hex >> 16) & 0xff,
+                         (unsigned)(hex >> 8) & 0xff);
+        else
+                snprintf(buf, size, "%u.%u.%u%s%u", (unsigned)(hex >> 24) & 0xff, (unsigned)(hex >> 16) & 0xff,
+                         (unsigned)(hex >> 8) & 0xff, levels[level], (unsigned)hex & 0xF);
+}
+
+/*
+ * The _Py_DebugOffsets block at the start of _PyRuntime (3.13+): 1 and the
+ * layout, 0 when there is no block (an older version), -1 when there is one
+ * we cannot read (unsupported[] says why).
+ */
+static int layout_from_runtime(struct target *t, const struct module *m, uint64_t runtime, struct py_layout *out) {
+        uint8_t block[PY_DEBUG_OFFSETS_MAX];
+        uint64_t version = 0, free_threaded;
+        char v[32];
+        int r;
 
         if (target_read(t, runtime, block, sizeof(block)) < 0 || memcmp(block, "xdebugpy", 8) != 0)
-                return false;
-        return py_layout_from_debug_offsets(block, sizeof(block), out) == 0;
+                return 0;
+        r = py_layout_from_debug_offsets(block, sizeof(block), out, &version);
+        if (r == 0)
+                return 1;
+        version_text(version, v, sizeof(v));
+        memcpy(&free_threaded, block + 16, sizeof(free_threaded));
+        if (r == -EPROTONOSUPPORT && free_threaded)
+                snprintf(unsupported, sizeof(unsupported),
+                         "a free-threaded build of Python %s (%s) is not supported", v, m->path);
+        else if (r == -EPROTONOSUPPORT)
+                snprintf(unsupported, sizeof(unsupported),
+                         "Python %s (%s) is not supported: this pystack reads 2.7, 3.6 to 3.13, 3.14 and "
+                         "3.15 from 3.15.0b4 on", v, m->path);
+        else
+                snprintf(unsupported, sizeof(unsupported),
+                         "Python %s (%s): its _Py_DebugOffsets block is damaged", v, m->path);
+        return -1;
 }
 
 static int lookup_symbols(struct target *t, struct module *m, struct py_found *f) {
@@ -124,11 +163,15 @@ static bool pick_layout(struct analysis *a, struct py_found *f) {
         const struct py_layout *l;
         unsigned major = 0, minor = 0;
 
-        if (f->sym[SYM_RUNTIME] && layout_from_runtime(t, f->sym[SYM_RUNTIME], &a->layout)) {
+        int from_block = f->sym[SYM_RUNTIME] ? layout_from_runtime(t, f->module, f->sym[SYM_RUNTIME], &a->layout) : 0;
+
+        if (from_block > 0) {
                 a->py_major = a->layout.major;
                 a->py_minor = a->layout.minor;
                 return true;
         }
+        if (from_block < 0)
+                return false;   /* the interpreter said what it is: never guess past that */
         uint32_t hex;
         if (f->sym[SYM_VERSION] && target_read(t, f->sym[SYM_VERSION], &hex, sizeof(hex)) == 0 &&
             (hex >> 24) >= 2 && (hex >> 24) <= 3) {
@@ -139,7 +182,8 @@ static bool pick_layout(struct analysis *a, struct py_found *f) {
                 return false;
         l = py_layout_for(major, minor);
         if (!l) {
-                strv_addf(&a->warnings, "Python %u.%u found in %s is not supported", major, minor, f->module->path);
+                snprintf(unsupported, sizeof(unsupported), "Python %u.%u (%s) is not supported", major, minor,
+                         f->module->path);
                 return false;
         }
         a->layout = *l;
@@ -276,6 +320,50 @@ static bool gc_collecting(struct analysis *a, const struct py_found *f, uint64_t
         return v != 0;
 }
 
+/*
+ * 3.15+ (the fields its debug offsets publish): the exception the thread was
+ * raising (current_exception) or, failing that, handling (its exception
+ * state), as "TYPE: message" — the type's name and the first argument when
+ * that is a str.  Anything unreadable leaves it unknown.
+ */
+static void thread_exception(struct analysis *a, struct thread_info *th) {
+        struct target *t = a->target;
+        const struct py_layout *l = &a->layout;
+        uint64_t exc = 0, type, name, args, first = 0;
+        _cleanup_free_ char *type_name = NULL, *message = NULL;
+        bool handled = false;
+
+        if (l->tstate.current_exception == PY_OFF_NONE)
+                return;
+        read_ptr(t, th->tstate, l->tstate.current_exception, &exc);
+        if (!exc && l->tstate.exc_state != PY_OFF_NONE && l->err_stackitem.exc_value != PY_OFF_NONE) {
+                read_ptr(t, th->tstate + (uint64_t)l->tstate.exc_state, l->err_stackitem.exc_value, &exc);
+                handled = true;
+        }
+        if (!exc || read_ptr(t, exc, l->object.ob_type, &type) < 0 || !type ||
+            read_ptr(t, type, l->object.tp_name, &name) < 0 || !name)
+                return;
+        /* tp_name is a C string: read it like a name, bounded */
+        char buf[256];
+        size_t n = 0;
+        while (n + 1 < sizeof(buf) && target_read(t, name + n, &buf[n], 1) == 0 && buf[n])
+                n++;
+        buf[n] = 0;
+        if (!n || strcmp(buf, "NoneType") == 0)
+                return;
+        type_name = strdup(buf);
+        if (!type_name)
+                return;
+        int64_t count = 0;
+        if (l->exc.args != PY_OFF_NONE && read_ptr(t, exc, l->exc.args, &args) == 0 && args &&
+            target_read(t, args + (uint64_t)l->object.ob_size, &count, sizeof(count)) == 0 && count > 0 &&
+            target_read_u64(t, args + (uint64_t)l->seq.tuple_items, &first) == 0 && first)
+                py_read_text(t, l, first, 1024, &message);  /* not a str: no message */
+        if (asprintf(&th->exception, "%s%s%s", type_name, message ? ": " : "", message ? message : "") < 0)
+                th->exception = NULL;
+        th->exception_handled = handled;
+}
+
 /* The innermost frame of a thread: 0 and *frame (0 when it runs no Python), or -EFAULT. */
 static int first_frame(struct analysis *a, uint64_t tstate, uint64_t *frame) {
         struct target *t = a->target;
@@ -363,7 +451,12 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         ct = core_thread_of(a, th->pthread_id, native);
                         th->tid = ct ? ct->tid : native;
                         th->crashed = ct && ct == core_crashed_thread(a->core);
-                        th->has_gil = holder && holder == tstate;
+                        int32_t holds = 0;
+                        /* 3.15 says per thread; before, the interpreter's GIL names its last holder */
+                        if (l->tstate.holds_gil != PY_OFF_NONE && read_i32(t, tstate, l->tstate.holds_gil, &holds) == 0)
+                                th->has_gil = holds != 0;
+                        else
+                                th->has_gil = holder && holder == tstate;
                         th->gc_collecting = collecting && th->has_gil;
                         uint64_t frame;
                         if (first_frame(a, tstate, &frame) < 0) {
@@ -372,6 +465,7 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                                         th->truncated = NULL;
                         } else
                                 py_frames_walk(a, th, frame, opts->max_frames);
+                        thread_exception(a, th);
                         if (read_ptr(t, tstate, l->tstate.next, &next) < 0) {
                                 strv_addf(&a->warnings, "thread state 0x%llx is unreadable: thread list cut short",
                                           (unsigned long long)tstate);
@@ -420,6 +514,7 @@ int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, 
         struct py_found f = {};
         bool found = false;
 
+        unsupported[0] = 0;
         /* the executable first (static libpython, as Debian's), then libpython */
         for (size_t pass = 0; pass < 2 && !found; pass++)
                 for (size_t i = 0; i < t->n_modules && !found; i++) {
@@ -449,6 +544,8 @@ int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, 
         }
         if (!found) {
                 a->py_major = a->py_minor = 0;
+                if (unsupported[0])
+                        return *error = unsupported, -ENOENT;
                 *error = opts->exhaustive ?
                         "no Python interpreter found in the core" :
                         "no Python interpreter found in the core (try --exhaustive for stripped binaries)";

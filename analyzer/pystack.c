@@ -43,7 +43,7 @@ static void help(FILE *out) {
               "  -h, --help               show this help\n"
               "  -V, --version            show the version\n"
               "\n"
-              "Supported: CPython 2.7 and 3.6 to 3.13 (3.13+ through _Py_DebugOffsets), x86-64.\n"
+              "Supported: CPython 2.7 and 3.6 to 3.15 (3.13+ through _Py_DebugOffsets), x86-64.\n"
               "A value is never longer than 1024 bytes; a NULL slot reads <invalid object at 0x0>.\n"
               "\n"
               "Exit status: 0 report printed; 1 internal error; 2 usage error; 3 the core cannot be\n"

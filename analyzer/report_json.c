@@ -81,8 +81,8 @@ static void put_native_frame(FILE *out, const struct native_frame_info *f) {
         put_json_or_null(out, f->file);
         fprintf(out, ",\"line\":%d,\"library\":", f->line);
         put_json_or_null(out, f->library);
-        fprintf(out, ",\"address\":%llu,\"inlined\":%s}", (unsigned long long)f->pc,
-                f->inlined ? "true" : "false");
+        fprintf(out, ",\"address\":%llu,\"inlined\":%s,\"eval\":%s}", (unsigned long long)f->pc,
+                f->inlined ? "true" : "false", f->eval ? "true" : "false");
 }
 
 static void put_frames(FILE *out, const struct analysis *a, const struct thread_info *th,
@@ -112,7 +112,7 @@ static void put_frames(FILE *out, const struct analysis *a, const struct thread_
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
         const struct core_process *p = &a->core->process;
         const struct core_signal *s = &a->core->signal;
-        struct source_cache *src = o->source ? source_cache_new() : NULL;
+        struct source_cache *src = o->source ? source_cache_new(a->target->opts->lib_search_root) : NULL;
         int signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
 
         fputs("{\"schema_version\":1,\"core\":", out);
@@ -175,9 +175,21 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fprintf(out, "%llu", (unsigned long long)th->pthread_id);
                 else
                         fputs("null", out);
-                fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,",
+                fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,\"status\":[",
                         th->crashed ? "true" : "false", th->tstate ? "true" : "false",
                         th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
+                const char *status[3];
+                size_t n_status = thread_status(th, status);
+                for (size_t k = 0; k < n_status; k++)
+                        fprintf(out, "%s\"%s\"", k ? "," : "", status[k]);
+                fputs("],", out);
+                fputs("\"exception\":", out);
+                if (th->exception) {
+                        fputs("{\"text\":", out);
+                        fput_json_string(out, th->exception);
+                        fprintf(out, ",\"handled\":%s},", th->exception_handled ? "true" : "false");
+                } else
+                        fputs("null,", out);
                 put_frames(out, a, th, src);
                 fputs(",\"truncated\":", out);
                 if (th->truncated)

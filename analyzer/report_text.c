@@ -85,14 +85,19 @@ static void thread_block(FILE *out, const struct analysis *a, const struct threa
                 fprintf(out, "The frame stack for thread %d is empty\n", th->tid);
                 return;
         }
-        fprintf(out, "%sTraceback for thread %d", st.bold, th->tid);
-        if (th->has_gil)
-                fputs(" [Has the GIL]", out);
-        if (th->gc_collecting)
-                fputs(" [Garbage collecting]", out);
-        if (!th->tstate && a->native != NATIVE_OFF)
-                fputs(" [No Python]", out);
-        fprintf(out, " (most recent call last):%s\n", st.reset);
+        /* PyStack's header: every status in one bracket, [] when there is none */
+        const char *status[3];
+        size_t n_status = thread_status(th, status);
+
+        fprintf(out, "%sTraceback for thread %d [", st.bold, th->tid);
+        for (size_t i = 0; i < n_status; i++)
+                fprintf(out, "%s%s", i ? "," : "", status[i]);
+        fprintf(out, "] (most recent call last):%s\n", st.reset);
+        if (th->exception) {
+                fputs("    Exception: ", out);
+                esc_fputs(out, th->exception);
+                fputs(th->exception_handled ? " (being handled)\n" : "\n", out);
+        }
         if (th->truncated) {
                 fputs("    (Python frames missing: ", out);
                 esc_fputs(out, th->truncated);
@@ -107,9 +112,9 @@ static void thread_block(FILE *out, const struct analysis *a, const struct threa
                 fputs("    (out of memory)\n", out);
                 return;
         }
+        /* PyStack's words; it then shows the Python frames only, we add the native ones after them */
         if (a->native != NATIVE_OFF && !merged && th->n_native && th->n_frames)
-                fputs("    (the native frames could not be matched with the Python frames: "
-                      "Python frames first, then native frames)\n", out);
+                fputs("* - Unable to merge native stack due to insufficient native information - *\n", out);
         for (size_t i = 0; i < n; i++) {
                 if (items[i].python)
                         python_frame(out, a, &th->frames[items[i].index], o, &st, src);
@@ -121,7 +126,7 @@ static void thread_block(FILE *out, const struct analysis *a, const struct threa
 int report_text(FILE *out, const struct analysis *a, const struct report_options *o) {
         const struct core_process *p = &a->core->process;
         const struct core_signal *s = &a->core->signal;
-        struct source_cache *src = o->source ? source_cache_new() : NULL;
+        struct source_cache *src = o->source ? source_cache_new(a->target->opts->lib_search_root) : NULL;
         int signo;
 
         fputs(a->target->opts->executable ? "Using executable given on the command line: " :

@@ -16,13 +16,20 @@ struct source_file {
 };
 
 struct source_cache {
+        char *root;
         struct source_file files[SOURCE_MAX_FILES];
         size_t n;
         char line[1024];
 };
 
-struct source_cache *source_cache_new(void) {
-        return calloc(1, sizeof(struct source_cache));
+struct source_cache *source_cache_new(const char *root) {
+        struct source_cache *c = calloc(1, sizeof(struct source_cache));
+
+        if (c && root && !(c->root = strdup(root))) {
+                free(c);
+                return NULL;
+        }
+        return c;
 }
 
 void source_cache_free(struct source_cache *c) {
@@ -33,17 +40,29 @@ void source_cache_free(struct source_cache *c) {
                 free(c->files[i].text);
                 free(c->files[i].line_starts);
         }
+        free(c->root);
         free(c);
 }
 
-static void load(struct source_file *f) {
+static int open_source(const char *path) {
+        return open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+}
+
+static void load(struct source_file *f, const char *root) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         size_t got = 0, allocated = 0;
 
         if (f->path[0] == '<')  /* "<string>", "<stdin>", "<frozen ...>" */
                 return;
-        fd = open(f->path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (root && f->path[0] == '/') {
+                _cleanup_free_ char *inside = NULL;
+
+                if (asprintf(&inside, "%s%s", root, f->path) >= 0)
+                        fd = open_source(inside);
+        }
+        if (fd < 0)
+                fd = open_source(f->path);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_FILE)
                 return;
         f->text = malloc(st.st_size + 1);
@@ -87,7 +106,7 @@ const char *source_line(struct source_cache *c, const char *file, int line) {
                 if (!f->path)
                         return NULL;
                 c->n++;
-                load(f);
+                load(f, c->root);
         }
         if (!f->text || (size_t)line > f->n_lines)
                 return NULL;

@@ -16,7 +16,9 @@
 
 struct source_cache;
 
-struct source_cache *source_cache_new(void);
+/* root (may be NULL): the tree the process ran in (--lib-search-root); a
+ * file is read below it first, then where the host has it. */
+struct source_cache *source_cache_new(const char *root);
 void source_cache_free(struct source_cache *c);
 
 /* Line `line` (1-based) of file, without leading/trailing white space, or

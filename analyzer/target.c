@@ -116,14 +116,13 @@ static int try_candidate(struct target *t, struct module *m, const char *path,
         r = elf_image_open(path, &img);
         if (r == -ENOENT || r == -ENOTDIR)
                 return 0;
-        if (r == -ENOEXEC && strcmp(path, m->path) == 0)
+        if (r == -ENOEXEC)
                 return r;       /* data files (locales, caches) are mapped too: nothing to say */
         if (r < 0) {
                 if (strcmp(path, m->path) == 0)
-                        strv_addf(&t->warnings, "%s: %s", path, r == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-r));
+                        strv_addf(&t->warnings, "%s: %s", path, strerror(-r));
                 else
-                        strv_addf(&t->warnings, "%s: cannot stand in for %s: %s", path, m->path,
-                                  r == -ENOEXEC ? "not an x86-64 ELF file" : strerror(-r));
+                        strv_addf(&t->warnings, "%s: cannot stand in for %s: %s", path, m->path, strerror(-r));
                 return r;
         }
         n = elf_image_build_id(img, &id);
@@ -192,11 +191,18 @@ static struct elf_image *locate(struct target *t, struct module *m) {
         if (o->lib_search_root) {
                 size_t budget = 200000;
 
-                snprintf(path, sizeof(path), "%s/%s", o->lib_search_root, m->path);
-                if (try_candidate(t, m, path, want, want_len, &img) > 0)
+                char first[PATH_MAX];
+                int r;
+
+                /* the path the process saw, below the root (a container's or chroot's files) */
+                snprintf(first, sizeof(first), "%s%s%s", o->lib_search_root, m->path[0] == '/' ? "" : "/",
+                         m->path);
+                r = try_candidate(t, m, first, want, want_len, &img);
+                if (r > 0)
                         return img;
-                if (find_in_tree(o->lib_search_root, path_base_name(m->path), 0, &budget, path, sizeof(path)) &&
-                    try_candidate(t, m, path, want, want_len, &img) > 0)
+                if (r != -ENOEXEC &&
+                    find_in_tree(o->lib_search_root, path_base_name(m->path), 0, &budget, path, sizeof(path)) &&
+                    strcmp(path, first) != 0 && try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
         }
         int r = try_candidate(t, m, m->path, want, want_len, &img);

@@ -785,8 +785,12 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
         sqlite3_finalize(st);
 
         sqlite3_stmt *th, *fr, *lo;
-        if (sqlite3_prepare_v2(db, "SELECT idx, tid, has_gil, gc_collecting, truncated, native_error, merged, python"
-                               " FROM threads WHERE crash_id = ? ORDER BY idx", -1, &th, NULL) != SQLITE_OK)
+        /* the header's statuses as the analyzer worded them (reports before it had them: the flags) */
+        if (sqlite3_prepare_v2(db, "SELECT t.idx, t.tid, t.has_gil, t.gc_collecting, t.truncated, t.native_error,"
+                               " t.merged, t.python, (SELECT group_concat(s.value, ',') FROM crashes c,"
+                               "  json_each(json_extract(c.report, '$.threads[' || t.idx || '].status')) s"
+                               "  WHERE c.id = t.crash_id AND json_valid(c.report))"
+                               " FROM threads t WHERE t.crash_id = ? ORDER BY t.idx", -1, &th, NULL) != SQLITE_OK)
                 return -EIO;
         if (sqlite3_prepare_v2(db, "SELECT idx, kind, function, file, line, library, inlined, source FROM frames"
                                " WHERE crash_id = ?1 AND thread_idx = ?2 ORDER BY idx", -1, &fr, NULL) != SQLITE_OK) {
@@ -808,10 +812,20 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                         continue;
                 if (!first)
                         fputc('\n', out);
-                fprintf(out, "Traceback for thread %d%s%s%s (most recent call last):\n", sqlite3_column_int(th, 1),
-                        sqlite3_column_int(th, 2) ? " [Has the GIL]" : "",
-                        sqlite3_column_int(th, 3) ? " [Garbage collecting]" : "",
-                        python_thread ? "" : " [No Python]");
+                char status[96];
+
+                if (text(th, 8))
+                        snprintf(status, sizeof(status), "%s", text(th, 8));
+                else
+                        snprintf(status, sizeof(status), "%s%s%s", sqlite3_column_int(th, 2) ? "Has the GIL" : "",
+                                 sqlite3_column_int(th, 2) && sqlite3_column_int(th, 3) ? "," : "",
+                                 sqlite3_column_int(th, 3) ? "Garbage collecting" : "");
+                fprintf(out, "Traceback for thread %d [", sqlite3_column_int(th, 1));
+                esc_fputs(out, status);
+                fputs("] (most recent call last):\n", out);
+                if (q->native && python_thread && sqlite3_column_type(th, 6) != SQLITE_NULL &&
+                    !sqlite3_column_int(th, 6))
+                        fputs("* - Unable to merge native stack due to insufficient native information - *\n", out);
                 if (text(th, 4)) {
                         fputs("    (Python frames missing: ", out);
                         esc_fputs(out, text(th, 4));

@@ -8,9 +8,15 @@
  * patches {u32 offset, u8 length, bytes} applied to a copy of it, written to
  * a memfd the analyzer opens as /dev/fd/N.  Patches land anywhere — notes,
  * heap, stacks, interpreter state — so every pointer and length the walkers
- * read is, sooner or later, hostile.
+ * read is, sooner or later, hostile.  A patch whose length byte has its top
+ * bit set lands in the core's copy of the _Py_DebugOffsets block (3.13+
+ * cores), so versions, sizes and offsets are mutated far more often than
+ * chance would.  PYSTACK_FUZZ_ROOT is passed as --lib-search-root (cores of
+ * Debian sid's interpreters).
  */
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint8_t *seed;
 static size_t seed_size;
 static int memfd = -1;
+static size_t block = SIZE_MAX;         /* where "xdebugpy" starts in the seed */
 
 static void load_seed(void) {
         const char *path = getenv("PYSTACK_FUZZ_CORE");
@@ -40,6 +47,9 @@ static void load_seed(void) {
         if (!seed || read(fd, seed, seed_size) != (ssize_t)seed_size)
                 exit(2);
         close(fd);
+        for (size_t i = 0; i + PY_DEBUG_OFFSETS_MAX <= seed_size && block == SIZE_MAX; i += 8)
+                if (memcmp(seed + i, "xdebugpy", 8) == 0)
+                        block = i;
         memfd = memfd_create("fuzz-core", MFD_CLOEXEC);
         if (memfd < 0)
                 exit(2);
@@ -54,6 +64,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *err;
         char path[32];
 
+        opts.target.lib_search_root = getenv("PYSTACK_FUZZ_ROOT");
+
         if (!seed)
                 load_seed();
         /* patches are written into the memfd copy, then undone below */
@@ -63,10 +75,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                 uint32_t off;
                 memcpy(&off, data + i, 4);
                 size_t len = data[i + 4];
+                bool in_block = (len & 0x80) && block != SIZE_MAX;
                 i += 5;
+                if (in_block)
+                        len &= 0x7f;
                 if (len > size - i)
                         len = size - i;
-                off %= (uint32_t)seed_size;
+                off = in_block ? (uint32_t)(block + off % PY_DEBUG_OFFSETS_MAX) : off % (uint32_t)seed_size;
                 if (len > seed_size - off)
                         len = seed_size - off;
                 if (pwrite(memfd, data + i, len, off) != (ssize_t)len)

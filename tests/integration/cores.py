@@ -3,8 +3,9 @@
 """Build (and cache) real core files of crashing Python programs.
 
 For every CPython found on the machine -- pyenv's versions (under
-`pyenv root`/versions, or ~/.pyenv/versions when pyenv is not on PATH) and
-the distribution's /usr/bin/pythonX.Y -- and every scenario in
+`pyenv root`/versions, or ~/.pyenv/versions when pyenv is not on PATH),
+the distribution's /usr/bin/pythonX.Y, and Debian sid's python3.14 and
+python3.15 in the tree tests/sid-tree builds -- and every scenario in
 scenarios/*.py, run the scenario so that it crashes and leaves a core, next
 to the "expectation" JSON file the scenario wrote just before crashing.
 
@@ -17,7 +18,12 @@ Cache layout (directory $PYSTACK_TEST_CORES, default
     <cache>/nonpython/sleep/core                         core of /bin/sleep
 
 An entry is reused when its meta.json is newer than the scenario script and
-the shared helpers.  Generation changes /proc/sys/kernel/core_pattern while
+the shared helpers.  The sid interpreters run chrooted in their tree, in a
+private mount namespace where the scenarios, the cache and the incoming
+directory are bind-mounted at their own paths (so the core's file names, the
+expectations and the source files agree with the host's); the analyzer reads
+their cores with --lib-search-root TREE (Entry.pystack_args).  Generation
+changes /proc/sys/kernel/core_pattern while
 holding an exclusive flock on /run/lock/pystackd-core-pattern.lock and
 restores it on every exit path (finally, atexit, SIGTERM/SIGINT/SIGHUP); the
 original value is also saved to /run/lock/pystackd-core-pattern.saved so a
@@ -62,7 +68,9 @@ CORENAME_MAX = 127                   # kernel CORENAME_MAX_SIZE - 1
 
 # Every CPython minor version the tests expect; a missing one is a SKIP.
 EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
-                   "3.12", "3.13"]
+                   "3.12", "3.13", "3.14", "3.15"]
+SID_MINORS = ["3.14", "3.15"]
+SID_TREE_SCRIPT = os.path.join(HERE, "..", "sid-tree")
 SCENARIO_TIMEOUT = 60
 
 
@@ -82,11 +90,17 @@ def cache_dir():
 # interpreters
 
 class Interpreter(object):
-    def __init__(self, label, path, version, origin):
+    def __init__(self, label, path, version, origin, root=None):
         self.label = label          # cache key, e.g. "pyenv-3.11.7"
-        self.path = path            # real path of the executable
+        self.path = path            # real path of the executable (inside root)
         self.version = version      # "3.11.7"
-        self.origin = origin        # "pyenv" or "system"
+        self.origin = origin        # "pyenv", "system" or "sid"
+        self.root = root            # the tree it runs chrooted in, or None
+
+    def argv(self, args):
+        """The command line that runs it with args, from the host."""
+        return list(sid_wrapper(self.root)) + [self.path] + list(args) \
+            if self.root else [self.path] + list(args)
 
     @property
     def minor(self):
@@ -112,6 +126,86 @@ def pyenv_root():
 
 def _version_key(v):
     return [int(x) if x.isdigit() else 0 for x in re.split(r"[.]", v)]
+
+
+_sid = {}
+
+
+def sid_tree():
+    """(tree, None) when Debian sid's tree is there or could be built, else
+    (None, why).  Built at most once per process."""
+    if "tree" not in _sid:
+        try:
+            p = subprocess.run([SID_TREE_SCRIPT], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=1800,
+                               universal_newlines=True)
+            ok = p.returncode == 0 and p.stdout.strip()
+            _sid["tree"] = p.stdout.strip() if ok else None
+            _sid["why"] = None if ok else (p.stderr.strip().splitlines() or
+                                           ["sid-tree failed"])[-1]
+        except (OSError, subprocess.SubprocessError) as e:
+            _sid["tree"], _sid["why"] = None, "sid-tree: %s" % e
+    return _sid["tree"], _sid["why"]
+
+
+# Bind the directories the scenario needs at their own paths inside the tree,
+# mount /proc, and become the interpreter (same pid: the parent stays ours).
+_SID_SH = r"""set -e
+root=$1; shift
+for d in "$SCENARIOS" "$CEXT" "$CACHE" "$INCOMING"; do
+        [ -n "$d" ] || continue
+        mkdir -p "$root$d"
+        mount --bind "$d" "$root$d"
+done
+mount -t proc proc "$root/proc"
+exec chroot "$root" "$@"
+"""
+
+
+def sid_wrapper(root):
+    return ["unshare", "--mount", "--propagation", "private", "--",
+            "/bin/sh", "-c", _SID_SH, "sid-run", root]
+
+
+def sid_env(env, fixture):
+    env = dict(env)
+    env["SCENARIOS"] = SCENARIO_DIR
+    env["CEXT"] = os.path.join(HERE, "cext")
+    env["CACHE"] = cache_dir()
+    env["INCOMING"] = fixture.incoming if fixture else ""
+    return env
+
+
+def find_sid_interpreters():
+    tree, why = sid_tree()
+    if not tree:
+        return []
+    found = []
+    for minor in SID_MINORS:
+        exe = "/usr/bin/python" + minor
+        if not os.access(tree + exe, os.X_OK):
+            continue
+        try:
+            ver = subprocess.run(
+                ["chroot", tree, exe, "-c",
+                 "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=60,
+                universal_newlines=True).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            continue
+        if ver:
+            found.append(Interpreter("sid-" + minor, exe, ver, "sid", tree))
+    return found
+
+
+def missing_minor_reason(minor):
+    """Why no interpreter of `minor` was found: a message for the SKIP."""
+    if minor in SID_MINORS:
+        tree, why = sid_tree()
+        if not tree:
+            return "Debian sid's python%s: %s" % (minor, why)
+        return "python%s is not in Debian sid's tree %s" % (minor, tree)
+    return "no python%s installed (pyenv or /usr/bin)" % minor
 
 
 def find_interpreters():
@@ -145,6 +239,8 @@ def find_interpreters():
             continue
         found.append(Interpreter("system-" + m.group(1), os.path.realpath(exe),
                                  ver, "system"))
+    if os.geteuid() == 0 or sid_tree()[0]:
+        found += find_sid_interpreters()
     return found
 
 
@@ -394,6 +490,13 @@ class Entry(object):
             return json.load(fh)
 
     @property
+    def pystack_args(self):
+        """What `pystack core` needs besides the core to find the files the
+        process ran (an interpreter of another root: its tree)."""
+        return ["--lib-search-root", self.interp.root] if self.interp.root \
+            else []
+
+    @property
     def status(self):
         m = self.meta()
         return m["status"] if m else "missing"
@@ -447,10 +550,13 @@ def _start(fixture, entry):
     if os.path.isdir(entry.dir):
         shutil.rmtree(entry.dir)
     os.makedirs(entry.dir)
-    entry.argv = [entry.interp.path, "-E", "-s", "-B", entry.script,
-                  entry.expect]
+    entry.argv = entry.interp.argv(["-E", "-s", "-B", entry.script,
+                                    entry.expect])
     entry.t0 = time.time()
-    return fixture.spawn(entry.argv, env=_child_env(), cwd=entry.dir,
+    env = _child_env()
+    if entry.interp.root:
+        env = sid_env(env, fixture)
+    return fixture.spawn(entry.argv, env=env, cwd=entry.dir,
                          log_path=os.path.join(entry.dir, "output.log"))
 
 

@@ -141,6 +141,52 @@ def make_cases(tmp, nonpy):
     return cases
 
 
+# word index of thread_state.size in _Py_DebugOffsets, per minor
+TS_SIZE_WORD = {13: 19, 14: 22, 15: 22}
+
+
+def make_block_cases(tmp, entry):
+    """Copies of a 3.13+ core whose _Py_DebugOffsets block (in the core's
+    copy of _PyRuntime) claims another version, a free-threaded build, or
+    impossible sizes and offsets: one line naming what was found, exit 5."""
+    with open(entry.core, "rb") as fh:
+        data = bytearray(fh.read())
+    spots = []
+    at = data.find(b"xdebugpy")
+    while at >= 0:
+        version = struct.unpack_from("<Q", data, at + 8)[0]
+        if version >> 24 == 3 and (version >> 16) & 0xff in TS_SIZE_WORD:
+            spots.append(at)
+        at = data.find(b"xdebugpy", at + 8)
+    if not spots:
+        return []
+    minor = (struct.unpack_from("<Q", data, spots[0] + 8)[0] >> 16) & 0xff
+    label = entry.interp.label
+    cases = []
+
+    def patched(name, word, value, code, must):
+        copy = bytearray(data)
+        for s in spots:
+            struct.pack_into("<Q", copy, s + 8 * word, value)
+        path = os.path.join(tmp, "%s-%s.core" % (label, name.replace(" ", "-")))
+        with open(path, "wb") as fh:
+            fh.write(copy)
+        cases.append(("%s: _Py_DebugOffsets %s" % (label, name),
+                      ["core", path] + entry.pystack_args, code, BOTH, must))
+
+    patched("declares 3.16.0", 1, 0x031000F0, EXIT_NOPY, "Python 3.16.0 (")
+    patched("declares 2.7.18", 1, 0x020712F0, EXIT_NOPY, "Python 2.7.18 (")
+    if minor == 15:
+        patched("declares 3.15.0b3 (before the final layout)", 1, 0x030F00B3,
+                EXIT_NOPY, "Python 3.15.0b3 (")
+    patched("claims a free-threaded build", 2, 1, EXIT_NOPY, "free-threaded")
+    patched("thread_state.size 0", TS_SIZE_WORD[minor], 0, EXIT_NOPY,
+            "damaged")
+    patched("interpreters_head past the runtime", 5, 1 << 40, EXIT_NOPY,
+            "damaged")
+    return cases
+
+
 def make_core_cases(tmp, label, pycore):
     """Damaged copies of the real Python core `pycore` (from interpreter
     `label`) and wrong EXECUTABLE arguments."""
@@ -260,6 +306,7 @@ def main():
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "10"))
 
     real = []       # [(label, core)]
+    blocks = []     # entries of 3.13+ interpreters
     nonpy = None
     problems = []
     try:
@@ -273,6 +320,12 @@ def main():
         for e in system[-1:] + pyenv[-1:]:
             real.append((e.interp.label, e.core))
             tap.diag("real core: %s (%s)" % (e.core, e.interp.path))
+        # every interpreter that describes itself (3.13+)
+        blocks = [e for e in good
+                  if tuple(int(x) for x in e.interp.minor.split(".")) >= (3, 13)]
+        if not [e for e in blocks if e.interp.origin == "sid"]:
+            tap.skip("_Py_DebugOffsets cases on 3.14/3.15: %s"
+                     % cores.missing_minor_reason("3.14"))
         if not real:
             problems.append("no Python core could be made")
         nonpy = cores.ensure_nonpython_core()
@@ -289,7 +342,11 @@ def main():
         cases = make_cases(tmp, nonpy)
         for label, core in real:
             cases += make_core_cases(tmp, label, core)
-        for name, args, code, modes in cases:
+        for e in blocks:
+            cases += make_block_cases(tmp, e)
+        for case in cases:
+            name, args, code, modes = case[:4]
+            must = case[4] if len(case) > 4 else None
             for mode in modes:
                 partial = mode.endswith("-partial")
                 argv = list(args) + (["--json"] if mode.startswith("json")
@@ -310,6 +367,8 @@ def main():
                 if len(err) != 1 or not err[0].strip():
                     d.append("expected exactly one line on stderr, got %d"
                              % len(err))
+                elif must and must not in err[0]:
+                    d.append("the stderr line does not say %r" % must)
                 if partial:
                     if err and "truncated" not in err[-1]:
                         d.append("the stderr line does not say 'truncated'")

@@ -35,7 +35,7 @@ NAMES = [b"_PyRuntime", b".PyRuntime", b"interp_head"]
 
 def symbol_file(interp):
     """The file that defines the runtime: libpython next to the interpreter, or the executable."""
-    exe = os.path.realpath(interp.path)
+    exe = os.path.realpath((interp.root or "") + interp.path)
     libdir = os.path.join(os.path.dirname(os.path.dirname(exe)), "lib")
     if os.path.isdir(libdir):
         for name in sorted(os.listdir(libdir)):
@@ -81,7 +81,8 @@ def main():
             if not tap.ok(n > 0, "%s: hid the runtime's names in %s" % (interp.label, src)):
                 continue
             extra = [dst] if is_exe else ["--lib-search-path", d]
-            base = run_pystack(["core", core, "--json"], 30)
+            extra += e[0].pystack_args
+            base = run_pystack(["core", core, "--json"] + e[0].pystack_args, 30)
             hidden = run_pystack(["core", core, "--json"] + extra, 30)
             tap.ok(hidden.rc == EXIT_NOPY,
                    "%s: without --exhaustive, no interpreter (exit 5)" % interp.label,

@@ -115,7 +115,7 @@ def main():
             if e.status != "ok":
                 tap.skip("%s: no threads core (%s)" % (label, e.message))
                 continue
-            rc, intact, err, _, _ = run(["core", e.core, "--json", "--no-source"])
+            rc, intact, err, _, _ = run(["core", e.core, "--json", "--no-source"] + e.pystack_args)
             if rc != 0 or not intact:
                 tap.ok(False, "%s: the intact core is analysed" % label, [err])
                 continue
@@ -126,14 +126,14 @@ def main():
                 continue
             path = os.path.join(tmp, label + ".frame-cycle")
             core.write(path)
-            rc, doc, err, secs, rss = run(["core", path, "--json", "--no-source", "--locals"])
+            rc, doc, err, secs, rss = run(["core", path, "--json", "--no-source", "--locals"] + e.pystack_args)
             th = doc and [t for t in doc["threads"] if t["tid"] == crashed["tid"]]
             tap.ok(rc in (0, 3) and th and th[0]["truncated"] and "cycle" in th[0]["truncated"]
                    and len(th[0]["frames"]) <= len(crashed["frames"]),
                    "%s: a frame that is its own caller ends the walk, marked 'cycle' (%.2fs)" % (label, secs),
                    ["exit %r, stderr %r" % (rc, err[:300]),
                     "truncated: %r" % (th[0]["truncated"] if th else None)])
-            rc, doc, err, secs, rss = run(["core", path, "--native", "--locals", "--no-source"])
+            rc, doc, err, secs, rss = run(["core", path, "--native", "--locals", "--no-source"] + e.pystack_args)
             tap.ok(rc in (0, 3) and secs < TIMEOUT,
                    "%s: the same core with --native --locals finishes (%.2fs)" % (label, secs), [err[:300]])
 
@@ -145,7 +145,7 @@ def main():
                 continue
             path = os.path.join(tmp, label + ".thread-ring")
             core.write(path)
-            rc, doc, err, secs, rss = run(["core", path, "--json", "--no-source"])
+            rc, doc, err, secs, rss = run(["core", path, "--json", "--no-source"] + e.pystack_args)
             ok = rc in (0, 3) and doc is not None and len(doc["threads"]) <= len(intact["threads"])
             tap.ok(ok and any("cycle" in w or "corrupt" in w for w in doc["warnings"]),
                    "%s: a ring of thread states is walked once, with a warning (%.2fs, %.0f MiB)"

@@ -158,10 +158,10 @@ def main():
               % (type(e).__name__, e))
         return 0
     interps = cores.find_interpreters()
-    have = set(i.minor for i in interps if i.origin == "pyenv")
+    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
     for minor in cores.EXPECTED_MINORS:
         if minor not in have:
-            tap.skip("python%s not installed" % minor)
+            tap.skip(cores.missing_minor_reason(minor))
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     only = os.environ.get("PYSTACK_TEST_ONLY")
     rx = re.compile(only) if only else None
@@ -175,7 +175,7 @@ def main():
         if e.status != "ok":
             tap.ok(False, "%s: core generation" % tag, [e.message])
             continue
-        res = run_pystack(["core", e.core, "--json", "--locals"], timeout)
+        res = run_pystack(["core", e.core, "--json", "--locals"] + e.pystack_args, timeout)
         try:
             report(tap, e, res)
         except Exception as ex:  # a malformed report must not kill the test

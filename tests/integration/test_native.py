@@ -100,7 +100,9 @@ C_LINE_RE = re.compile(r'^    \(C\) File "(.*)", line (-?\d+), in (.*?)'
                        r'( \(inlined\))? \(([^()]*)\)$')
 # a note of the text report inside a thread block, e.g.
 # "    (native frames missing: ...)": reported as a diagnostic
-NOTE_RE = re.compile(r"^    \((?!C\) |Python\) ).*\)$")
+NOTE_RE = re.compile(r"^(    \((?!C\) |Python\) ).*\)|\* - Unable to merge native "
+                     r"stack due to insufficient native information - \*|"
+                     r"    Exception: .*)$")
 PY_LINE_RE = re.compile(r'^    \(Python\) File "(.*)", line (-?\d+), in (.*)$')
 
 
@@ -164,12 +166,15 @@ def show(frames, lo=0, hi=None, limit=14):
     return out
 
 
-def check_libc_frame(f, key, what):
-    """Problems of a libc frame: library, and file/line from libc6-dbg."""
+def check_libc_frame(f, key, what, dbg=True):
+    """Problems of a libc frame: library, and file/line from libc6-dbg
+    (dbg: the core's libc is the one libc6-dbg describes)."""
     d = []
     if f.get("library") != "libc.so.6":
         d.append("%s: library expected 'libc.so.6', got %r"
                  % (what, f.get("library")))
+    if not dbg:
+        return d
     if not f.get("file") or not isinstance(f.get("line"), int) \
             or f.get("line") <= 0:
         d.append("%s: expected file and line from libc6-dbg's DWARF, got "
@@ -249,6 +254,7 @@ def check_merged(ctx):
 
 def check_outermost(ctx):
     d = []
+    dbg = ctx.dbg
     pid = (ctx.rep["native"].get("process") or {}).get("pid")
     exe = os.path.basename(ctx.rep["native"].get("executable") or "")
     for t in ctx.rep["native"].get("threads") or []:
@@ -275,8 +281,12 @@ def check_outermost(ctx):
                               % (tag, fmt(nat[1])))
                 else:
                     dd += check_libc_frame(nat[1], "__libc_start_main",
-                                           tag + " __libc_start_main")
-                if nat[2].get("function") != "__libc_start_call_main":
+                                           tag + " __libc_start_main", dbg=dbg)
+                if not dbg:
+                    # not exported: a libc frame without a name
+                    dd += check_libc_frame(nat[2], "", tag + " frame 2",
+                                           dbg=False)
+                elif nat[2].get("function") != "__libc_start_call_main":
                     dd.append("%s: frame 2: expected __libc_start_call_main, "
                               "got %s" % (tag, fmt(nat[2])))
                 else:
@@ -292,6 +302,11 @@ def check_outermost(ctx):
             if len(nat) < 2:
                 dd.append("%s: expected clone3, start_thread before the first "
                           "Python frame, got %d native frames" % (tag, len(nat)))
+            elif not dbg:
+                # clone3 and start_thread are not exported: two libc frames
+                for k in (0, 1):
+                    dd += check_libc_frame(nat[k], "", "%s frame %d" % (tag, k),
+                                           dbg=False)
             else:
                 if not RX_CLONE.match(nat[0].get("function") or "") or \
                         nat[0].get("library") != "libc.so.6":
@@ -315,26 +330,30 @@ def crashed_thread(rep):
     return None
 
 
-def inner_abort(tail, d):
-    """abort, raise, then only pthread_kill* frames (outermost first)."""
+def inner_abort(tail, d, dbg=True):
+    """abort, raise, then only pthread_kill* frames (outermost first); a libc
+    without debug information names none of those (they are not exported),
+    so there they are only libc frames."""
     ks = [i for i, f in enumerate(tail)
           if RX_ABORT.match(f.get("function") or "")]
     if not ks:
         d.append("SIGABRT: no abort frame below the last Python frame")
         return
     k = ks[-1]
-    d += check_libc_frame(tail[k], "abort", "abort")
+    d += check_libc_frame(tail[k], "abort", "abort", dbg=dbg)
     if k + 1 >= len(tail) or \
             not RX_RAISE.match(tail[k + 1].get("function") or ""):
         d.append("SIGABRT: expected raise just below abort, got %s"
                  % (fmt(tail[k + 1]) if k + 1 < len(tail) else "nothing"))
         return
-    d += check_libc_frame(tail[k + 1], "raise", "raise")
+    d += check_libc_frame(tail[k + 1], "raise", "raise", dbg=dbg)
     kills = tail[k + 2:]
     if not kills:
         d.append("SIGABRT: expected pthread_kill frame(s) below raise, "
                  "got nothing")
     for j, f in enumerate(kills):
+        if not dbg and not f.get("function") and f.get("library") == "libc.so.6":
+            continue
         if not RX_PTKILL.match(f.get("function") or ""):
             d.append("SIGABRT: expected only pthread_kill frames below raise,"
                      " got %s" % fmt(f))
@@ -342,7 +361,7 @@ def inner_abort(tail, d):
         # the exact line is checked for the innermost one only
         d += check_libc_frame(
             f, "pthread_kill" if j == len(kills) - 1 else "pthread_kill-",
-            f.get("function"))
+            f.get("function"), dbg=dbg)
 
 
 def check_innermost(ctx):
@@ -351,6 +370,7 @@ def check_innermost(ctx):
     if t is None:
         return ["no crashed thread in the --native report"]
     frames = t.get("frames") or []
+    dbg = ctx.dbg
     lp = last_py_index(frames)
     tail = frames[lp + 1:]
     if not tail:
@@ -373,14 +393,17 @@ def check_innermost(ctx):
     sig = ctx.exp["signal"]
     sc = ctx.entry.scenario
     if sig == "SIGABRT":
-        inner_abort(tail, d)
+        inner_abort(tail, d, ctx.dbg)
     elif sc == "segv_ctypes":
         f = tail[-1]
-        if not RX_STRLEN.match(f.get("function") or ""):
+        if not dbg and not f.get("function"):
+            # __strlen_* is not exported: the fault is in an unnamed libc frame
+            d += check_libc_frame(f, "strlen", "innermost", dbg=False)
+        elif not RX_STRLEN.match(f.get("function") or ""):
             d.append("innermost: expected __strlen_* (string_at(0) faults in "
                      "strlen), got %s" % fmt(f))
         else:
-            d += check_libc_frame(f, "strlen", "innermost " + f["function"])
+            d += check_libc_frame(f, "strlen", "innermost " + f["function"], dbg=dbg)
         if ctx.entry.interp.minor == "2.7":
             # 2.7's string_at() tail-calls PyString_FromString(ptr)
             up = tail[-2] if len(tail) > 1 else {}
@@ -503,10 +526,21 @@ def check_all(ctx):
     t = crashed_thread(ctx.rep["all"])
     if t is None:
         d.append("--native-all: no crashed thread")
-    elif not any(is_native(f) and f.get("function") in EVAL_FUNCS
-                 for f in t.get("frames") or []):
-        d.append("--native-all: crashed thread %d shows no evaluation-loop "
-                 "frame (%s)" % (t.get("tid"), "/".join(EVAL_FUNCS)))
+    else:
+        # the evaluation loop: by name, or (stripped interpreters, whose loop
+        # runs in an unnamed .cold part) found by where its frame lives
+        ev = [f for f in t.get("frames") or [] if is_native(f) and f.get("eval")]
+        if not ev:
+            d.append("--native-all: crashed thread %d shows no evaluation-loop "
+                     "frame" % t.get("tid"))
+        named = [f for f in ev if f.get("function")]
+        if any(f.get("function") not in EVAL_FUNCS for f in named):
+            d.append("--native-all: frames marked as the evaluation loop that "
+                     "are not one of %s: %s" % ("/".join(EVAL_FUNCS),
+                                               [fmt(f) for f in named]))
+        if ctx.dbg and not named:
+            d.append("--native-all: no evaluation-loop frame by name (%s)"
+                     % "/".join(EVAL_FUNCS))
     return d
 
 
@@ -639,6 +673,9 @@ class Ctx(object):
         self.res = {}
         self.rep = {}
         self.notes = []
+        # libc6-dbg describes the host's libc only: an interpreter of
+        # another root (Debian sid's) runs a libc with exported names alone
+        self.dbg = bool(LIBC_DBG) and not entry.interp.root
 
     def flag(self, mode):
         return self.FLAGS[mode]
@@ -647,7 +684,7 @@ class Ctx(object):
 def analyse(entry, timeout):
     ctx = Ctx(entry)
     for mode, args in MODES:
-        ctx.res[mode] = run_pystack(["core", entry.core] + args, timeout)
+        ctx.res[mode] = run_pystack(["core", entry.core] + args + entry.pystack_args, timeout)
     return ctx
 
 
@@ -731,10 +768,10 @@ def main():
         print("1..0 # SKIP cannot make test cores: %s: %s"
               % (type(ex).__name__, ex))
         return 0
-    have = set(i.minor for i in interps if i.origin == "pyenv")
+    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
     for minor in cores.EXPECTED_MINORS:
         if minor not in have:
-            tap.skip("python%s not installed" % minor)
+            tap.skip(cores.missing_minor_reason(minor))
     if not any(i.origin == "system" for i in interps):
         tap.skip("Debian /usr/bin/python3.X not installed")
     if not LIBC_DBG:

@@ -236,8 +236,31 @@ def check_gc(exp, rep, entry):
 # --------------------------------------------------------------------------
 # text mode
 
-def expected_frame_lines(frames):
+def shows_exception(entry):
+    """Versions whose debug offsets publish the thread's exception (3.15+)."""
+    return tuple(int(x) for x in entry.interp.minor.split(".")) >= (3, 15)
+
+
+def check_exception(exp, rep, entry):
+    d = []
+    got = dict((t.get("tid"), t) for t in rep.get("threads") or [])
+    for t in exp["threads"]:
+        g = got.get(t["tid"])
+        if g is None:
+            continue
+        want = t.get("exception") if shows_exception(entry) else None
+        if g.get("exception") != want:
+            d.append("thread %d: exception %r, expected %r"
+                     % (t["tid"], g.get("exception"), want))
+    return d
+
+
+def expected_frame_lines(frames, exception=None):
     lines = []
+    if exception:
+        lines.append("    Exception: %s%s" % (exception["text"],
+                                            " (being handled)"
+                                            if exception["handled"] else ""))
     for f in frames:
         lines.append('    (Python) File "%s", line %d, in %s'
                      % (f["file"], f["line"], f["function"]))
@@ -246,8 +269,11 @@ def expected_frame_lines(frames):
     return lines
 
 
-THREAD_RE = re.compile(r"^Traceback for thread (\d+)((?: \[[^\]]+\])*) "
+# PyStack 1.7's header: every status in one bracket, comma-joined, [] for none
+THREAD_RE = re.compile(r"^Traceback for thread (\d+) \[([^\]]*)\] "
                        r"\(most recent call last\):$")
+STATUS_WORDS = ("Thread terminated", "Has the GIL", "Waiting for the GIL",
+                "Dropping the GIL", "Garbage collecting")
 
 
 def check_text(exp, res, entry):
@@ -283,8 +309,12 @@ def check_text(exp, res, entry):
         m = THREAD_RE.match(line)
         if m:
             cur = {"tid": int(m.group(1)),
-                   "flags": re.findall(r"\[([^\]]+)\]", m.group(2)),
+                   "flags": m.group(2).split(",") if m.group(2) else [],
                    "lines": [], "header": line}
+            bad = [w for w in cur["flags"] if w not in STATUS_WORDS]
+            if bad:
+                d.append("thread %d: status words not PyStack's: %r"
+                         % (cur["tid"], bad))
             blocks.append(cur)
         elif cur is not None:
             cur["lines"].append(line)
@@ -323,7 +353,8 @@ def check_text(exp, res, entry):
         if bf != flags:
             d.append("thread %d: header %r, expected flags %r"
                      % (t["tid"], b["header"], flags))
-        want = expected_frame_lines(t["frames"])
+        want = expected_frame_lines(
+            t["frames"], t.get("exception") if shows_exception(entry) else None)
         have = b["lines"]
         if want != have:
             first = next((i for i in range(min(len(want), len(have)))
@@ -340,12 +371,13 @@ def check_text(exp, res, entry):
 
 CHECKS = [("process", check_process), ("signal", check_signal),
           ("threads", check_threads), ("frames", check_frames),
-          ("source", check_source), ("gil", check_gil), ("gc", check_gc)]
+          ("source", check_source), ("gil", check_gil), ("gc", check_gc),
+          ("exception", check_exception)]
 
 
 def analyse(entry, timeout):
-    res_json = run_pystack(["core", entry.core, "--json"], timeout)
-    res_text = run_pystack(["core", entry.core], timeout)
+    res_json = run_pystack(["core", entry.core, "--json"] + entry.pystack_args, timeout)
+    res_text = run_pystack(["core", entry.core] + entry.pystack_args, timeout)
     return res_json, res_text
 
 
@@ -403,10 +435,10 @@ def main():
               % (type(e).__name__, e))
         return 0
     interps = cores.find_interpreters()
-    have = set(i.minor for i in interps if i.origin == "pyenv")
+    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
     for minor in cores.EXPECTED_MINORS:
         if minor not in have:
-            tap.skip("python%s not installed" % minor)
+            tap.skip(cores.missing_minor_reason(minor))
     if not any(i.origin == "system" for i in interps):
         tap.skip("Debian /usr/bin/python3.X not installed")
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))

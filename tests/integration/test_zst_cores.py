@@ -149,8 +149,8 @@ def check_entry(tap, e, helper, tmp, timeout, have_zstd):
     except ValueError:
         pass
 
-    raw_res = run_pystack(["core", e.core, "--json"], timeout)
-    zst_res = run_pystack(["core", zst, "--json"], timeout)
+    raw_res = run_pystack(["core", e.core, "--json"] + e.pystack_args, timeout)
+    zst_res = run_pystack(["core", zst, "--json"] + e.pystack_args, timeout)
     raw, why_raw = json_without_core(raw_res)
     got, why_zst = json_without_core(zst_res)
     diag = []
@@ -170,8 +170,8 @@ def check_entry(tap, e, helper, tmp, timeout, have_zstd):
     tap.ok(core_field == zst, "%s: the .zst report names the .zst file" % tag,
            ["core: %r" % core_field])
 
-    t_raw = best_time(["core", e.core, "--json"], timeout)
-    t_zst = best_time(["core", zst, "--json"], timeout)
+    t_raw = best_time(["core", e.core, "--json"] + e.pystack_args, timeout)
+    t_zst = best_time(["core", zst, "--json"] + e.pystack_args, timeout)
     if t_raw is not None and t_zst is not None:
         tap.diag("%s: analysis wall time (best of %d): raw %.3fs, .zst %.3fs"
                  " (x%.2f)" % (tag, TIMING_RUNS, t_raw, t_zst,
@@ -197,7 +197,7 @@ def check_entry(tap, e, helper, tmp, timeout, have_zstd):
                   % tag, [p.stderr.decode("utf-8", "backslashreplace")]):
         return
     for mode in ([], ["--json"]):
-        res = run_pystack(["core", plain] + mode, timeout)
+        res = run_pystack(["core", plain] + mode + e.pystack_args, timeout)
         err = res.err.splitlines()
         tap.ok(res.rc == EXIT_CORE and len(err) == 1 and not res.out
                and NOT_SEEKABLE in err[0],

@@ -44,6 +44,10 @@
 #else
 #  include <internal/pycore_code.h>
 #  include <internal/pycore_frame.h>
+#  if AT_LEAST(3, 14)
+#    include <internal/pycore_interpframe.h>
+#    include <internal/pycore_debug_offsets.h>
+#  endif
 #  include <internal/pycore_interp.h>
 #  include <internal/pycore_runtime.h>
 #  include <internal/pycore_dict.h>
@@ -243,6 +247,23 @@ static void check_table(const struct py_layout *L) {
 #else
         N(tstate.native_thread_id);
 #endif
+        /* what 3.15's debug offsets publish; earlier versions are not read for them */
+#if AT_LEAST(3, 15)
+        R(tstate.holds_gil, offsetof(PyThreadState, holds_gil));
+        R(tstate.current_exception, offsetof(PyThreadState, current_exception));
+        R(tstate.exc_state, offsetof(PyThreadState, exc_state));
+        R(err_stackitem.exc_value, offsetof(_PyErr_StackItem, exc_value));
+#else
+        N(tstate.holds_gil);
+        N(tstate.current_exception);
+        N(tstate.exc_state);
+        N(err_stackitem.exc_value);
+#endif
+#if AT_LEAST(3, 15)
+        R(exc.args, offsetof(PyBaseExceptionObject, args));
+#else
+        N(exc.args);
+#endif
         group("PyThreadState");
 
 #if AT_LEAST(3, 11) && !AT_LEAST(3, 13)
@@ -277,9 +298,21 @@ static void check_table(const struct py_layout *L) {
         R(iframe.instr, offsetof(_PyInterpreterFrame, prev_instr));
 #  endif
         R(iframe.localsplus, offsetof(_PyInterpreterFrame, localsplus));
+#  if AT_LEAST(3, 14)
+        N(iframe.stacktop);
+        R(iframe.stackpointer, offsetof(_PyInterpreterFrame, stackpointer));
+#  else
         R(iframe.stacktop, offsetof(_PyInterpreterFrame, stacktop));
+        N(iframe.stackpointer);
+#  endif
         R(iframe.owner, offsetof(_PyInterpreterFrame, owner));
-#  if AT_LEAST(3, 12)
+        R(stackrefs, AT_LEAST(3, 14));
+#  if AT_LEAST(3, 14)
+        N(iframe.is_entry);
+        /* entry frames (3.14) and base frames (3.15) are the interpreter's: every owner from
+         * here on is not Python code */
+        R(owner_cstack, FRAME_OWNED_BY_INTERPRETER);
+#  elif AT_LEAST(3, 12)
         N(iframe.is_entry);
         R(owner_cstack, FRAME_OWNED_BY_CSTACK);
 #  else
@@ -294,8 +327,10 @@ static void check_table(const struct py_layout *L) {
         N(iframe.instr);
         N(iframe.localsplus);
         N(iframe.stacktop);
+        N(iframe.stackpointer);
         N(iframe.owner);
         N(iframe.is_entry);
+        R(stackrefs, 0);
         R(owner_cstack, -1);
         R(owner_generator, -1);
         R(instr_is_current, 0);
@@ -548,11 +583,13 @@ static void check_unicode_state_bits(void) {
         X(interp.next) X(interp.tstate_head) X(interp.gc_collecting) X(interp.ceval_gil) \
         X(interp.modules) X(gil.locked) X(gil.last_holder) \
         X(tstate.next) X(tstate.interp) X(tstate.frame) X(tstate.cframe) X(tstate.current_frame) \
-        X(tstate.thread_id) X(tstate.native_thread_id) X(cframe.current_frame) \
+        X(tstate.thread_id) X(tstate.native_thread_id) X(tstate.holds_gil) \
+        X(tstate.current_exception) X(tstate.exc_state) X(err_stackitem.exc_value) X(exc.args) \
+        X(cframe.current_frame) \
         X(frame.back) X(frame.code) X(frame.lasti) X(frame.lineno) X(frame.localsplus) \
         X(iframe.previous) X(iframe.code) X(iframe.instr) X(iframe.localsplus) \
-        X(iframe.stacktop) X(iframe.owner) X(iframe.is_entry) \
-        X(owner_cstack) X(owner_generator) X(instr_is_current) \
+        X(iframe.stacktop) X(iframe.stackpointer) X(iframe.owner) X(iframe.is_entry) \
+        X(owner_cstack) X(owner_generator) X(instr_is_current) X(stackrefs) \
         X(code.argcount) X(code.posonlyargcount) X(code.kwonlyargcount) X(code.nlocals) \
         X(code.flags) X(code.firstlineno) X(code.code) X(code.filename) X(code.name) \
         X(code.qualname) X(code.lnotab) X(code.linetable) X(code.varnames) X(code.cellvars) \
@@ -594,6 +631,10 @@ static void compare_layouts(const char *what, const struct py_layout *got,
                 failures++;
 }
 
+#if AT_LEAST(3, 14)
+/* 3.14+ build the block with a macro of its own. */
+static const _Py_DebugOffsets by_hand = _Py_DebugOffsets_INIT(_Py_Debug_Cookie);
+#else
 /* The block as pycore_runtime_init.h builds it in _PyRuntimeState_INIT,
  * which cannot be used on its own (it initializes the whole runtime). */
 static const _Py_DebugOffsets by_hand = {
@@ -701,12 +742,50 @@ static const _Py_DebugOffsets by_hand = {
                 .collecting = offsetof(struct _gc_runtime_state, collecting),
         },
 };
+#endif
+
+#ifdef HAVE_LIBELF
+#include <fcntl.h>
+#include <gelf.h>
+#include <unistd.h>
+
+/* The start of the .PyRuntime section of an ELF file (an executable with
+ * libpython linked in): the block a core of it carries before Python starts
+ * changing the runtime.  0, or -1 when there is no such section. */
+static int read_block_from_elf(const char *path, uint8_t *buf, size_t n) {
+        int fd = open(path, O_RDONLY | O_CLOEXEC), r = -1;
+        Elf *e;
+        Elf_Scn *scn = NULL;
+        size_t shstrndx;
+
+        if (fd < 0)
+                return -1;
+        elf_version(EV_CURRENT);
+        e = elf_begin(fd, ELF_C_READ, NULL);
+        if (e && elf_getshdrstrndx(e, &shstrndx) == 0)
+                while ((scn = elf_nextscn(e, scn))) {
+                        GElf_Shdr sh;
+                        const char *name;
+
+                        if (!gelf_getshdr(scn, &sh) || !(name = elf_strptr(e, shstrndx, sh.sh_name)) ||
+                            strcmp(name, ".PyRuntime") != 0 || sh.sh_size < n)
+                                continue;
+                        if (pread(fd, buf, n, (off_t)sh.sh_offset) == (ssize_t)n)
+                                r = 0;
+                        break;
+                }
+        if (e)
+                elf_end(e);
+        close(fd);
+        return r;
+}
+#endif
 
 static void check_debug_offsets(const struct py_layout *table) {
         struct py_layout got;
         int r;
 
-        r = py_layout_from_debug_offsets(&by_hand, sizeof(by_hand), &got);
+        r = py_layout_from_debug_offsets(&by_hand, sizeof(by_hand), &got, NULL);
         check(r == 0, "py_layout_from_debug_offsets(block built from the headers) == 0");
         if (r == 0)
                 compare_layouts("layout from the header-built _Py_DebugOffsets", &got, table);
@@ -715,10 +794,26 @@ static void check_debug_offsets(const struct py_layout *table) {
         /* The block libpython itself carries in its statically initialized
          * _PyRuntime: exactly what the analyzer finds in a core. */
         r = py_layout_from_debug_offsets(&_PyRuntime.debug_offsets,
-                                         sizeof(_PyRuntime.debug_offsets), &got);
+                                         sizeof(_PyRuntime.debug_offsets), &got, NULL);
         check(r == 0, "py_layout_from_debug_offsets(libpython's _PyRuntime) == 0");
         if (r == 0)
                 compare_layouts("layout from libpython's _PyRuntime.debug_offsets", &got, table);
+#elif defined(HAVE_LIBELF)
+        /* An interpreter of another system (Debian sid's, run chrooted): its
+         * binary's .PyRuntime section instead of a linked libpython. */
+        const char *file = getenv("PYSTACK_LAYOUT_BLOCK_FILE");
+        static uint8_t block[sizeof(_Py_DebugOffsets)];
+        uint64_t version = 0;
+
+        if (!file || read_block_from_elf(file, block, sizeof(block)) < 0) {
+                check(false, "the .PyRuntime section of PYSTACK_LAYOUT_BLOCK_FILE can be read");
+                return;
+        }
+        r = py_layout_from_debug_offsets(block, sizeof(block), &got, &version);
+        check(r == 0 && version == PY_VERSION_HEX,
+              "py_layout_from_debug_offsets(the binary's .PyRuntime) == 0, of this very version");
+        if (r == 0)
+                compare_layouts("layout from the binary's .PyRuntime debug offsets", &got, table);
 #else
         if (!dump)
                 printf("ok - %s libpython's _PyRuntime.debug_offsets # SKIP no shared libpython to link\n",

@@ -73,14 +73,14 @@ static const struct debug_offsets_313 real_313 = {
 };
 
 static int from(const struct debug_offsets_313 *b, size_t len, struct py_layout *out) {
-        return py_layout_from_debug_offsets(b, len, out);
+        return py_layout_from_debug_offsets(b, len, out, NULL);
 }
 
 static void test_table(void) {
         size_t n = py_layout_count();
         bool sorted = true, found = true;
 
-        TAP_EQ_INT(n, 9, "the table has 2.7 and 3.6-3.13");
+        TAP_EQ_INT(n, 11, "the table has 2.7 and 3.6-3.15");
         for (size_t i = 0; i < n; i++) {
                 const struct py_layout *l = py_layout_at(i);
                 if (i > 0) {
@@ -94,7 +94,7 @@ static void test_table(void) {
         tap_ok(sorted, "entries are sorted oldest first");
         tap_ok(found, "py_layout_for() finds every entry");
         tap_ok(py_layout_at(n) == NULL, "py_layout_at(count) is NULL");
-        tap_ok(py_layout_for(3, 5) == NULL && py_layout_for(3, 14) == NULL && py_layout_for(4, 0) == NULL,
+        tap_ok(py_layout_for(3, 5) == NULL && py_layout_for(3, 16) == NULL && py_layout_for(4, 0) == NULL,
                "py_layout_for() of an unknown version is NULL");
 }
 
@@ -153,7 +153,7 @@ static void test_overlay(void) {
 
         /* The block is read from core bytes at any alignment. */
         memcpy(shifted + 1, &real_313, sizeof(real_313));
-        TAP_EQ_INT(py_layout_from_debug_offsets(shifted + 1, sizeof(real_313), &l), 0,
+        TAP_EQ_INT(py_layout_from_debug_offsets(shifted + 1, sizeof(real_313), &l, NULL), 0,
                    "an unaligned block is accepted");
         TAP_EQ_INT(l.interp.tstate_head, 7344, "and read correctly");
 }
@@ -169,17 +169,23 @@ static void test_rejects(void) {
         TAP_EQ_INT(from(&real_313, sizeof(real_313) - 1, &l), -EINVAL, "block one byte short");
         TAP_EQ_INT(from(&real_313, 8, &l), -EINVAL, "cookie only");
         TAP_EQ_INT(from(&real_313, 0, &l), -EINVAL, "empty block");
-        TAP_EQ_INT(py_layout_from_debug_offsets(NULL, 584, &l), -EINVAL, "NULL block");
+        TAP_EQ_INT(py_layout_from_debug_offsets(NULL, 584, &l, NULL), -EINVAL, "NULL block");
 
         b = real_313;
         b.version = 0x030e00f0;
-        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "3.14 block (different layout) is refused");
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "a 3.14 version in 3.13's 584 bytes: too short for 3.14's list");
         b.version = 0x030c01f0;
-        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "3.12 never had the block");
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EPROTONOSUPPORT, "3.12 never had the block");
+
+        uint64_t version = 0;
+        b.version = 0x031000f0;
+        TAP_EQ_INT(py_layout_from_debug_offsets(&b, sizeof(b), &l, &version), -EPROTONOSUPPORT,
+                   "3.16: a version whose block we do not know is refused, never guessed");
+        tap_ok(version == 0x031000f0, "and the version it declares is handed back to be named");
 
         b = real_313;
         b.free_threaded = 1;
-        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "free-threaded build is refused");
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EPROTONOSUPPORT, "free-threaded build is refused");
 
         b = real_313;
         b.runtime_state.interpreters_head = b.runtime_state.size;

@@ -237,7 +237,7 @@ def _write(obj):
 
 
 def write_expectation(signal, extra_inner=(), gc_collecting=False,
-                      skip_frames=0, notes=None):
+                      skip_frames=0, notes=None, exception=None):
     """Record what this process knows, just before the crash.
 
     The crashing thread is the caller; its innermost frame is the caller's
@@ -263,6 +263,8 @@ def write_expectation(signal, extra_inner=(), gc_collecting=False,
                         # collecting interpreter are not checked
                         "gc_collecting": (bool(gc_collecting) if ident == me
                                           else (None if gc_collecting else False)),
+                        # the exception the crashing thread raises or handles
+                        "exception": exception if ident == me else None,
                         "frames": fl})
     cmdline = _read_proc("cmdline")
     psargs = cmdline.replace(b"\0", b" ")[:79].rstrip(b" ")

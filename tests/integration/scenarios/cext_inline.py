@@ -43,6 +43,13 @@ def blocked():
 
 def main():
     _common.init("cext_inline")
+    cc = os.environ.get("CC", "cc")
+    if not any(os.access(os.path.join(d, cc), os.X_OK)
+               for d in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)):
+        # Debian sid's interpreters run in a tree with no compiler
+        _common.skip("no C compiler (%s) where %s runs: crashext cannot be built"
+                     % (cc, sys.executable))
+        return
     outdir = module_dir()
     try:
         so = crashext_build.build(sys.executable, outdir)
