@@ -383,20 +383,12 @@ static int read_i32(struct locals_ctx *c, uint64_t addr, int32_t *v) {
         return target_read(c->t, addr, v, sizeof(*v));
 }
 
-/* tp_name, read a byte at a time: it may end right before unmapped memory. */
+/* tp_name, cut with "..." past TYPE_NAME_MAX bytes */
 static void read_type_name(struct locals_ctx *c, uint64_t p, char *name) {
-        size_t i;
+        size_t n = py_read_cstring(c->t, p, name, TYPE_NAME_MAX + 1);
 
-        for (i = 0; i < TYPE_NAME_MAX; i++) {
-                char ch;
-
-                if (target_read(c->t, p + i, &ch, 1) < 0 || ch == 0)
-                        break;
-                name[i] = ch;   /* as it is: the printers escape (escape.h) */
-        }
-        name[i] = 0;
-        if (i == TYPE_NAME_MAX)
-                strcpy(name + i, "...");
+        if (n == TYPE_NAME_MAX)
+                strcpy(name + n, "...");
 }
 
 static enum obj_kind classify(const struct py_layout *l, const char *name, uint64_t flags) {

@@ -23,6 +23,15 @@ static char *copy_bytes(const uint8_t *src, size_t len) {
         return out;
 }
 
+size_t py_read_cstring(struct target *t, uint64_t addr, char *buf, size_t size) {
+        size_t n = 0;
+
+        while (n + 1 < size && target_read(t, addr + n, &buf[n], 1) == 0 && buf[n])
+                n++;
+        buf[n] = 0;
+        return n;
+}
+
 int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
                   uint8_t **ret, size_t *len) {
         int64_t size;

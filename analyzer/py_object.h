@@ -28,6 +28,14 @@
  */
 int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size_t max, char **ret);
 
+/*
+ * A C string of the process (a type's tp_name) into buf (size > 0 bytes),
+ * read a byte at a time since it may end right before unmapped memory: the
+ * bytes as they are (printers escape), NUL-terminated, cut at size - 1.
+ * Returns its length.
+ */
+size_t py_read_cstring(struct target *t, uint64_t addr, char *buf, size_t size);
+
 /* The bytes of a bytes object (or 2.7 str) at most max long: 0, the copy and its length. */
 int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
                   uint8_t **ret, size_t *len);

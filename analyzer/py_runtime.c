@@ -343,13 +343,9 @@ static void thread_exception(struct analysis *a, struct thread_info *th) {
         if (!exc || read_ptr(t, exc, l->object.ob_type, &type) < 0 || !type ||
             read_ptr(t, type, l->object.tp_name, &name) < 0 || !name)
                 return;
-        /* tp_name is a C string: read it like a name, bounded */
         char buf[256];
-        size_t n = 0;
-        while (n + 1 < sizeof(buf) && target_read(t, name + n, &buf[n], 1) == 0 && buf[n])
-                n++;
-        buf[n] = 0;
-        if (!n || strcmp(buf, "NoneType") == 0)
+
+        if (!py_read_cstring(t, name, buf, sizeof(buf)) || strcmp(buf, "NoneType") == 0)
                 return;
         type_name = strdup(buf);
         if (!type_name)
