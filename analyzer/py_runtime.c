@@ -131,10 +131,14 @@ static int layout_from_runtime(struct target *t, const struct module *m, uint64_
         if (r == -EPROTONOSUPPORT && free_threaded)
                 snprintf(unsupported, sizeof(unsupported),
                          "a free-threaded build of Python %s (%s) is not supported", v, m->path);
-        else if (r == -EPROTONOSUPPORT)
+        else if (r == -EPROTONOSUPPORT && (version >> 24) == 3 && ((version >> 16) & 0xff) >= 13)
                 snprintf(unsupported, sizeof(unsupported),
                          "Python %s (%s) is not supported: this pystack reads 2.7, 3.6 to 3.13, 3.14 and "
                          "3.15 from 3.15.0b4 on", v, m->path);
+        else if (r == -EPROTONOSUPPORT)
+                snprintf(unsupported, sizeof(unsupported),
+                         "%s: its _Py_DebugOffsets block declares Python %s, which has no such block: "
+                         "the block is damaged", m->path, v);
         else
                 snprintf(unsupported, sizeof(unsupported),
                          "Python %s (%s): its _Py_DebugOffsets block is damaged", v, m->path);

@@ -175,7 +175,8 @@ def make_block_cases(tmp, entry):
                       ["core", path] + entry.pystack_args, code, BOTH, must))
 
     patched("declares 3.16.0", 1, 0x031000F0, EXIT_NOPY, "Python 3.16.0 (")
-    patched("declares 2.7.18", 1, 0x020712F0, EXIT_NOPY, "Python 2.7.18 (")
+    patched("declares 2.7.18", 1, 0x020712F0, EXIT_NOPY,
+            "declares Python 2.7.18, which has no such block")
     if minor == 15:
         patched("declares 3.15.0b3 (before the final layout)", 1, 0x030F00B3,
                 EXIT_NOPY, "Python 3.15.0b3 (")
