@@ -292,6 +292,30 @@ class PipeHandlerFixture(object):
         return False
 
     # -- helpers
+    def kill_children(self):
+        """SIGKILL and reap every child started under this fixture."""
+        for p in list(self.children):
+            try:
+                p.kill()
+                p.wait(timeout=10)
+            except (OSError, subprocess.SubprocessError):
+                pass
+            self.children.discard(p)
+
+    def run_child(self, argv, timeout=60, **popen):
+        """Run argv to its end as a child of this fixture (killed on any exit
+        path meanwhile); stdin is /dev/null and stderr is captured.  Returns
+        (exit status, stderr bytes); a child past the timeout is killed."""
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE, **popen)
+        self.children.add(p)
+        try:
+            _, err = p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            _, err = p.communicate()
+        self.children.discard(p)
+        return p.returncode, err
+
     def set_pattern(self, pattern):
         """Install a pattern; it must name something below self.root (so
         that it contains MARKER) and fit in the kernel's 127 bytes."""
@@ -399,11 +423,5 @@ def run_case(tap, fx, name, call, cleanup=None):
         fx.reset_pattern()
         if cleanup:
             cleanup()
-        for p in list(fx.children):
-            try:
-                p.kill()
-                p.wait(timeout=10)
-            except (OSError, _sp.SubprocessError):
-                pass
-            fx.children.discard(p)
+        fx.kill_children()
     tap.diag("%s: %.1fs" % (name, _time.time() - t0))

@@ -210,19 +210,11 @@ def crash(e, fx, label, as_user):
         [fsb(a) for a in ARGS]
     if as_user:
         argv = [os.fsencode(a) for a in tc.user_prefix(e)] + argv
-    p = subprocess.Popen(argv, cwd=fsb(e.scriptdir), stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True, env=tc.base_env())
-    fx.children.add(p)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-    fx.children.discard(p)
-    if p.returncode != -signal.SIGSEGV:
+    rc, err = fx.run_child(argv, cwd=fsb(e.scriptdir), stdout=subprocess.DEVNULL,
+                           start_new_session=True, env=tc.base_env())
+    if rc != -signal.SIGSEGV:
         raise RuntimeError("%s: the program exited %r: %s" % (
-            label, p.returncode, err.decode(errors="replace")[-600:]))
+            label, rc, err.decode(errors="replace")[-600:]))
     with open(rec) as fh:
         info = json.load(fh)
     t0 = time.time()
@@ -664,12 +656,7 @@ def main():
                     daemon.stop()
                 if jd is not None:
                     jd.stop()
-                for p in list(fx.children):
-                    try:
-                        p.kill()
-                        p.wait(timeout=10)
-                    except (OSError, subprocess.SubprocessError):
-                        pass
+                fx.kill_children()
                 if e.user is not None:
                     tap.ok(tc.remove_user(), "the test user is removed")
                 if e.pub and not os.environ.get("PYSTACK_CAPTURE_KEEP"):

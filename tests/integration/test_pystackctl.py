@@ -473,20 +473,12 @@ def make_crash(ctx, fx, label, mode, comm, as_user=False):
     if as_user:
         argv = user_prefix(ctx) + argv
     before = len(db_rows(ctx))
-    p = subprocess.Popen(argv, cwd=d, stdin=subprocess.DEVNULL,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                         start_new_session=True, env=base_env())
-    fx.children.add(p)
-    try:
-        _, err = p.communicate(timeout=60)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        _, err = p.communicate()
-    fx.children.discard(p)
+    rc, err = fx.run_child(argv, cwd=d, stdout=subprocess.DEVNULL,
+                           start_new_session=True, env=base_env())
     want_rc = -signal.SIGSEGV if mode == "segv" else -signal.SIGABRT
-    if p.returncode != want_rc:
+    if rc != want_rc:
         raise RuntimeError("%s: crasher exited %r, expected %d: %s"
-                           % (label, p.returncode, want_rc,
+                           % (label, rc, want_rc,
                               err.decode(errors="replace")[-500:]))
     with open(expect) as fh:
         exp = json.load(fh)
@@ -1733,12 +1725,7 @@ def main():
                     rc = dmn.stop()
                     tap.ok(rc == 0, "pystackd stopped cleanly on SIGTERM "
                            "(exit %r)" % rc, dmn.tail())
-                for p in list(fx.children):
-                    try:
-                        p.kill()
-                        p.wait(timeout=10)
-                    except (OSError, subprocess.SubprocessError):
-                        pass
+                fx.kill_children()
                 if ctx.user is not None:
                     tap.ok(remove_user(), "the test user is removed")
                 if ctx.pub and not os.environ.get("PYSTACK_CAPTURE_KEEP"):

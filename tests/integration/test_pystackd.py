@@ -1068,13 +1068,7 @@ def main():
                                 p.wait()
                         if jd.proc is not p:
                             pf.STARTED.remove(p)
-                    for p in list(fx.children):
-                        try:
-                            p.kill()
-                            p.wait(timeout=10)
-                        except (OSError, subprocess.SubprocessError):
-                            pass
-                        fx.children.discard(p)
+                    fx.kill_children()
                 tap.diag("%s: %.1fs" % (name, time.time() - t0))
             jrc = jd.stop()
             if jd.own:
