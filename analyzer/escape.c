@@ -218,6 +218,21 @@ void esc_fput_json(FILE *out, const char *s, size_t n) {
         fputc('"', out);
 }
 
+void esc_fput_json_document(FILE *out, const char *s) {
+        struct esc_piece p;
+        size_t n = strlen(s);
+
+        for (size_t i = 0; i < n; i += p.consumed) {
+                if ((unsigned char)s[i] < 0x80) {
+                        fputc(s[i], out);
+                        p.consumed = 1;
+                        continue;
+                }
+                esc_next(s + i, n - i, ESC_JSON, &p);
+                fwrite(p.text, 1, p.len, out);
+        }
+}
+
 size_t esc_snprint(char *dst, size_t size, const char *s) {
         struct esc_piece p;
         size_t n = s ? strlen(s) : 0, o = 0;

@@ -71,6 +71,14 @@ void esc_fput_column(FILE *out, const char *s, size_t width);
 void esc_fput_json(FILE *out, const char *s, size_t n);
 
 /*
+ * A whole JSON document s printed again by the JSON rule: its ASCII as it is,
+ * everything else escaped.  Raw C1, format characters and stray bytes can
+ * stand only inside its strings, so escaping them there keeps it the same
+ * document (one written before this rule, or by another program).
+ */
+void esc_fput_json_document(FILE *out, const char *s);
+
+/*
  * s escaped for a terminal into dst (size > 0 bytes), always NUL-terminated,
  * cut before a piece that does not fit: the bytes written, without the NUL.
  */

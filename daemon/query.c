@@ -372,26 +372,12 @@ static void put_json_str(FILE *out, const char *s) {
         esc_fput_json(out, s, s ? strlen(s) : 0);
 }
 
-/* A JSON document kept in the store (written before escape.h's rule, perhaps): raw C1, format
- * characters and stray bytes can stand only inside its strings, so escaping them there is safe. */
+/* A JSON document kept in the store, perhaps written before escape.h's rule. */
 static void put_json_document(FILE *out, const char *s) {
-        struct esc_piece p;
-        size_t n;
-
-        if (!s) {
+        if (s)
+                esc_fput_json_document(out, s);
+        else
                 fputs("null", out);
-                return;
-        }
-        n = strlen(s);
-        for (size_t i = 0; i < n; i += p.consumed) {
-                if ((unsigned char)s[i] < 0x80) {
-                        fputc(s[i], out);
-                        p.consumed = 1;
-                        continue;
-                }
-                esc_next(s + i, n - i, ESC_JSON, &p);
-                fwrite(p.text, 1, p.len, out);
-        }
 }
 
 const char *signal_full_name(int sig) {

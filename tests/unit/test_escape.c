@@ -142,6 +142,19 @@ int main(void) {
                 free(c);
         }
 
+        /* a stored document with raw C1, a stray byte and a bidi override inside its strings */
+        {
+                char *doc = NULL;
+                size_t doclen = 0;
+                FILE *dm = open_memstream(&doc, &doclen);
+
+                esc_fput_json_document(dm, "[\"a\xc2\x9b\", {\"k\": \"\xff\xe2\x80\xae" "b\\n\"}]");
+                fclose(dm);
+                tap_ok(!strcmp(doc, "[\"a\\u009b\", {\"k\": \"\\udcff\\u202eb\\n\"}]"),
+                       "json document: ASCII kept, the rest escaped inside its strings (%s)", doc);
+                free(doc);
+        }
+
         /* bounded copies: never cut inside an escape, always terminated */
         char small[8];
         TAP_EQ_INT(esc_snprint(small, sizeof(small), "ab\x1b" "cd"), 7, "snprint: 'ab\\x1bc' fits 7 bytes");
