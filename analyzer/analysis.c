@@ -60,7 +60,7 @@ int analysis_add_native_threads(struct analysis *a) {
                         continue;
                 if (grow_array(&a->threads, &allocated, a->n_threads + 1, sizeof(*a->threads)) < 0)
                         return -ENOMEM;
-                struct thread_info th = { .tid = ct->tid, .crashed = ct == core_crashed_thread(a->core) };
+                struct thread_info th = { .tid = ct->tid, .interp_id = -1, .crashed = ct == core_crashed_thread(a->core) };
                 if (th.crashed) {
                         /* a crash in a thread Python does not know still leads the report */
                         memmove(a->threads + 1, a->threads, a->n_threads * sizeof(*a->threads));

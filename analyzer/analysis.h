@@ -55,6 +55,10 @@ struct thread_info {
         int32_t tid;                    /* kernel thread id, 0 when unknown */
         uint64_t pthread_id;            /* Python's thread_id (pthread_t), 0 when not a Python thread */
         uint64_t tstate;                /* PyThreadState address, 0 when not a Python thread */
+        int64_t interp_id;              /* its interpreter's id (0: the main one), -1 when unknown or
+                                         * not a Python thread; one OS thread that ran several
+                                         * interpreters has one entry per interpreter, outermost first */
+        uint64_t interp;                /* that PyInterpreterState's address, 0 for none */
         bool crashed;
         bool has_gil;
         bool gc_collecting;
@@ -68,6 +72,8 @@ struct thread_info {
         struct native_frame_info *native;  /* --native: innermost first */
         size_t n_native, native_allocated;
         char *native_error;             /* why unwinding stopped early, or NULL */
+        uint64_t native_sp_end;         /* where this entry's part of a shared native stack ends (the
+                                         * next frame's sp), 0 when it is the whole stack */
         bool merge_failed;              /* eval-loop frames and Python frames did not match up */
 };
 
@@ -124,6 +130,7 @@ struct analysis {
 
         struct thread_info *threads;    /* the crashed thread first */
         size_t n_threads;
+        bool multiple_interpreters;     /* threads of more than one interpreter: reports say whose */
 
         struct strv warnings;
         struct code_cache *codes;       /* decoded code objects, by address (py_frame.c) */

@@ -18,6 +18,7 @@
 #include "analysis.h"
 #include "debug_cache.h"
 #include "native_unwind.h"
+#include "stack_merge.h"
 
 #define MAX_NATIVE_FRAMES 65536
 #define MAX_INLINE_DEPTH 64
@@ -404,9 +405,9 @@ static ssize_t frame_holding(const struct thread_info *th, uint64_t addr) {
                         continue;
                 while (next < th->n_native && th->native[next].inlined)
                         next++;
-                if (next == th->n_native)
-                        return -1;
-                if (th->native[i].sp && th->native[i].sp <= addr && addr < th->native[next].sp)
+                uint64_t end = next < th->n_native ? th->native[next].sp : th->native_sp_end;
+
+                if (th->native[i].sp && th->native[i].sp <= addr && addr < end)
                         return (ssize_t)i;
         }
         return -1;
@@ -453,6 +454,122 @@ static void classify(struct analysis *a, struct thread_info *th) {
         /* what the thread was executing is never plumbing: for the crashed thread it is the crash site */
         for (size_t i = 0; i < th->n_native && (i == 0 || th->native[i - 1].inlined); i++)
                 th->native[i].hidden = false;
+}
+
+/* ---- one OS thread, several interpreters ---- */
+
+/* Entry i is one more interpreter's part of the OS thread of entry i - 1 (py_runtime puts them
+ * together, outermost first). */
+static bool same_os_thread(const struct analysis *a, size_t i) {
+        return i > 0 && a->threads[i].tid > 0 && a->threads[i].tid == a->threads[i - 1].tid;
+}
+
+/* The outermost native frame whose stack holds one of the shims of th's Python frames, or -1. */
+static ssize_t outermost_eval(const struct thread_info *whole, const struct thread_info *th) {
+        ssize_t best = -1;
+
+        for (size_t k = 0; k < th->n_frames; k++) {
+                ssize_t i = th->frames[k].shim ? frame_holding(whole, th->frames[k].shim) : -1;
+
+                if (i > best)
+                        best = i;
+        }
+        return best;
+}
+
+static int copy_native(struct thread_info *to, const struct native_frame_info *from, size_t n) {
+        to->native = calloc(MAX(n, (size_t)1), sizeof(*to->native));
+        if (!to->native)
+                return -ENOMEM;
+        to->native_allocated = MAX(n, (size_t)1);
+        for (size_t i = 0; i < n; i++) {
+                to->native[i] = from[i];
+                to->native[i].function = from[i].function ? strdup(from[i].function) : NULL;
+                to->native[i].file = from[i].file ? strdup(from[i].file) : NULL;
+                to->n_native = i + 1;
+                if ((from[i].function && !to->native[i].function) || (from[i].file && !to->native[i].file))
+                        return -ENOMEM;
+        }
+        return 0;
+}
+
+/* 3.12+: each part ends at the outermost eval loop whose stack holds one of its entry frames. */
+static bool bounds_by_stack(const struct analysis *a, size_t first, size_t last, size_t *bound) {
+        const struct thread_info *whole = &a->threads[first];
+
+        bound[0] = whole->n_native;
+        for (size_t k = 1; k <= last - first; k++) {
+                ssize_t e = outermost_eval(whole, &a->threads[first + k]);
+
+                if (e < 0 || (size_t)e + 1 >= bound[k - 1])
+                        return false;
+                bound[k] = (size_t)e + 1;
+        }
+        return true;
+}
+
+/* Before 3.12: from the innermost part out, each takes as many eval loops (by symbol) as it has
+ * runs of Python frames. */
+static bool bounds_by_count(const struct analysis *a, size_t first, size_t last, size_t *bound) {
+        const struct thread_info *whole = &a->threads[first];
+        size_t at = 0;
+
+        bound[0] = whole->n_native;
+        for (size_t k = last - first; k >= 1; k--) {
+                size_t runs = stack_merge_runs(a, &a->threads[first + k]), seen = 0;
+
+                while (at < whole->n_native && seen < runs) {
+                        const struct native_frame_info *f = &whole->native[at++];
+                        struct module *m = target_module_at(a->target, f->pc);
+
+                        seen += !f->inlined && m && m == a->py_module && is_eval(a, f->function);
+                }
+                if (runs == 0 || seen < runs)
+                        return false;
+                bound[k] = at;
+        }
+        return bound[1] < bound[0];
+}
+
+/*
+ * The entries first..last share the native stack unwound into `first`: give
+ * each interpreter's entry its part — from the outermost eval loop of its
+ * Python frames inwards to where the next interpreter's part starts; the C
+ * frames between two interpreters (the call that switched) stay with the
+ * outer one.  When a part cannot be found, the outermost entry keeps the
+ * whole stack and the others get none (then the merge fails and says so).
+ */
+static int split_stack(struct analysis *a, size_t first) {
+        struct thread_info *whole = &a->threads[first];
+        size_t last = first, n = whole->n_native;
+        size_t bound[64];               /* entry first+k's part ends (exclusive, innermost first) here */
+        int r = 0;
+
+        while (last + 1 < a->n_threads && same_os_thread(a, last + 1) && last + 1 - first < ELEMENTSOF(bound))
+                last++;
+        if (!bounds_by_stack(a, first, last, bound) && !bounds_by_count(a, first, last, bound))
+                return 0;
+        struct native_frame_info *all = whole->native;
+        uint64_t all_end = whole->native_sp_end;
+
+        whole->native = NULL;
+        whole->n_native = whole->native_allocated = 0;
+        for (size_t k = 0; k <= last - first && r == 0; k++) {
+                struct thread_info *th = &a->threads[first + k];
+                size_t lo = k == last - first ? 0 : bound[k + 1], hi = bound[k], outer = hi;
+
+                r = copy_native(th, all + lo, hi - lo);
+                /* this part's stack ends where the next physical frame's begins */
+                while (outer < n && all[outer].inlined)
+                        outer++;
+                th->native_sp_end = outer < n ? all[outer].sp : all_end;
+        }
+        for (size_t i = 0; i < n; i++) {
+                free(all[i].function);
+                free(all[i].file);
+        }
+        free(all);
+        return r;
 }
 
 /* ---- the whole pass ---- */
@@ -514,7 +631,7 @@ int native_unwind(struct analysis *a, bool all_threads) {
                 struct thread_info *th = &a->threads[i];
                 struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo };
 
-                if (th->tid <= 0)
+                if (th->tid <= 0 || same_os_thread(a, i))
                         continue;
                 int rc = dwfl_getthread_frames(dwfl, th->tid, frame_cb, &u);
                 if (u.error == -ENOMEM) {
@@ -526,8 +643,14 @@ int native_unwind(struct analysis *a, bool all_threads) {
                 else if (rc != 0 && !outermost(th) &&
                          asprintf(&th->native_error, "unwinding stopped: %s", dwfl_errmsg(-1)) < 0)
                         th->native_error = NULL;
-                classify(a, th);
+                if (i + 1 < a->n_threads && same_os_thread(a, i + 1)) {
+                        r = split_stack(a, i);
+                        if (r < 0)
+                                goto out;
+                }
         }
+        for (size_t i = 0; i < a->n_threads; i++)
+                classify(a, &a->threads[i]);
 out:
         free(memo.slots);
         dwfl_end(dwfl);

@@ -39,6 +39,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = NONE,
                         .tstate_head   = 8,
                         .gc_collecting = NONE,
                         .ceval_gil     = NONE,
@@ -207,6 +208,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = NONE,
                         .tstate_head   = 8,
                         .gc_collecting = NONE,
                         .ceval_gil     = NONE,
@@ -375,6 +377,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 16,
                         .tstate_head   = 8,
                         .gc_collecting = NONE,
                         .ceval_gil     = NONE,
@@ -543,6 +546,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 16,
                         .tstate_head   = 8,
                         .gc_collecting = NONE,
                         .ceval_gil     = NONE,
@@ -711,6 +715,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 24,
                         .tstate_head   = 8,
                         .gc_collecting = 816,
                         .ceval_gil     = NONE,
@@ -879,6 +884,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 24,
                         .tstate_head   = 8,
                         .gc_collecting = 816,
                         .ceval_gil     = NONE,
@@ -892,7 +898,7 @@ static const struct py_layout table[] = {
                         .next             = 8,
                         .interp           = 16,
                         .frame            = 24,
-                        .cframe           = NONE,
+                        .cframe           = 48,
                         .current_frame    = NONE,
                         .thread_id        = 176,
                         .native_thread_id = NONE,
@@ -1047,6 +1053,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 48,
                         .tstate_head   = 16,
                         .gc_collecting = 848,
                         .ceval_gil     = NONE,
@@ -1215,6 +1222,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 0,
+                        .id            = 8,
                         .tstate_head   = 72,
                         .gc_collecting = 312,
                         .ceval_gil     = 384,
@@ -1383,6 +1391,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 7264,
+                        .id            = 7272,
                         .tstate_head   = 7344,
                         .gc_collecting = 7600,
                         .ceval_gil     = 16,
@@ -1551,6 +1560,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 7272,
+                        .id            = 7280,
                         .tstate_head   = 7344,
                         .gc_collecting = 7600,
                         .ceval_gil     = 16,
@@ -1720,6 +1730,7 @@ static const struct py_layout table[] = {
                 },
                 .interp = {
                         .next          = 7264,
+                        .id            = 7272,
                         .tstate_head   = 7336,
                         .gc_collecting = 7512,
                         .ceval_gil     = 16,
@@ -1906,7 +1917,7 @@ const struct py_layout *py_layout_at(size_t i) {
 enum do_field {
         DO_SKIP, DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
         DO_RT_SIZE, DO_RT_INTERPRETERS_HEAD,
-        DO_IS_SIZE, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES, DO_IS_CEVAL_GIL,
+        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES, DO_IS_CEVAL_GIL,
         DO_IS_GIL_RUNTIME_STATE, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
         DO_TS_SIZE, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID, DO_TS_NATIVE_THREAD_ID,
         DO_TS_HOLDS_GIL, DO_TS_CURRENT_EXCEPTION, DO_TS_EXC_STATE, DO_ERR_EXC_VALUE,
@@ -1932,7 +1943,7 @@ enum do_field {
 static const uint8_t block_313[] = {
         DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
         DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
-        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES,
+        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, DO_IS_GC, DO_IS_IMPORTS_MODULES,
         S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE, S /* gil enabled */,
         DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER,
         DO_TS_SIZE, S /* prev */, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID,
@@ -1957,7 +1968,7 @@ static const uint8_t block_313[] = {
 static const uint8_t block_314[] = {
         DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
         DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
-        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
+        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
         DO_IS_IMPORTS_MODULES, S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE,
         S /* gil enabled */, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER, S /* code_object_generation */,
         S /* tlbc_generation */,
@@ -1989,7 +2000,7 @@ static const uint8_t block_314[] = {
 static const uint8_t block_315[] = {
         DO_COOKIE, DO_VERSION, DO_FREE_THREADED,
         DO_RT_SIZE, S /* finalizing */, DO_RT_INTERPRETERS_HEAD,
-        DO_IS_SIZE, S /* id */, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
+        DO_IS_SIZE, DO_IS_ID, DO_IS_NEXT, DO_IS_THREADS_HEAD, S /* threads_main */, DO_IS_GC,
         DO_IS_IMPORTS_MODULES, S /* sysdict */, S /* builtins */, DO_IS_CEVAL_GIL, DO_IS_GIL_RUNTIME_STATE,
         S /* gil enabled */, DO_IS_GIL_LOCKED, DO_IS_GIL_HOLDER, S /* code_object_generation */,
         S /* tlbc_generation */,
@@ -2144,6 +2155,7 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         l.runtime.interpreters_head = off_word(&b, DO_RT_INTERPRETERS_HEAD, rt);
 
         l.interp.next = off_word(&b, DO_IS_NEXT, is);
+        l.interp.id = off_word(&b, DO_IS_ID, is);
         l.interp.tstate_head = off_word(&b, DO_IS_THREADS_HEAD, is);
         l.interp.modules = off_word(&b, DO_IS_IMPORTS_MODULES, is);
         l.interp.ceval_gil = off_word(&b, DO_IS_CEVAL_GIL, is);

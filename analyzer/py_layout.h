@@ -80,6 +80,7 @@ struct py_layout {
         /* PyInterpreterState */
         struct {
                 py_off next;
+                py_off id;                      /* int64_t, 3.7+: 0 is the main interpreter */
                 py_off tstate_head;
                 py_off gc_collecting;           /* 3.9+ */
                 py_off ceval_gil;               /* 3.12+: struct _gil_runtime_state * */
@@ -97,7 +98,8 @@ struct py_layout {
                 py_off next;
                 py_off interp;
                 py_off frame;                   /* <=3.10: PyFrameObject * */
-                py_off cframe;                  /* 3.11-3.12: _PyCFrame * */
+                py_off cframe;                  /* 3.10-3.12: _PyCFrame * (the frame chain starts
+                                         * there in 3.11-3.12 only) */
                 py_off current_frame;           /* 3.13+: _PyInterpreterFrame * */
                 py_off thread_id;               /* unsigned long: the pthread_t */
                 py_off native_thread_id;        /* 3.11+: the kernel tid */

@@ -9,6 +9,7 @@
  * thread state must point back at its interpreter — before it is used.
  */
 #include <ctype.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "analysis.h"
@@ -397,6 +398,55 @@ static const struct core_thread *core_thread_of(struct analysis *a, uint64_t pth
         return NULL;
 }
 
+/*
+ * The thread whose stack holds addr, or NULL: of the threads whose stack
+ * pointer lies in the same mapping as addr, the one with the highest stack
+ * pointer at or below it (stacks grow down, and small thread stacks share a
+ * mapping, one after another).
+ */
+static const struct core_thread *stack_owner(struct analysis *a, uint64_t addr) {
+        const struct core_file *c = a->core;
+        const struct core_segment *seg = NULL;
+        const struct core_thread *best = NULL;
+
+        for (size_t k = 0; k < c->n_segments && !seg; k++)
+                if (addr >= c->segments[k].vaddr && addr - c->segments[k].vaddr < c->segments[k].memsz)
+                        seg = &c->segments[k];
+        if (!seg)
+                return NULL;
+        for (size_t i = 0; i < c->n_threads; i++) {
+                uint64_t sp = c->threads[i].regs[CORE_REG_RSP];
+
+                /* 128 bytes below sp: the x86-64 red zone */
+                if (sp < seg->vaddr || sp - seg->vaddr >= seg->memsz || sp > addr + 128)
+                        continue;
+                if (!best || sp > best->regs[CORE_REG_RSP])
+                        best = &c->threads[i];
+        }
+        return best;
+}
+
+/*
+ * A thread state names its thread (thread_id, native_thread_id), but up to
+ * 3.12 a subinterpreter's code run from another thread borrows a thread
+ * state that names the thread that created the interpreter.  Where a
+ * thread's C stack shows through — 3.12+ enter Python through a frame on the
+ * C stack, 3.10 to 3.12 keep the running loop's _PyCFrame there — that
+ * stack says which thread really runs it.  0 when there is no such sign.
+ */
+static uint64_t stack_sign(struct analysis *a, const struct thread_info *th) {
+        const struct py_layout *l = &a->layout;
+        uint64_t cframe = 0;
+
+        for (size_t k = th->n_frames; k-- > 0;)
+                if (th->frames[k].shim)
+                        return th->frames[k].shim;
+        if (read_ptr(a->target, th->tstate, l->tstate.cframe, &cframe) == 0 &&
+            cframe - th->tstate >= 4096)    /* not the root frame inside the thread state */
+                return cframe;
+        return 0;
+}
+
 static int add_thread(struct analysis *a, size_t *allocated, struct thread_info **ret) {
         if (a->n_threads >= MAX_THREADS)
                 return -E2BIG;
@@ -411,18 +461,25 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
         struct target *t = a->target;
         const struct py_layout *l = &a->layout;
         _cleanup_(addr_set_clear) struct addr_set seen = {};
-        size_t allocated = 0, n_interps = 0;
+        size_t allocated = 0, n_interps = 0, last_first = 0;
         uint64_t interp = f->interp;
 
         while (interp) {
                 uint64_t holder = gil_holder(a, f, interp), tstate = 0, next;
                 bool collecting = gc_collecting(a, f, interp);
                 size_t first = a->n_threads;
+                int64_t id = -1;
 
                 if (++n_interps > MAX_INTERPRETERS || addr_set_add(&seen, interp) <= 0) {
                         strv_addf(&a->warnings, "interpreter list is corrupt (cycle or too long): stopped");
                         break;
                 }
+                /* 3.7+ number their interpreters (0 is the main one); a negative id is no id */
+                if (l->interp.id != PY_OFF_NONE && target_read(t, interp + (uint64_t)l->interp.id, &id, sizeof(id)) < 0)
+                        id = -1;
+                if (id < 0)
+                        id = -1;
+                last_first = first;
                 read_ptr(t, interp, l->interp.tstate_head, &tstate);
                 while (tstate) {
                         struct thread_info *th;
@@ -446,11 +503,10 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         if (r < 0)
                                 return r;
                         th->tstate = tstate;
+                        th->interp = interp;
+                        th->interp_id = id;
                         read_ptr(t, tstate, l->tstate.thread_id, &th->pthread_id);
                         read_i32(t, tstate, l->tstate.native_thread_id, &native);
-                        ct = core_thread_of(a, th->pthread_id, native);
-                        th->tid = ct ? ct->tid : native;
-                        th->crashed = ct && ct == core_crashed_thread(a->core);
                         int32_t holds = 0;
                         /* 3.15 says per thread; before, the interpreter's GIL names its last holder */
                         if (l->tstate.holds_gil != PY_OFF_NONE && read_i32(t, tstate, l->tstate.holds_gil, &holds) == 0)
@@ -465,6 +521,15 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                                         th->truncated = NULL;
                         } else
                                 py_frames_walk(a, th, frame, opts->max_frames);
+                        ct = core_thread_of(a, th->pthread_id, native);
+                        uint64_t sign = stack_sign(a, th);
+                        const struct core_thread *runs = sign ? stack_owner(a, sign) : NULL;
+                        if (runs && runs != ct) {
+                                ct = runs;
+                                th->pthread_id = runs->regs[CORE_REG_FS_BASE];
+                        }
+                        th->tid = ct ? ct->tid : native;
+                        th->crashed = ct && ct == core_crashed_thread(a->core);
                         thread_exception(a, th);
                         if (read_ptr(t, tstate, l->tstate.next, &next) < 0) {
                                 strv_addf(&a->warnings, "thread state 0x%llx is unreadable: thread list cut short",
@@ -481,31 +546,88 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         break;
                 interp = next;
         }
+        /* 2.7 and 3.6 have no ids: new interpreters are put at the head of the list, so the main one
+         * is the last */
+        if (l->interp.id == PY_OFF_NONE)
+                for (size_t i = last_first; i < a->n_threads; i++)
+                        a->threads[i].interp_id = 0;
         return 0;
+}
+
+/*
+ * Where the outermost Python frame of a thread entry was entered from C
+ * (3.12+: the entry frame lives on the C stack, so a larger address is an
+ * outer call), 0 when unknown.
+ */
+static uint64_t stack_anchor(const struct thread_info *th) {
+        return th->n_frames ? th->frames[th->n_frames - 1].shim : 0;
 }
 
 /* Crashed thread first, then the order of the core's NT_PRSTATUS notes, unknown tids last. */
 static int core_order(const struct analysis *a, const struct thread_info *th) {
-        if (th->crashed)
+        const struct core_thread *crashed = core_crashed_thread(a->core);
+
+        if (th->tid > 0 && crashed && th->tid == crashed->tid)
                 return -1;
         for (size_t i = 0; i < a->core->n_threads; i++)
-                if (a->core->threads[i].tid == th->tid)
+                if (th->tid > 0 && a->core->threads[i].tid == th->tid)
                         return (int)i;
         return (int)a->core->n_threads;
 }
 
+/*
+ * Order of two entries of one OS thread that ran several interpreters:
+ * outermost call first — by where they entered the interpreter on the C
+ * stack, else the main interpreter first, then by id.
+ */
+static int same_thread_order(const struct thread_info *x, const struct thread_info *y) {
+        uint64_t ax = stack_anchor(x), ay = stack_anchor(y);
+
+        if (ax && ay && ax != ay)
+                return ax > ay ? -1 : 1;
+        if (x->interp_id != y->interp_id)
+                return (uint64_t)x->interp_id < (uint64_t)y->interp_id ? -1 : 1;     /* -1 (none) last */
+        return 0;
+}
+
+static bool before(const struct analysis *a, const struct thread_info *x, const struct thread_info *y) {
+        int kx = core_order(a, x), ky = core_order(a, y);
+
+        if (kx != ky)
+                return kx < ky;
+        return x->tid > 0 && x->tid == y->tid && same_thread_order(x, y) < 0;
+}
+
 static void sort_threads(struct analysis *a) {
+        size_t crashed = SIZE_MAX;
+        int64_t first_id = -2;
+
         /* insertion sort: stable, and thread counts are small */
         for (size_t i = 1; i < a->n_threads; i++) {
                 struct thread_info x = a->threads[i];
-                int kx = core_order(a, &x);
                 size_t j = i;
 
-                while (j > 0 && core_order(a, &a->threads[j - 1]) > kx) {
+                while (j > 0 && before(a, &x, &a->threads[j - 1])) {
                         a->threads[j] = a->threads[j - 1];
                         j--;
                 }
                 a->threads[j] = x;
+        }
+        /* The crash came in the innermost interpreter the crashed thread was running: only that
+         * entry is the crashed one. */
+        for (size_t i = 0; i < a->n_threads; i++)
+                if (a->threads[i].crashed) {
+                        if (crashed != SIZE_MAX)
+                                a->threads[crashed].crashed = false;
+                        crashed = i;
+                }
+        for (size_t i = 0; i < a->n_threads; i++) {
+                if (a->threads[i].interp_id < 0)
+                        continue;
+                if (first_id == -2)
+                        first_id = a->threads[i].interp_id;
+                else if (a->threads[i].interp_id != first_id)
+                        a->multiple_interpreters = true;
         }
 }
 

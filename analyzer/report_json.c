@@ -175,6 +175,11 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fprintf(out, "%llu", (unsigned long long)th->pthread_id);
                 else
                         fputs("null", out);
+                fputs(",\"interpreter_id\":", out);
+                if (th->interp_id >= 0)
+                        fprintf(out, "%lld", (long long)th->interp_id);
+                else
+                        fputs("null", out);
                 fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,\"status\":[",
                         th->crashed ? "true" : "false", th->tstate ? "true" : "false",
                         th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");

@@ -72,7 +72,43 @@ static void native_frame(FILE *out, const struct native_frame_info *f, const str
         fputs(")\n", out);
 }
 
-static void thread_block(FILE *out, const struct analysis *a, const struct thread_info *th,
+/*
+ * PyStack's header: every status in one bracket, [] when there is none.
+ * With threads of several interpreters (PyStack 1.7), the status moves to
+ * a line per interpreter, and an OS thread that ran several interpreters
+ * has one header and one such line per interpreter, outermost first.
+ */
+static void thread_header(FILE *out, const struct analysis *a, const struct thread_info *th, bool continued,
+                          const struct style *st) {
+        const char *status[3];
+        size_t n_status = thread_status(th, status);
+
+        if (!continued) {
+                fprintf(out, "%sTraceback for thread %d ", st->bold, th->tid);
+                if (!a->multiple_interpreters)
+                        fputc('[', out);
+        }
+        if (a->multiple_interpreters) {
+                if (!continued)
+                        fprintf(out, "(most recent call last):%s\n", st->reset);
+                if (th->interp_id == 0)
+                        fputs("  In the main interpreter [", out);
+                else if (th->interp_id > 0)
+                        fprintf(out, "  In interpreter %lld [", (long long)th->interp_id);
+                else if (th->tstate)
+                        fprintf(out, "  In the interpreter at 0x%llx [", (unsigned long long)th->interp);
+                else
+                        fputs("  Not currently attached to any interpreter [", out);
+        }
+        for (size_t i = 0; i < n_status; i++)
+                fprintf(out, "%s%s", i ? "," : "", status[i]);
+        if (a->multiple_interpreters)
+                fputs("]\n", out);
+        else
+                fprintf(out, "] (most recent call last):%s\n", st->reset);
+}
+
+static void thread_block(FILE *out, const struct analysis *a, const struct thread_info *th, bool continued,
                          const struct report_options *o, struct source_cache *src) {
         struct style st = { "", "", "", "", "" };
         _cleanup_free_ struct stack_item *items = NULL;
@@ -81,18 +117,12 @@ static void thread_block(FILE *out, const struct analysis *a, const struct threa
 
         if (o->color)
                 st = (struct style) { "\033[1m", "\033[0m", "\033[32m", "\033[34m", "\033[33m" };
-        if (th->n_frames == 0 && th->n_native == 0 && !th->truncated && !th->native_error) {
+        if (th->n_frames == 0 && th->n_native == 0 && !th->truncated && !th->native_error &&
+            !a->multiple_interpreters) {
                 fprintf(out, "The frame stack for thread %d is empty\n", th->tid);
                 return;
         }
-        /* PyStack's header: every status in one bracket, [] when there is none */
-        const char *status[3];
-        size_t n_status = thread_status(th, status);
-
-        fprintf(out, "%sTraceback for thread %d [", st.bold, th->tid);
-        for (size_t i = 0; i < n_status; i++)
-                fprintf(out, "%s%s", i ? "," : "", status[i]);
-        fprintf(out, "] (most recent call last):%s\n", st.reset);
+        thread_header(out, a, th, continued, &st);
         if (th->exception) {
                 fputs("    Exception: ", out);
                 esc_fputs(out, th->exception);
@@ -155,9 +185,13 @@ int report_text(FILE *out, const struct analysis *a, const struct report_options
                         fprintf(out, "The process died due receiving signal %d\n", signo);
         }
         for (size_t i = 0; i < a->n_threads; i++) {
-                if (i)
+                const struct thread_info *th = &a->threads[i];
+                /* one OS thread in several interpreters: one block */
+                bool continued = i && a->multiple_interpreters && th->tid > 0 && th->tid == a->threads[i - 1].tid;
+
+                if (i && !continued)
                         fputc('\n', out);
-                thread_block(out, a, &a->threads[i], o, src);
+                thread_block(out, a, th, continued, o, src);
         }
         source_cache_free(src);
         fflush(out);

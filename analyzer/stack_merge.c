@@ -37,6 +37,10 @@ static size_t count_runs(const struct analysis *a, const struct thread_info *th,
         return runs;
 }
 
+size_t stack_merge_runs(const struct analysis *a, const struct thread_info *th) {
+        return count_runs(a, th, NULL);
+}
+
 int stack_merge(const struct analysis *a, const struct thread_info *th, enum native_mode mode,
                 struct stack_item **items, size_t *n, bool *merged) {
         struct builder b = {};

@@ -25,3 +25,6 @@ struct stack_item {
 /* The stack to print, outermost first, in *items (malloc'ed).  0 or -ENOMEM. */
 int stack_merge(const struct analysis *a, const struct thread_info *th, enum native_mode mode,
                 struct stack_item **items, size_t *n, bool *merged);
+
+/* How many runs of Python frames th has: each is one eval-loop frame on the native stack. */
+size_t stack_merge_runs(const struct analysis *a, const struct thread_info *th);

@@ -195,6 +195,11 @@ static void check_table(const struct py_layout *L) {
         group("_PyRuntimeState");
 
         R(interp.next, offsetof(PyInterpreterState, next));
+#if AT_LEAST(3, 7)
+        R(interp.id, offsetof(PyInterpreterState, id));
+#else
+        N(interp.id);
+#endif
 #if AT_LEAST(3, 11)
         R(interp.tstate_head, offsetof(PyInterpreterState, threads.head));
 #else
@@ -230,10 +235,9 @@ static void check_table(const struct py_layout *L) {
 #else
         R(tstate.frame, offsetof(PyThreadState, frame));
 #endif
-#if AT_LEAST(3, 11) && !AT_LEAST(3, 13)
+#if AT_LEAST(3, 10) && !AT_LEAST(3, 13)
         R(tstate.cframe, offsetof(PyThreadState, cframe));
 #else
-        /* 3.10 has a cframe too, but the frame chain is still tstate->frame. */
         N(tstate.cframe);
 #endif
 #if AT_LEAST(3, 13)
@@ -580,7 +584,7 @@ static void check_unicode_state_bits(void) {
 #define LAYOUT_FIELDS(X) \
         X(major) X(minor) X(runtime_kind) X(gil_kind) X(gc_kind) X(frame_kind) X(line_format) \
         X(runtime.interpreters_head) X(runtime.gilstate_tstate_current) X(runtime.gc_collecting) \
-        X(interp.next) X(interp.tstate_head) X(interp.gc_collecting) X(interp.ceval_gil) \
+        X(interp.next) X(interp.id) X(interp.tstate_head) X(interp.gc_collecting) X(interp.ceval_gil) \
         X(interp.modules) X(gil.locked) X(gil.last_holder) \
         X(tstate.next) X(tstate.interp) X(tstate.frame) X(tstate.cframe) X(tstate.current_frame) \
         X(tstate.thread_id) X(tstate.native_thread_id) X(tstate.holds_gil) \
