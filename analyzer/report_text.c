@@ -64,7 +64,8 @@ static void python_frame(FILE *out, const struct analysis *a, const struct py_fr
 
 static void native_frame(FILE *out, const struct native_frame_info *f, const struct style *st) {
         fprintf(out, "    %s(C)%s File \"", st->c, st->reset);
-        esc_fputs(out, f->file ? f->file : "???");
+        /* PyStack's words: a frame with no symbol names its library as the file */
+        esc_fputs(out, f->file ? f->file : !f->function && f->library ? f->library : "???");
         fprintf(out, "\", line %d, in %s", f->line, st->fn);
         esc_fputs(out, f->function ? f->function : "???");
         fprintf(out, "%s%s (", st->reset, f->inlined ? " (inlined)" : "");

@@ -831,7 +831,9 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
                         if (!python && !q->native)
                                 continue;
                         fputs(python ? "    (Python) File \"" : "    (C) File \"", out);
-                        esc_fputs(out, text(fr, 3) ? text(fr, 3) : "???");
+                        /* as pystack prints it: a native frame with no symbol names its library */
+                        esc_fputs(out, text(fr, 3) ? text(fr, 3) :
+                                       !python && !text(fr, 2) && text(fr, 5) ? text(fr, 5) : "???");
                         fprintf(out, "\", line %d, in ", sqlite3_column_int(fr, 4));
                         esc_fputs(out, text(fr, 2) ? text(fr, 2) : "???");
                         if (!python) {

@@ -581,7 +581,9 @@ def expected_text_lines(frames):
                 lines.append("        " + f["source"])
         else:
             lines.append('    (C) File "%s", line %d, in %s%s (%s)'
-                         % (f.get("file") or "???", f.get("line") or 0,
+                         % (f.get("file") or ("???" if f.get("function")
+                                              else f.get("library") or "???"),
+                            f.get("line") or 0,
                             f.get("function") or "???",
                             " (inlined)" if f.get("inlined") else "",
                             f.get("library") or "???"))
