@@ -59,6 +59,11 @@ SCENARIO_DIR = os.path.join(HERE, "scenarios")
 SHARED_FILES = [os.path.join(SCENARIO_DIR, "_common.py"),
                 os.path.join(SCENARIO_DIR, "_coro3.py")]
 BENCH_SCENARIOS = ["bigheap"]
+# Scenarios with a test of their own (not checked by the common aspects), and
+# the files each depends on besides _common.py.
+OWN_TEST_SCENARIOS = {
+    "subinterpreters": [os.path.join(SCENARIO_DIR, "_subinterp_body.py")],
+}
 
 CORE_PATTERN = "/proc/sys/kernel/core_pattern"
 LOCK_FILE = "/run/lock/pystackd-core-pattern.lock"
@@ -251,6 +256,8 @@ def find_scenarios(include_bench=False):
         if n.startswith("_"):
             continue
         if n in BENCH_SCENARIOS and not include_bench:
+            continue
+        if n in OWN_TEST_SCENARIOS:
             continue
         names.append(n)
     return names
@@ -518,7 +525,8 @@ class Entry(object):
         if not all(os.path.exists(p) for p in need):
             return False
         t = os.path.getmtime(self.meta_path)
-        deps = [self.script] + [f for f in SHARED_FILES if os.path.exists(f)]
+        deps = [self.script] + OWN_TEST_SCENARIOS.get(self.scenario, []) + \
+            [f for f in SHARED_FILES if os.path.exists(f)]
         return all(os.path.getmtime(f) < t for f in deps)
 
     def __repr__(self):
