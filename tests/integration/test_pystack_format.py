@@ -318,7 +318,7 @@ Core file information:
 state: t zombie: True niceness: 0
 pid: 570 ppid: 1 sid: 1
 uid: 0 gid: 0 pgrp: 570
-executable: python3.8 arguments: python3.8 test.py 
+executable: python3.8 arguments: python3.8 test.py
 
 The process died due receiving signal SIGSTOP
 """
@@ -374,9 +374,9 @@ BAD_LINES = [
     ("a C frame with no symbol", '    (C) File "???", line 0, in  (libc.so.6)'),
     ("an unresolved C symbol whose file is not the library",
      '    (C) File "???", line 0, in ??? (libc.so.6)'),
-    ("zombie: False", "state: R zombie: False niceness: 0"),
-    ("psargs trimmed short of 79 bytes",
-     "executable: python3 arguments: python3 test.py"),
+    ("zombie: neither True nor False", "state: R zombie: 0 niceness: 0"),
+    ("psargs with the kernel's trailing space (we trim it)",
+     "executable: python3 arguments: python3 test.py "),
     ("a source line with trailing spaces", "        x = 1   "),
     ("a Locals header with 4 spaces", "    Locals:"),
     ("a signal by number", "The process died due receiving signal 34"),
