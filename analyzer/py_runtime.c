@@ -284,6 +284,61 @@ static bool scan_for_interp(struct analysis *a, struct py_found *f) {
         return true;
 }
 
+/*
+ * 3.13+ without the runtime's symbol or section (stripped further than
+ * Debian strips): _PyRuntime starts with its _Py_DebugOffsets, whose cookie
+ * "xdebugpy" is looked for, 8-aligned, in the module's writable memory.  A
+ * candidate is only believed when its block reads and its interpreter list
+ * checks out (pick_layout, find_interp).  0 when none.
+ */
+static uint64_t find_cookie(struct analysis *a, const struct module *m, uint64_t after) {
+        const struct core_file *c = a->core;
+        static const char cookie[8] = "xdebugpy";
+        uint64_t buf[4096];
+
+        for (size_t i = 0; i < c->n_segments; i++) {
+                const struct core_segment *s = &c->segments[i];
+
+                if (!(s->flags & 2 /* PF_W */) || s->filesz == 0 || s->vaddr < m->start || s->vaddr >= m->end ||
+                    s->vaddr + s->filesz <= after)
+                        continue;
+                for (uint64_t off = 0; off + 8 <= s->filesz; off += sizeof(buf)) {
+                        size_t n = MIN((uint64_t)sizeof(buf), s->filesz - off) / 8;
+
+                        if (c->src.pread(c->src.ctx, buf, n * 8, s->offset + off) < 0)
+                                break;
+                        for (size_t k = 0; k < n; k++)
+                                if (memcmp(&buf[k], cookie, 8) == 0 && s->vaddr + off + k * 8 > after)
+                                        return s->vaddr + off + k * 8;
+                }
+        }
+        return 0;
+}
+
+static bool find_by_cookie(struct analysis *a, struct module *m, struct py_found *f) {
+        char first_refusal[sizeof(unsupported)] = "";
+        uint64_t at = 0;
+
+        /* a few candidates at most; a planted copy of the cookie must not hide the real one */
+        for (int tries = 0; tries < 16 && (at = find_cookie(a, m, at)) != 0; tries++) {
+                *f = (struct py_found) {};
+                lookup_symbols(a->target, m, f);
+                f->module = m;
+                f->sym[SYM_RUNTIME] = at;
+                unsupported[0] = 0;
+                if (pick_layout(a, f) && find_interp(a, f)) {
+                        strv_addf(&a->warnings, "_PyRuntime found by its debug cookie at 0x%llx in %s",
+                                  (unsigned long long)at, m->path);
+                        return true;
+                }
+                if (unsupported[0] && !first_refusal[0])
+                        memcpy(first_refusal, unsupported, sizeof(first_refusal));
+        }
+        /* nothing usable: the first block we could not read says why */
+        memcpy(unsupported, first_refusal, sizeof(unsupported));
+        return false;
+}
+
 /* Which thread state holds the GIL, or 0. */
 static uint64_t gil_holder(struct analysis *a, const struct py_found *f, uint64_t interp) {
         struct target *t = a->target;
@@ -652,6 +707,12 @@ int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, 
                         found = pick_layout(a, &f) && find_interp(a, &f);
                 }
 
+        for (size_t i = 0; i < t->n_modules && !found && !unsupported[0]; i++) {
+                struct module *m = &t->modules[i];
+
+                if (is_python_module(m) || m == t->exe)
+                        found = find_by_cookie(a, m, &f);
+        }
         if (!found && opts->exhaustive) {
                 /* the version must still come from somewhere: the file names */
                 for (size_t i = 0; i < t->n_modules && !found; i++) {
