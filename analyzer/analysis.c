@@ -4,6 +4,33 @@
 #include "analysis.h"
 #include "native_unwind.h"
 
+/* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
+static int add_native_threads(struct analysis *a) {
+        for (size_t i = 0; i < a->core->n_threads; i++) {
+                const struct core_thread *ct = &a->core->threads[i];
+                bool known = false;
+                size_t allocated = a->n_threads;  /* the array is exactly this full */
+
+                for (size_t k = 0; k < a->n_threads && !known; k++)
+                        known = a->threads[k].tid == ct->tid;
+                if (known)
+                        continue;
+                if (grow_array(&a->threads, &allocated, a->n_threads + 1, sizeof(*a->threads)) < 0)
+                        return -ENOMEM;
+                struct thread_info th = { .tid = ct->tid, .interp_id = -1, .crashed = ct == core_crashed_thread(a->core) };
+                if (th.crashed) {
+                        /* a crash in a thread Python does not know still leads the report */
+                        memmove(a->threads + 1, a->threads, a->n_threads * sizeof(*a->threads));
+                        a->threads[0] = th;
+                        for (size_t k = 1; k <= a->n_threads; k++)
+                                a->threads[k].crashed = false;
+                } else
+                        a->threads[a->n_threads] = th;
+                a->n_threads++;
+        }
+        return 0;
+}
+
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error) {
         struct analysis *a;
@@ -32,7 +59,10 @@ enum analysis_status analysis_run(const char *path, const struct analysis_option
                 return ANALYSIS_INTERNAL;
         if (r == 0 && opts->locals)
                 py_locals_read(a, &opts->locals_limits);
-        if (r == 0 && opts->native != NATIVE_OFF && native_unwind(a, opts->native == NATIVE_ALL) < 0)
+        /* the analysis drives the steps: native_unwind only unwinds the threads it is given */
+        if (r == 0 && opts->native == NATIVE_ALL && add_native_threads(a) < 0)
+                return *error = "out of memory", ANALYSIS_INTERNAL;
+        if (r == 0 && opts->native != NATIVE_OFF && native_unwind(a) < 0)
                 return *error = "out of memory", ANALYSIS_INTERNAL;
         if (a->core->truncated) {
                 /* what remains may still be worth printing, but the caller must learn the core is damaged */
@@ -46,32 +76,6 @@ enum analysis_status analysis_run(const char *path, const struct analysis_option
                 return ANALYSIS_BAD_CORE;
         }
         return r < 0 ? ANALYSIS_NO_PYTHON : ANALYSIS_OK;
-}
-
-int analysis_add_native_threads(struct analysis *a) {
-        for (size_t i = 0; i < a->core->n_threads; i++) {
-                const struct core_thread *ct = &a->core->threads[i];
-                bool known = false;
-                size_t allocated = a->n_threads;  /* the array is exactly this full */
-
-                for (size_t k = 0; k < a->n_threads && !known; k++)
-                        known = a->threads[k].tid == ct->tid;
-                if (known)
-                        continue;
-                if (grow_array(&a->threads, &allocated, a->n_threads + 1, sizeof(*a->threads)) < 0)
-                        return -ENOMEM;
-                struct thread_info th = { .tid = ct->tid, .interp_id = -1, .crashed = ct == core_crashed_thread(a->core) };
-                if (th.crashed) {
-                        /* a crash in a thread Python does not know still leads the report */
-                        memmove(a->threads + 1, a->threads, a->n_threads * sizeof(*a->threads));
-                        a->threads[0] = th;
-                        for (size_t k = 1; k <= a->n_threads; k++)
-                                a->threads[k].crashed = false;
-                } else
-                        a->threads[a->n_threads] = th;
-                a->n_threads++;
-        }
-        return 0;
 }
 
 void analysis_free(struct analysis *a) {

@@ -156,9 +156,6 @@ void analysis_free(struct analysis *a);
  */
 size_t thread_status(const struct thread_info *th, const char *words[3]);
 
-/* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
-int analysis_add_native_threads(struct analysis *a);
-
 /* Find the interpreter and fill a->threads; -errno with *error on failure (py_runtime.c). */
 int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, const char **error);
 

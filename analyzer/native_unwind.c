@@ -606,7 +606,7 @@ static bool outermost(const struct thread_info *th) {
         return false;
 }
 
-int native_unwind(struct analysis *a, bool all_threads) {
+int native_unwind(struct analysis *a) {
         struct process_arg arg = { .core = a->core, .target = a->target };
         struct memo memo = {};
         Dwfl *dwfl;
@@ -621,11 +621,6 @@ int native_unwind(struct analysis *a, bool all_threads) {
                                &thread_callbacks, &arg)) {
                 strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
                 goto out;
-        }
-        if (all_threads) {
-                r = analysis_add_native_threads(a);
-                if (r < 0)
-                        goto out;
         }
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
