@@ -3,6 +3,9 @@
 
 #include "analysis.h"
 #include "native_unwind.h"
+#include "py_frame.h"
+#include "py_locals.h"
+#include "py_runtime.h"
 
 /* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
 static int add_native_threads(struct analysis *a) {

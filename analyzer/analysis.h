@@ -133,7 +133,7 @@ struct analysis {
         bool multiple_interpreters;     /* threads of more than one interpreter: reports say whose */
 
         struct strv warnings;
-        struct code_cache *codes;       /* decoded code objects, by address (py_frame.c) */
+        struct code_cache *codes;       /* decoded code objects, by address (py_frame.h) */
 };
 
 /*
@@ -156,12 +156,3 @@ void analysis_free(struct analysis *a);
  */
 size_t thread_status(const struct thread_info *th, const char *words[3]);
 
-/* Find the interpreter and fill a->threads; -errno with *error on failure (py_runtime.c). */
-int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, const char **error);
-
-/* Read the arguments and locals of every Python frame of every thread (py_locals.c). */
-void py_locals_read(struct analysis *a, const struct locals_options *o);
-
-/* Walk the frames of thread th (py_frame.c). */
-void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t first_frame, size_t max_frames);
-void code_cache_free(struct code_cache *c);

@@ -10,26 +10,16 @@
  * itself hides.  The walk is bounded by a frame limit and stops at the
  * first repeated frame, so a corrupt list ends in a marked, partial result.
  *
- * Code objects are decoded once per core: deep recursion repeats the same
- * few code objects thousands of times.
+ * Code objects are decoded once per core (py_frame.h).
  */
 #include <string.h>
 
-#include "analysis.h"
 #include "line_table.h"
+#include "py_frame.h"
+#include "py_locals.h"
 #include "py_object.h"
 
 #define MAX_LINE_TABLE (1u << 20)
-
-struct code_info {
-        uint64_t addr;
-        char *file, *name;
-        int firstlineno;
-        int firsttraceable;             /* code units; 0 when the version has none */
-        uint8_t *table;
-        size_t table_len;
-        bool valid;
-};
 
 struct code_cache {
         struct code_info **slots;
@@ -45,6 +35,7 @@ void code_cache_free(struct code_cache *c) {
                 free(c->slots[i]->file);
                 free(c->slots[i]->name);
                 free(c->slots[i]->table);
+                code_vars_free(c->slots[i]->vars);
                 free(c->slots[i]);
         }
         free(c->slots);
@@ -97,24 +88,24 @@ static void decode_code(struct analysis *a, struct code_info *ci) {
         int32_t firstlineno, firsttraceable = 0;
         py_off table_off = l->code.linetable != PY_OFF_NONE ? l->code.linetable : l->code.lnotab;
 
-        if (target_read_u64(t, ci->addr + l->code.filename, &filename) < 0 ||
-            target_read_u64(t, ci->addr + l->code.name, &name) < 0 ||
-            target_read(t, ci->addr + l->code.firstlineno, &firstlineno, sizeof(firstlineno)) < 0)
+        if (py_read_ptr(t, ci->addr, l->code.filename, &filename) < 0 ||
+            py_read_ptr(t, ci->addr, l->code.name, &name) < 0 ||
+            py_read_i32(t, ci->addr, l->code.firstlineno, &firstlineno) < 0)
                 return;
         if (l->code.firsttraceable != PY_OFF_NONE &&
-            target_read(t, ci->addr + l->code.firsttraceable, &firsttraceable, sizeof(firsttraceable)) < 0)
+            py_read_i32(t, ci->addr, l->code.firsttraceable, &firsttraceable) < 0)
                 return;
         if (py_read_text(t, l, filename, PY_MAX_NAME, &ci->file) < 0 ||
             py_read_text(t, l, name, PY_MAX_NAME, &ci->name) < 0)
                 return;
         ci->firstlineno = firstlineno;
         ci->firsttraceable = firsttraceable;
-        if (table_off != PY_OFF_NONE && target_read_u64(t, ci->addr + table_off, &table) == 0)
+        if (py_read_ptr(t, ci->addr, table_off, &table) == 0)
                 py_read_bytes(t, l, table, MAX_LINE_TABLE, &ci->table, &ci->table_len);
         ci->valid = true;
 }
 
-static const struct code_info *code_info(struct analysis *a, uint64_t addr) {
+struct code_info *py_code_info(struct analysis *a, uint64_t addr) {
         struct code_info *ci;
 
         if (!a->codes) {
@@ -196,24 +187,6 @@ static size_t frame_span(const struct py_layout *l) {
         return (size_t)max + 8;
 }
 
-static uint64_t field_u64(const uint8_t *b, py_off off) {
-        uint64_t v = 0;
-        if (off != PY_OFF_NONE)
-                memcpy(&v, b + off, 8);
-        return v;
-}
-
-static int32_t field_i32(const uint8_t *b, py_off off) {
-        int32_t v = 0;
-        if (off != PY_OFF_NONE)
-                memcpy(&v, b + off, 4);
-        return v;
-}
-
-static int field_u8(const uint8_t *b, py_off off) {
-        return off != PY_OFF_NONE ? b[off] : -1;
-}
-
 void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames) {
         const struct py_layout *l = &a->layout;
         _cleanup_(addr_set_clear) struct addr_set seen = {};
@@ -245,17 +218,17 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                         return;
                 }
                 if (objects) {
-                        int32_t lasti = field_i32(buf, l->frame.lasti);
+                        int32_t lasti = py_field_i32(buf, l->frame.lasti);
 
-                        code = field_u64(buf, l->frame.code);
-                        next = field_u64(buf, l->frame.back);
+                        code = py_field_u64(buf, l->frame.code);
+                        next = py_field_u64(buf, l->frame.back);
                         /* 3.10 counts code units, earlier versions bytes */
                         offset = lasti < 0 ? -1 : l->line_format == PY_LINES_LINETABLE310 ? 2 * (int64_t)lasti : lasti;
                 } else {
-                        int owner = field_u8(buf, l->iframe.owner);
-                        uint64_t instr = field_u64(buf, l->iframe.instr);
+                        int owner = py_field_u8(buf, l->iframe.owner);
+                        uint64_t instr = py_field_u64(buf, l->iframe.instr);
 
-                        next = field_u64(buf, l->iframe.previous);
+                        next = py_field_u64(buf, l->iframe.previous);
                         if (owner >= 0 && l->owner_cstack >= 0 && owner >= l->owner_cstack) {
                                 /* a shim between C and Python (3.12+), an entry or base frame
                                  * (3.14+): the frame before it was entered from C */
@@ -268,10 +241,10 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                                 addr = next;
                                 continue;
                         }
-                        code = field_u64(buf, l->iframe.code);
+                        code = py_field_u64(buf, l->iframe.code);
                         if (l->stackrefs)       /* a tagged int is no code object; else drop the tag */
                                 code = (code & 3) == 3 ? 0 : code & ~(uint64_t)1;
-                        ci = code ? code_info(a, code) : NULL;
+                        ci = code ? py_code_info(a, code) : NULL;
                         if (!ci) {
                                 mark_truncated(th, "unreadable code object in frame 0x%llx", addr);
                                 return;
@@ -287,12 +260,12 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                                 mark_truncated(th, "out of memory at frame 0x%llx", addr);
                                 return;
                         }
-                        if (field_u8(buf, l->iframe.is_entry) > 0)
+                        if (py_field_u8(buf, l->iframe.is_entry) > 0)
                                 th->frames[th->n_frames - 1].entry = true;
                         addr = next;
                         continue;
                 }
-                ci = code ? code_info(a, code) : NULL;
+                ci = code ? py_code_info(a, code) : NULL;
                 if (!ci) {
                         mark_truncated(th, "unreadable code object in frame 0x%llx", addr);
                         return;

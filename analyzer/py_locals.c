@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "py_frame.h"
 #include "py_locals.h"
 #include "py_object.h"
 #include "utf8.h"
@@ -369,19 +370,9 @@ struct locals_ctx {
         const struct locals_options *o;
         size_t max_depth;
         struct type_info types[TYPE_CACHE_SLOTS];
-        struct code_vars **codes;       /* open addressing by code address */
-        size_t codes_cap, codes_n;
         uint64_t stack[MAX_DEPTH_HARD];  /* containers being rendered: cycles and depth */
         size_t depth;
 };
-
-static int read_i64(struct locals_ctx *c, uint64_t addr, int64_t *v) {
-        return target_read(c->t, addr, v, sizeof(*v));
-}
-
-static int read_i32(struct locals_ctx *c, uint64_t addr, int32_t *v) {
-        return target_read(c->t, addr, v, sizeof(*v));
-}
 
 /* tp_name, cut with "..." past TYPE_NAME_MAX bytes */
 static void read_type_name(struct locals_ctx *c, uint64_t p, char *name) {
@@ -435,13 +426,13 @@ static const struct type_info *type_of(struct locals_ctx *c, uint64_t obj) {
         uint64_t type, name_ptr, flags = 0;
         struct type_info *ti;
 
-        if (read_i64(c, obj + l->object.ob_type, (int64_t *)&type) < 0 || !type)
+        if (py_read_ptr(c->t, obj, l->object.ob_type, &type) < 0 || !type)
                 return NULL;
         ti = &c->types[(type >> 4) * 0x9E3779B97F4A7C15ULL >> 55 & (TYPE_CACHE_SLOTS - 1)];
         if (ti->addr == type && ti->valid)
                 return ti;
-        if (read_i64(c, type + l->object.tp_name, (int64_t *)&name_ptr) < 0 || !name_ptr ||
-            read_i64(c, type + l->object.tp_flags, (int64_t *)&flags) < 0)
+        if (py_read_ptr(c->t, type, l->object.tp_name, &name_ptr) < 0 || !name_ptr ||
+            py_read_ptr(c->t, type, l->object.tp_flags, &flags) < 0)
                 return NULL;
         ti->addr = type;
         ti->valid = true;
@@ -473,7 +464,7 @@ static int render_long(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, c
         if (l->num.long_lv_tag != PY_OFF_NONE) {
                 uint64_t tag;
 
-                if (read_i64(c, obj + l->num.long_lv_tag, (int64_t *)&tag) < 0)
+                if (py_read_ptr(c->t, obj, l->num.long_lv_tag, &tag) < 0)
                         return -EFAULT;
                 /* 3.12+: sign in the low two bits (0 positive, 1 zero, 2 negative), count above bit 3 */
                 if ((tag & 3) == 3)
@@ -483,7 +474,7 @@ static int render_long(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, c
         } else {
                 int64_t size;
 
-                if (read_i64(c, obj + l->object.ob_size, &size) < 0)
+                if (py_read_i64(c->t, obj, l->object.ob_size, &size) < 0)
                         return -EFAULT;
                 negative = size < 0;
                 n = size < 0 ? (uint64_t)0 - (uint64_t)size : (uint64_t)size;
@@ -523,111 +514,23 @@ static int render_bool(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
         if (l->num.int_ival != PY_OFF_NONE) {
                 int64_t ival;
 
-                if (read_i64(c, obj + l->num.int_ival, &ival) < 0)
+                if (py_read_i64(c->t, obj, l->num.int_ival, &ival) < 0)
                         return -EFAULT;
                 v = ival != 0;
         } else if (l->num.long_lv_tag != PY_OFF_NONE) {
                 uint64_t tag;
 
-                if (read_i64(c, obj + l->num.long_lv_tag, (int64_t *)&tag) < 0)
+                if (py_read_ptr(c->t, obj, l->num.long_lv_tag, &tag) < 0)
                         return -EFAULT;
                 v = (tag >> 3) != 0;
         } else {
                 int64_t size;
 
-                if (read_i64(c, obj + l->object.ob_size, &size) < 0)
+                if (py_read_i64(c->t, obj, l->object.ob_size, &size) < 0)
                         return -EFAULT;
                 v = size != 0;
         }
         repr_buf_puts(b, v ? "True" : "False");
-        return 0;
-}
-
-/* Up to max characters of a string object as code points; *total is its length. */
-static int read_chars(struct locals_ctx *c, uint64_t obj, enum obj_kind kind, size_t max,
-                      uint32_t **ret, size_t *n, bool *cut) {
-        const struct py_layout *l = c->l;
-        _cleanup_free_ uint8_t *raw = NULL;
-        _cleanup_free_ uint32_t *cps = NULL;
-        int64_t length;
-        uint64_t data;
-        unsigned width;
-        size_t count;
-
-        switch (kind) {
-        case K_STR3: {
-                uint32_t state;
-                unsigned compact, ascii;
-
-                if (read_i64(c, obj + l->unicode.length, &length) < 0 ||
-                    target_read(c->t, obj + l->unicode.state, &state, sizeof(state)) < 0)
-                        return -EFAULT;
-                width = (state >> 2) & 7;
-                compact = (state >> 5) & 1;
-                ascii = (state >> 6) & 1;
-                if (width != 1 && width != 2 && width != 4)
-                        return -EBADMSG;
-                if (ascii && compact)
-                        data = obj + l->unicode.ascii_data;
-                else if (compact)
-                        data = obj + l->unicode.compact_data;
-                else if (read_i64(c, obj + l->unicode.data_any, (int64_t *)&data) < 0)
-                        return -EFAULT;
-                break;
-        }
-        case K_UNICODE27:
-                if (read_i64(c, obj + l->unicode27.length, &length) < 0 ||
-                    read_i64(c, obj + l->unicode27.str, (int64_t *)&data) < 0)
-                        return -EFAULT;
-                width = (unsigned)l->unicode27.char_size;
-                if (width != 2 && width != 4)
-                        return -EBADMSG;
-                break;
-        default:        /* bytes, 2.7 str */
-                if (read_i64(c, obj + l->bytes.ob_size, &length) < 0)
-                        return -EFAULT;
-                data = obj + l->bytes.ob_sval;
-                width = 1;
-                break;
-        }
-        if (length < 0)
-                return -EBADMSG;
-        count = (uint64_t)length > max ? max : (size_t)length;
-        if (count > TARGET_MAX_READ / 4)
-                count = TARGET_MAX_READ / 4;
-        *cut = count < (uint64_t)length;
-        raw = malloc(count * width + 1);
-        cps = malloc((count + 1) * sizeof(*cps));
-        if (!raw || !cps)
-                return -ENOMEM;
-        if (count && target_read(c->t, data, raw, count * width) < 0)
-                return -EFAULT;
-        *n = 0;
-        for (size_t i = 0; i < count; i++) {
-                uint32_t cp;
-
-                if (width == 1)
-                        cp = raw[i];
-                else if (width == 2) {
-                        uint16_t v;
-
-                        memcpy(&v, raw + 2 * i, 2);
-                        cp = v;
-                        /* a narrow 2.7 build stores astral characters as surrogate pairs */
-                        if (kind == K_UNICODE27 && cp >= 0xD800 && cp < 0xDC00 && i + 1 < count) {
-                                uint16_t lo;
-
-                                memcpy(&lo, raw + 2 * (i + 1), 2);
-                                if (lo >= 0xDC00 && lo < 0xE000) {
-                                        cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-                                        i++;
-                                }
-                        }
-                } else
-                        memcpy(&cp, raw + 4 * i, 4);
-                cps[(*n)++] = cp;
-        }
-        *ret = TAKE_PTR(cps);
         return 0;
 }
 
@@ -641,7 +544,9 @@ static int render_string(struct locals_ctx *c, struct repr_buf *b, uint64_t obj,
         bool cut = false;
         int r;
 
-        r = read_chars(c, obj, kind, c->o->max_string, &cps, &n, &cut);
+        r = py_read_chars(c->t, c->l, obj,
+                          kind == K_STR3 ? PY_CHARS_STR : kind == K_UNICODE27 ? PY_CHARS_UNICODE27 : PY_CHARS_BYTES,
+                          c->o->max_string, &cps, &n, &cut);
         if (r < 0)
                 return r;
         py_repr_string(b, cps, n, cut, styles[kind]);
@@ -683,13 +588,13 @@ static int render_seq(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bo
         uint64_t items;
         int r;
 
-        if (read_i64(c, obj + l->object.ob_size, &size) < 0)
+        if (py_read_i64(c->t, obj, l->object.ob_size, &size) < 0)
                 return -EFAULT;
         if (size < 0 || (uint64_t)size > TARGET_MAX_READ / 8)
                 return -EBADMSG;
         if (tuple)
                 items = obj + l->seq.tuple_items;
-        else if (read_i64(c, obj + l->seq.list_items, (int64_t *)&items) < 0)
+        else if (py_read_ptr(c->t, obj, l->seq.list_items, &items) < 0)
                 return -EFAULT;
         else if (!items && size)
                 return -EBADMSG;
@@ -749,7 +654,7 @@ static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
         size_t shown = 0;
         int r;
 
-        if (read_i64(c, obj + l->dict.ma_used, &used) < 0)
+        if (py_read_i64(c->t, obj, l->dict.ma_used, &used) < 0)
                 return -EFAULT;
         if (used < 0)
                 return -EBADMSG;
@@ -758,8 +663,8 @@ static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
                 int64_t mask;
                 uint64_t table;
 
-                if (read_i64(c, obj + l->dict.ma_mask, &mask) < 0 ||
-                    read_i64(c, obj + l->dict.ma_table, (int64_t *)&table) < 0)
+                if (py_read_i64(c->t, obj, l->dict.ma_mask, &mask) < 0 ||
+                    py_read_ptr(c->t, obj, l->dict.ma_table, &table) < 0)
                         return -EFAULT;
                 if (mask < 0 || !table)
                         return -EBADMSG;
@@ -771,12 +676,12 @@ static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
                 return 0;
         }
 
-        if (read_i64(c, obj + l->dict.ma_keys, (int64_t *)&keys) < 0 ||
-            read_i64(c, obj + l->dict.ma_values, (int64_t *)&values) < 0)
+        if (py_read_ptr(c->t, obj, l->dict.ma_keys, &keys) < 0 ||
+            py_read_ptr(c->t, obj, l->dict.ma_values, &values) < 0)
                 return -EFAULT;
         if (!keys)
                 return -EBADMSG;
-        if (read_i64(c, keys + l->dict.dk_nentries, &nentries) < 0)
+        if (py_read_i64(c->t, keys, l->dict.dk_nentries, &nentries) < 0)
                 return -EFAULT;
         if (nentries < 0)
                 return -EBADMSG;
@@ -787,7 +692,7 @@ static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
                 int64_t size;
                 unsigned ix;
 
-                if (read_i64(c, keys + l->dict.dk_size, &size) < 0)
+                if (py_read_i64(c->t, keys, l->dict.dk_size, &size) < 0)
                         return -EFAULT;
                 if (size <= 0 || (size & (size - 1)) || (uint64_t)size > TARGET_MAX_READ)
                         return -EBADMSG;
@@ -881,7 +786,7 @@ static bool set_dummy(struct locals_ctx *c, uint64_t key) {
                 return false;
         if (strcmp(ti->name, "<dummy key> type") == 0)
                 return true;
-        if (ti->kind != K_STR27 || read_i64(c, key + c->l->bytes.ob_size, &size) < 0 || size != 11 ||
+        if (ti->kind != K_STR27 || py_read_i64(c->t, key, c->l->bytes.ob_size, &size) < 0 || size != 11 ||
             target_read(c->t, key + c->l->bytes.ob_sval, text, 11) < 0)
                 return false;
         return memcmp(text, "<dummy key>", 11) == 0;
@@ -896,8 +801,8 @@ static int render_set(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bo
         size_t per;
         bool py3 = l->major >= 3;
 
-        if (read_i64(c, obj + l->set.mask, &mask) < 0 || read_i64(c, obj + l->set.used, &used) < 0 ||
-            read_i64(c, obj + l->set.table, (int64_t *)&table) < 0)
+        if (py_read_i64(c->t, obj, l->set.mask, &mask) < 0 || py_read_i64(c->t, obj, l->set.used, &used) < 0 ||
+            py_read_ptr(c->t, obj, l->set.table, &table) < 0)
                 return -EFAULT;
         if (mask < 0 || used < 0 || !table || esize == 0 || esize > sizeof(buf) ||
             (size_t)l->set.entry_key + 8 > esize)
@@ -992,7 +897,7 @@ static int render(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
         case K_INT27: {
                 int64_t v;
 
-                r = read_i64(c, obj + c->l->num.int_ival, &v);
+                r = py_read_i64(c->t, obj, c->l->num.int_ival, &v);
                 if (r == 0)
                         repr_buf_printf(b, "%lld", (long long)v);
                 break;
@@ -1066,7 +971,7 @@ static uint64_t deref(struct locals_ctx *c, uint64_t value, bool *unbound) {
         ti = type_of(c, value);
         if (!ti || ti->kind != K_CELL)
                 return value;
-        if (target_read_u64(c->t, value + c->l->num.cell_ref, &inner) < 0)
+        if (py_read_ptr(c->t, value, c->l->num.cell_ref, &inner) < 0)
                 return value;   /* shown as the cell it is */
         *unbound = inner == 0;
         return inner;
@@ -1074,7 +979,7 @@ static uint64_t deref(struct locals_ctx *c, uint64_t value, bool *unbound) {
 
 /* ---- variable names per code object ---- */
 
-static void code_vars_free(struct code_vars *cv) {
+void code_vars_free(struct code_vars *cv) {
         if (!cv)
                 return;
         for (size_t i = 0; i < cv->n; i++)
@@ -1093,7 +998,7 @@ static int read_names(struct locals_ctx *c, uint64_t tuple, size_t *n, char ***r
 
         if (!tuple)
                 return -EBADMSG;
-        if (read_i64(c, tuple + l->object.ob_size, &size) < 0)
+        if (py_read_i64(c->t, tuple, l->object.ob_size, &size) < 0)
                 return -EFAULT;
         if (size < 0 || size > MAX_NAMES)
                 return -EBADMSG;
@@ -1142,9 +1047,9 @@ static int read_arg_count(struct locals_ctx *c, uint64_t code, size_t *nargs, in
         const struct py_layout *l = c->l;
         int32_t argcount, kwonly = 0, flags;
 
-        if (read_i32(c, code + l->code.argcount, &argcount) < 0 ||
-            read_i32(c, code + l->code.flags, &flags) < 0 ||
-            (l->code.kwonlyargcount != PY_OFF_NONE && read_i32(c, code + l->code.kwonlyargcount, &kwonly) < 0))
+        if (py_read_i32(c->t, code, l->code.argcount, &argcount) < 0 ||
+            py_read_i32(c->t, code, l->code.flags, &flags) < 0 ||
+            (l->code.kwonlyargcount != PY_OFF_NONE && py_read_i32(c->t, code, l->code.kwonlyargcount, &kwonly) < 0))
                 return -EFAULT;
         if (argcount < 0 || kwonly < 0 || argcount > MAX_NAMES || kwonly > MAX_NAMES)
                 return -EBADMSG;
@@ -1177,10 +1082,10 @@ static int decode_names_objects(struct locals_ctx *c, struct code_vars *cv) {
         r = read_arg_count(c, code, &nargs, &flags);
         if (r < 0)
                 return cv_fail(cv, "unreadable code object at 0x%llx", (unsigned long long)code);
-        if (read_i32(c, code + l->code.nlocals, &nlocals) < 0 ||
-            read_i64(c, code + l->code.varnames, (int64_t *)&varnames) < 0 ||
-            read_i64(c, code + l->code.cellvars, (int64_t *)&cellvars) < 0 ||
-            read_i64(c, code + l->code.freevars, (int64_t *)&freevars) < 0)
+        if (py_read_i32(c->t, code, l->code.nlocals, &nlocals) < 0 ||
+            py_read_ptr(c->t, code, l->code.varnames, &varnames) < 0 ||
+            py_read_ptr(c->t, code, l->code.cellvars, &cellvars) < 0 ||
+            py_read_ptr(c->t, code, l->code.freevars, &freevars) < 0)
                 return cv_fail(cv, "unreadable code object at 0x%llx", (unsigned long long)code);
         if ((r = read_names(c, varnames, &nv, &vn)) < 0 ||
             (r = read_names(c, cellvars, &nc, &cn)) < 0 ||
@@ -1250,8 +1155,8 @@ static int decode_names_localsplus(struct locals_ctx *c, struct code_vars *cv) {
         int r;
 
         r = read_arg_count(c, code, &nargs, &flags);
-        if (r < 0 || read_i64(c, code + l->code.localsplusnames, (int64_t *)&names_obj) < 0 ||
-            read_i64(c, code + l->code.localspluskinds, (int64_t *)&kinds_obj) < 0)
+        if (r < 0 || py_read_ptr(c->t, code, l->code.localsplusnames, &names_obj) < 0 ||
+            py_read_ptr(c->t, code, l->code.localspluskinds, &kinds_obj) < 0)
                 return cv_fail(cv, "unreadable code object at 0x%llx", (unsigned long long)code);
         r = read_names(c, names_obj, &n, &names);
         if (r == -ENOMEM)
@@ -1292,33 +1197,16 @@ static int decode_names_localsplus(struct locals_ctx *c, struct code_vars *cv) {
         return 0;
 }
 
+/* The variable names of a code object, decoded once per core into its entry of the code cache. */
 static struct code_vars *code_vars(struct locals_ctx *c, uint64_t code) {
+        struct code_info *ci = py_code_info(c->a, code);
         struct code_vars *cv;
-        size_t h;
         int r;
 
-        if ((c->codes_n + 1) * 2 > c->codes_cap) {
-                size_t cap = c->codes_cap ? c->codes_cap * 2 : 64;
-                struct code_vars **slots = calloc(cap, sizeof(*slots));
-
-                if (!slots)
-                        return NULL;
-                for (size_t i = 0; i < c->codes_cap; i++) {
-                        if (!c->codes[i])
-                                continue;
-                        h = (c->codes[i]->code >> 4) * 0x9E3779B97F4A7C15ULL >> 20 & (cap - 1);
-                        while (slots[h])
-                                h = (h + 1) & (cap - 1);
-                        slots[h] = c->codes[i];
-                }
-                free(c->codes);
-                c->codes = slots;
-                c->codes_cap = cap;
-        }
-        h = (code >> 4) * 0x9E3779B97F4A7C15ULL >> 20 & (c->codes_cap - 1);
-        for (; c->codes[h]; h = (h + 1) & (c->codes_cap - 1))
-                if (c->codes[h]->code == code)
-                        return c->codes[h];
+        if (!ci)
+                return NULL;
+        if (ci->vars)
+                return ci->vars;
         cv = calloc(1, sizeof(*cv));
         if (!cv)
                 return NULL;
@@ -1327,16 +1215,11 @@ static struct code_vars *code_vars(struct locals_ctx *c, uint64_t code) {
                 r = decode_names_objects(c, cv);
         else
                 r = decode_names_localsplus(c, cv);
-        if (r == -ENOMEM) {
+        if (r == -ENOMEM || (r < 0 && !cv->error)) {
                 code_vars_free(cv);
                 return NULL;
         }
-        if (r < 0 && !cv->error) {
-                code_vars_free(cv);
-                return NULL;
-        }
-        c->codes[h] = cv;
-        c->codes_n++;
+        ci->vars = cv;
         return cv;
 }
 
@@ -1473,8 +1356,5 @@ void py_locals_read(struct analysis *a, const struct locals_options *o) {
                                 f->vars_error = strdup("out of memory");
                 }
         }
-        for (size_t i = 0; i < c->codes_cap; i++)
-                code_vars_free(c->codes[i]);
-        free(c->codes);
         free(c);
 }

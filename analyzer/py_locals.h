@@ -3,7 +3,7 @@
 
 /*
  * py_locals: the arguments and local variables of Python frames, rendered
- * like Python's repr() (py_locals_read() is declared in analysis.h).
+ * like Python's repr().
  *
  * The formatting below needs no core, so that the unit tests can check it
  * against what Python prints:
@@ -68,3 +68,13 @@ void py_repr_string(struct repr_buf *b, const uint32_t *cp, size_t n, bool cut, 
  * separator (but space), surrogate, private-use and noncharacter code
  * points are not printable; unassigned ones are taken as printable. */
 bool py_unicode_printable(uint32_t cp);
+
+struct analysis;
+struct locals_options;
+struct code_vars;
+
+/* Read the arguments and locals of every Python frame of every thread, within the limits. */
+void py_locals_read(struct analysis *a, const struct locals_options *o);
+
+/* Free what py_locals decoded from one code object (kept in the code cache, py_frame.h). */
+void code_vars_free(struct code_vars *cv);

@@ -8,6 +8,7 @@
  * read, or claims an absurd size, gives an error rather than a guess.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,39 @@
 
 /* Longest name or file name we copy, in bytes of UTF-8 (longer ones are cut with "..."). */
 #define PY_MAX_NAME 4096
+
+/*
+ * One field of an object: the word, int64 or int32 at obj + off.  Every
+ * reader of a CPython structure goes through these (or through the field_*
+ * accessors below, for a struct copied in one read), so a field the version
+ * does not have (off == PY_OFF_NONE) and a NULL object are never read:
+ * both give -EFAULT, as unreadable memory does.
+ */
+int py_read_ptr(struct target *t, uint64_t obj, py_off off, uint64_t *v);
+int py_read_i64(struct target *t, uint64_t obj, py_off off, int64_t *v);
+int py_read_i32(struct target *t, uint64_t obj, py_off off, int32_t *v);
+
+/* A field of a struct already copied into b (at least the span its offsets reach); 0 (or -1 for
+ * the byte) when the version does not have it. */
+uint64_t py_field_u64(const uint8_t *b, py_off off);
+int32_t py_field_i32(const uint8_t *b, py_off off);
+int py_field_u8(const uint8_t *b, py_off off);
+
+/* What a string-like object holds: how its characters are stored. */
+enum py_chars_kind {
+        PY_CHARS_STR,                   /* a 3.x str: 1, 2 or 4 bytes per character (its state word) */
+        PY_CHARS_UNICODE27,             /* a 2.7 unicode: 2 or 4 (narrow builds pair surrogates) */
+        PY_CHARS_BYTES,                 /* bytes, or a 2.7 str: one byte each */
+};
+
+/*
+ * The one string decoder: up to max characters of a string-like object as
+ * code points (bytes as 0..255), *cut when it has more.  0 and *ret
+ * (malloc'ed, *n entries), -EFAULT, -EBADMSG (an impossible length or
+ * width), -ENOMEM.
+ */
+int py_read_chars(struct target *t, const struct py_layout *l, uint64_t obj, enum py_chars_kind kind, size_t max,
+                  uint32_t **ret, size_t *n, bool *cut);
 
 /*
  * A str (3.x) or bytes/str (2.7) object as a NUL-terminated UTF-8 string,

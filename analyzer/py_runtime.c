@@ -12,8 +12,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "analysis.h"
+#include "py_frame.h"
 #include "py_object.h"
+#include "py_runtime.h"
 
 #define MAX_INTERPRETERS 256
 #define MAX_THREADS 65536
@@ -34,18 +35,6 @@ struct py_found {
         uint64_t runtime;               /* _PyRuntime, 3.7+ */
         uint64_t interp;                /* the first interpreter */
 };
-
-static int read_ptr(struct target *t, uint64_t addr, py_off off, uint64_t *v) {
-        if (off == PY_OFF_NONE || !addr)
-                return -EFAULT;
-        return target_read_u64(t, addr + (uint64_t)off, v);
-}
-
-static int read_i32(struct target *t, uint64_t addr, py_off off, int32_t *v) {
-        if (off == PY_OFF_NONE || !addr)
-                return -EFAULT;
-        return target_read(t, addr + (uint64_t)off, v, sizeof(*v));
-}
 
 /* "python3.11", "libpython2.7.so.1.0" -> 3, 11 */
 static bool version_from_name(const char *path, unsigned *major, unsigned *minor) {
@@ -83,13 +72,13 @@ static bool interp_valid(struct target *t, const struct py_layout *l, uint64_t i
 
         if (!interp || (interp & 7))
                 return false;
-        if (read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0)
+        if (py_read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0)
                 return false;
         if (!tstate)
                 return true;    /* an interpreter with no threads (finalizing) */
         if (tstate & 7)
                 return false;
-        if (read_ptr(t, tstate, l->tstate.interp, &back) < 0)
+        if (py_read_ptr(t, tstate, l->tstate.interp, &back) < 0)
                 return false;
         return back == interp;
 }
@@ -204,7 +193,7 @@ static bool find_interp(struct analysis *a, struct py_found *f) {
 
         if (l->runtime_kind == PY_RUNTIME_PYRUNTIME) {
                 f->runtime = f->sym[SYM_RUNTIME];
-                if (read_ptr(t, f->runtime, l->runtime.interpreters_head, &interp) < 0)
+                if (py_read_ptr(t, f->runtime, l->runtime.interpreters_head, &interp) < 0)
                         return false;
         } else if (!f->sym[SYM_INTERP_HEAD] || target_read_u64(t, f->sym[SYM_INTERP_HEAD], &interp) < 0)
                 return false;
@@ -223,8 +212,8 @@ static bool interp_proven(struct analysis *a, uint64_t interp) {
         const struct py_layout *l = &a->layout;
         uint64_t tstate, pthread_id;
 
-        if (!interp_valid(t, l, interp) || read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0 || !tstate ||
-            read_ptr(t, tstate, l->tstate.thread_id, &pthread_id) < 0)
+        if (!interp_valid(t, l, interp) || py_read_ptr(t, interp, l->interp.tstate_head, &tstate) < 0 || !tstate ||
+            py_read_ptr(t, tstate, l->tstate.thread_id, &pthread_id) < 0)
                 return false;
         for (size_t i = 0; i < a->core->n_threads; i++)
                 if (pthread_id && a->core->threads[i].regs[CORE_REG_FS_BASE] == pthread_id)
@@ -348,14 +337,14 @@ static uint64_t gil_holder(struct analysis *a, const struct py_found *f, uint64_
 
         if (l->gil_kind == PY_GIL_TSTATE_CURRENT) {
                 if (l->runtime_kind == PY_RUNTIME_PYRUNTIME)
-                        read_ptr(t, f->runtime, l->runtime.gilstate_tstate_current, &holder);
+                        py_read_ptr(t, f->runtime, l->runtime.gilstate_tstate_current, &holder);
                 else if (f->sym[SYM_TSTATE_CURRENT])
                         target_read_u64(t, f->sym[SYM_TSTATE_CURRENT], &holder);
                 return holder;
         }
-        if (read_ptr(t, interp, l->interp.ceval_gil, &gil) < 0 ||
-            read_i32(t, gil, l->gil.locked, &locked) < 0 || !locked ||
-            read_ptr(t, gil, l->gil.last_holder, &holder) < 0)
+        if (py_read_ptr(t, interp, l->interp.ceval_gil, &gil) < 0 ||
+            py_read_i32(t, gil, l->gil.locked, &locked) < 0 || !locked ||
+            py_read_ptr(t, gil, l->gil.last_holder, &holder) < 0)
                 return 0;
         return holder;
 }
@@ -371,10 +360,10 @@ static bool gc_collecting(struct analysis *a, const struct py_found *f, uint64_t
                         target_read(t, f->sym[SYM_GC_COLLECTING], &v, sizeof(v));
                 break;
         case PY_GC_RUNTIME:
-                read_i32(t, f->runtime, l->runtime.gc_collecting, &v);
+                py_read_i32(t, f->runtime, l->runtime.gc_collecting, &v);
                 break;
         case PY_GC_INTERP:
-                read_i32(t, interp, l->interp.gc_collecting, &v);
+                py_read_i32(t, interp, l->interp.gc_collecting, &v);
                 break;
         }
         return v != 0;
@@ -395,13 +384,13 @@ static void thread_exception(struct analysis *a, struct thread_info *th) {
 
         if (l->tstate.current_exception == PY_OFF_NONE)
                 return;
-        read_ptr(t, th->tstate, l->tstate.current_exception, &exc);
+        py_read_ptr(t, th->tstate, l->tstate.current_exception, &exc);
         if (!exc && l->tstate.exc_state != PY_OFF_NONE && l->err_stackitem.exc_value != PY_OFF_NONE) {
-                read_ptr(t, th->tstate + (uint64_t)l->tstate.exc_state, l->err_stackitem.exc_value, &exc);
+                py_read_ptr(t, th->tstate + (uint64_t)l->tstate.exc_state, l->err_stackitem.exc_value, &exc);
                 handled = true;
         }
-        if (!exc || read_ptr(t, exc, l->object.ob_type, &type) < 0 || !type ||
-            read_ptr(t, type, l->object.tp_name, &name) < 0 || !name)
+        if (!exc || py_read_ptr(t, exc, l->object.ob_type, &type) < 0 || !type ||
+            py_read_ptr(t, type, l->object.tp_name, &name) < 0 || !name)
                 return;
         char buf[256];
 
@@ -411,9 +400,9 @@ static void thread_exception(struct analysis *a, struct thread_info *th) {
         if (!type_name)
                 return;
         int64_t count = 0;
-        if (l->exc.args != PY_OFF_NONE && read_ptr(t, exc, l->exc.args, &args) == 0 && args &&
-            target_read(t, args + (uint64_t)l->object.ob_size, &count, sizeof(count)) == 0 && count > 0 &&
-            target_read_u64(t, args + (uint64_t)l->seq.tuple_items, &first) == 0 && first)
+        if (l->exc.args != PY_OFF_NONE && py_read_ptr(t, exc, l->exc.args, &args) == 0 && args &&
+            py_read_i64(t, args, l->object.ob_size, &count) == 0 && count > 0 &&
+            py_read_ptr(t, args, l->seq.tuple_items, &first) == 0 && first)
                 py_read_text(t, l, first, 1024, &message);  /* not a str: no message */
         if (asprintf(&th->exception, "%s%s%s", type_name, message ? ": " : "", message ? message : "") < 0)
                 th->exception = NULL;
@@ -429,13 +418,13 @@ static int first_frame(struct analysis *a, uint64_t tstate, uint64_t *frame) {
         *frame = 0;
         switch (l->frame_kind) {
         case PY_FRAMES_OBJECTS:
-                return read_ptr(t, tstate, l->tstate.frame, frame);
+                return py_read_ptr(t, tstate, l->tstate.frame, frame);
         case PY_FRAMES_CFRAME:
-                if (read_ptr(t, tstate, l->tstate.cframe, &cframe) < 0)
+                if (py_read_ptr(t, tstate, l->tstate.cframe, &cframe) < 0)
                         return -EFAULT;
-                return cframe ? read_ptr(t, cframe, l->cframe.current_frame, frame) : 0;
+                return cframe ? py_read_ptr(t, cframe, l->cframe.current_frame, frame) : 0;
         case PY_FRAMES_CURRENT:
-                return read_ptr(t, tstate, l->tstate.current_frame, frame);
+                return py_read_ptr(t, tstate, l->tstate.current_frame, frame);
         }
         return -EFAULT;
 }
@@ -496,7 +485,7 @@ static uint64_t stack_sign(struct analysis *a, const struct thread_info *th) {
         for (size_t k = th->n_frames; k-- > 0;)
                 if (th->frames[k].shim)
                         return th->frames[k].shim;
-        if (read_ptr(a->target, th->tstate, l->tstate.cframe, &cframe) == 0 &&
+        if (py_read_ptr(a->target, th->tstate, l->tstate.cframe, &cframe) == 0 &&
             cframe - th->tstate >= 4096)    /* not the root frame inside the thread state */
                 return cframe;
         return 0;
@@ -530,12 +519,12 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         break;
                 }
                 /* 3.7+ number their interpreters (0 is the main one); a negative id is no id */
-                if (l->interp.id != PY_OFF_NONE && target_read(t, interp + (uint64_t)l->interp.id, &id, sizeof(id)) < 0)
+                if (py_read_i64(t, interp, l->interp.id, &id) < 0)
                         id = -1;
                 if (id < 0)
                         id = -1;
                 last_first = first;
-                read_ptr(t, interp, l->interp.tstate_head, &tstate);
+                py_read_ptr(t, interp, l->interp.tstate_head, &tstate);
                 while (tstate) {
                         struct thread_info *th;
                         const struct core_thread *ct;
@@ -560,11 +549,11 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         th->tstate = tstate;
                         th->interp = interp;
                         th->interp_id = id;
-                        read_ptr(t, tstate, l->tstate.thread_id, &th->pthread_id);
-                        read_i32(t, tstate, l->tstate.native_thread_id, &native);
+                        py_read_ptr(t, tstate, l->tstate.thread_id, &th->pthread_id);
+                        py_read_i32(t, tstate, l->tstate.native_thread_id, &native);
                         int32_t holds = 0;
                         /* 3.15 says per thread; before, the interpreter's GIL names its last holder */
-                        if (l->tstate.holds_gil != PY_OFF_NONE && read_i32(t, tstate, l->tstate.holds_gil, &holds) == 0)
+                        if (l->tstate.holds_gil != PY_OFF_NONE && py_read_i32(t, tstate, l->tstate.holds_gil, &holds) == 0)
                                 th->has_gil = holds != 0;
                         else
                                 th->has_gil = holder && holder == tstate;
@@ -586,7 +575,7 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         th->tid = ct ? ct->tid : native;
                         th->crashed = ct && ct == core_crashed_thread(a->core);
                         thread_exception(a, th);
-                        if (read_ptr(t, tstate, l->tstate.next, &next) < 0) {
+                        if (py_read_ptr(t, tstate, l->tstate.next, &next) < 0) {
                                 strv_addf(&a->warnings, "thread state 0x%llx is unreadable: thread list cut short",
                                           (unsigned long long)tstate);
                                 break;
@@ -597,7 +586,7 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                 if (collecting && !holder)
                         for (size_t i = first; i < a->n_threads; i++)
                                 a->threads[i].gc_collecting = a->threads[i].crashed;
-                if (read_ptr(t, interp, l->interp.next, &next) < 0)
+                if (py_read_ptr(t, interp, l->interp.next, &next) < 0)
                         break;
                 interp = next;
         }
