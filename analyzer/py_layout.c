@@ -2,15 +2,16 @@
 /*
  * The per-version offset table and the _Py_DebugOffsets reader.
  *
- * The table is in py_layout_table.h.  Every number there was taken with
- * offsetof()/sizeof() from the headers of the interpreter named in the
- * entry's comment, and tests/layout/run-layout-check re-derives them from
- * every installed interpreter, so an edit that drifts from the headers fails
- * `make check`.  All entries are x86-64, default (GIL, non-debug,
- * non-free-threaded) builds.
+ * The table is py_layout_table.h, generated: tests/layout/check_layout.c,
+ * compiled against an interpreter's own headers, prints that minor's entry
+ * (offsetof()/sizeof(), the headers' constants, and the kinds from the
+ * version macros), `tests/layout/run-layout-check --write` writes the entries
+ * of every interpreter installed, and `make check` regenerates them and diffs
+ * them against the file.  Change check_layout.c, never the table.
  *
  * Every field of every entry is written out, PY_OFF_NONE included: a field
- * left to the zero default would silently read offset 0.
+ * left to the zero default would silently read offset 0, so check_layout.c
+ * refuses to print an entry with a field it has not derived.
  *
  * Two fields exist longer than py_layout.h's comments say, and are filled
  * wherever the headers have them: PyThreadState.native_thread_id first
