@@ -6,10 +6,13 @@
  * version, on x86-64.
  *
  * This is the one home of CPython struct offsets.  Every other module asks
- * for a `struct py_layout` and never writes an offset of its own.  The table
- * in py_layout.c is checked against the real headers of every interpreter
- * installed on the machine by tests/layout/check_layout.c (compiled per
- * interpreter with offsetof()), so drift fails the test suite.
+ * for a `struct py_layout` and never writes an offset of its own.  The table,
+ * py_layout_table.h, is generated: tests/layout/check_layout.c, compiled
+ * against one interpreter's headers, derives every field below for that
+ * minor version and prints its entry; `tests/layout/run-layout-check --write`
+ * rewrites the entries of the interpreters installed, and `make check`
+ * regenerates them and fails on any difference.  A field added here is added
+ * to check_layout.c's field list and derivation, then the table rewritten.
  *
  * For 3.13 and later the interpreter publishes most offsets itself in
  * _Py_DebugOffsets at the start of _PyRuntime; py_layout_from_debug_offsets()

@@ -1,16 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * check_layout: compare the py_layout table entry for the CPython this file
- * is compiled against with offsetof()/sizeof() taken from that CPython's own
- * headers.  run-layout-check builds it once per installed interpreter.
+ * check_layout: the py_layout table entry of the CPython this file is
+ * compiled against, taken from that CPython's own headers.  This is the one
+ * place that knows how each field of struct py_layout is derived: an offset
+ * or size with offsetof()/sizeof(), a constant from the headers, and what the
+ * headers cannot say (the kinds, which fields a version has, the owner values
+ * that matter) from the version macros.  run-layout-check builds it once per
+ * installed interpreter.
  *
- * Output is TAP without numbers ("ok - ..." / "not ok - ..."); the driver
- * script numbers the lines of all interpreters and prints the plan.  A drift
- * prints a "#" line naming the field, the table value and the header value.
+ *   check_layout --version   prints PY_VERSION
+ *   check_layout --entry     prints the table entry as C source, exactly as
+ *                            analyzer/py_layout_table.h holds it; run-layout-check
+ *                            diffs it against that file, or writes it there
+ *   check_layout LABEL       the checks a diff cannot make, as TAP without
+ *                            numbers ("ok - LABEL ..."): the unicode state bits
+ *                            where the analyzer decodes them, and for 3.13+ the
+ *                            layout py_layout_from_debug_offsets() makes of the
+ *                            _Py_DebugOffsets block (built from the headers, and
+ *                            as libpython or the binary carries it) against the
+ *                            one from the headers
  *
- * argv[1] is a label for the interpreter (e.g. "pyenv-3.11.7"); with
- * "--dump" as argv[2] the header values are printed instead, which is how a
- * new table entry is written.
+ * Built with -DENTRY_ONLY (as --write does), only --version and --entry are
+ * left and analyzer/py_layout.c is not needed: the table it compiles may be
+ * the very thing being rewritten.
  */
 
 #include <patchlevel.h>
@@ -81,486 +93,719 @@ typedef struct {
 } dict_entry_copy;
 #endif
 
+#include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "py_layout.h"
 
-#define NONE ((long)PY_OFF_NONE)
+#define AS(field) __typeof__(((struct py_layout *)0)->field)
+#define SET(field, value) (L->field = (AS(field))(value))
+/* A field this version does not have. */
+#define ABSENT(field) SET(field, PY_OFF_NONE)
+
+/*
+ * Every field of the entry for this version.  Which fields a version has, the
+ * kinds and the owner values are the version macros' to say; the rest is the
+ * headers'.  A field set in no branch stays UNSET and all_derived() refuses
+ * the entry.
+ */
+static void layout_from_headers(struct py_layout *L) {
+        SET(major, PY_MAJOR_VERSION);
+        SET(minor, PY_MINOR_VERSION);
+#if !AT_LEAST(3, 7)
+        SET(runtime_kind, PY_RUNTIME_INTERP_HEAD);
+#else
+        SET(runtime_kind, PY_RUNTIME_PYRUNTIME);
+#endif
+#if AT_LEAST(3, 12)
+        SET(gil_kind, PY_GIL_INTERP_GIL);
+#else
+        SET(gil_kind, PY_GIL_TSTATE_CURRENT);
+#endif
+#if AT_LEAST(3, 9)
+        SET(gc_kind, PY_GC_INTERP);
+#elif AT_LEAST(3, 7)
+        SET(gc_kind, PY_GC_RUNTIME);
+#else
+        SET(gc_kind, PY_GC_STATIC_SYMBOL);
+#endif
+#if AT_LEAST(3, 13)
+        SET(frame_kind, PY_FRAMES_CURRENT);
+#elif AT_LEAST(3, 11)
+        SET(frame_kind, PY_FRAMES_CFRAME);
+#else
+        SET(frame_kind, PY_FRAMES_OBJECTS);
+#endif
+#if AT_LEAST(3, 11)
+        SET(line_format, PY_LINES_LOCATIONS311);
+#elif AT_LEAST(3, 10)
+        SET(line_format, PY_LINES_LINETABLE310);
+#elif AT_LEAST(3, 6)
+        SET(line_format, PY_LINES_LNOTAB36);
+#else
+        SET(line_format, PY_LINES_LNOTAB27);
+#endif
+
+
+#if AT_LEAST(3, 7)
+        SET(runtime.interpreters_head, offsetof(_PyRuntimeState, interpreters.head));
+#else
+        ABSENT(runtime.interpreters_head);
+#endif
+#if AT_LEAST(3, 7) && !AT_LEAST(3, 12)
+        SET(runtime.gilstate_tstate_current, offsetof(_PyRuntimeState, gilstate.tstate_current));
+#else
+        ABSENT(runtime.gilstate_tstate_current);
+#endif
+#if AT_LEAST(3, 7) && !AT_LEAST(3, 9)
+        SET(runtime.gc_collecting, offsetof(_PyRuntimeState, gc.collecting));
+#else
+        ABSENT(runtime.gc_collecting);
+#endif
+
+
+        SET(interp.next, offsetof(PyInterpreterState, next));
+#if AT_LEAST(3, 7)
+        SET(interp.id, offsetof(PyInterpreterState, id));
+#else
+        ABSENT(interp.id);
+#endif
+#if AT_LEAST(3, 11)
+        SET(interp.tstate_head, offsetof(PyInterpreterState, threads.head));
+#else
+        SET(interp.tstate_head, offsetof(PyInterpreterState, tstate_head));
+#endif
+#if AT_LEAST(3, 9)
+        SET(interp.gc_collecting, offsetof(PyInterpreterState, gc.collecting));
+#else
+        ABSENT(interp.gc_collecting);
+#endif
+#if AT_LEAST(3, 12)
+        SET(interp.ceval_gil, offsetof(PyInterpreterState, ceval.gil));
+        SET(interp.modules, offsetof(PyInterpreterState, imports.modules));
+#else
+        ABSENT(interp.ceval_gil);
+        SET(interp.modules, offsetof(PyInterpreterState, modules));
+#endif
+
+
+#if AT_LEAST(3, 12)
+        SET(gil.locked, offsetof(struct _gil_runtime_state, locked));
+        SET(gil.last_holder, offsetof(struct _gil_runtime_state, last_holder));
+#else
+        ABSENT(gil.locked);
+        ABSENT(gil.last_holder);
+#endif
+
+
+        SET(tstate.next, offsetof(PyThreadState, next));
+        SET(tstate.interp, offsetof(PyThreadState, interp));
+#if AT_LEAST(3, 11)
+        ABSENT(tstate.frame);
+#else
+        SET(tstate.frame, offsetof(PyThreadState, frame));
+#endif
+#if AT_LEAST(3, 10) && !AT_LEAST(3, 13)
+        SET(tstate.cframe, offsetof(PyThreadState, cframe));
+#else
+        ABSENT(tstate.cframe);
+#endif
+#if AT_LEAST(3, 13)
+        SET(tstate.current_frame, offsetof(PyThreadState, current_frame));
+#else
+        ABSENT(tstate.current_frame);
+#endif
+        SET(tstate.thread_id, offsetof(PyThreadState, thread_id));
+#if AT_LEAST(3, 11)
+        SET(tstate.native_thread_id, offsetof(PyThreadState, native_thread_id));
+#else
+        ABSENT(tstate.native_thread_id);
+#endif
+        /* what 3.15's debug offsets publish; earlier versions are not read for them */
+#if AT_LEAST(3, 15)
+        SET(tstate.holds_gil, offsetof(PyThreadState, holds_gil));
+        SET(tstate.current_exception, offsetof(PyThreadState, current_exception));
+        SET(tstate.exc_state, offsetof(PyThreadState, exc_state));
+        SET(err_stackitem.exc_value, offsetof(_PyErr_StackItem, exc_value));
+#else
+        ABSENT(tstate.holds_gil);
+        ABSENT(tstate.current_exception);
+        ABSENT(tstate.exc_state);
+        ABSENT(err_stackitem.exc_value);
+#endif
+#if AT_LEAST(3, 15)
+        SET(exc.args, offsetof(PyBaseExceptionObject, args));
+#else
+        ABSENT(exc.args);
+#endif
+
+
+#if AT_LEAST(3, 11) && !AT_LEAST(3, 13)
+        SET(cframe.current_frame, offsetof(_PyCFrame, current_frame));
+#else
+        ABSENT(cframe.current_frame);
+#endif
+
+
+#if AT_LEAST(3, 11)
+        ABSENT(frame.back);
+        ABSENT(frame.code);
+        ABSENT(frame.lasti);
+        ABSENT(frame.lineno);
+        ABSENT(frame.localsplus);
+#else
+        SET(frame.back, offsetof(PyFrameObject, f_back));
+        SET(frame.code, offsetof(PyFrameObject, f_code));
+        SET(frame.lasti, offsetof(PyFrameObject, f_lasti));
+        SET(frame.lineno, offsetof(PyFrameObject, f_lineno));
+        SET(frame.localsplus, offsetof(PyFrameObject, f_localsplus));
+#endif
+
+
+#if AT_LEAST(3, 11)
+        SET(iframe.previous, offsetof(_PyInterpreterFrame, previous));
+#  if AT_LEAST(3, 13)
+        SET(iframe.code, offsetof(_PyInterpreterFrame, f_executable));
+        SET(iframe.instr, offsetof(_PyInterpreterFrame, instr_ptr));
+#  else
+        SET(iframe.code, offsetof(_PyInterpreterFrame, f_code));
+        SET(iframe.instr, offsetof(_PyInterpreterFrame, prev_instr));
+#  endif
+        SET(iframe.localsplus, offsetof(_PyInterpreterFrame, localsplus));
+#  if AT_LEAST(3, 14)
+        ABSENT(iframe.stacktop);
+        SET(iframe.stackpointer, offsetof(_PyInterpreterFrame, stackpointer));
+#  else
+        SET(iframe.stacktop, offsetof(_PyInterpreterFrame, stacktop));
+        ABSENT(iframe.stackpointer);
+#  endif
+        SET(iframe.owner, offsetof(_PyInterpreterFrame, owner));
+        SET(stackrefs, AT_LEAST(3, 14));
+#  if AT_LEAST(3, 14)
+        ABSENT(iframe.is_entry);
+        /* entry frames (3.14) and base frames (3.15) are the interpreter's: every owner from
+         * here on is not Python code */
+        SET(owner_cstack, FRAME_OWNED_BY_INTERPRETER);
+#  elif AT_LEAST(3, 12)
+        ABSENT(iframe.is_entry);
+        SET(owner_cstack, FRAME_OWNED_BY_CSTACK);
+#  else
+        SET(iframe.is_entry, offsetof(_PyInterpreterFrame, is_entry));
+        SET(owner_cstack, -1);
+#  endif
+        SET(owner_generator, FRAME_OWNED_BY_GENERATOR);
+        SET(instr_is_current, AT_LEAST(3, 13));
+#else
+        ABSENT(iframe.previous);
+        ABSENT(iframe.code);
+        ABSENT(iframe.instr);
+        ABSENT(iframe.localsplus);
+        ABSENT(iframe.stacktop);
+        ABSENT(iframe.stackpointer);
+        ABSENT(iframe.owner);
+        ABSENT(iframe.is_entry);
+        SET(stackrefs, 0);
+        SET(owner_cstack, -1);
+        SET(owner_generator, -1);
+        SET(instr_is_current, 0);
+#endif
+
+
+        SET(code.argcount, offsetof(PyCodeObject, co_argcount));
+#if AT_LEAST(3, 8)
+        SET(code.posonlyargcount, offsetof(PyCodeObject, co_posonlyargcount));
+#else
+        ABSENT(code.posonlyargcount);
+#endif
+#if AT_LEAST(3, 0)
+        SET(code.kwonlyargcount, offsetof(PyCodeObject, co_kwonlyargcount));
+#else
+        ABSENT(code.kwonlyargcount);
+#endif
+        SET(code.nlocals, offsetof(PyCodeObject, co_nlocals));
+        SET(code.flags, offsetof(PyCodeObject, co_flags));
+        SET(code.firstlineno, offsetof(PyCodeObject, co_firstlineno));
+        SET(code.filename, offsetof(PyCodeObject, co_filename));
+        SET(code.name, offsetof(PyCodeObject, co_name));
+#if AT_LEAST(3, 10)
+        ABSENT(code.lnotab);
+        SET(code.linetable, offsetof(PyCodeObject, co_linetable));
+#else
+        SET(code.lnotab, offsetof(PyCodeObject, co_lnotab));
+        ABSENT(code.linetable);
+#endif
+#if AT_LEAST(3, 11)
+        ABSENT(code.code);
+        SET(code.qualname, offsetof(PyCodeObject, co_qualname));
+        ABSENT(code.varnames);
+        ABSENT(code.cellvars);
+        ABSENT(code.freevars);
+        SET(code.localsplusnames, offsetof(PyCodeObject, co_localsplusnames));
+        SET(code.localspluskinds, offsetof(PyCodeObject, co_localspluskinds));
+        SET(code.firsttraceable, offsetof(PyCodeObject, _co_firsttraceable));
+        SET(code.code_adaptive, offsetof(PyCodeObject, co_code_adaptive));
+#else
+        SET(code.code, offsetof(PyCodeObject, co_code));
+        ABSENT(code.qualname);
+        SET(code.varnames, offsetof(PyCodeObject, co_varnames));
+        SET(code.cellvars, offsetof(PyCodeObject, co_cellvars));
+        SET(code.freevars, offsetof(PyCodeObject, co_freevars));
+        ABSENT(code.localsplusnames);
+        ABSENT(code.localspluskinds);
+        ABSENT(code.firsttraceable);
+        ABSENT(code.code_adaptive);
+#endif
+
+
+        SET(object.ob_type, offsetof(PyObject, ob_type));
+        SET(object.ob_size, offsetof(PyVarObject, ob_size));
+        SET(object.tp_name, offsetof(PyTypeObject, tp_name));
+        SET(object.tp_flags, offsetof(PyTypeObject, tp_flags));
+
+
+#if AT_LEAST(3, 0)
+        SET(bytes.ob_size, offsetof(PyBytesObject, ob_base.ob_size));
+        SET(bytes.ob_sval, offsetof(PyBytesObject, ob_sval));
+
+#else
+        SET(bytes.ob_size, offsetof(PyStringObject, ob_size));
+        SET(bytes.ob_sval, offsetof(PyStringObject, ob_sval));
+
+#endif
+
+#if AT_LEAST(3, 3)
+        SET(unicode.length, offsetof(PyASCIIObject, length));
+        SET(unicode.state, offsetof(PyASCIIObject, state));
+        SET(unicode.ascii_data, sizeof(PyASCIIObject));
+        SET(unicode.compact_data, sizeof(PyCompactUnicodeObject));
+        SET(unicode.data_any, offsetof(PyUnicodeObject, data.any));
+#else
+        ABSENT(unicode.length);
+        ABSENT(unicode.state);
+        ABSENT(unicode.ascii_data);
+        ABSENT(unicode.compact_data);
+        ABSENT(unicode.data_any);
+#endif
+
+
+        SET(seq.tuple_items, offsetof(PyTupleObject, ob_item));
+        SET(seq.list_items, offsetof(PyListObject, ob_item));
+
+
+#if AT_LEAST(3, 0)
+        ABSENT(unicode27.length);
+        ABSENT(unicode27.str);
+        SET(unicode27.char_size, 0);
+#else
+        SET(unicode27.length, offsetof(PyUnicodeObject, length));
+        SET(unicode27.str, offsetof(PyUnicodeObject, str));
+        SET(unicode27.char_size, Py_UNICODE_SIZE);
+#endif
+
+
+#if AT_LEAST(3, 0)
+        ABSENT(num.int_ival);
+#else
+        SET(num.int_ival, offsetof(PyIntObject, ob_ival));
+#endif
+#if AT_LEAST(3, 12)
+        SET(num.long_lv_tag, offsetof(PyLongObject, long_value.lv_tag));
+        SET(num.long_digits, offsetof(PyLongObject, long_value.ob_digit));
+#else
+        ABSENT(num.long_lv_tag);
+        SET(num.long_digits, offsetof(PyLongObject, ob_digit));
+#endif
+        SET(num.long_shift, PyLong_SHIFT);
+        SET(num.long_digit_size, sizeof(digit));
+        SET(num.float_fval, offsetof(PyFloatObject, ob_fval));
+        SET(num.cell_ref, offsetof(PyCellObject, ob_ref));
+
+
+        SET(dict.ma_used, offsetof(PyDictObject, ma_used));
+#if AT_LEAST(3, 0)
+        SET(dict_kind, AT_LEAST(3, 13) ? PY_DICT_KEYS313 : AT_LEAST(3, 11) ? PY_DICT_KEYS311 : PY_DICT_KEYS36);
+        SET(dict.ma_keys, offsetof(PyDictObject, ma_keys));
+        SET(dict.ma_values, offsetof(PyDictObject, ma_values));
+        ABSENT(dict.ma_mask);
+        ABSENT(dict.ma_table);
+#else
+        SET(dict_kind, PY_DICT_TABLE27);
+        ABSENT(dict.ma_keys);
+        ABSENT(dict.ma_values);
+        SET(dict.ma_mask, offsetof(PyDictObject, ma_mask));
+        SET(dict.ma_table, offsetof(PyDictObject, ma_table));
+#endif
+#if AT_LEAST(3, 11)
+        ABSENT(dict.dk_size);
+        SET(dict.dk_log2_size, offsetof(PyDictKeysObject, dk_log2_size));
+        SET(dict.dk_log2_index_bytes, offsetof(PyDictKeysObject, dk_log2_index_bytes));
+        SET(dict.dk_kind, offsetof(PyDictKeysObject, dk_kind));
+        SET(dict.dk_nentries, offsetof(PyDictKeysObject, dk_nentries));
+        SET(dict.dk_indices, offsetof(PyDictKeysObject, dk_indices));
+        SET(dict.entry_size, sizeof(PyDictKeyEntry));
+        SET(dict.entry_key, offsetof(PyDictKeyEntry, me_key));
+        SET(dict.entry_value, offsetof(PyDictKeyEntry, me_value));
+        SET(dict.unicode_entry_size, sizeof(PyDictUnicodeEntry));
+        SET(dict.unicode_entry_key, offsetof(PyDictUnicodeEntry, me_key));
+        SET(dict.unicode_entry_value, offsetof(PyDictUnicodeEntry, me_value));
+        SET(dict.values_values, offsetof(PyDictValues, values));
+#  if AT_LEAST(3, 13)
+        SET(dict.values_capacity, offsetof(PyDictValues, capacity));
+        SET(dict.values_size, offsetof(PyDictValues, size));
+#  else
+        ABSENT(dict.values_size);
+        ABSENT(dict.values_capacity);
+#  endif
+#elif AT_LEAST(3, 6)
+        SET(dict.dk_size, offsetof(struct dict_keys_copy, dk_size));
+        ABSENT(dict.dk_log2_size);
+        ABSENT(dict.dk_log2_index_bytes);
+        ABSENT(dict.dk_kind);
+        SET(dict.dk_nentries, offsetof(struct dict_keys_copy, dk_nentries));
+        SET(dict.dk_indices, offsetof(struct dict_keys_copy, dk_indices));
+        SET(dict.entry_size, sizeof(dict_entry_copy));
+        SET(dict.entry_key, offsetof(dict_entry_copy, me_key));
+        SET(dict.entry_value, offsetof(dict_entry_copy, me_value));
+        ABSENT(dict.unicode_entry_size);
+        ABSENT(dict.unicode_entry_key);
+        ABSENT(dict.unicode_entry_value);
+        SET(dict.values_values, 0);       /* ma_values is the PyObject * array itself */
+        ABSENT(dict.values_capacity);
+        ABSENT(dict.values_size);
+#else
+        ABSENT(dict.dk_size);
+        ABSENT(dict.dk_log2_size);
+        ABSENT(dict.dk_log2_index_bytes);
+        ABSENT(dict.dk_kind);
+        ABSENT(dict.dk_nentries);
+        ABSENT(dict.dk_indices);
+        SET(dict.entry_size, sizeof(PyDictEntry));
+        SET(dict.entry_key, offsetof(PyDictEntry, me_key));
+        SET(dict.entry_value, offsetof(PyDictEntry, me_value));
+        ABSENT(dict.unicode_entry_size);
+        ABSENT(dict.unicode_entry_key);
+        ABSENT(dict.unicode_entry_value);
+        ABSENT(dict.values_values);
+        ABSENT(dict.values_capacity);
+        ABSENT(dict.values_size);
+#endif
+
+
+        SET(set.mask, offsetof(PySetObject, mask));
+        SET(set.table, offsetof(PySetObject, table));
+        SET(set.used, offsetof(PySetObject, used));
+        SET(set.entry_size, sizeof(setentry));
+        SET(set.entry_key, offsetof(setentry, key));
+
+
+        SET(consts.co_optimized, CO_OPTIMIZED);
+        SET(consts.co_varargs, CO_VARARGS);
+        SET(consts.co_varkeywords, CO_VARKEYWORDS);
+#if AT_LEAST(3, 12)
+        SET(consts.fast_hidden, CO_FAST_HIDDEN);
+#else
+        SET(consts.fast_hidden, 0);
+#endif
+#if AT_LEAST(3, 11)
+        SET(consts.fast_local, CO_FAST_LOCAL);
+        SET(consts.fast_cell, CO_FAST_CELL);
+        SET(consts.fast_free, CO_FAST_FREE);
+#else
+        SET(consts.fast_local, 0);
+        SET(consts.fast_cell, 0);
+        SET(consts.fast_free, 0);
+#endif
+#if AT_LEAST(3, 0)
+        SET(consts.tpf_int, 0);
+        SET(consts.tpf_bytes, Py_TPFLAGS_BYTES_SUBCLASS);
+#else
+        SET(consts.tpf_int, Py_TPFLAGS_INT_SUBCLASS);
+        SET(consts.tpf_bytes, Py_TPFLAGS_STRING_SUBCLASS);
+#endif
+        SET(consts.tpf_long, Py_TPFLAGS_LONG_SUBCLASS);
+        SET(consts.tpf_list, Py_TPFLAGS_LIST_SUBCLASS);
+        SET(consts.tpf_tuple, Py_TPFLAGS_TUPLE_SUBCLASS);
+        SET(consts.tpf_unicode, Py_TPFLAGS_UNICODE_SUBCLASS);
+        SET(consts.tpf_dict, Py_TPFLAGS_DICT_SUBCLASS);
+}
+
+#define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* How the table spells a field's value. */
+enum spelling {
+        S_MAJOR,        /* unsigned, and the next field on the same line */
+        S_INT,          /* a number */
+        S_OFF,          /* a py_off: NONE or a number */
+        S_BOOL,         /* false or true */
+        S_FLAG,         /* int flag bits: 0 or hexadecimal */
+        S_TPFLAG,       /* uint32_t Py_TPFLAGS_* bit: 0 or 1u << n */
+        S_RUNTIME, S_GIL, S_GC, S_FRAMES, S_LINES, S_DICT,      /* an enum's constant */
+};
+
+#define NAME(e) [e] = #e
+static const char *const runtime_kinds[] = { NAME(PY_RUNTIME_INTERP_HEAD), NAME(PY_RUNTIME_PYRUNTIME) };
+static const char *const gil_kinds[] = { NAME(PY_GIL_TSTATE_CURRENT), NAME(PY_GIL_INTERP_GIL) };
+static const char *const gc_kinds[] = { NAME(PY_GC_STATIC_SYMBOL), NAME(PY_GC_RUNTIME), NAME(PY_GC_INTERP) };
+static const char *const frame_kinds[] = {
+        NAME(PY_FRAMES_OBJECTS), NAME(PY_FRAMES_CFRAME), NAME(PY_FRAMES_CURRENT),
+};
+static const char *const line_formats[] = {
+        NAME(PY_LINES_LNOTAB27), NAME(PY_LINES_LNOTAB36), NAME(PY_LINES_LINETABLE310),
+        NAME(PY_LINES_LOCATIONS311),
+};
+static const char *const dict_kinds[] = {
+        NAME(PY_DICT_TABLE27), NAME(PY_DICT_KEYS36), NAME(PY_DICT_KEYS311), NAME(PY_DICT_KEYS313),
+};
+static const struct {
+        const char *const *names;
+        size_t n;
+} enums[] = {
+        [S_RUNTIME] = { runtime_kinds, ELEMENTSOF(runtime_kinds) },
+        [S_GIL] = { gil_kinds, ELEMENTSOF(gil_kinds) },
+        [S_GC] = { gc_kinds, ELEMENTSOF(gc_kinds) },
+        [S_FRAMES] = { frame_kinds, ELEMENTSOF(frame_kinds) },
+        [S_LINES] = { line_formats, ELEMENTSOF(line_formats) },
+        [S_DICT] = { dict_kinds, ELEMENTSOF(dict_kinds) },
+};
+
+/*
+ * Every field of struct py_layout, in the order py_layout.h declares them,
+ * which is the order of the entry.  `group` is the member struct a field is
+ * in, NULL for struct py_layout's own.  fields_cover_layout() notices a
+ * member added to py_layout.h and not here.
+ */
+static const struct field {
+        const char *group, *name;
+        size_t offset, size;
+        enum spelling spelling;
+} fields[] = {
+#define TOP(f, s) { NULL, #f, offsetof(struct py_layout, f), sizeof(AS(f)), s }
+#define IN(g, f, s) { #g, #f, offsetof(struct py_layout, g.f), sizeof(AS(g.f)), s }
+        TOP(major, S_MAJOR), TOP(minor, S_INT),
+        TOP(runtime_kind, S_RUNTIME), TOP(gil_kind, S_GIL), TOP(gc_kind, S_GC),
+        TOP(frame_kind, S_FRAMES), TOP(line_format, S_LINES),
+        IN(runtime, interpreters_head, S_OFF), IN(runtime, gilstate_tstate_current, S_OFF),
+        IN(runtime, gc_collecting, S_OFF),
+        IN(interp, next, S_OFF), IN(interp, id, S_OFF), IN(interp, tstate_head, S_OFF),
+        IN(interp, gc_collecting, S_OFF), IN(interp, ceval_gil, S_OFF), IN(interp, modules, S_OFF),
+        IN(gil, locked, S_OFF), IN(gil, last_holder, S_OFF),
+        IN(tstate, next, S_OFF), IN(tstate, interp, S_OFF), IN(tstate, frame, S_OFF),
+        IN(tstate, cframe, S_OFF), IN(tstate, current_frame, S_OFF), IN(tstate, thread_id, S_OFF),
+        IN(tstate, native_thread_id, S_OFF), IN(tstate, holds_gil, S_OFF),
+        IN(tstate, current_exception, S_OFF), IN(tstate, exc_state, S_OFF),
+        IN(err_stackitem, exc_value, S_OFF),
+        IN(exc, args, S_OFF),
+        IN(cframe, current_frame, S_OFF),
+        IN(frame, back, S_OFF), IN(frame, code, S_OFF), IN(frame, lasti, S_OFF),
+        IN(frame, lineno, S_OFF), IN(frame, localsplus, S_OFF),
+        IN(iframe, previous, S_OFF), IN(iframe, code, S_OFF), IN(iframe, instr, S_OFF),
+        IN(iframe, localsplus, S_OFF), IN(iframe, stacktop, S_OFF), IN(iframe, stackpointer, S_OFF),
+        IN(iframe, owner, S_OFF), IN(iframe, is_entry, S_OFF),
+        TOP(owner_cstack, S_INT), TOP(owner_generator, S_INT),
+        TOP(instr_is_current, S_BOOL), TOP(stackrefs, S_BOOL),
+        IN(code, argcount, S_OFF), IN(code, posonlyargcount, S_OFF), IN(code, kwonlyargcount, S_OFF),
+        IN(code, nlocals, S_OFF), IN(code, flags, S_OFF), IN(code, firstlineno, S_OFF),
+        IN(code, code, S_OFF), IN(code, filename, S_OFF), IN(code, name, S_OFF),
+        IN(code, qualname, S_OFF), IN(code, lnotab, S_OFF), IN(code, linetable, S_OFF),
+        IN(code, varnames, S_OFF), IN(code, cellvars, S_OFF), IN(code, freevars, S_OFF),
+        IN(code, localsplusnames, S_OFF), IN(code, localspluskinds, S_OFF),
+        IN(code, firsttraceable, S_OFF), IN(code, code_adaptive, S_OFF),
+        IN(object, ob_type, S_OFF), IN(object, ob_size, S_OFF), IN(object, tp_name, S_OFF),
+        IN(object, tp_flags, S_OFF),
+        IN(bytes, ob_size, S_OFF), IN(bytes, ob_sval, S_OFF),
+        IN(unicode, length, S_OFF), IN(unicode, state, S_OFF), IN(unicode, ascii_data, S_OFF),
+        IN(unicode, compact_data, S_OFF), IN(unicode, data_any, S_OFF),
+        IN(seq, tuple_items, S_OFF), IN(seq, list_items, S_OFF),
+        IN(unicode27, length, S_OFF), IN(unicode27, str, S_OFF), IN(unicode27, char_size, S_INT),
+        IN(num, int_ival, S_OFF), IN(num, long_lv_tag, S_OFF), IN(num, long_digits, S_OFF),
+        IN(num, long_shift, S_INT), IN(num, long_digit_size, S_INT), IN(num, float_fval, S_OFF),
+        IN(num, cell_ref, S_OFF),
+        TOP(dict_kind, S_DICT),
+        IN(dict, ma_used, S_OFF), IN(dict, ma_keys, S_OFF), IN(dict, ma_values, S_OFF),
+        IN(dict, ma_mask, S_OFF), IN(dict, ma_table, S_OFF), IN(dict, dk_size, S_OFF),
+        IN(dict, dk_log2_size, S_OFF), IN(dict, dk_log2_index_bytes, S_OFF), IN(dict, dk_kind, S_OFF),
+        IN(dict, dk_nentries, S_OFF), IN(dict, dk_indices, S_OFF), IN(dict, entry_size, S_OFF),
+        IN(dict, entry_key, S_OFF), IN(dict, entry_value, S_OFF), IN(dict, unicode_entry_size, S_OFF),
+        IN(dict, unicode_entry_key, S_OFF), IN(dict, unicode_entry_value, S_OFF),
+        IN(dict, values_values, S_OFF), IN(dict, values_capacity, S_OFF), IN(dict, values_size, S_OFF),
+        IN(set, mask, S_OFF), IN(set, table, S_OFF), IN(set, used, S_OFF), IN(set, entry_size, S_OFF),
+        IN(set, entry_key, S_OFF),
+        IN(consts, co_optimized, S_FLAG), IN(consts, co_varargs, S_FLAG),
+        IN(consts, co_varkeywords, S_FLAG), IN(consts, fast_hidden, S_FLAG),
+        IN(consts, fast_local, S_FLAG), IN(consts, fast_cell, S_FLAG), IN(consts, fast_free, S_FLAG),
+        IN(consts, tpf_int, S_TPFLAG), IN(consts, tpf_long, S_TPFLAG), IN(consts, tpf_list, S_TPFLAG),
+        IN(consts, tpf_tuple, S_TPFLAG), IN(consts, tpf_bytes, S_TPFLAG),
+        IN(consts, tpf_unicode, S_TPFLAG), IN(consts, tpf_dict, S_TPFLAG),
+#undef TOP
+#undef IN
+};
+
+static const char *group_sep(const struct field *f) {
+        return f->group ? "." : "";
+}
+
+static const char *group_name(const struct field *f) {
+        return f->group ? f->group : "";
+}
+
+/*
+ * The fields follow each other with no room for another between them (a gap
+ * narrower than the struct's alignment is padding).  A bool added next to
+ * the other bools can hide in padding: the list of TOP() fields is short
+ * enough to compare with py_layout.h by eye.
+ */
+static int fields_cover_layout(void) {
+        size_t end = 0;
+
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+
+                if (f->offset < end || f->offset - end >= _Alignof(struct py_layout)) {
+                        fprintf(stderr, "check_layout: struct py_layout has a member before %s%s%s "
+                                "that the field list lacks, or the list is out of order\n",
+                                group_name(f), group_sep(f), f->name);
+                        return -1;
+                }
+                if (f->size != 1 && f->size != 4) {
+                        fprintf(stderr, "check_layout: %s%s%s is %zu bytes: teach value_of() its type\n",
+                                group_name(f), group_sep(f), f->name, f->size);
+                        return -1;
+                }
+                end = f->offset + f->size;
+        }
+        if (sizeof(struct py_layout) - end >= _Alignof(struct py_layout)) {
+                fprintf(stderr, "check_layout: struct py_layout has members after the field list's last\n");
+                return -1;
+        }
+        return 0;
+}
+
+/* A field's value; the 1-byte fields are the bools, the others 32 bits. */
+static int64_t value_of(const struct py_layout *L, const struct field *f) {
+        const char *p = (const char *)L + f->offset;
+        uint8_t b;
+        int32_t v;
+
+        if (f->size == 1) {
+                memcpy(&b, p, 1);
+                return b;
+        }
+        memcpy(&v, p, sizeof(v));
+        return f->spelling == S_TPFLAG ? (int64_t)(uint32_t)v : v;
+}
+
+/* The byte layout_from_headers() starts from: a field still made of it was not derived. */
+#define UNSET 0xa5
+
+static int all_derived(const struct py_layout *L) {
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+                const uint8_t *p = (const uint8_t *)L + f->offset;
+                size_t n = 0;
+
+                while (n < f->size && p[n] == UNSET)
+                        n++;
+                if (n == f->size) {
+                        fprintf(stderr, "check_layout: layout_from_headers() does not set %s%s%s for %s\n",
+                                group_name(f), group_sep(f), f->name, PY_VERSION);
+                        return -1;
+                }
+        }
+        return 0;
+}
+
+static int spell(const struct field *f, int64_t v, char *buf, size_t len) {
+        switch (f->spelling) {
+        case S_MAJOR:
+        case S_INT:
+                snprintf(buf, len, "%" PRId64, v);
+                return 0;
+        case S_OFF:
+                if (v == PY_OFF_NONE)
+                        snprintf(buf, len, "NONE");
+                else
+                        snprintf(buf, len, "%" PRId64, v);
+                return 0;
+        case S_BOOL:
+                snprintf(buf, len, "%s", v ? "true" : "false");
+                return 0;
+        case S_FLAG:
+                snprintf(buf, len, v ? "%#" PRIx64 : "%" PRId64, v);
+                return 0;
+        case S_TPFLAG:
+                if (v == 0)
+                        snprintf(buf, len, "0");
+                else if ((v & (v - 1)) == 0)
+                        snprintf(buf, len, "1u << %d", __builtin_ctzll((unsigned long long)v));
+                else
+                        snprintf(buf, len, "%#" PRIx64 "u", v);
+                return 0;
+        default:
+                if (v < 0 || (size_t)v >= enums[f->spelling].n || !enums[f->spelling].names[v]) {
+                        fprintf(stderr, "check_layout: %s%s%s = %" PRId64 " has no name\n",
+                                group_name(f), group_sep(f), f->name, v);
+                        return -1;
+                }
+                snprintf(buf, len, "%s", enums[f->spelling].names[v]);
+                return 0;
+        }
+}
+
+static bool same_group(const char *a, const char *b) {
+        return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+/* The entry, with each group's "=" aligned on its longest name. */
+static int print_entry(const struct py_layout *L) {
+        const char *group = NULL;
+        int width = 0;
+        bool continued = false;
+
+        printf("        {\n");
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+                char value[32];
+
+                if (!same_group(group, f->group)) {
+                        if (group)
+                                printf("                },\n");
+                        group = f->group;
+                        if (group) {
+                                printf("                .%s = {\n", group);
+                                width = 0;
+                                for (size_t j = i; j < ELEMENTSOF(fields) && same_group(group, fields[j].group); j++)
+                                        if ((int)strlen(fields[j].name) > width)
+                                                width = (int)strlen(fields[j].name);
+                        }
+                }
+                if (spell(f, value_of(L, f), value, sizeof(value)) < 0)
+                        return -1;
+                if (group)
+                        printf("                        .%-*s = %s,\n", width, f->name, value);
+                else
+                        printf("%s.%s = %s,%s", continued ? "" : "                ", f->name, value,
+                               f->spelling == S_MAJOR ? " " : "\n");
+                continued = f->spelling == S_MAJOR;
+        }
+        if (group)
+                printf("                },\n");
+        printf("        },\n");
+        return 0;
+}
 
 static const char *label;
-static bool dump;
 static int failures;
 
-/* One field group becomes one TAP line; its rows are collected first. */
-static struct row {
-        const char *name;
-        long table, header;
-} rows[64];
-static size_t nrows;
-
-static void row(const char *name, long table, long header) {
-        if (nrows < sizeof(rows) / sizeof(rows[0]))
-                rows[nrows++] = (struct row){ name, table, header };
-}
-
-#define R(field, expr) row(#field, (long)L->field, (long)(expr))
-/* A field this version does not have. */
-#define N(field) row(#field, (long)L->field, NONE)
-
-static void group(const char *what) {
-        size_t bad = 0;
-
-        if (dump) {
-                for (size_t i = 0; i < nrows; i++)
-                        printf("%-28s %ld\n", rows[i].name, rows[i].header);
-                nrows = 0;
-                return;
-        }
-        for (size_t i = 0; i < nrows; i++)
-                if (rows[i].table != rows[i].header)
-                        bad++;
-        printf("%sok - %s %s: %zu fields\n", bad ? "not " : "", label, what, nrows);
-        for (size_t i = 0; i < nrows; i++)
-                if (rows[i].table != rows[i].header)
-                        printf("#   %s %s: table %ld, header %ld\n", label,
-                               rows[i].name, rows[i].table, rows[i].header);
-        if (bad)
-                failures++;
-        nrows = 0;
-}
-
+#if AT_LEAST(3, 3)
 static void check(bool cond, const char *what) {
-        if (dump)
-                return;
         printf("%sok - %s %s\n", cond ? "" : "not ", label, what);
         if (!cond)
                 failures++;
 }
 
-static void check_table(const struct py_layout *L) {
-        R(major, PY_MAJOR_VERSION);
-        R(minor, PY_MINOR_VERSION);
-#if !AT_LEAST(3, 7)
-        R(runtime_kind, PY_RUNTIME_INTERP_HEAD);
-#else
-        R(runtime_kind, PY_RUNTIME_PYRUNTIME);
-#endif
-#if AT_LEAST(3, 12)
-        R(gil_kind, PY_GIL_INTERP_GIL);
-#else
-        R(gil_kind, PY_GIL_TSTATE_CURRENT);
-#endif
-#if AT_LEAST(3, 9)
-        R(gc_kind, PY_GC_INTERP);
-#elif AT_LEAST(3, 7)
-        R(gc_kind, PY_GC_RUNTIME);
-#else
-        R(gc_kind, PY_GC_STATIC_SYMBOL);
-#endif
-#if AT_LEAST(3, 13)
-        R(frame_kind, PY_FRAMES_CURRENT);
-#elif AT_LEAST(3, 11)
-        R(frame_kind, PY_FRAMES_CFRAME);
-#else
-        R(frame_kind, PY_FRAMES_OBJECTS);
-#endif
-#if AT_LEAST(3, 11)
-        R(line_format, PY_LINES_LOCATIONS311);
-#elif AT_LEAST(3, 10)
-        R(line_format, PY_LINES_LINETABLE310);
-#elif AT_LEAST(3, 6)
-        R(line_format, PY_LINES_LNOTAB36);
-#else
-        R(line_format, PY_LINES_LNOTAB27);
-#endif
-        group("version and kinds");
-
-#if AT_LEAST(3, 7)
-        R(runtime.interpreters_head, offsetof(_PyRuntimeState, interpreters.head));
-#else
-        N(runtime.interpreters_head);
-#endif
-#if AT_LEAST(3, 7) && !AT_LEAST(3, 12)
-        R(runtime.gilstate_tstate_current, offsetof(_PyRuntimeState, gilstate.tstate_current));
-#else
-        N(runtime.gilstate_tstate_current);
-#endif
-#if AT_LEAST(3, 7) && !AT_LEAST(3, 9)
-        R(runtime.gc_collecting, offsetof(_PyRuntimeState, gc.collecting));
-#else
-        N(runtime.gc_collecting);
-#endif
-        group("_PyRuntimeState");
-
-        R(interp.next, offsetof(PyInterpreterState, next));
-#if AT_LEAST(3, 7)
-        R(interp.id, offsetof(PyInterpreterState, id));
-#else
-        N(interp.id);
-#endif
-#if AT_LEAST(3, 11)
-        R(interp.tstate_head, offsetof(PyInterpreterState, threads.head));
-#else
-        R(interp.tstate_head, offsetof(PyInterpreterState, tstate_head));
-#endif
-#if AT_LEAST(3, 9)
-        R(interp.gc_collecting, offsetof(PyInterpreterState, gc.collecting));
-#else
-        N(interp.gc_collecting);
-#endif
-#if AT_LEAST(3, 12)
-        R(interp.ceval_gil, offsetof(PyInterpreterState, ceval.gil));
-        R(interp.modules, offsetof(PyInterpreterState, imports.modules));
-#else
-        N(interp.ceval_gil);
-        R(interp.modules, offsetof(PyInterpreterState, modules));
-#endif
-        group("PyInterpreterState");
-
-#if AT_LEAST(3, 12)
-        R(gil.locked, offsetof(struct _gil_runtime_state, locked));
-        R(gil.last_holder, offsetof(struct _gil_runtime_state, last_holder));
-#else
-        N(gil.locked);
-        N(gil.last_holder);
-#endif
-        group("_gil_runtime_state");
-
-        R(tstate.next, offsetof(PyThreadState, next));
-        R(tstate.interp, offsetof(PyThreadState, interp));
-#if AT_LEAST(3, 11)
-        N(tstate.frame);
-#else
-        R(tstate.frame, offsetof(PyThreadState, frame));
-#endif
-#if AT_LEAST(3, 10) && !AT_LEAST(3, 13)
-        R(tstate.cframe, offsetof(PyThreadState, cframe));
-#else
-        N(tstate.cframe);
-#endif
-#if AT_LEAST(3, 13)
-        R(tstate.current_frame, offsetof(PyThreadState, current_frame));
-#else
-        N(tstate.current_frame);
-#endif
-        R(tstate.thread_id, offsetof(PyThreadState, thread_id));
-#if AT_LEAST(3, 11)
-        R(tstate.native_thread_id, offsetof(PyThreadState, native_thread_id));
-#else
-        N(tstate.native_thread_id);
-#endif
-        /* what 3.15's debug offsets publish; earlier versions are not read for them */
-#if AT_LEAST(3, 15)
-        R(tstate.holds_gil, offsetof(PyThreadState, holds_gil));
-        R(tstate.current_exception, offsetof(PyThreadState, current_exception));
-        R(tstate.exc_state, offsetof(PyThreadState, exc_state));
-        R(err_stackitem.exc_value, offsetof(_PyErr_StackItem, exc_value));
-#else
-        N(tstate.holds_gil);
-        N(tstate.current_exception);
-        N(tstate.exc_state);
-        N(err_stackitem.exc_value);
-#endif
-#if AT_LEAST(3, 15)
-        R(exc.args, offsetof(PyBaseExceptionObject, args));
-#else
-        N(exc.args);
-#endif
-        group("PyThreadState");
-
-#if AT_LEAST(3, 11) && !AT_LEAST(3, 13)
-        R(cframe.current_frame, offsetof(_PyCFrame, current_frame));
-#else
-        N(cframe.current_frame);
-#endif
-        group("_PyCFrame");
-
-#if AT_LEAST(3, 11)
-        N(frame.back);
-        N(frame.code);
-        N(frame.lasti);
-        N(frame.lineno);
-        N(frame.localsplus);
-#else
-        R(frame.back, offsetof(PyFrameObject, f_back));
-        R(frame.code, offsetof(PyFrameObject, f_code));
-        R(frame.lasti, offsetof(PyFrameObject, f_lasti));
-        R(frame.lineno, offsetof(PyFrameObject, f_lineno));
-        R(frame.localsplus, offsetof(PyFrameObject, f_localsplus));
-#endif
-        group("PyFrameObject");
-
-#if AT_LEAST(3, 11)
-        R(iframe.previous, offsetof(_PyInterpreterFrame, previous));
-#  if AT_LEAST(3, 13)
-        R(iframe.code, offsetof(_PyInterpreterFrame, f_executable));
-        R(iframe.instr, offsetof(_PyInterpreterFrame, instr_ptr));
-#  else
-        R(iframe.code, offsetof(_PyInterpreterFrame, f_code));
-        R(iframe.instr, offsetof(_PyInterpreterFrame, prev_instr));
-#  endif
-        R(iframe.localsplus, offsetof(_PyInterpreterFrame, localsplus));
-#  if AT_LEAST(3, 14)
-        N(iframe.stacktop);
-        R(iframe.stackpointer, offsetof(_PyInterpreterFrame, stackpointer));
-#  else
-        R(iframe.stacktop, offsetof(_PyInterpreterFrame, stacktop));
-        N(iframe.stackpointer);
-#  endif
-        R(iframe.owner, offsetof(_PyInterpreterFrame, owner));
-        R(stackrefs, AT_LEAST(3, 14));
-#  if AT_LEAST(3, 14)
-        N(iframe.is_entry);
-        /* entry frames (3.14) and base frames (3.15) are the interpreter's: every owner from
-         * here on is not Python code */
-        R(owner_cstack, FRAME_OWNED_BY_INTERPRETER);
-#  elif AT_LEAST(3, 12)
-        N(iframe.is_entry);
-        R(owner_cstack, FRAME_OWNED_BY_CSTACK);
-#  else
-        R(iframe.is_entry, offsetof(_PyInterpreterFrame, is_entry));
-        R(owner_cstack, -1);
-#  endif
-        R(owner_generator, FRAME_OWNED_BY_GENERATOR);
-        R(instr_is_current, AT_LEAST(3, 13));
-#else
-        N(iframe.previous);
-        N(iframe.code);
-        N(iframe.instr);
-        N(iframe.localsplus);
-        N(iframe.stacktop);
-        N(iframe.stackpointer);
-        N(iframe.owner);
-        N(iframe.is_entry);
-        R(stackrefs, 0);
-        R(owner_cstack, -1);
-        R(owner_generator, -1);
-        R(instr_is_current, 0);
-#endif
-        group("_PyInterpreterFrame");
-
-        R(code.argcount, offsetof(PyCodeObject, co_argcount));
-#if AT_LEAST(3, 8)
-        R(code.posonlyargcount, offsetof(PyCodeObject, co_posonlyargcount));
-#else
-        N(code.posonlyargcount);
-#endif
-#if AT_LEAST(3, 0)
-        R(code.kwonlyargcount, offsetof(PyCodeObject, co_kwonlyargcount));
-#else
-        N(code.kwonlyargcount);
-#endif
-        R(code.nlocals, offsetof(PyCodeObject, co_nlocals));
-        R(code.flags, offsetof(PyCodeObject, co_flags));
-        R(code.firstlineno, offsetof(PyCodeObject, co_firstlineno));
-        R(code.filename, offsetof(PyCodeObject, co_filename));
-        R(code.name, offsetof(PyCodeObject, co_name));
-#if AT_LEAST(3, 10)
-        N(code.lnotab);
-        R(code.linetable, offsetof(PyCodeObject, co_linetable));
-#else
-        R(code.lnotab, offsetof(PyCodeObject, co_lnotab));
-        N(code.linetable);
-#endif
-#if AT_LEAST(3, 11)
-        N(code.code);
-        R(code.qualname, offsetof(PyCodeObject, co_qualname));
-        N(code.varnames);
-        N(code.cellvars);
-        N(code.freevars);
-        R(code.localsplusnames, offsetof(PyCodeObject, co_localsplusnames));
-        R(code.localspluskinds, offsetof(PyCodeObject, co_localspluskinds));
-        R(code.firsttraceable, offsetof(PyCodeObject, _co_firsttraceable));
-        R(code.code_adaptive, offsetof(PyCodeObject, co_code_adaptive));
-#else
-        R(code.code, offsetof(PyCodeObject, co_code));
-        N(code.qualname);
-        R(code.varnames, offsetof(PyCodeObject, co_varnames));
-        R(code.cellvars, offsetof(PyCodeObject, co_cellvars));
-        R(code.freevars, offsetof(PyCodeObject, co_freevars));
-        N(code.localsplusnames);
-        N(code.localspluskinds);
-        N(code.firsttraceable);
-        N(code.code_adaptive);
-#endif
-        group("PyCodeObject");
-
-        R(object.ob_type, offsetof(PyObject, ob_type));
-        R(object.ob_size, offsetof(PyVarObject, ob_size));
-        R(object.tp_name, offsetof(PyTypeObject, tp_name));
-        R(object.tp_flags, offsetof(PyTypeObject, tp_flags));
-        group("PyObject/PyTypeObject");
-
-#if AT_LEAST(3, 0)
-        R(bytes.ob_size, offsetof(PyBytesObject, ob_base.ob_size));
-        R(bytes.ob_sval, offsetof(PyBytesObject, ob_sval));
-        group("PyBytesObject");
-#else
-        R(bytes.ob_size, offsetof(PyStringObject, ob_size));
-        R(bytes.ob_sval, offsetof(PyStringObject, ob_sval));
-        group("PyStringObject");
-#endif
-
-#if AT_LEAST(3, 3)
-        R(unicode.length, offsetof(PyASCIIObject, length));
-        R(unicode.state, offsetof(PyASCIIObject, state));
-        R(unicode.ascii_data, sizeof(PyASCIIObject));
-        R(unicode.compact_data, sizeof(PyCompactUnicodeObject));
-        R(unicode.data_any, offsetof(PyUnicodeObject, data.any));
-#else
-        N(unicode.length);
-        N(unicode.state);
-        N(unicode.ascii_data);
-        N(unicode.compact_data);
-        N(unicode.data_any);
-#endif
-        group("PyUnicodeObject");
-
-        R(seq.tuple_items, offsetof(PyTupleObject, ob_item));
-        R(seq.list_items, offsetof(PyListObject, ob_item));
-        group("PyTupleObject/PyListObject");
-
-#if AT_LEAST(3, 0)
-        N(unicode27.length);
-        N(unicode27.str);
-        R(unicode27.char_size, 0);
-#else
-        R(unicode27.length, offsetof(PyUnicodeObject, length));
-        R(unicode27.str, offsetof(PyUnicodeObject, str));
-        R(unicode27.char_size, Py_UNICODE_SIZE);
-#endif
-        group("PyUnicodeObject (2.7)");
-
-#if AT_LEAST(3, 0)
-        N(num.int_ival);
-#else
-        R(num.int_ival, offsetof(PyIntObject, ob_ival));
-#endif
-#if AT_LEAST(3, 12)
-        R(num.long_lv_tag, offsetof(PyLongObject, long_value.lv_tag));
-        R(num.long_digits, offsetof(PyLongObject, long_value.ob_digit));
-#else
-        N(num.long_lv_tag);
-        R(num.long_digits, offsetof(PyLongObject, ob_digit));
-#endif
-        R(num.long_shift, PyLong_SHIFT);
-        R(num.long_digit_size, sizeof(digit));
-        R(num.float_fval, offsetof(PyFloatObject, ob_fval));
-        R(num.cell_ref, offsetof(PyCellObject, ob_ref));
-        group("PyIntObject/PyLongObject/PyFloatObject/PyCellObject");
-
-        R(dict.ma_used, offsetof(PyDictObject, ma_used));
-#if AT_LEAST(3, 0)
-        R(dict_kind, AT_LEAST(3, 13) ? PY_DICT_KEYS313 : AT_LEAST(3, 11) ? PY_DICT_KEYS311 : PY_DICT_KEYS36);
-        R(dict.ma_keys, offsetof(PyDictObject, ma_keys));
-        R(dict.ma_values, offsetof(PyDictObject, ma_values));
-        N(dict.ma_mask);
-        N(dict.ma_table);
-#else
-        R(dict_kind, PY_DICT_TABLE27);
-        N(dict.ma_keys);
-        N(dict.ma_values);
-        R(dict.ma_mask, offsetof(PyDictObject, ma_mask));
-        R(dict.ma_table, offsetof(PyDictObject, ma_table));
-#endif
-#if AT_LEAST(3, 11)
-        N(dict.dk_size);
-        R(dict.dk_log2_size, offsetof(PyDictKeysObject, dk_log2_size));
-        R(dict.dk_log2_index_bytes, offsetof(PyDictKeysObject, dk_log2_index_bytes));
-        R(dict.dk_kind, offsetof(PyDictKeysObject, dk_kind));
-        R(dict.dk_nentries, offsetof(PyDictKeysObject, dk_nentries));
-        R(dict.dk_indices, offsetof(PyDictKeysObject, dk_indices));
-        R(dict.entry_size, sizeof(PyDictKeyEntry));
-        R(dict.entry_key, offsetof(PyDictKeyEntry, me_key));
-        R(dict.entry_value, offsetof(PyDictKeyEntry, me_value));
-        R(dict.unicode_entry_size, sizeof(PyDictUnicodeEntry));
-        R(dict.unicode_entry_key, offsetof(PyDictUnicodeEntry, me_key));
-        R(dict.unicode_entry_value, offsetof(PyDictUnicodeEntry, me_value));
-        R(dict.values_values, offsetof(PyDictValues, values));
-#  if AT_LEAST(3, 13)
-        R(dict.values_capacity, offsetof(PyDictValues, capacity));
-        R(dict.values_size, offsetof(PyDictValues, size));
-#  else
-        N(dict.values_size);
-        N(dict.values_capacity);
-#  endif
-#elif AT_LEAST(3, 6)
-        R(dict.dk_size, offsetof(struct dict_keys_copy, dk_size));
-        N(dict.dk_log2_size);
-        N(dict.dk_log2_index_bytes);
-        N(dict.dk_kind);
-        R(dict.dk_nentries, offsetof(struct dict_keys_copy, dk_nentries));
-        R(dict.dk_indices, offsetof(struct dict_keys_copy, dk_indices));
-        R(dict.entry_size, sizeof(dict_entry_copy));
-        R(dict.entry_key, offsetof(dict_entry_copy, me_key));
-        R(dict.entry_value, offsetof(dict_entry_copy, me_value));
-        N(dict.unicode_entry_size);
-        N(dict.unicode_entry_key);
-        N(dict.unicode_entry_value);
-        R(dict.values_values, 0);       /* ma_values is the PyObject * array itself */
-        N(dict.values_capacity);
-        N(dict.values_size);
-#else
-        N(dict.dk_size);
-        N(dict.dk_log2_size);
-        N(dict.dk_log2_index_bytes);
-        N(dict.dk_kind);
-        N(dict.dk_nentries);
-        N(dict.dk_indices);
-        R(dict.entry_size, sizeof(PyDictEntry));
-        R(dict.entry_key, offsetof(PyDictEntry, me_key));
-        R(dict.entry_value, offsetof(PyDictEntry, me_value));
-        N(dict.unicode_entry_size);
-        N(dict.unicode_entry_key);
-        N(dict.unicode_entry_value);
-        N(dict.values_values);
-        N(dict.values_capacity);
-        N(dict.values_size);
-#endif
-        group("PyDictObject/PyDictKeysObject");
-
-        R(set.mask, offsetof(PySetObject, mask));
-        R(set.table, offsetof(PySetObject, table));
-        R(set.used, offsetof(PySetObject, used));
-        R(set.entry_size, sizeof(setentry));
-        R(set.entry_key, offsetof(setentry, key));
-        group("PySetObject");
-
-        R(consts.co_optimized, CO_OPTIMIZED);
-        R(consts.co_varargs, CO_VARARGS);
-        R(consts.co_varkeywords, CO_VARKEYWORDS);
-#if AT_LEAST(3, 12)
-        R(consts.fast_hidden, CO_FAST_HIDDEN);
-#else
-        R(consts.fast_hidden, 0);
-#endif
-#if AT_LEAST(3, 11)
-        R(consts.fast_local, CO_FAST_LOCAL);
-        R(consts.fast_cell, CO_FAST_CELL);
-        R(consts.fast_free, CO_FAST_FREE);
-#else
-        R(consts.fast_local, 0);
-        R(consts.fast_cell, 0);
-        R(consts.fast_free, 0);
-#endif
-#if AT_LEAST(3, 0)
-        R(consts.tpf_int, 0);
-        R(consts.tpf_bytes, Py_TPFLAGS_BYTES_SUBCLASS);
-#else
-        R(consts.tpf_int, Py_TPFLAGS_INT_SUBCLASS);
-        R(consts.tpf_bytes, Py_TPFLAGS_STRING_SUBCLASS);
-#endif
-        R(consts.tpf_long, Py_TPFLAGS_LONG_SUBCLASS);
-        R(consts.tpf_list, Py_TPFLAGS_LIST_SUBCLASS);
-        R(consts.tpf_tuple, Py_TPFLAGS_TUPLE_SUBCLASS);
-        R(consts.tpf_unicode, Py_TPFLAGS_UNICODE_SUBCLASS);
-        R(consts.tpf_dict, Py_TPFLAGS_DICT_SUBCLASS);
-        group("code flags, local kinds, type flags");
-}
-
-#if AT_LEAST(3, 3)
 /* The analyzer decodes the state word by bit position (py_layout.h), so
  * make sure the compiler puts the bitfields where it says. */
 static void check_unicode_state_bits(void) {
@@ -577,60 +822,25 @@ static void check_unicode_state_bits(void) {
 }
 #endif
 
-#if AT_LEAST(3, 13)
+/* Not with ENTRY_ONLY: the entry alone builds without analyzer/py_layout.c. */
+#if AT_LEAST(3, 13) && !defined(ENTRY_ONLY)
 #include <internal/pycore_runtime_init.h>
-
-/* Every field of struct py_layout, for whole-layout comparisons. */
-#define LAYOUT_FIELDS(X) \
-        X(major) X(minor) X(runtime_kind) X(gil_kind) X(gc_kind) X(frame_kind) X(line_format) \
-        X(runtime.interpreters_head) X(runtime.gilstate_tstate_current) X(runtime.gc_collecting) \
-        X(interp.next) X(interp.id) X(interp.tstate_head) X(interp.gc_collecting) X(interp.ceval_gil) \
-        X(interp.modules) X(gil.locked) X(gil.last_holder) \
-        X(tstate.next) X(tstate.interp) X(tstate.frame) X(tstate.cframe) X(tstate.current_frame) \
-        X(tstate.thread_id) X(tstate.native_thread_id) X(tstate.holds_gil) \
-        X(tstate.current_exception) X(tstate.exc_state) X(err_stackitem.exc_value) X(exc.args) \
-        X(cframe.current_frame) \
-        X(frame.back) X(frame.code) X(frame.lasti) X(frame.lineno) X(frame.localsplus) \
-        X(iframe.previous) X(iframe.code) X(iframe.instr) X(iframe.localsplus) \
-        X(iframe.stacktop) X(iframe.stackpointer) X(iframe.owner) X(iframe.is_entry) \
-        X(owner_cstack) X(owner_generator) X(instr_is_current) X(stackrefs) \
-        X(code.argcount) X(code.posonlyargcount) X(code.kwonlyargcount) X(code.nlocals) \
-        X(code.flags) X(code.firstlineno) X(code.code) X(code.filename) X(code.name) \
-        X(code.qualname) X(code.lnotab) X(code.linetable) X(code.varnames) X(code.cellvars) \
-        X(code.freevars) X(code.localsplusnames) X(code.localspluskinds) \
-        X(code.firsttraceable) X(code.code_adaptive) \
-        X(object.ob_type) X(object.ob_size) X(object.tp_name) X(object.tp_flags) \
-        X(bytes.ob_size) X(bytes.ob_sval) \
-        X(unicode.length) X(unicode.state) X(unicode.ascii_data) X(unicode.compact_data) \
-        X(unicode.data_any) X(seq.tuple_items) X(seq.list_items) \
-        X(unicode27.length) X(unicode27.str) X(unicode27.char_size) \
-        X(num.int_ival) X(num.long_lv_tag) X(num.long_digits) X(num.long_shift) \
-        X(num.long_digit_size) X(num.float_fval) X(num.cell_ref) X(dict_kind) \
-        X(dict.ma_used) X(dict.ma_keys) X(dict.ma_values) X(dict.ma_mask) X(dict.ma_table) \
-        X(dict.dk_size) X(dict.dk_log2_size) X(dict.dk_log2_index_bytes) X(dict.dk_kind) \
-        X(dict.dk_nentries) X(dict.dk_indices) X(dict.entry_size) X(dict.entry_key) \
-        X(dict.entry_value) X(dict.unicode_entry_size) X(dict.unicode_entry_key) \
-        X(dict.unicode_entry_value) X(dict.values_values) X(dict.values_capacity) X(dict.values_size) \
-        X(set.mask) X(set.table) X(set.used) X(set.entry_size) X(set.entry_key) \
-        X(consts.co_optimized) X(consts.co_varargs) X(consts.co_varkeywords) X(consts.fast_hidden) \
-        X(consts.fast_local) X(consts.fast_cell) X(consts.fast_free) X(consts.tpf_int) \
-        X(consts.tpf_long) X(consts.tpf_list) X(consts.tpf_tuple) X(consts.tpf_bytes) \
-        X(consts.tpf_unicode) X(consts.tpf_dict)
 
 static void compare_layouts(const char *what, const struct py_layout *got,
                             const struct py_layout *want) {
         size_t bad = 0;
 
-#define CMP(f) if ((long)got->f != (long)want->f) { \
-                printf("#   %s %s: %s gives %ld, table %ld\n", label, #f, what, \
-                       (long)got->f, (long)want->f); \
-                bad++; \
+        for (size_t i = 0; i < ELEMENTSOF(fields); i++) {
+                const struct field *f = &fields[i];
+                int64_t g = value_of(got, f), w = value_of(want, f);
+
+                if (g != w) {
+                        printf("#   %s %s%s%s: %s gives %" PRId64 ", the headers %" PRId64 "\n", label,
+                               group_name(f), group_sep(f), f->name, what, g, w);
+                        bad++;
+                }
         }
-        if (dump)
-                return;
-        LAYOUT_FIELDS(CMP)
-#undef CMP
-        printf("%sok - %s %s matches the table\n", bad ? "not " : "", label, what);
+        printf("%sok - %s %s matches the headers\n", bad ? "not " : "", label, what);
         if (bad)
                 failures++;
 }
@@ -785,14 +995,16 @@ static int read_block_from_elf(const char *path, uint8_t *buf, size_t n) {
 }
 #endif
 
-static void check_debug_offsets(const struct py_layout *table) {
+/* The block's layout keeps to the table entry where the block says nothing,
+ * so a stale entry shows up here too; the diff of the entry names it. */
+static void check_debug_offsets(const struct py_layout *headers) {
         struct py_layout got;
         int r;
 
         r = py_layout_from_debug_offsets(&by_hand, sizeof(by_hand), &got, NULL);
         check(r == 0, "py_layout_from_debug_offsets(block built from the headers) == 0");
         if (r == 0)
-                compare_layouts("layout from the header-built _Py_DebugOffsets", &got, table);
+                compare_layouts("layout from the header-built _Py_DebugOffsets", &got, headers);
 
 #ifdef HAVE_LIBPYTHON
         /* The block libpython itself carries in its statically initialized
@@ -801,7 +1013,7 @@ static void check_debug_offsets(const struct py_layout *table) {
                                          sizeof(_PyRuntime.debug_offsets), &got, NULL);
         check(r == 0, "py_layout_from_debug_offsets(libpython's _PyRuntime) == 0");
         if (r == 0)
-                compare_layouts("layout from libpython's _PyRuntime.debug_offsets", &got, table);
+                compare_layouts("layout from libpython's _PyRuntime.debug_offsets", &got, headers);
 #elif defined(HAVE_LIBELF)
         /* An interpreter of another system (Debian sid's, run chrooted): its
          * binary's .PyRuntime section instead of a linked libpython. */
@@ -817,35 +1029,37 @@ static void check_debug_offsets(const struct py_layout *table) {
         check(r == 0 && version == PY_VERSION_HEX,
               "py_layout_from_debug_offsets(the binary's .PyRuntime) == 0, of this very version");
         if (r == 0)
-                compare_layouts("layout from the binary's .PyRuntime debug offsets", &got, table);
+                compare_layouts("layout from the binary's .PyRuntime debug offsets", &got, headers);
 #else
-        if (!dump)
-                printf("ok - %s libpython's _PyRuntime.debug_offsets # SKIP no shared libpython to link\n",
-                       label);
+        printf("ok - %s libpython's _PyRuntime.debug_offsets # SKIP no shared libpython to link\n", label);
 #endif
 }
 #endif
 
 int main(int argc, char **argv) {
-        static const struct py_layout empty;
-        const struct py_layout *L;
+        struct py_layout L;
 
-        label = argc > 1 ? argv[1] : PY_VERSION;
-        dump = argc > 2 && strcmp(argv[2], "--dump") == 0;
-
-        L = py_layout_for(PY_MAJOR_VERSION, PY_MINOR_VERSION);
-        check(L != NULL, "py_layout_for(" PY_VERSION ") has an entry");
-        if (!L) {
-                if (!dump)
-                        return 1;
-                L = &empty;
+        if (argc != 2) {
+                fprintf(stderr, "usage: check_layout --version | --entry | LABEL\n");
+                return 2;
         }
-        check_table(L);
+        if (strcmp(argv[1], "--version") == 0) {
+                puts(PY_VERSION);
+                return 0;
+        }
+        memset(&L, UNSET, sizeof(L));
+        layout_from_headers(&L);
+        if (fields_cover_layout() < 0 || all_derived(&L) < 0)
+                return 2;
+        if (strcmp(argv[1], "--entry") == 0)
+                return print_entry(&L) < 0 ? 2 : 0;
+
+        label = argv[1];
 #if AT_LEAST(3, 3)
         check_unicode_state_bits();
 #endif
-#if AT_LEAST(3, 13)
-        check_debug_offsets(L);
+#if AT_LEAST(3, 13) && !defined(ENTRY_ONLY)
+        check_debug_offsets(&L);
 #endif
         return failures ? 1 : 0;
 }
