@@ -15,7 +15,9 @@ plain, --native, --locals and --native --locals, the test checks that
     block, the failure line) and then thread blocks, and inside a block the
     lines come where PyStack puts them: source lines right after a frame
     line, Arguments/Locals blocks after a frame line and never empty, C
-    frames only with --native and never after "Unable to merge ...",
+    frames only with --native and, after "Unable to merge ...", only once
+    the Python frames are all out (PyStack prints no C frame there; we add
+    them after the Python ones: README, differences on purpose),
   * one blank line separates thread blocks, and none ends the report
     (PyStack 1.7.0's print_threads).
 
@@ -262,7 +264,7 @@ def _report_problems(shapes, text, native, with_locals, exe_given):
             elif block["sections"] == 0 and prev != "header_multi":
                 bad(i, "the interpreter line must follow the header")
             block["sections"] += 1
-            block["unable"] = block["frames"] = False
+            block["unable"] = block["frames"] = block["c_frames"] = False
         elif block["kind"] == "header_multi" and block["sections"] == 0:
             bad(i, "%s before the interpreter line" % k)
         elif k in THREAD_NOTES or k == "unable_to_merge":
@@ -274,14 +276,15 @@ def _report_problems(shapes, text, native, with_locals, exe_given):
                 block["unable"] = True
             block["py_missing"] |= k == "py_missing"
         elif k == "py_frame":
+            if block["unable"] and block.get("c_frames"):
+                bad(i, "a Python frame after a C frame below \"Unable to merge\" "
+                    "(the Python frames come first, then the unmerged C ones)")
             block["py_frames"] += 1
             block["frames"] = True
         elif k in C_FRAMES:
             if not native:
                 bad(i, "a C frame without --native")
-            if block["unable"]:
-                bad(i, "a C frame after \"Unable to merge\" (PyStack prints "
-                    "only the Python frames then)")
+            block["c_frames"] = True
             block["frames"] = True
         elif k == "source":
             if prev != "py_frame":
@@ -398,9 +401,9 @@ BAD_REPORTS = [
      "      Locals:\n        x: 1\n", True, True),
     ("an empty Arguments: block",
      GOOD_NATIVE_LOCALS.replace("        x: 1\n", ""), True, True),
-    ("a C frame after Unable to merge",
-     GOOD_NATIVE_LOCALS + '    (C) File "???", line 0, in f (libc.so.6)\n',
-     True, True),
+    ("a Python frame after a C frame below Unable to merge",
+     GOOD_NATIVE_LOCALS + '    (C) File "???", line 0, in f (libc.so.6)\n'
+     '    (Python) File "/t.py", line 2, in g\n', True, True),
     ("C frames in plain mode", GOOD_NATIVE_LOCALS, False, True),
     ("Arguments: without --locals", GOOD_NATIVE_LOCALS, True, False),
     ("Unable to merge in plain mode",
