@@ -173,6 +173,273 @@ static void call_site(Dwarf_Die *cudie, Dwarf_Die *inlined, const char **file, i
                 *file = dwarf_filesrc(files, idx, NULL, NULL);
 }
 
+/* ---- scopes: the inlined calls and the function that hold a pc ---- */
+
+/*
+ * dwarf_getscopes() and dwarf_getscopes_die() walk a unit's DIE tree for
+ * every pc: the second walk, and the search for an inline's abstract
+ * origin, without pruning.  On CPython's big units (ceval.c) that was a
+ * third of a --native run.  So each unit is walked once, in libdw's order
+ * and by its rules (which DIEs may hold scopes; an imported unit's children
+ * walked in place of it), into a preorder list, and both questions are
+ * answered from the list with the same results.  A unit whose walk fails or
+ * is too big is left to libdw.
+ */
+#define SCOPE_MAX_NODES (1u << 20)      /* DIEs of one unit's walk */
+#define SCOPE_MAX_DEPTH 512             /* nesting of DIEs and imports */
+#define SCOPE_MAX_UNITS 256
+#define SCOPE_NONE UINT32_MAX
+
+struct scope_node {
+        Dwarf_Die die;
+        uint32_t parent;                /* the node whose children it was walked among */
+        uint32_t end;                   /* the index just past its subtree */
+};
+
+struct scope_unit {
+        void *root;                     /* the unit DIE's address: the key */
+        struct scope_node *nodes;       /* preorder, [0] the unit DIE */
+        size_t n, allocated;
+        uint32_t *first;                /* DIE address -> 1 + its first node, 0 for an empty slot */
+        size_t hash_size;               /* a power of two */
+        bool failed;
+};
+
+struct scope_cache {
+        struct scope_unit units[SCOPE_MAX_UNITS];
+        size_t n;
+};
+
+/* The DIEs libdw's scope walk descends into. */
+static bool may_hold_scopes(Dwarf_Die *die) {
+        switch (dwarf_tag(die)) {
+        case DW_TAG_compile_unit:
+        case DW_TAG_module:
+        case DW_TAG_lexical_block:
+        case DW_TAG_with_stmt:
+        case DW_TAG_catch_block:
+        case DW_TAG_try_block:
+        case DW_TAG_entry_point:
+        case DW_TAG_inlined_subroutine:
+        case DW_TAG_subprogram:
+        case DW_TAG_namespace:
+        case DW_TAG_class_type:
+        case DW_TAG_structure_type:
+                return true;
+        default:
+                return false;
+        }
+}
+
+/* An imported unit being walked, to refuse import cycles as libdw does. */
+struct import_link {
+        void *addr;
+        const struct import_link *up;
+};
+
+static uint32_t add_node(struct scope_unit *u, const Dwarf_Die *die, uint32_t parent) {
+        if (u->n >= SCOPE_MAX_NODES ||
+            grow_array(&u->nodes, &u->allocated, u->n + 1, sizeof(*u->nodes)) < 0)
+                return SCOPE_NONE;
+        u->nodes[u->n] = (struct scope_node) { .die = *die, .parent = parent, .end = (uint32_t)u->n + 1 };
+        return (uint32_t)u->n++;
+}
+
+/* The children of node `parent`, the first being `child`, in the order of libdw's walk: 0 or -1. */
+static int index_children(struct scope_unit *u, uint32_t parent, Dwarf_Die child,
+                          const struct import_link *imports, unsigned depth) {
+        int r;
+
+        if (depth > SCOPE_MAX_DEPTH)
+                return -1;
+        do {
+                while (dwarf_tag(&child) == DW_TAG_imported_unit) {
+                        Dwarf_Die imported = child, first;
+                        Dwarf_Attribute attr;
+
+                        if (dwarf_formref_die(dwarf_attr(&imported, DW_AT_import, &attr), &first) &&
+                            dwarf_tag(&first) != DW_TAG_compile_unit && dwarf_child(&first, &first) == 0) {
+                                struct import_link link = { .addr = imported.addr, .up = imports };
+
+                                for (const struct import_link *l = imports; l; l = l->up)
+                                        if (l->addr == imported.addr)
+                                                return -1;
+                                if (index_children(u, parent, first, &link, depth + 1) < 0)
+                                        return -1;
+                        }
+                        r = dwarf_siblingof(&imported, &child);
+                        if (r != 0)
+                                return r < 0 ? -1 : 0;
+                }
+
+                uint32_t i = add_node(u, &child, parent);
+                if (i == SCOPE_NONE)
+                        return -1;
+                if (may_hold_scopes(&child) && dwarf_haschildren(&child)) {
+                        Dwarf_Die grandchild;
+
+                        r = dwarf_child(&child, &grandchild);
+                        if (r < 0 || (r == 0 && index_children(u, i, grandchild, imports, depth + 1) < 0))
+                                return -1;
+                }
+                u->nodes[i].end = (uint32_t)u->n;
+        } while ((r = dwarf_siblingof(&child, &child)) == 0);
+        return r < 0 ? -1 : 0;
+}
+
+static size_t addr_hash(const void *addr, size_t size) {
+        return (size_t)(((uintptr_t)addr * 0x9E3779B97F4A7C15ULL) >> 20) & (size - 1);
+}
+
+static int index_unit(struct scope_unit *u, Dwarf_Die *root) {
+        Dwarf_Die child;
+        int r;
+
+        u->root = root->addr;
+        if (add_node(u, root, SCOPE_NONE) == SCOPE_NONE)
+                return -1;
+        r = dwarf_child(root, &child);
+        if (r < 0 || (r == 0 && index_children(u, 0, child, NULL, 1) < 0))
+                return -1;
+        u->nodes[0].end = (uint32_t)u->n;
+
+        u->hash_size = 1;
+        while (u->hash_size < u->n * 2)
+                u->hash_size *= 2;
+        u->first = calloc(u->hash_size, sizeof(*u->first));
+        if (!u->first)
+                return -1;
+        for (size_t i = 0; i < u->n; i++) {
+                size_t h = addr_hash(u->nodes[i].die.addr, u->hash_size);
+
+                while (u->first[h] && u->nodes[u->first[h] - 1].die.addr != u->nodes[i].die.addr)
+                        h = (h + 1) & (u->hash_size - 1);
+                if (!u->first[h])
+                        u->first[h] = (uint32_t)i + 1;
+        }
+        return 0;
+}
+
+/* The walked unit whose DIE is root, or NULL when it cannot be walked (then ask libdw). */
+static struct scope_unit *scope_unit(struct scope_cache *c, Dwarf_Die *root) {
+        struct scope_unit *u;
+
+        for (size_t i = 0; i < c->n; i++)
+                if (c->units[i].root == root->addr)
+                        return c->units[i].failed ? NULL : &c->units[i];
+        if (c->n == SCOPE_MAX_UNITS)
+                return NULL;
+        u = &c->units[c->n++];
+        if (index_unit(u, root) < 0) {
+                free(u->nodes);
+                free(u->first);
+                *u = (struct scope_unit) { .root = root->addr, .failed = true };
+                return NULL;
+        }
+        return u;
+}
+
+/* The first node of DIE addr in the walk, or SCOPE_NONE. */
+static uint32_t scope_find(const struct scope_unit *u, const void *addr) {
+        for (size_t h = addr_hash(addr, u->hash_size); u->first[h]; h = (h + 1) & (u->hash_size - 1))
+                if (u->nodes[u->first[h] - 1].die.addr == addr)
+                        return u->first[h] - 1;
+        return SCOPE_NONE;
+}
+
+static void scope_cache_free(struct scope_cache *c) {
+        for (size_t i = 0; i < c->n; i++) {
+                free(c->units[i].nodes);
+                free(c->units[i].first);
+        }
+}
+
+/* The walked unit holding die (its unit DIE found as libdw's walks find it), or NULL. */
+static struct scope_unit *unit_of(struct scope_cache *c, Dwarf_Die *die) {
+        Dwarf_Die root;
+
+        if (!dwarf_diecu(die, &root, NULL, NULL))
+                return NULL;
+        return scope_unit(c, &root);
+}
+
+/*
+ * What dwarf_getscopes(cudie, pc) and then dwarf_getscopes_die() on its
+ * innermost scope give: *chain (malloc'ed), the innermost DIE holding pc and
+ * its enclosing DIEs out to the unit DIE, and their count; 0 when pc is in
+ * no scope, -1 on error.  Answered from the walked units; 1 in *asked_libdw
+ * when a unit could not be walked or a range could not be read, and the
+ * caller must ask libdw.
+ */
+static int scope_chain(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain,
+                       bool *asked_libdw) {
+        struct scope_unit *u = scope_unit(c, cudie), *du;
+        uint32_t cur = 0, inner = SCOPE_NONE, inlined = SCOPE_NONE, d, k;
+        size_t i;
+        int depth = 0;
+
+        *asked_libdw = !u;
+        if (!u)
+                return -1;
+        /* dwarf_getscopes' walk: into the first child holding pc, down to one with none */
+        i = 1;
+        while (inner == SCOPE_NONE) {
+                if (i >= u->nodes[cur].end) {
+                        if (cur == 0)
+                                return 0;
+                        inner = cur;
+                        break;
+                }
+                int has = dwarf_haspc(&u->nodes[i].die, pc);
+                if (has < 0) {
+                        *asked_libdw = true;    /* libdw tells benign errors from others */
+                        return -1;
+                }
+                if (has == 0) {
+                        i = u->nodes[i].end;
+                        continue;
+                }
+                cur = (uint32_t)i;
+                if (dwarf_tag(&u->nodes[cur].die) == DW_TAG_inlined_subroutine)
+                        inlined = cur;
+                i = cur + 1;
+        }
+        if (inlined != SCOPE_NONE) {
+                /* dwarf_getscopes also wants the inline's abstract origin found by a walk of its unit */
+                Dwarf_Attribute attr;
+                Dwarf_Die origin;
+
+                if (!dwarf_formref_die(dwarf_attr(&u->nodes[inlined].die, DW_AT_abstract_origin, &attr),
+                                       &origin))
+                        return -1;
+                du = unit_of(c, &origin);
+                if (!du) {
+                        *asked_libdw = true;
+                        return -1;
+                }
+                if (scope_find(du, origin.addr) == SCOPE_NONE)
+                        return 0;
+        }
+        /* dwarf_getscopes_die: the first place the walk of the innermost DIE's own unit meets it */
+        du = unit_of(c, &u->nodes[inner].die);
+        if (!du) {
+                *asked_libdw = true;
+                return -1;
+        }
+        d = scope_find(du, u->nodes[inner].die.addr);
+        if (d == SCOPE_NONE)
+                return 0;
+        for (k = d; k != SCOPE_NONE; k = du->nodes[k].parent)
+                depth++;
+        *chain = malloc(depth * sizeof(**chain));
+        if (!*chain)
+                return -1;
+        depth = 0;
+        for (k = d; k != SCOPE_NONE; k = du->nodes[k].parent)
+                (*chain)[depth++] = du->nodes[k].die;
+        return depth;
+}
+
 /* Where the frames for one pc were first written: the same pc recurs (eval loops, recursion). */
 struct memo_slot {
         uint64_t key;                   /* pc * 2 + activation, 0 when empty */
@@ -190,6 +457,7 @@ struct unwind_ctx {
         size_t thread;                  /* th's index in a->threads */
         Dwfl *dwfl;
         struct memo *memo;
+        struct scope_cache *scopes;
         int error;
 };
 
@@ -280,9 +548,13 @@ static int symbolize_fresh(struct unwind_ctx *u, uint64_t pc, bool activation) {
 
                 Dwarf_Die *cudie = dwfl_module_addrdie(mod, adj, &bias);
                 Dwarf_Die *scopes = NULL, *chain = NULL;
-                int n = cudie ? dwarf_getscopes(cudie, adj - bias, &scopes) : 0;
+                bool ask_libdw = false;
                 /* the concrete nesting of the innermost scope: inlined calls inside out, then the function */
-                int m = n > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
+                int m = cudie ? scope_chain(u->scopes, cudie, adj - bias, &chain, &ask_libdw) : 0;
+                if (ask_libdw) {
+                        int n = dwarf_getscopes(cudie, adj - bias, &scopes);
+                        m = n > 0 ? dwarf_getscopes_die(&scopes[0], &chain) : 0;
+                }
                 const char *cur_file = file;
                 int cur_line = line;
                 for (int i = 0; i < m && i < MAX_INLINE_DEPTH; i++) {
@@ -609,9 +881,12 @@ static bool outermost(const struct thread_info *th) {
 int native_unwind(struct analysis *a) {
         struct process_arg arg = { .core = a->core, .target = a->target };
         struct memo memo = {};
+        _cleanup_free_ struct scope_cache *scopes = calloc(1, sizeof(*scopes));
         Dwfl *dwfl;
         int r = 0;
 
+        if (!scopes)
+                return -ENOMEM;
         dwfl = report_modules(a);
         if (!dwfl) {
                 strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
@@ -624,7 +899,8 @@ int native_unwind(struct analysis *a) {
         }
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
-                struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo };
+                struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo,
+                                        .scopes = scopes };
 
                 if (th->tid <= 0 || same_os_thread(a, i))
                         continue;
@@ -647,6 +923,7 @@ int native_unwind(struct analysis *a) {
         for (size_t i = 0; i < a->n_threads; i++)
                 classify(a, &a->threads[i]);
 out:
+        scope_cache_free(scopes);
         free(memo.slots);
         dwfl_end(dwfl);
         return r;
