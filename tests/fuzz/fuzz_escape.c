@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer: the escaping rule (analyzer/escape.h) on any bytes.  The
+ * libFuzzer: the escaping rule (analyzer/common/escape.h) on any bytes.  The
  * terminal text must be valid UTF-8 with no C0 (not even LF), DEL, C1 or
  * bidirectional control; the JSON must be valid UTF-8 with no raw control
  * character; a column must take exactly its width; a bounded copy must stay

@@ -4,7 +4,7 @@
 
 For every interpreter's `threads` core: compress it with our writer (the
 helper tests/integration/zst-compress.c, compiled here with $CC against
-analyzer/zst_seekable.c), then check that
+analyzer/common/zst_seekable.c), then check that
 
   * `pystack core FILE.zst --json` equals `pystack core FILE --json` except
     for the "core" field (the path);
@@ -55,9 +55,9 @@ def build_helper(tmp):
     out = os.path.join(tmp, "zst-compress")
     cmd = os.environ.get("CC", "cc").split() + [
         "-std=gnu11", "-O2", "-D_GNU_SOURCE",
-        "-I", os.path.join(src, "analyzer"),
+        "-I", os.path.join(src, "analyzer", "common"),
         os.path.join(src, "tests", "integration", "zst-compress.c"),
-        os.path.join(src, "analyzer", "zst_seekable.c"),
+        os.path.join(src, "analyzer", "common", "zst_seekable.c"),
         "-lzstd", "-lpthread", "-o", out]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE,

@@ -10,7 +10,7 @@
  *
  *   check_layout --version   prints PY_VERSION
  *   check_layout --entry     prints the table entry as C source, exactly as
- *                            analyzer/py_layout_table.h holds it; run-layout-check
+ *                            analyzer/python/py_layout_table.h holds it; run-layout-check
  *                            diffs it against that file, or writes it there
  *   check_layout LABEL       the checks a diff cannot make, as TAP without
  *                            numbers ("ok - LABEL ..."): the unicode state bits
@@ -21,7 +21,7 @@
  *                            one from the headers
  *
  * Built with -DENTRY_ONLY (as --write does), only --version and --entry are
- * left and analyzer/py_layout.c is not needed: the table it compiles may be
+ * left and analyzer/python/py_layout.c is not needed: the table it compiles may be
  * the very thing being rewritten.
  */
 
@@ -822,7 +822,7 @@ static void check_unicode_state_bits(void) {
 }
 #endif
 
-/* Not with ENTRY_ONLY: the entry alone builds without analyzer/py_layout.c. */
+/* Not with ENTRY_ONLY: the entry alone builds without analyzer/python/py_layout.c. */
 #if AT_LEAST(3, 13) && !defined(ENTRY_ONLY)
 #include <internal/pycore_runtime_init.h>
 

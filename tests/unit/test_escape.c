@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one escaping rule (analyzer/escape.h), table-driven: what a terminal and
+ * The one escaping rule (analyzer/common/escape.h), table-driven: what a terminal and
  * a JSON reader get for every class of hostile text, how wide it is, how a
  * column is cut, and — over every byte pair and a pseudo-random corpus — that
  * no control character, C1 or invalid UTF-8 ever comes out.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TAP tests for analyzer/line_table.c.
+ * TAP tests for analyzer/python/line_table.c.
  *
  * The tables below are real: the same sample function, compiled by each
  * interpreter named above its table, with the lines that interpreter's own

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TAP tests for the pure formatting of analyzer/py_locals.c: repr(float),
+ * TAP tests for the pure formatting of analyzer/python/py_locals.c: repr(float),
  * ints from CPython digit arrays, str/bytes escaping and the bounded buffer.
  *
  * Every expected string was printed by CPython itself: repr() of the value

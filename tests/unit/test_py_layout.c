@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * TAP tests for analyzer/py_layout.c: the table's shape and
+ * TAP tests for analyzer/python/py_layout.c: the table's shape and
  * py_layout_from_debug_offsets().
  *
  * The debug-offsets block is the one pyenv's CPython 3.13.0 carries at the

@@ -7,7 +7,7 @@ expectation's "notes": for each, in the interpreter's order (arguments,
 then locals, then cell and free variables), its name, whether it is an
 argument, Python's own repr() and the rendering pystack must print under
 its default limits (LOCALS_DEFAULT_* in analyzer/analysis.h; the limit rules
-are documented in analyzer/py_locals.h).  Leaf values (numbers, strings,
+are documented in analyzer/python/py_locals.h).  Leaf values (numbers, strings,
 bytes) in that rendering are Python's repr(); only the truncation is
 applied here.  When no limit applies, the two must be equal.
 """
