@@ -623,10 +623,11 @@ static bool dict_pair(struct locals_ctx *c, struct repr_buf *b, size_t *shown, u
 static int dict_entries(struct locals_ctx *c, struct repr_buf *b, uint64_t entries, uint64_t n,
                         size_t size, size_t koff, size_t voff, size_t *shown) {
         uint8_t buf[CHUNK * 24];
-        size_t per = sizeof(buf) / size;
+        size_t per;
 
         if (size == 0 || size > sizeof(buf) || koff + 8 > size || voff + 8 > size)
                 return -EBADMSG;
+        per = sizeof(buf) / size;
         n = MIN(n, (uint64_t)MAX_SCAN);
         for (uint64_t i = 0; i < n; i += per) {
                 size_t k = (size_t)MIN((uint64_t)per, n - i);
