@@ -66,6 +66,29 @@ static bool is_python_module(const struct module *m) {
         return strstr(base, "python") != NULL;
 }
 
+/* libpython3.11.so.1.0, libpython2.7.so: where the interpreter lives when not in the executable */
+static bool is_libpython(const struct module *m) {
+        const char *base = strrchr(m->path, '/');
+
+        base = base ? base + 1 : m->path;
+        return strncmp(base, "libpython", 9) == 0;
+}
+
+/* The order in which modules are searched for the interpreter's symbols: the executable (a static
+ * libpython, as Debian's), libpython, then any other file named like python — not before, since
+ * every extension module (_json.cpython-311-x86_64-linux-gnu.so) is named so, and opening each
+ * costs more than the rest of a Python-only analysis. */
+static bool search_pass(const struct target *t, const struct module *m, size_t pass) {
+        switch (pass) {
+        case 0:
+                return m == t->exe;
+        case 1:
+                return m != t->exe && is_libpython(m);
+        default:
+                return m != t->exe && !is_libpython(m) && is_python_module(m);
+        }
+}
+
 /* A thread state list that starts at `interp` and points back at it. */
 static bool interp_valid(struct target *t, const struct py_layout *l, uint64_t interp) {
         uint64_t tstate, back;
@@ -681,12 +704,11 @@ int py_runtime_analyze(struct analysis *a, const struct analysis_options *opts, 
         bool found = false;
 
         unsupported[0] = 0;
-        /* the executable first (static libpython, as Debian's), then libpython */
-        for (size_t pass = 0; pass < 2 && !found; pass++)
+        for (size_t pass = 0; pass < 3 && !found; pass++)
                 for (size_t i = 0; i < t->n_modules && !found; i++) {
                         struct module *m = &t->modules[i];
 
-                        if ((pass == 0) != (m == t->exe) || (pass == 1 && !is_python_module(m)))
+                        if (!search_pass(t, m, pass))
                                 continue;
                         f = (struct py_found) {};
                         if (lookup_symbols(t, m, &f) < 0)
