@@ -104,32 +104,48 @@ size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id) {
 
 uint64_t elf_image_first_load_vaddr(const struct elf_image *e) { return e->first_load_vaddr; }
 
+/*
+ * One pass over a symbol table for up to n names.  Runs over every symbol
+ * of libpython (tens of thousands, .dynsym then .symtab, since names a
+ * version lacks are never found): the names' first bytes and lengths are
+ * checked against the string table directly before any comparison.
+ */
 static size_t scan_symbols(struct elf_image *e, Elf64_Word sh_type, const char *const *names,
                            uint64_t *values, uint64_t *sizes, bool *found, size_t n) {
         Elf_Scn *scn = NULL;
-        size_t hits = 0;
+        size_t hits = 0, len[ELF_IMAGE_MAX_LOOKUP];
+        bool first[256] = {};
 
+        for (size_t k = 0; k < n; k++) {
+                len[k] = strlen(names[k]);
+                first[(unsigned char)names[k][0]] = true;
+        }
         while ((scn = elf_nextscn(e->elf, scn))) {
                 GElf_Shdr sh;
-                Elf_Data *d;
+                Elf_Data *d, *strings;
+                Elf_Scn *str_scn;
 
                 if (!gelf_getshdr(scn, &sh) || sh.sh_type != sh_type || sh.sh_entsize == 0)
                         continue;
                 d = elf_getdata(scn, NULL);
-                if (!d)
+                str_scn = elf_getscn(e->elf, sh.sh_link);
+                strings = str_scn ? elf_getdata(str_scn, NULL) : NULL;
+                if (!d || !strings || !strings->d_buf)
                         continue;
-                size_t count = sh.sh_size / sh.sh_entsize;
+                const char *str = strings->d_buf;
+                size_t str_size = strings->d_size;
+                size_t count = sh.sh_size / sh.sh_entsize;     /* gelf_getsym checks each against d */
+
                 for (size_t i = 0; i < count; i++) {
                         GElf_Sym sym;
-                        const char *s;
 
-                        if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
-                                continue;
-                        s = elf_strptr(e->elf, sh.sh_link, sym.st_name);
-                        if (!s || !*s)
+                        if (!gelf_getsym(d, (int)i, &sym) || sym.st_name >= str_size ||
+                            !first[(unsigned char)str[sym.st_name]] || sym.st_shndx == SHN_UNDEF || sym.st_value == 0)
                                 continue;
                         for (size_t k = 0; k < n; k++) {
-                                if (found[k] || strcmp(s, names[k]) != 0)
+                                /* the name and its NUL must lie in the table */
+                                if (found[k] || len[k] + 1 > str_size - sym.st_name ||
+                                    memcmp(str + sym.st_name, names[k], len[k] + 1) != 0)
                                         continue;
                                 found[k] = true;
                                 values[k] = sym.st_value;
