@@ -530,21 +530,25 @@ static void file_report(struct job *j, const char *note) {
         int64_t now = now_usec(CLOCK_REALTIME);
         int r;
 
-        r = store_ingest(d.db, j->id, buf_str(&j->out), j->out.n, note, now);
+        r = store_ingest(d.db, j->id, buf_str(&j->out), j->out.n);
         if (r == -EBADMSG) {
                 store_set_state(d.db, j->id, "failed", "the analyzer's report is not valid JSON");
                 d.failed++;
                 return;
         }
+        /* the signature is computed from the rows just filed, then filed with the state done */
+        bool facts = r == 0 && gather_facts(j->id, &f) == 0;
+        if (r == 0)
+                r = store_finish(d.db, j->id, facts ? f.signature : NULL, f.title, note, now);
         if (r < 0) {
-                /* the store is busy or broken: the crash stays claimed and goes again after a restart */
+                /* the store is busy or broken: the crash goes again (now, or after a restart) */
                 log_msg(LOG_ERR, "crash %lld: cannot record the analysis: %s", (long long)j->id, sqlite3_errmsg(d.db));
                 store_set_state(d.db, j->id, "pending", NULL);
+                facts_free(&f);
                 return;
         }
         d.analysed++;
-        if (gather_facts(j->id, &f) == 0) {
-                store_set_signature(d.db, j->id, f.signature, f.title, now);
+        if (facts) {
                 if (d.cfg.journal)
                         journal_entry(j->id, &f, NULL);
                 log_msg(LOG_INFO, "crash %lld: process %d (%s) crashed with %s", (long long)j->id, f.pid, f.script,
@@ -553,7 +557,8 @@ static void file_report(struct job *j, const char *note) {
         facts_free(&f);
 }
 
-/* A pystackd killed between filing a report and its signature left the crash without one. */
+/* Before store_finish(), a pystackd killed between filing a report and its signature left the crash
+ * done without one: stores from then are mended at start. */
 static void repair_signatures(void) {
         sqlite3_stmt *st;
         int64_t ids[1024];

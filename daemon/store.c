@@ -318,11 +318,11 @@ static int ingest_step(sqlite3 *db, const char *sql, int64_t id, const char *jso
         return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len, const char *note, int64_t now_usec) {
+int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len) {
         /*
          * The report is parsed by SQLite (json_each / json_extract), never by
          * us; json_valid() is checked first.  Everything goes in one
-         * transaction, so a crash is recorded analysed once or not at all.
+         * transaction, and an ingest that runs again replaces the rows.
          */
         static const char *const steps[] = {
                 "DELETE FROM threads WHERE crash_id = ?1",
@@ -386,24 +386,14 @@ int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len, const ch
         for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++)
                 if (ingest_step(db, steps[i], id, json, len) < 0)
                         goto fail;
-        if (sqlite3_prepare_v2(db, "UPDATE crashes SET state = 'done', error = ?2, analyzed_usec = ?3 WHERE id = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
-                goto fail;
-        sqlite3_bind_int64(st, 1, id);
-        bind_text(st, 2, note);
-        sqlite3_bind_int64(st, 3, now_usec);
-        if (sqlite3_step(st) != SQLITE_DONE) {
-                sqlite3_finalize(st);
-                goto fail;
-        }
-        sqlite3_finalize(st);
         return exec(db, "COMMIT", err, sizeof(err));
 fail:
         exec(db, "ROLLBACK", err, sizeof(err));
         return -EIO;
 }
 
-int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const char *title, int64_t now_usec) {
+/* Tie the crash to its signature and recount it; the caller holds the transaction. */
+static int sign(sqlite3 *db, int64_t id, const char *signature, const char *title, int64_t now_usec) {
         sqlite3_stmt *st;
         int rc;
 
@@ -435,6 +425,43 @@ int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const ch
         rc = sqlite3_step(st);
         sqlite3_finalize(st);
         return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const char *title, int64_t now_usec) {
+        char err[256];
+
+        if (exec(db, "BEGIN IMMEDIATE", err, sizeof(err)) < 0)
+                return -EIO;
+        if (sign(db, id, signature, title, now_usec) < 0) {
+                exec(db, "ROLLBACK", err, sizeof(err));
+                return -EIO;
+        }
+        return exec(db, "COMMIT", err, sizeof(err));
+}
+
+int store_finish(sqlite3 *db, int64_t id, const char *signature, const char *title, const char *note,
+                 int64_t now_usec) {
+        sqlite3_stmt *st = NULL;
+        char err[256];
+
+        if (exec(db, "BEGIN IMMEDIATE", err, sizeof(err)) < 0)
+                return -EIO;
+        if (signature && sign(db, id, signature, title, now_usec) < 0)
+                goto fail;
+        if (sqlite3_prepare_v2(db, "UPDATE crashes SET state = 'done', error = ?2, analyzed_usec = ?3 WHERE id = ?1",
+                               -1, &st, NULL) != SQLITE_OK)
+                goto fail;
+        sqlite3_bind_int64(st, 1, id);
+        bind_text(st, 2, note);
+        sqlite3_bind_int64(st, 3, now_usec);
+        if (sqlite3_step(st) != SQLITE_DONE)
+                goto fail;
+        sqlite3_finalize(st);
+        return exec(db, "COMMIT", err, sizeof(err));
+fail:
+        sqlite3_finalize(st);
+        exec(db, "ROLLBACK", err, sizeof(err));
+        return -EIO;
 }
 
 char *store_column_dup(sqlite3_stmt *st, int column) {

@@ -73,11 +73,22 @@ int store_set_state(sqlite3 *db, int64_t id, const char *state, const char *erro
 
 /*
  * Record an analysis report (pystack core --json, len bytes): threads,
- * frames, locals and modules rows, the report itself, state done with
- * `note` (NULL, or what was partial), in one transaction.  -EBADMSG when it
- * is not a JSON object, -EIO.
+ * frames, locals and modules rows and the report itself, in one
+ * transaction; the crash stays in its state (running) until store_finish().
+ * -EBADMSG when it is not a JSON object, -EIO.
  */
-int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len, const char *note, int64_t now_usec);
+int store_ingest(sqlite3 *db, int64_t id, const char *json, size_t len);
 
-/* Count one more occurrence of a signature and tie the crash to it. */
+/*
+ * In one transaction: tie the crash to its signature (when not NULL) and
+ * recount that signature, and set the crash done with `note` (NULL, or what
+ * was partial).  A pystackd killed before it leaves the crash running, which
+ * the next start puts back in the queue: a done crash always has its
+ * signature, and a signature's count is always its crashes.
+ */
+int store_finish(sqlite3 *db, int64_t id, const char *signature, const char *title, const char *note,
+                 int64_t now_usec);
+
+/* Tie a done crash to its signature and recount it, in one transaction (stores from before
+ * store_finish() existed). */
 int store_set_signature(sqlite3 *db, int64_t id, const char *signature, const char *title, int64_t now_usec);

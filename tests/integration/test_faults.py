@@ -487,33 +487,18 @@ def case_sigkill(tap, fx, rounds):
         dd.append("threads per analysed crash: %r (expected 2: main and "
                   "pw-idler)" % nthreads)
     tap.ok(not dd, "sigkill: each analysed crash has its 2 threads once", dd)
-    todo(tap, not bad_sig and not nosig,
-         "sigkill: signature counts equal the crashes that carry them, and "
-         "every analysed crash has its signature",
-         "pystackd.c: store_ingest commits before store_set_signature, which "
-         "is two statements outside a transaction",
-         ["signatures whose count differs from their crashes: %r"
-          % [dict(r) for r in bad_sig][:5],
-          "analysed crashes without a signature: %d" % nosig])
+    tap.ok(not bad_sig and not nosig,
+           "sigkill: signature counts equal the crashes that carry them, and "
+           "every analysed crash has its signature",
+           ["signatures whose count differs from their crashes: %r"
+            % [dict(r) for r in bad_sig][:5],
+            "analysed crashes without a signature: %d" % nosig])
     res = integrity(st.db_path)
     tap.ok(res == ["ok"], "sigkill: integrity_check after %d SIGKILLs"
            % len(kills), res[:5])
     tap.diag("kill points (delay s, states at the kill): %s" % "; ".join(
         "%.2f %s" % (dl, ph) for dl, ph in kills[:40]))
     fx.reset_pattern()
-
-
-def todo(tap, cond, desc, why, diag=()):
-    tap.n += 1
-    if cond:
-        # did not hit this run: a plain pass (a TODO that passes would count as XPASS)
-        print("ok %d - %s" % (tap.n, tap._clean(desc)))
-        print("# known limit, not hit this run: %s" % tap._clean(why))
-    else:
-        print("not ok %d - %s # TODO %s" % (tap.n, tap._clean(desc),
-                                             tap._clean(why)))
-        tap.diag(list(diag))
-    return cond
 
 
 # --------------------------------------------------------------------------
