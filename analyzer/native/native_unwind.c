@@ -749,19 +749,16 @@ static ssize_t outermost_eval(const struct thread_info *whole, const struct thre
         return best;
 }
 
-static int copy_native(struct thread_info *to, const struct native_frame_info *from, size_t n) {
+/* Move n frames (their strings with them) from a shared stack into an entry of its own. */
+static int move_native(struct thread_info *to, struct native_frame_info *from, size_t n) {
         to->native = calloc(MAX(n, (size_t)1), sizeof(*to->native));
         if (!to->native)
                 return -ENOMEM;
         to->native_allocated = MAX(n, (size_t)1);
-        for (size_t i = 0; i < n; i++) {
-                to->native[i] = from[i];
-                to->native[i].function = from[i].function ? strdup(from[i].function) : NULL;
-                to->native[i].file = from[i].file ? strdup(from[i].file) : NULL;
-                to->n_native = i + 1;
-                if ((from[i].function && !to->native[i].function) || (from[i].file && !to->native[i].file))
-                        return -ENOMEM;
-        }
+        memcpy(to->native, from, n * sizeof(*from));
+        to->n_native = n;
+        for (size_t i = 0; i < n; i++)
+                from[i].function = from[i].file = NULL;
         return 0;
 }
 
@@ -830,13 +827,13 @@ static int split_stack(struct analysis *a, size_t first) {
                 struct thread_info *th = &a->threads[first + k];
                 size_t lo = k == last - first ? 0 : bound[k + 1], hi = bound[k], outer = hi;
 
-                r = copy_native(th, all + lo, hi - lo);
+                r = move_native(th, all + lo, hi - lo);
                 /* this part's stack ends where the next physical frame's begins */
                 while (outer < n && all[outer].inlined)
                         outer++;
                 th->native_sp_end = outer < n ? all[outer].sp : all_end;
         }
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < n; i++) {        /* what was not moved (out of memory) */
                 free(all[i].function);
                 free(all[i].file);
         }
