@@ -203,6 +203,17 @@ def find_sid_interpreters():
     return found
 
 
+def missing_interpreters(interps, system=True):
+    """SKIP reasons for the expected interpreters absent from `interps`:
+    each minor pyenv or Debian sid should give, and (with `system`)
+    Debian's own /usr/bin/python3.X."""
+    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
+    reasons = [missing_minor_reason(m) for m in EXPECTED_MINORS if m not in have]
+    if system and not any(i.origin == "system" for i in interps):
+        reasons.append("Debian /usr/bin/python3.X not installed")
+    return reasons
+
+
 def missing_minor_reason(minor):
     """Why no interpreter of `minor` was found: a message for the SKIP."""
     if minor in SID_MINORS:

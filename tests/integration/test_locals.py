@@ -158,10 +158,8 @@ def main():
               % (type(e).__name__, e))
         return 0
     interps = cores.find_interpreters()
-    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
-    for minor in cores.EXPECTED_MINORS:
-        if minor not in have:
-            tap.skip(cores.missing_minor_reason(minor))
+    for reason in cores.missing_interpreters(interps, system=False):
+        tap.skip(reason)
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     only = os.environ.get("PYSTACK_TEST_ONLY")
     rx = re.compile(only) if only else None

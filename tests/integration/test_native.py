@@ -770,12 +770,8 @@ def main():
         print("1..0 # SKIP cannot make test cores: %s: %s"
               % (type(ex).__name__, ex))
         return 0
-    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
-    for minor in cores.EXPECTED_MINORS:
-        if minor not in have:
-            tap.skip(cores.missing_minor_reason(minor))
-    if not any(i.origin == "system" for i in interps):
-        tap.skip("Debian /usr/bin/python3.X not installed")
+    for reason in cores.missing_interpreters(interps):
+        tap.skip(reason)
     if not LIBC_DBG:
         tap.diag("libc6-dbg is not installed: libc frames have no file/line;"
                  " install it (apt-get install libc6-dbg)")

@@ -501,13 +501,8 @@ def main():
     except Exception as e:
         tap.skip("cannot make test cores: %s: %s" % (type(e).__name__, e))
         return tap.done()
-    have = set(e.interp.minor for e in entries
-               if e.interp.origin in ("pyenv", "sid"))
-    for minor in cores.EXPECTED_MINORS:
-        if minor not in have:
-            tap.skip(cores.missing_minor_reason(minor))
-    if not any(e.interp.origin == "system" for e in entries):
-        tap.skip("Debian /usr/bin/python3.X not installed")
+    for reason in cores.missing_interpreters([e.interp for e in entries]):
+        tap.skip(reason)
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     jobs = int(os.environ.get("PYSTACK_JOBS", "4"))
     only = os.environ.get("PYSTACK_TEST_ONLY")

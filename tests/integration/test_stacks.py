@@ -435,12 +435,8 @@ def main():
               % (type(e).__name__, e))
         return 0
     interps = cores.find_interpreters()
-    have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
-    for minor in cores.EXPECTED_MINORS:
-        if minor not in have:
-            tap.skip(cores.missing_minor_reason(minor))
-    if not any(i.origin == "system" for i in interps):
-        tap.skip("Debian /usr/bin/python3.X not installed")
+    for reason in cores.missing_interpreters(interps):
+        tap.skip(reason)
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     jobs = int(os.environ.get("PYSTACK_JOBS", "4"))
     only = os.environ.get("PYSTACK_TEST_ONLY")
