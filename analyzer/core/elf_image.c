@@ -159,7 +159,7 @@ static size_t scan_symbols(struct elf_image *e, Elf64_Word sh_type, const char *
         return hits;
 }
 
-size_t elf_image_symbols(struct elf_image *e, const char *const *names, uint64_t *values,
+size_t elf_image_symbols(struct elf_image *e, bool dynamic_only, const char *const *names, uint64_t *values,
                          uint64_t *sizes, size_t n) {
         bool found[ELF_IMAGE_MAX_LOOKUP] = {};
         size_t hits;
@@ -167,7 +167,7 @@ size_t elf_image_symbols(struct elf_image *e, const char *const *names, uint64_t
         if (n > ELF_IMAGE_MAX_LOOKUP)
                 return 0;
         hits = scan_symbols(e, SHT_DYNSYM, names, values, sizes, found, n);
-        if (hits < n)
+        if (hits < n && !dynamic_only)
                 hits += scan_symbols(e, SHT_SYMTAB, names, values, sizes, found, n);
         return hits;
 }

@@ -28,12 +28,13 @@ size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id);
 uint64_t elf_image_first_load_vaddr(const struct elf_image *e);
 
 /*
- * Look up n symbol names in one pass over .dynsym, then .symtab for those
- * still missing (n <= ELF_IMAGE_MAX_LOOKUP).  values[i] is set (link-time address) for each found name,
- * and left alone otherwise.  Returns how many were found.
+ * Look up n symbol names in one pass over .dynsym, then (unless `dynamic_only`)
+ * .symtab for those still missing (n <= ELF_IMAGE_MAX_LOOKUP).  values[i] is
+ * set (link-time address) for each found name, and left alone otherwise.
+ * Returns how many were found.  .symtab is usually ten times .dynsym.
  */
 #define ELF_IMAGE_MAX_LOOKUP 32
-size_t elf_image_symbols(struct elf_image *e, const char *const *names, uint64_t *values,
+size_t elf_image_symbols(struct elf_image *e, bool dynamic_only, const char *const *names, uint64_t *values,
                          uint64_t *sizes, size_t n);
 
 /* The link-time address and size of section `name`; -ENOENT when absent. */

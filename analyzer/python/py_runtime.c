@@ -166,7 +166,11 @@ static int lookup_symbols(struct target *t, struct module *m, struct py_found *f
                 return -ENOENT;
         f->module = m;
         f->bias = target_module_bias(t, m);
-        elf_image_symbols(img, sym_names, values, NULL, SYM_COUNT);
+        /* 3.7+ exports _PyRuntime, and then needs none of the other names:
+         * the much larger .symtab is read for 2.7, 3.6 and odd builds only. */
+        elf_image_symbols(img, true, sym_names, values, NULL, SYM_COUNT);
+        if (!values[SYM_RUNTIME])
+                elf_image_symbols(img, false, sym_names, values, NULL, SYM_COUNT);
         for (size_t i = 0; i < SYM_COUNT; i++)
                 f->sym[i] = values[i] ? values[i] + f->bias : 0;
         if (!f->sym[SYM_RUNTIME] && elf_image_section(img, ".PyRuntime", &addr, &size) == 0 && addr)
