@@ -179,12 +179,39 @@ static size_t frame_span(const struct py_layout *l) {
         py_off offs[] = {
                 l->frame.back, l->frame.code, l->frame.lasti,
                 l->iframe.previous, l->iframe.code, l->iframe.instr, l->iframe.owner, l->iframe.is_entry,
+                l->iframe.tlbc_index,
         };
         py_off max = 0;
 
         for (size_t i = 0; i < ELEMENTSOF(offs); i++)
                 max = MAX(max, offs[i]);
         return (size_t)max + 8;
+}
+
+/*
+ * Where the bytecode a frame runs starts.  Free-threaded 3.14+ gives each
+ * thread that specializes code its own copy: the frame's tlbc_index picks
+ * it from the code object's co_tlbc array, whose entry 0 is
+ * co_code_adaptive.  Like CPython's own remote reader, fall back to
+ * co_code_adaptive when the index or the array cannot be believed.
+ */
+#define TLBC_MAX 4096   /* copies of one code object: one per thread at most */
+
+static uint64_t bytecode_start(struct analysis *a, uint64_t code, const uint8_t *frame) {
+        const struct py_layout *l = &a->layout;
+        uint64_t main = code + l->code.code_adaptive, array, entry;
+        int64_t size;
+        int32_t index;
+
+        if (l->iframe.tlbc_index == PY_OFF_NONE || l->code.tlbc == PY_OFF_NONE)
+                return main;
+        index = py_field_i32(frame, l->iframe.tlbc_index);
+        if (index <= 0 || index >= TLBC_MAX ||
+            py_read_ptr(a->target, code, l->code.tlbc, &array) < 0 || !array ||
+            py_read_i64(a->target, array, 0, &size) < 0 || index >= size ||
+            py_read_ptr(a->target, array, 8 + 8 * (py_off)index, &entry) < 0 || !entry)
+                return main;
+        return entry;
 }
 
 void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames) {
@@ -249,7 +276,7 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                                 mark_truncated(th, "unreadable code object in frame 0x%llx", addr);
                                 return;
                         }
-                        uint64_t start = code + l->code.code_adaptive;
+                        uint64_t start = bytecode_start(a, code, buf);
                         offset = instr >= start - 2 && instr - start < (1u << 30) ? (int64_t)(instr - start) : -2;
                         /* not yet past its first instructions: Python hides these too */
                         if (owner != l->owner_generator && offset < 2 * (int64_t)ci->firsttraceable) {

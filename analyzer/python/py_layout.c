@@ -62,9 +62,9 @@ enum do_field {
         DO_TS_SIZE, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID, DO_TS_NATIVE_THREAD_ID,
         DO_TS_HOLDS_GIL, DO_TS_CURRENT_EXCEPTION, DO_TS_EXC_STATE, DO_ERR_EXC_VALUE,
         DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
-        DO_IF_STACKPOINTER,
+        DO_IF_STACKPOINTER, DO_IF_TLBC_INDEX,
         DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
-        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, DO_CO_TLBC,
         DO_OB_SIZE, DO_OB_TYPE,
         DO_TP_SIZE, DO_TP_NAME, DO_TP_FLAGS,
         DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
@@ -115,9 +115,9 @@ static const uint8_t block_314[] = {
         DO_TS_SIZE, S /* prev */, DO_TS_NEXT, DO_TS_INTERP, DO_TS_CURRENT_FRAME, DO_TS_THREAD_ID,
         DO_TS_NATIVE_THREAD_ID, S /* datastack_chunk */, S /* status */,
         DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
-        DO_IF_STACKPOINTER, S /* tlbc_index */,
+        DO_IF_STACKPOINTER, DO_IF_TLBC_INDEX,
         DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
-        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, S /* co_tlbc */,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, DO_CO_TLBC,
         DO_OB_SIZE, DO_OB_TYPE,
         DO_TP_SIZE, DO_TP_NAME, S /* tp_repr */, DO_TP_FLAGS,
         DO_TUPLE_SIZE, DO_TUPLE_OB_ITEM, DO_TUPLE_OB_SIZE,
@@ -150,9 +150,9 @@ static const uint8_t block_315[] = {
         S /* gil_requested */, DO_TS_CURRENT_EXCEPTION, DO_TS_EXC_STATE,
         DO_ERR_EXC_VALUE,
         DO_IF_SIZE, DO_IF_PREVIOUS, DO_IF_EXECUTABLE, DO_IF_INSTR_PTR, DO_IF_LOCALSPLUS, DO_IF_OWNER,
-        DO_IF_STACKPOINTER, S /* tlbc_index */,
+        DO_IF_STACKPOINTER, DO_IF_TLBC_INDEX,
         DO_CO_SIZE, DO_CO_FILENAME, DO_CO_NAME, DO_CO_QUALNAME, DO_CO_LINETABLE, DO_CO_FIRSTLINENO,
-        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, S /* co_tlbc */,
+        DO_CO_ARGCOUNT, DO_CO_LOCALSPLUSNAMES, DO_CO_LOCALSPLUSKINDS, DO_CO_CODE_ADAPTIVE, DO_CO_TLBC,
         DO_OB_SIZE, DO_OB_TYPE,
         DO_TP_SIZE, DO_TP_NAME, S /* tp_repr */, DO_TP_FLAGS, S /* tp_basicsize */, S /* tp_dictoffset */,
         S, S,                   /* heap_type_object: size, ht_cached_keys */
@@ -177,9 +177,12 @@ static const struct block_layout {
         const uint8_t *words;
         size_t n;
 } block_layouts[] = {
-        { 13, 0x030D0000, block_313, sizeof(block_313) },
-        { 14, 0x030E0000, block_314, sizeof(block_314) },
-        { 15, 0x030F00B4, block_315, sizeof(block_315) },       /* 3.15.0b4 inserted a word */
+        /* Earlier pre-releases had other lists: free_threaded came in 3.13.0rc2, 3.14.0b2 added
+         * four words, 3.15.0b4 one.  Final releases have kept each minor's list (checked on
+         * 3.13.0/.5/.15/.18, 3.14.2/.8/.10 and 3.15.0/.2). */
+        { 13, 0x030D00C2, block_313, sizeof(block_313) },
+        { 14, 0x030E00B2, block_314, sizeof(block_314) },
+        { 15, 0x030F00B4, block_315, sizeof(block_315) },
 };
 
 /* No CPython struct the analyzer reads comes near this; a bigger "size" means
@@ -239,11 +242,57 @@ static const struct block_layout *block_layout_for(uint64_t version) {
         return NULL;
 }
 
+/*
+ * A free-threaded build (Py_GIL_DISABLED) puts ob_tid, the local and shared
+ * reference counts and a lock before ob_type: every object is longer at the
+ * front by the same amount, and the structs that are not objects (runtime,
+ * interpreter, thread, frame, dict keys and values) are unchanged.  The block
+ * describes most object fields itself; the others -- the table's, for the
+ * default build -- move by the difference of the two ob_type offsets.
+ * tests/layout checks the result against a free-threaded build's headers.
+ */
+static void move(py_off *off, py_off by) {
+        if (*off != NONE)
+                *off += by;
+}
+
+static int move_object_fields(const struct block *b, struct py_layout *l) {
+        uint64_t ob_type = word_at(b, (unsigned)b->at[DO_OB_TYPE]);
+        py_off d;
+
+        /* pointer-aligned, and further on, but not by more than a header's worth */
+        if (ob_type <= (uint64_t)l->object.ob_type || ob_type > 64 || ob_type % 8 != 0)
+                return -EINVAL;
+        d = (py_off)ob_type - l->object.ob_type;
+        l->free_threaded = true;
+
+        py_off *fields[] = {
+                &l->exc.args,
+                &l->code.argcount, &l->code.posonlyargcount, &l->code.kwonlyargcount, &l->code.nlocals,
+                &l->code.flags, &l->code.firstlineno, &l->code.code, &l->code.filename, &l->code.name,
+                &l->code.qualname, &l->code.lnotab, &l->code.linetable, &l->code.varnames,
+                &l->code.cellvars, &l->code.freevars, &l->code.localsplusnames, &l->code.localspluskinds,
+                &l->code.firsttraceable, &l->code.code_adaptive,
+                &l->object.ob_type, &l->object.ob_size, &l->object.tp_name, &l->object.tp_flags,
+                &l->bytes.ob_size, &l->bytes.ob_sval,
+                &l->unicode.length, &l->unicode.state, &l->unicode.ascii_data, &l->unicode.compact_data,
+                &l->unicode.data_any,
+                &l->seq.tuple_items, &l->seq.list_items,
+                &l->num.long_lv_tag, &l->num.long_digits, &l->num.float_fval, &l->num.cell_ref,
+                &l->dict.ma_used, &l->dict.ma_keys, &l->dict.ma_values,
+                &l->set.mask, &l->set.table, &l->set.used,
+        };
+        for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+                move(fields[i], d);
+        return 0;
+}
+
 int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *out, uint64_t *version_out) {
         struct block b = { .raw = raw, .bad = false };
         const struct block_layout *bl;
         const struct py_layout *base;
         uint64_t version, rt, is, ts, ifr, co, ob, tp, tup, list, dict, flt, lng, bytes, str, gc, set = 0;
+        int r;
         py_off gil, locked, holder, gc_base;
         struct py_layout l;
 
@@ -262,15 +311,13 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         for (size_t i = 0; i < bl->n; i++)
                 if (bl->words[i] != DO_SKIP)
                         b.at[bl->words[i]] = (int16_t)i;
-        /* The table describes default builds: a free-threaded build moves
-         * ob_type and everything after it, so the fields the block does not
-         * carry would all be wrong. */
-        if (word_at(&b, (unsigned)b.at[DO_FREE_THREADED]) != 0)
-                return -EPROTONOSUPPORT;
         base = py_layout_for(3, bl->minor);
         if (!base)
                 return -EPROTONOSUPPORT;
         l = *base;
+        if (word_at(&b, (unsigned)b.at[DO_FREE_THREADED]) != 0 &&
+            (r = move_object_fields(&b, &l)) < 0)
+                return r;
 
         rt = size_word(&b, DO_RT_SIZE);
         is = size_word(&b, DO_IS_SIZE);
@@ -339,6 +386,11 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         l.iframe.owner = off_word(&b, DO_IF_OWNER, ifr);
         if (has(&b, DO_IF_STACKPOINTER))
                 l.iframe.stackpointer = off_word(&b, DO_IF_STACKPOINTER, ifr);
+        /* thread-local bytecode: the words are 0 (and mean nothing) in a default build */
+        if (l.free_threaded && has(&b, DO_IF_TLBC_INDEX) && has(&b, DO_CO_TLBC)) {
+                l.iframe.tlbc_index = off_word(&b, DO_IF_TLBC_INDEX, ifr);
+                l.code.tlbc = off_word(&b, DO_CO_TLBC, co);
+        }
 
         l.code.filename = off_word(&b, DO_CO_FILENAME, co);
         l.code.name = off_word(&b, DO_CO_NAME, co);

@@ -144,6 +144,8 @@ struct py_layout {
                 py_off stacktop;                /* int, 3.11-3.13 */
                 py_off stackpointer;            /* _PyStackRef *, 3.14+ */
                 py_off owner;                   /* char enum _frameowner */
+                py_off tlbc_index;              /* int32_t, free-threaded 3.14+: which copy of the
+                                                 * bytecode (code.tlbc) instr points into */
                 py_off is_entry;                /* bool, 3.11 only */
         } iframe;
         int owner_cstack;                       /* 3.12+: the first owner that is not Python code:
@@ -152,6 +154,8 @@ struct py_layout {
                                                  * frames); -1 before */
         int owner_generator;                    /* FRAME_OWNED_BY_GENERATOR, or -1 */
         bool instr_is_current;                  /* 3.13+: instr_ptr is the instruction running, not the previous one */
+        bool free_threaded;                     /* a Py_GIL_DISABLED build (3.13t+): its object header
+                                                 * is longer, so every object field is further on */
         bool stackrefs;                         /* 3.14+: f_executable and the fast slots are _PyStackRef:
                                                  * bits 1 = NULL, (bits & 3) == 3 a tagged int (bits >> 2),
                                                  * otherwise the object at bits & ~1 */
@@ -177,6 +181,8 @@ struct py_layout {
                 py_off localspluskinds;         /* 3.11+ */
                 py_off firsttraceable;          /* _co_firsttraceable, 3.11-3.13 */
                 py_off code_adaptive;           /* co_code_adaptive, 3.11+ */
+                py_off tlbc;                    /* co_tlbc, free-threaded 3.14+: _PyCodeArray *,
+                                                 * { Py_ssize_t size; char *entries[]; } */
         } code;
 
         /* PyObject / PyVarObject / PyTypeObject */
@@ -311,7 +317,9 @@ const struct py_layout *py_layout_at(size_t i);
  * Returns 0 and fills *out; -EINVAL when the cookie is missing, the block is
  * too short or an offset is implausible (outside the struct whose size the
  * block declares); -EPROTONOSUPPORT for a version whose block or table we do
- * not know, or a free-threaded build.  *version (may be NULL) gets the
+ * not know.  A free-threaded block (3.13t+) gives a layout with
+ * free_threaded set: the object fields the block does not describe are moved
+ * by how much further its ob_type is than the table's.  *version (may be NULL) gets the
  * block's PY_VERSION_HEX whenever the cookie is right, so the caller can
  * name what it found.  Costs one pass over the block; no allocation.
  */

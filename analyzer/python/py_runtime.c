@@ -130,7 +130,7 @@ static void version_text(uint64_t hex, char *buf, size_t size) {
  */
 static int layout_from_runtime(struct target *t, const struct module *m, uint64_t runtime, struct py_layout *out) {
         uint8_t block[PY_DEBUG_OFFSETS_MAX];
-        uint64_t version = 0, free_threaded;
+        uint64_t version = 0;
         char v[32];
         int r;
 
@@ -140,14 +140,10 @@ static int layout_from_runtime(struct target *t, const struct module *m, uint64_
         if (r == 0)
                 return 1;
         version_text(version, v, sizeof(v));
-        memcpy(&free_threaded, block + 16, sizeof(free_threaded));
-        if (r == -EPROTONOSUPPORT && free_threaded)
+        if (r == -EPROTONOSUPPORT && (version >> 24) == 3 && ((version >> 16) & 0xff) >= 13)
                 snprintf(unsupported, sizeof(unsupported),
-                         "a free-threaded build of Python %s (%s) is not supported", v, m->path);
-        else if (r == -EPROTONOSUPPORT && (version >> 24) == 3 && ((version >> 16) & 0xff) >= 13)
-                snprintf(unsupported, sizeof(unsupported),
-                         "Python %s (%s) is not supported: this pystack reads 2.7, 3.6 to 3.13, 3.14 and "
-                         "3.15 from 3.15.0b4 on", v, m->path);
+                         "Python %s (%s) is not supported: this pystack reads 2.7, 3.6 to 3.12, and 3.13 "
+                         "from 3.13.0rc2, 3.14 from 3.14.0b2, 3.15 from 3.15.0b4 on", v, m->path);
         else if (r == -EPROTONOSUPPORT)
                 snprintf(unsupported, sizeof(unsupported),
                          "%s: its _Py_DebugOffsets block declares Python %s, which has no such block: "

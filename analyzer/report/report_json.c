@@ -121,7 +121,8 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
         put_note_string(out, a->target->exe_display ? a->target->exe_display : "", false);
         fprintf(out, ",\"executable_source\":\"%s\"", a->target->opts->executable ? "argument" : "core");
         if (a->py_major)
-                fprintf(out, ",\"python_version\":\"%u.%u\"", a->py_major, a->py_minor);
+                fprintf(out, ",\"python_version\":\"%u.%u\",\"free_threaded\":%s", a->py_major, a->py_minor,
+                        a->layout.free_threaded ? "true" : "false");
         else
                 fputs(",\"python_version\":null", out);
 

@@ -76,6 +76,7 @@ EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
                    "3.12", "3.13", "3.14", "3.15"]
 SID_MINORS = ["3.14", "3.15"]
 SID_TREE_SCRIPT = os.path.join(HERE, "..", "sid-tree")
+FT_PYTHON_SCRIPT = os.path.join(HERE, "..", "ft-python")
 SCENARIO_TIMEOUT = 60
 
 
@@ -99,7 +100,7 @@ class Interpreter(object):
         self.label = label          # cache key, e.g. "pyenv-3.11.7"
         self.path = path            # real path of the executable (inside root)
         self.version = version      # "3.11.7"
-        self.origin = origin        # "pyenv", "system" or "sid"
+        self.origin = origin        # "pyenv", "system", "sid" or "ft" (free-threaded)
         self.root = root            # the tree it runs chrooted in, or None
 
     def argv(self, args):
@@ -134,6 +135,7 @@ def _version_key(v):
 
 
 _sid = {}
+_ft = {}
 
 
 def sid_tree():
@@ -205,12 +207,15 @@ def find_sid_interpreters():
 
 def missing_interpreters(interps, system=True):
     """SKIP reasons for the expected interpreters absent from `interps`:
-    each minor pyenv or Debian sid should give, and (with `system`)
-    Debian's own /usr/bin/python3.X."""
+    each minor pyenv or Debian sid should give, (with `system`) Debian's
+    own /usr/bin/python3.X, and the free-threaded build of tests/ft-python."""
     have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
     reasons = [missing_minor_reason(m) for m in EXPECTED_MINORS if m not in have]
     if system and not any(i.origin == "system" for i in interps):
         reasons.append("Debian /usr/bin/python3.X not installed")
+    ft = missing_ft_reason(interps)
+    if ft:
+        reasons.append(ft)
     return reasons
 
 
@@ -257,7 +262,48 @@ def find_interpreters():
                                  ver, "system"))
     if os.geteuid() == 0 or sid_tree()[0]:
         found += find_sid_interpreters()
+    found += find_ft_interpreters()
     return found
+
+
+def ft_python():
+    """(path, None) when the free-threaded CPython of tests/ft-python is
+    there or could be built, else (None, why).  Built at most once per
+    process."""
+    if "exe" not in _ft:
+        try:
+            p = subprocess.run([FT_PYTHON_SCRIPT], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=3600,
+                               universal_newlines=True)
+            ok = p.returncode == 0 and p.stdout.strip()
+            _ft["exe"] = p.stdout.strip() if ok else None
+            _ft["why"] = None if ok else (p.stderr.strip().splitlines() or
+                                          ["ft-python failed"])[-1]
+        except (OSError, subprocess.SubprocessError) as e:
+            _ft["exe"], _ft["why"] = None, "ft-python: %s" % e
+    return _ft["exe"], _ft["why"]
+
+
+def find_ft_interpreters():
+    exe, why = ft_python()
+    if not exe:
+        return []
+    try:
+        ver = subprocess.run(
+            [exe, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=20,
+            universal_newlines=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [Interpreter("ft-%st" % ver, exe, ver, "ft")] if ver else []
+
+
+def missing_ft_reason(interps):
+    """A SKIP reason when no free-threaded interpreter is among `interps`."""
+    if any(i.origin == "ft" for i in interps):
+        return None
+    exe, why = ft_python()
+    return why or "no free-threaded CPython (tests/ft-python)"
 
 
 def find_scenarios(include_bench=False):
@@ -536,9 +582,12 @@ class Entry(object):
         if not all(os.path.exists(p) for p in need):
             return False
         t = os.path.getmtime(self.meta_path)
-        deps = [self.script] + OWN_TEST_SCENARIOS.get(self.scenario, []) + \
+        # a rebuilt interpreter (tests/ft-python, pyenv install) has another
+        # build-id: its old cores would no longer match it
+        exe = (self.interp.root or "") + self.interp.path
+        deps = [self.script, exe] + OWN_TEST_SCENARIOS.get(self.scenario, []) + \
             [f for f in SHARED_FILES if os.path.exists(f)]
-        return all(os.path.getmtime(f) < t for f in deps)
+        return all(os.path.getmtime(f) < t for f in deps if os.path.exists(f))
 
     def __repr__(self):
         return "Entry(%s/%s)" % (self.interp.label, self.scenario)

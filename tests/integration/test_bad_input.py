@@ -180,7 +180,15 @@ def make_block_cases(tmp, entry):
     if minor == 15:
         patched("declares 3.15.0b3 (before the final layout)", 1, 0x030F00B3,
                 EXIT_NOPY, "Python 3.15.0b3 (")
-    patched("claims a free-threaded build", 2, 1, EXIT_NOPY, "free-threaded")
+    if minor == 13:
+        patched("declares 3.13.0rc1 (before free_threaded was added)", 1,
+                0x030D00C1, EXIT_NOPY, "Python 3.13.0rc1 (")
+    if minor == 14:
+        patched("declares 3.14.0b1 (before the final layout)", 1, 0x030E00B1,
+                EXIT_NOPY, "Python 3.14.0b1 (")
+    # a default build's block that claims to be free-threaded: its ob_type
+    # is not past a default header, so the block is damaged
+    patched("claims a free-threaded build", 2, 1, EXIT_NOPY, "damaged")
     patched("thread_state.size 0", TS_SIZE_WORD[minor], 0, EXIT_NOPY,
             "damaged")
     patched("interpreters_head past the runtime", 5, 1 << 40, EXIT_NOPY,

@@ -107,6 +107,9 @@ def check_process(exp, rep, entry):
     if rep.get("python_version") != mm:
         d.append("python_version: expected %r, got %r"
                  % (mm, rep.get("python_version")))
+    if rep.get("free_threaded") is not exp["free_threaded"]:
+        d.append("free_threaded: expected %s, got %r"
+                 % (json.dumps(exp["free_threaded"]), rep.get("free_threaded")))
     return d
 
 

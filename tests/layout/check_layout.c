@@ -283,6 +283,11 @@ static void layout_from_headers(struct py_layout *L) {
         ABSENT(iframe.stackpointer);
 #  endif
         SET(iframe.owner, offsetof(_PyInterpreterFrame, owner));
+#  if AT_LEAST(3, 14) && defined(Py_GIL_DISABLED)
+        SET(iframe.tlbc_index, offsetof(_PyInterpreterFrame, tlbc_index));
+#  else
+        ABSENT(iframe.tlbc_index);
+#  endif
         SET(stackrefs, AT_LEAST(3, 14));
 #  if AT_LEAST(3, 14)
         ABSENT(iframe.is_entry);
@@ -306,6 +311,7 @@ static void layout_from_headers(struct py_layout *L) {
         ABSENT(iframe.stacktop);
         ABSENT(iframe.stackpointer);
         ABSENT(iframe.owner);
+        ABSENT(iframe.tlbc_index);
         ABSENT(iframe.is_entry);
         SET(stackrefs, 0);
         SET(owner_cstack, -1);
@@ -313,6 +319,11 @@ static void layout_from_headers(struct py_layout *L) {
         SET(instr_is_current, 0);
 #endif
 
+#ifdef Py_GIL_DISABLED
+        SET(free_threaded, 1);
+#else
+        SET(free_threaded, 0);
+#endif
 
         SET(code.argcount, offsetof(PyCodeObject, co_argcount));
 #if AT_LEAST(3, 8)
@@ -347,6 +358,11 @@ static void layout_from_headers(struct py_layout *L) {
         SET(code.localspluskinds, offsetof(PyCodeObject, co_localspluskinds));
         SET(code.firsttraceable, offsetof(PyCodeObject, _co_firsttraceable));
         SET(code.code_adaptive, offsetof(PyCodeObject, co_code_adaptive));
+#  if AT_LEAST(3, 14) && defined(Py_GIL_DISABLED)
+        SET(code.tlbc, offsetof(PyCodeObject, co_tlbc));
+#  else
+        ABSENT(code.tlbc);
+#  endif
 #else
         SET(code.code, offsetof(PyCodeObject, co_code));
         ABSENT(code.qualname);
@@ -357,6 +373,7 @@ static void layout_from_headers(struct py_layout *L) {
         ABSENT(code.localspluskinds);
         ABSENT(code.firsttraceable);
         ABSENT(code.code_adaptive);
+        ABSENT(code.tlbc);
 #endif
 
 
@@ -603,16 +620,16 @@ static const struct field {
         IN(frame, lineno, S_OFF), IN(frame, localsplus, S_OFF),
         IN(iframe, previous, S_OFF), IN(iframe, code, S_OFF), IN(iframe, instr, S_OFF),
         IN(iframe, localsplus, S_OFF), IN(iframe, stacktop, S_OFF), IN(iframe, stackpointer, S_OFF),
-        IN(iframe, owner, S_OFF), IN(iframe, is_entry, S_OFF),
+        IN(iframe, owner, S_OFF), IN(iframe, tlbc_index, S_OFF), IN(iframe, is_entry, S_OFF),
         TOP(owner_cstack, S_INT), TOP(owner_generator, S_INT),
-        TOP(instr_is_current, S_BOOL), TOP(stackrefs, S_BOOL),
+        TOP(instr_is_current, S_BOOL), TOP(free_threaded, S_BOOL), TOP(stackrefs, S_BOOL),
         IN(code, argcount, S_OFF), IN(code, posonlyargcount, S_OFF), IN(code, kwonlyargcount, S_OFF),
         IN(code, nlocals, S_OFF), IN(code, flags, S_OFF), IN(code, firstlineno, S_OFF),
         IN(code, code, S_OFF), IN(code, filename, S_OFF), IN(code, name, S_OFF),
         IN(code, qualname, S_OFF), IN(code, lnotab, S_OFF), IN(code, linetable, S_OFF),
         IN(code, varnames, S_OFF), IN(code, cellvars, S_OFF), IN(code, freevars, S_OFF),
         IN(code, localsplusnames, S_OFF), IN(code, localspluskinds, S_OFF),
-        IN(code, firsttraceable, S_OFF), IN(code, code_adaptive, S_OFF),
+        IN(code, firsttraceable, S_OFF), IN(code, code_adaptive, S_OFF), IN(code, tlbc, S_OFF),
         IN(object, ob_type, S_OFF), IN(object, ob_size, S_OFF), IN(object, tp_name, S_OFF),
         IN(object, tp_flags, S_OFF),
         IN(bytes, ob_size, S_OFF), IN(bytes, ob_sval, S_OFF),

@@ -185,7 +185,27 @@ static void test_rejects(void) {
 
         b = real_313;
         b.free_threaded = 1;
-        TAP_EQ_INT(from(&b, sizeof(b), &l), -EPROTONOSUPPORT, "free-threaded build is refused");
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL,
+                   "free-threaded, with ob_type where a default build has it: damaged");
+        b.pyobject.ob_type = 200;
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "free-threaded, ob_type past any object header: damaged");
+        b.pyobject.ob_type = 28;
+        TAP_EQ_INT(from(&b, sizeof(b), &l), -EINVAL, "free-threaded, ob_type not pointer-aligned: damaged");
+
+        /* the real 3.13t header puts ob_type at 24: the table's object fields move by 16 */
+        const struct py_layout *t313 = py_layout_for(3, 13);
+        b = real_313;
+        b.free_threaded = 1;
+        b.pyobject.size = 32;
+        b.pyobject.ob_type = 24;
+        TAP_EQ_INT(from(&b, sizeof(b), &l), 0, "free-threaded 3.13 block");
+        tap_ok(l.free_threaded && !t313->free_threaded, "the layout says free-threaded, the table does not");
+        TAP_EQ_INT(l.code.nlocals, t313->code.nlocals + 16, "co_nlocals (not in the block) moves with the header");
+        TAP_EQ_INT(l.unicode.compact_data, t313->unicode.compact_data + 16,
+                   "the compact unicode data (not in 3.13's block) moves too");
+        TAP_EQ_INT(l.dict.dk_nentries, t313->dict.dk_nentries, "dict keys are no object: they stay");
+        TAP_EQ_INT(l.tstate.thread_id, (py_off)b.thread_state.thread_id, "the block's own offsets are kept");
+        TAP_EQ_INT(l.iframe.tlbc_index, PY_OFF_NONE, "3.13 has no thread-local bytecode");
 
         b = real_313;
         b.runtime_state.interpreters_head = b.runtime_state.size;

@@ -29,8 +29,12 @@ SOURCE = os.path.join(HERE, "crashext.c")
 HELPER_MARK = "CRASHEXT-HELPER-LINE"
 CALL_MARK = "CRASHEXT-CALL-LINE"
 
+# An interpreter run from its build tree (tests/ft-python's) has its headers
+# there, not at INCLUDEPY: Include/ and pyconfig.h's directory.
 _QUERY = ("import sysconfig, json; g = sysconfig.get_config_var; "
-          "print(json.dumps({'include': g('INCLUDEPY'), "
+          "p = sysconfig.get_paths(); "
+          "print(json.dumps({'include': [p['include'], p['platinclude']] "
+          "if sysconfig.is_python_build() else [g('INCLUDEPY')], "
           "'suffix': g('EXT_SUFFIX') or g('SO'), 'cflags': g('CFLAGS') or '',"
           " 'version': '%d.%d' % __import__('sys').version_info[:2]}))")
 
@@ -40,7 +44,7 @@ class BuildError(Exception):
 
 
 def config(python):
-    """{'include', 'suffix', 'cflags', 'version'} of an interpreter."""
+    """{'include' (a list), 'suffix', 'cflags', 'version'} of an interpreter."""
     env = dict((k, v) for k, v in os.environ.items()
                if not k.startswith("PYTHON"))
     p = subprocess.Popen([python, "-E", "-s", "-c", _QUERY],
@@ -92,8 +96,8 @@ def build(python, outdir, split_debug=False, force=False):
     cc = os.environ.get("CC", "cc")
     tmp = so + ".tmp%d" % os.getpid()
     argv = ([cc] + shlex.split(cfg["cflags"]) +
-            ["-shared", "-fPIC", "-O2", "-g", "-I", cfg["include"],
-             SOURCE, "-o", tmp])
+            ["-shared", "-fPIC", "-O2", "-g"] +
+            ["-I" + d for d in cfg["include"]] + [SOURCE, "-o", tmp])
     try:
         _run(argv)
         if split_debug:

@@ -22,6 +22,7 @@ import json
 import linecache
 import os
 import sys
+import sysconfig
 import threading
 import time
 
@@ -246,6 +247,9 @@ def write_expectation(signal, extra_inner=(), gc_collecting=False,
     me = get_ident()
     frames = sys._current_frames()
     mine = sys._getframe(1 + skip_frames)
+    # a free-threaded build (3.13t+) runs without a GIL unless it was
+    # turned back on: then no thread holds one
+    gil = getattr(sys, "_is_gil_enabled", lambda: True)()
     unknown = [i for i in frames if i not in _tids]
     if unknown:
         raise RuntimeError("unregistered Python threads: %r" % unknown)
@@ -258,7 +262,7 @@ def write_expectation(signal, extra_inner=(), gc_collecting=False,
         threads.append({"tid": _tids[ident], "ident": ident,
                         "name": _names.get(ident),
                         "crashed": ident == me,
-                        "has_gil": ident == me,
+                        "has_gil": gil and ident == me,
                         # the GC flag is per interpreter: other threads of a
                         # collecting interpreter are not checked
                         "gc_collecting": (bool(gc_collecting) if ident == me
@@ -272,6 +276,7 @@ def write_expectation(signal, extra_inner=(), gc_collecting=False,
     obj = {"schema": 1,
            "scenario": _scenario,
            "python_version": "%d.%d.%d" % sys.version_info[:3],
+           "free_threaded": bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
            "executable": _text(os.path.realpath(sys.executable)),
            "pid": os.getpid(), "ppid": os.getppid(),
            "uid": os.getuid(), "gid": os.getgid(),
