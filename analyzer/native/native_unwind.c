@@ -19,6 +19,7 @@
 #include "debug_cache.h"
 #include "native_unwind.h"
 #include "stack_merge.h"
+#include "symbol_index.h"
 
 #define MAX_NATIVE_FRAMES 65536
 #define MAX_INLINE_DEPTH 64
@@ -458,6 +459,7 @@ struct unwind_ctx {
         Dwfl *dwfl;
         struct memo *memo;
         struct scope_cache *scopes;
+        struct symbol_index *symbols;
         int error;
 };
 
@@ -537,11 +539,9 @@ static int symbolize_fresh(struct unwind_ctx *u, uint64_t pc, bool activation) {
         int line = 0, r;
 
         if (mod) {
-                GElf_Sym sym;
-                GElf_Off off;
                 Dwfl_Line *dl;
 
-                symname = dwfl_module_addrinfo(mod, adj, &off, &sym, NULL, NULL, NULL);
+                symname = symbol_index_name(u->symbols, mod, adj);
                 dl = dwfl_module_getsrc(mod, adj);
                 if (dl)
                         file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
@@ -879,14 +879,18 @@ int native_unwind(struct analysis *a) {
         struct process_arg arg = { .core = a->core, .target = a->target };
         struct memo memo = {};
         _cleanup_free_ struct scope_cache *scopes = calloc(1, sizeof(*scopes));
+        struct symbol_index *symbols = symbol_index_new();
         Dwfl *dwfl;
         int r = 0;
 
-        if (!scopes)
+        if (!scopes || !symbols) {
+                symbol_index_free(symbols);
                 return -ENOMEM;
+        }
         dwfl = report_modules(a);
         if (!dwfl) {
                 strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
+                symbol_index_free(symbols);
                 return 0;
         }
         if (!dwfl_attach_state(dwfl, NULL, a->core->process.pid ? a->core->process.pid : 1,
@@ -897,7 +901,7 @@ int native_unwind(struct analysis *a) {
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
                 struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo,
-                                        .scopes = scopes };
+                                        .scopes = scopes, .symbols = symbols };
 
                 if (th->tid <= 0 || same_os_thread(a, i))
                         continue;
@@ -921,6 +925,7 @@ int native_unwind(struct analysis *a) {
                 classify(a, &a->threads[i]);
 out:
         scope_cache_free(scopes);
+        symbol_index_free(symbols);
         free(memo.slots);
         dwfl_end(dwfl);
         return r;
