@@ -19,6 +19,7 @@
 #include "debug_cache.h"
 #include "native_unwind.h"
 #include "stack_merge.h"
+#include "symbol_index.h"
 
 #define MAX_NATIVE_FRAMES 65536
 #define MAX_INLINE_DEPTH 64
@@ -205,9 +206,27 @@ struct scope_unit {
         bool failed;
 };
 
+/* A unit's top-level children, with the address ranges dwarf_haspc() would read for them. */
+struct scope_top_child {
+        Dwarf_Die die;
+        uint32_t first_range, n_ranges; /* in scope_top.ranges */
+        int8_t rest;                    /* dwarf_haspc() once past them: 0, -1, or SCOPE_ASK_HASPC */
+};
+
+struct scope_top {
+        void *root;                     /* the unit DIE's address: the key */
+        struct scope_top_child *children;       /* by increasing DIE address, the walk's order */
+        size_t n, allocated;
+        Dwarf_Addr (*ranges)[2];
+        size_t n_ranges, ranges_allocated;
+        bool failed;                    /* an imported unit may be met, or the walk failed */
+};
+
 struct scope_cache {
         struct scope_unit units[SCOPE_MAX_UNITS];
         size_t n;
+        struct scope_top tops[SCOPE_MAX_UNITS];
+        size_t n_tops;
 };
 
 /* The DIEs libdw's scope walk descends into. */
@@ -352,6 +371,10 @@ static void scope_cache_free(struct scope_cache *c) {
                 free(c->units[i].nodes);
                 free(c->units[i].first);
         }
+        for (size_t i = 0; i < c->n_tops; i++) {
+                free(c->tops[i].children);
+                free(c->tops[i].ranges);
+        }
 }
 
 /* The walked unit holding die (its unit DIE found as libdw's walks find it), or NULL. */
@@ -371,8 +394,8 @@ static struct scope_unit *unit_of(struct scope_cache *c, Dwarf_Die *die) {
  * when a unit could not be walked or a range could not be read, and the
  * caller must ask libdw.
  */
-static int scope_chain(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain,
-                       bool *asked_libdw) {
+static int scope_chain_indexed(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain,
+                               bool *asked_libdw) {
         struct scope_unit *u = scope_unit(c, cudie), *du;
         uint32_t cur = 0, inner = SCOPE_NONE, inlined = SCOPE_NONE, d, k;
         size_t i;
@@ -440,6 +463,196 @@ static int scope_chain(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, D
         return depth;
 }
 
+/*
+ * The walk above visits every DIE of a unit once; a pc needs only the DIEs
+ * that hold it.  In a unit that cannot import another (no imported-unit
+ * tag in its abbreviations), each DIE is met once, at its place in the
+ * tree, so the walk's answer is the path down the tree through the first
+ * child holding pc at each level, and dwarf_getscopes_die()'s chain is that
+ * path.  The unit's top level (thousands of types and functions) is read
+ * once with its ranges; below it only the children along the path are
+ * read.  An inline's abstract origin is known to be in its unit's walk when
+ * it is a top-level DIE of that unit; in every other case the index above
+ * answers.
+ */
+#define SCOPE_ASK (-2)
+#define SCOPE_ASK_HASPC 2
+#define SCOPE_MAX_RANGES 64             /* of one top-level DIE kept; past them dwarf_haspc answers */
+#define SCOPE_MAX_ABBREVS (1u << 20)
+
+/* Whether the unit of root may hold an imported unit (or its abbreviations cannot be read). */
+static bool may_import(Dwarf_Die *root) {
+        Dwarf_Off off = 0;
+
+        for (unsigned i = 0; i < SCOPE_MAX_ABBREVS; i++) {
+                size_t len = 0;
+                Dwarf_Abbrev *a = dwarf_getabbrev(root, off, &len);
+
+                if (a == DWARF_END_ABBREV)
+                        return false;
+                if (!a || len == 0 || dwarf_getabbrevtag(a) == DW_TAG_imported_unit)
+                        return true;
+                off += len;
+        }
+        return true;
+}
+
+static int read_top_child(struct scope_top *t, Dwarf_Die *die) {
+        struct scope_top_child *k;
+        Dwarf_Addr base, begin, end;
+        ptrdiff_t off = 0;
+
+        if (t->n >= SCOPE_MAX_NODES || grow_array(&t->children, &t->allocated, t->n + 1, sizeof(*t->children)) < 0)
+                return -1;
+        k = &t->children[t->n++];
+        *k = (struct scope_top_child) { .die = *die, .first_range = (uint32_t)t->n_ranges };
+        while ((off = dwarf_ranges(die, off, &base, &begin, &end)) > 0) {
+                if (k->n_ranges == SCOPE_MAX_RANGES) {
+                        k->rest = SCOPE_ASK_HASPC;
+                        return 0;
+                }
+                if (t->n_ranges >= SCOPE_MAX_NODES ||
+                    grow_array(&t->ranges, &t->ranges_allocated, t->n_ranges + 1, sizeof(*t->ranges)) < 0)
+                        return -1;
+                t->ranges[t->n_ranges][0] = begin;
+                t->ranges[t->n_ranges++][1] = end;
+                k->n_ranges++;
+        }
+        k->rest = off < 0 ? -1 : 0;
+        return 0;
+}
+
+static int read_top(struct scope_top *t, Dwarf_Die *root) {
+        Dwarf_Die child;
+        int r;
+
+        if (may_import(root))
+                return -1;
+        r = dwarf_child(root, &child);
+        while (r == 0) {
+                if (t->n > 0 && (uintptr_t)child.addr <= (uintptr_t)t->children[t->n - 1].die.addr)
+                        return -1;
+                if (read_top_child(t, &child) < 0)
+                        return -1;
+                r = dwarf_siblingof(&child, &child);
+        }
+        return r < 0 ? -1 : 0;
+}
+
+/* The read top level of the unit whose DIE is root, or NULL (then use the index). */
+static struct scope_top *scope_top(struct scope_cache *c, Dwarf_Die *root) {
+        struct scope_top *t;
+
+        for (size_t i = 0; i < c->n_tops; i++)
+                if (c->tops[i].root == root->addr)
+                        return c->tops[i].failed ? NULL : &c->tops[i];
+        if (c->n_tops == SCOPE_MAX_UNITS)
+                return NULL;
+        t = &c->tops[c->n_tops++];
+        t->root = root->addr;
+        if (read_top(t, root) < 0) {
+                free(t->children);
+                free(t->ranges);
+                *t = (struct scope_top) { .root = root->addr, .failed = true };
+                return NULL;
+        }
+        return t;
+}
+
+/* dwarf_haspc() of a top-level child, from its kept ranges. */
+static int top_haspc(const struct scope_top *t, struct scope_top_child *k, Dwarf_Addr pc) {
+        for (uint32_t i = k->first_range; i < k->first_range + k->n_ranges; i++)
+                if (pc >= t->ranges[i][0] && pc < t->ranges[i][1])
+                        return 1;
+        return k->rest == SCOPE_ASK_HASPC ? dwarf_haspc(&k->die, pc) : k->rest;
+}
+
+/* Whether die is a top-level child of the read unit t. */
+static bool top_holds(const struct scope_top *t, const void *addr) {
+        size_t lo = 0, hi = t->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if ((uintptr_t)t->children[mid].die.addr < (uintptr_t)addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < t->n && t->children[lo].die.addr == addr;
+}
+
+/* scope_chain's answer from the DIEs along the path to pc, or SCOPE_ASK. */
+static int scope_chain_cheap(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain) {
+        Dwarf_Die path[SCOPE_MAX_DEPTH];
+        size_t depth = 0, inlined = SIZE_MAX;
+        struct scope_top *t = scope_top(c, cudie), *ot;
+        Dwarf_Die child, root;
+        int r;
+
+        if (!t)
+                return SCOPE_ASK;
+        for (size_t i = 0; i < t->n && depth == 0; i++) {
+                r = top_haspc(t, &t->children[i], pc);
+                if (r < 0)
+                        return SCOPE_ASK;
+                if (r > 0)
+                        path[depth++] = t->children[i].die;
+        }
+        if (depth == 0)
+                return 0;
+        /* down through the first child holding pc, while the DIE may hold scopes */
+        while (may_hold_scopes(&path[depth - 1]) && dwarf_haschildren(&path[depth - 1])) {
+                r = dwarf_child(&path[depth - 1], &child);
+                while (r == 0) {
+                        if (dwarf_tag(&child) == DW_TAG_imported_unit)
+                                return SCOPE_ASK;
+                        int has = dwarf_haspc(&child, pc);
+                        if (has < 0)
+                                return SCOPE_ASK;
+                        if (has > 0)
+                                break;
+                        r = dwarf_siblingof(&child, &child);
+                }
+                if (r < 0)
+                        return SCOPE_ASK;
+                if (r > 0)
+                        break;
+                if (depth == SCOPE_MAX_DEPTH - 1)
+                        return SCOPE_ASK;
+                path[depth++] = child;
+        }
+        for (size_t i = 0; i < depth; i++)
+                if (dwarf_tag(&path[i]) == DW_TAG_inlined_subroutine)
+                        inlined = i;
+        if (inlined != SIZE_MAX) {
+                Dwarf_Attribute attr;
+                Dwarf_Die origin;
+
+                if (!dwarf_formref_die(dwarf_attr(&path[inlined], DW_AT_abstract_origin, &attr), &origin) ||
+                    !dwarf_diecu(&origin, &root, NULL, NULL))
+                        return SCOPE_ASK;
+                ot = scope_top(c, &root);
+                if (!ot || !top_holds(ot, origin.addr))
+                        return SCOPE_ASK;
+        }
+        *chain = malloc((depth + 1) * sizeof(**chain));
+        if (!*chain)
+                return SCOPE_ASK;
+        for (size_t i = 0; i < depth; i++)
+                (*chain)[i] = path[depth - 1 - i];
+        (*chain)[depth] = *cudie;
+        return (int)depth + 1;
+}
+
+static int scope_chain(struct scope_cache *c, Dwarf_Die *cudie, Dwarf_Addr pc, Dwarf_Die **chain,
+                       bool *asked_libdw) {
+        int r = scope_chain_cheap(c, cudie, pc, chain);
+
+        *asked_libdw = false;
+        return r != SCOPE_ASK ? r : scope_chain_indexed(c, cudie, pc, chain, asked_libdw);
+}
+
 /* Where the frames for one pc were first written: the same pc recurs (eval loops, recursion). */
 struct memo_slot {
         uint64_t key;                   /* pc * 2 + activation, 0 when empty */
@@ -458,6 +671,7 @@ struct unwind_ctx {
         Dwfl *dwfl;
         struct memo *memo;
         struct scope_cache *scopes;
+        struct symbol_index *symbols;
         int error;
 };
 
@@ -537,11 +751,9 @@ static int symbolize_fresh(struct unwind_ctx *u, uint64_t pc, bool activation) {
         int line = 0, r;
 
         if (mod) {
-                GElf_Sym sym;
-                GElf_Off off;
                 Dwfl_Line *dl;
 
-                symname = dwfl_module_addrinfo(mod, adj, &off, &sym, NULL, NULL, NULL);
+                symname = symbol_index_name(u->symbols, mod, adj);
                 dl = dwfl_module_getsrc(mod, adj);
                 if (dl)
                         file = dwfl_lineinfo(dl, NULL, &line, NULL, NULL, NULL);
@@ -879,14 +1091,18 @@ int native_unwind(struct analysis *a) {
         struct process_arg arg = { .core = a->core, .target = a->target };
         struct memo memo = {};
         _cleanup_free_ struct scope_cache *scopes = calloc(1, sizeof(*scopes));
+        struct symbol_index *symbols = symbol_index_new();
         Dwfl *dwfl;
         int r = 0;
 
-        if (!scopes)
+        if (!scopes || !symbols) {
+                symbol_index_free(symbols);
                 return -ENOMEM;
+        }
         dwfl = report_modules(a);
         if (!dwfl) {
                 strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
+                symbol_index_free(symbols);
                 return 0;
         }
         if (!dwfl_attach_state(dwfl, NULL, a->core->process.pid ? a->core->process.pid : 1,
@@ -897,7 +1113,7 @@ int native_unwind(struct analysis *a) {
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
                 struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo,
-                                        .scopes = scopes };
+                                        .scopes = scopes, .symbols = symbols };
 
                 if (th->tid <= 0 || same_os_thread(a, i))
                         continue;
@@ -921,6 +1137,7 @@ int native_unwind(struct analysis *a) {
                 classify(a, &a->threads[i]);
 out:
         scope_cache_free(scopes);
+        symbol_index_free(symbols);
         free(memo.slots);
         dwfl_end(dwfl);
         return r;
