@@ -163,6 +163,16 @@ size_t esc_fputs(FILE *out, const char *s) {
                 return 0;
         n = strlen(s);
         for (size_t i = 0; i < n; i += p.consumed) {
+                /* a run of printable ASCII goes out as it is, in one write */
+                size_t run = 0;
+                while (i + run < n && s[i + run] >= 0x20 && s[i + run] < 0x7f)
+                        run++;
+                if (run) {
+                        fwrite(s + i, 1, run, out);
+                        width += run;
+                        p.consumed = run;
+                        continue;
+                }
                 esc_next(s + i, n - i, ESC_TERMINAL, &p);
                 fwrite(p.text, 1, p.len, out);
                 width += p.width;
@@ -212,6 +222,15 @@ void esc_fput_json(FILE *out, const char *s, size_t n) {
         }
         fputc('"', out);
         for (size_t i = 0; i < n; i += p.consumed) {
+                size_t run = 0;
+                while (i + run < n && s[i + run] >= 0x20 && s[i + run] < 0x7f && s[i + run] != '"' &&
+                       s[i + run] != '\\')
+                        run++;
+                if (run) {
+                        fwrite(s + i, 1, run, out);
+                        p.consumed = run;
+                        continue;
+                }
                 esc_next(s + i, n - i, ESC_JSON, &p);
                 fwrite(p.text, 1, p.len, out);
         }

@@ -76,15 +76,19 @@ static void load(struct source_file *f, const char *root) {
         }
         f->text[got] = 0;
         f->size = got;
-        for (size_t i = 0; i <= got; i++) {
-                if (i != 0 && f->text[i - 1] != '\n')
-                        continue;
-                if (i == got && i != 0)
-                        break;
+        /* a line starts at 0 and after every newline but a final one */
+        size_t i = 0;
+        do {
+                const char *nl;
+
                 if (grow_array(&f->line_starts, &allocated, f->n_lines + 1, sizeof(size_t)) < 0)
                         break;
                 f->line_starts[f->n_lines++] = i;
-        }
+                nl = memchr(f->text + i, '\n', got - i);
+                if (!nl)
+                        break;
+                i = (size_t)(nl - f->text) + 1;
+        } while (i < got);
 }
 
 const char *source_line(struct source_cache *c, const char *file, int line) {
