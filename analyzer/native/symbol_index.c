@@ -132,9 +132,13 @@ static int range_add(struct symbol_range *r, const GElf_Sym *sym, GElf_Addr valu
 }
 
 static int range_sort(struct symbol_range *r) {
-        qsort(r->v, r->n, sizeof(*r->v), by_value_then_index);
-        qsort(r->sizeless, r->n_sizeless, sizeof(*r->sizeless), by_addr);
-        qsort(r->sizeless_abs, r->n_sizeless_abs, sizeof(*r->sizeless_abs), by_addr);
+        /* an empty array is a NULL one: qsort() must not be given it */
+        if (r->n)
+                qsort(r->v, r->n, sizeof(*r->v), by_value_then_index);
+        if (r->n_sizeless)
+                qsort(r->sizeless, r->n_sizeless, sizeof(*r->sizeless), by_addr);
+        if (r->n_sizeless_abs)
+                qsort(r->sizeless_abs, r->n_sizeless_abs, sizeof(*r->sizeless_abs), by_addr);
         r->max_last = malloc(MAX(r->n, (size_t)1) * sizeof(*r->max_last));
         if (!r->max_last)
                 return -ENOMEM;

@@ -42,6 +42,7 @@ Cases
             count, disk and log lines bounded, the latency of a trivial
             command measured during the loop
 """
+import fcntl
 import json
 import os
 import random
@@ -648,8 +649,15 @@ def main():
         signal.alarm(0)
         signal.signal(signal.SIGALRM, old_alarm)
         pf.cleanup_processes()
-    with open(cf.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
+    # read under the lock: another test (making its cores) may hold it and
+    # have its own pattern in place meanwhile
+    lock = os.open(cf.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with open(cf.CORE_PATTERN) as fh:
+            cp = fh.read().rstrip("\n")
+    finally:
+        os.close(lock)
     tap.ok(cf.MARKER not in cp and not cf._mounts_below(cf.SCRATCH_PREFIX),
            "core_pattern (%r) restored, no mounts left" % cp,
            ["mounts: %r" % cf._mounts_below(cf.SCRATCH_PREFIX)])
