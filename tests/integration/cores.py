@@ -138,21 +138,29 @@ _sid = {}
 _ft = {}
 
 
-def sid_tree():
-    """(tree, None) when Debian sid's tree is there or could be built, else
-    (None, why).  Built at most once per process."""
-    if "tree" not in _sid:
+def _setup_script(script, memo, timeout):
+    """(its one line of stdout, None) when a setup script (tests/sid-tree,
+    tests/ft-python) prints what it found or built, else (None, why, from
+    its last stderr line).  Run at most once per process."""
+    if "out" not in memo:
+        name = os.path.basename(script)
         try:
-            p = subprocess.run([SID_TREE_SCRIPT], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=1800,
+            p = subprocess.run([script], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, timeout=timeout,
                                universal_newlines=True)
             ok = p.returncode == 0 and p.stdout.strip()
-            _sid["tree"] = p.stdout.strip() if ok else None
-            _sid["why"] = None if ok else (p.stderr.strip().splitlines() or
-                                           ["sid-tree failed"])[-1]
+            memo["out"] = p.stdout.strip() if ok else None
+            memo["why"] = None if ok else (p.stderr.strip().splitlines() or
+                                           ["%s failed" % name])[-1]
         except (OSError, subprocess.SubprocessError) as e:
-            _sid["tree"], _sid["why"] = None, "sid-tree: %s" % e
-    return _sid["tree"], _sid["why"]
+            memo["out"], memo["why"] = None, "%s: %s" % (name, e)
+    return memo["out"], memo["why"]
+
+
+def sid_tree():
+    """(tree, None) when Debian sid's tree is there or could be built, else
+    (None, why)."""
+    return _setup_script(SID_TREE_SCRIPT, _sid, 1800)
 
 
 # Bind the directories the scenario needs at their own paths inside the tree,
@@ -268,20 +276,8 @@ def find_interpreters():
 
 def ft_python():
     """(path, None) when the free-threaded CPython of tests/ft-python is
-    there or could be built, else (None, why).  Built at most once per
-    process."""
-    if "exe" not in _ft:
-        try:
-            p = subprocess.run([FT_PYTHON_SCRIPT], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, timeout=3600,
-                               universal_newlines=True)
-            ok = p.returncode == 0 and p.stdout.strip()
-            _ft["exe"] = p.stdout.strip() if ok else None
-            _ft["why"] = None if ok else (p.stderr.strip().splitlines() or
-                                          ["ft-python failed"])[-1]
-        except (OSError, subprocess.SubprocessError) as e:
-            _ft["exe"], _ft["why"] = None, "ft-python: %s" % e
-    return _ft["exe"], _ft["why"]
+    there or could be built, else (None, why)."""
+    return _setup_script(FT_PYTHON_SCRIPT, _ft, 3600)
 
 
 def find_ft_interpreters():
