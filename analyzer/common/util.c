@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "util.h"
 
 int grow_array(void *array, size_t *allocated, size_t need, size_t size) {
@@ -85,4 +89,15 @@ int addr_set_add(struct addr_set *s, uint64_t addr) {
 void addr_set_clear(struct addr_set *s) {
         free(s->slots);
         *s = (struct addr_set) {};
+}
+
+const char *signal_full_name(int sig) {
+        static char buf[16];
+        const char *a = sigabbrev_np(sig);
+
+        if (!a)
+                snprintf(buf, sizeof(buf), "%d", sig);
+        else
+                snprintf(buf, sizeof(buf), "SIG%s", a);
+        return buf;
 }

@@ -64,3 +64,6 @@ struct addr_set {
 /* 1 if added, 0 if it was already there, -ENOMEM. Amortised O(1). */
 int addr_set_add(struct addr_set *s, uint64_t addr);
 void addr_set_clear(struct addr_set *s);
+
+/* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
+const char *signal_full_name(int sig);

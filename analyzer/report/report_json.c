@@ -2,8 +2,11 @@
 #include <signal.h>
 #include <string.h>
 
+#include "cmdline.h"
 #include "escape.h"
+#include "json.h"
 #include "report.h"
+#include "report_text.h"
 #include "py_object.h"
 #include "source_lines.h"
 #include "stack_merge.h"
@@ -85,6 +88,94 @@ static void put_native_frame(FILE *out, const struct native_frame_info *f) {
                 f->inlined ? "true" : "false", f->eval ? "true" : "false");
 }
 
+/* FNV-1a, 64 bits, with a separator after each string: stable across runs and builds, which is
+ * all a signature needs ("ab","c" and "a","bc" differ) */
+static uint64_t fnv(uint64_t h, const char *s) {
+        for (; s && *s; s++) {
+                h ^= (unsigned char)*s;
+                h *= 0x100000001b3ULL;
+        }
+        h ^= 0xff;
+        return h * 0x100000001b3ULL;
+}
+
+/* What the report says about the crash as a whole, derived once, here. */
+struct crash_summary {
+        char signature[17];
+        char summary[512];
+        const struct py_frame_info *frame;      /* the crashed thread's innermost Python frame */
+};
+
+/* The thread the signal hit (the first one when no thread says so). */
+static const struct thread_info *crashed_thread(const struct analysis *a) {
+        for (size_t i = 0; i < a->n_threads; i++)
+                if (a->threads[i].crashed)
+                        return &a->threads[i];
+        return a->n_threads ? &a->threads[0] : NULL;
+}
+
+/*
+ * The signature: the signal and the crashed thread's eight innermost named frames of the
+ * report (kind, function, and the file name of a Python frame or the library of a native one),
+ * not their lines, so that it survives an edit elsewhere.  The summary: the signal, the
+ * innermost Python frame, and the C function through which the Python code around it called
+ * it.  pystackd grouped crashes by exactly this before the analyzer computed it: a change here
+ * splits every group a store holds.
+ */
+static void summarize(const struct analysis *a, int signo, struct crash_summary *c) {
+        const struct thread_info *th = crashed_thread(a);
+        _cleanup_free_ struct stack_item *items = NULL;
+        uint64_t h = fnv(0xcbf29ce484222325ULL, signal_full_name(signo));
+        const char *via = NULL, *gap = NULL;
+        bool gap_done = false, merged;
+        size_t n = 0, counted = 0;
+
+        c->frame = NULL;
+        if (th && stack_merge(a, th, a->native, &items, &n, &merged) < 0)
+                n = 0;
+        for (size_t k = n; k-- > 0;) {
+                const struct py_frame_info *pf = items[k].python ? &th->frames[items[k].index] : NULL;
+                const struct native_frame_info *nf = pf ? NULL : &th->native[items[k].index];
+                const char *function = pf ? pf->function : nf->function;
+
+                if (function && counted < 8) {
+                        h = fnv(h, pf ? "python" : "native");
+                        h = fnv(h, function);
+                        h = fnv(h, pf ? path_base_name(pf->file) : nf->library);
+                        counted++;
+                }
+                if (pf && !c->frame)
+                        c->frame = pf;
+                else if (pf && !gap_done) {
+                        gap_done = true;
+                        via = gap;
+                } else if (c->frame && !gap_done && function)
+                        gap = function;
+        }
+        snprintf(c->signature, sizeof(c->signature), "%016llx", (unsigned long long)h);
+        if (c->frame)
+                snprintf(c->summary, sizeof(c->summary), "%s in %s (%s:%d)%s%s", signal_full_name(signo),
+                         c->frame->function, path_base_name(c->frame->file), c->frame->line, via ? " via " : "",
+                         via ? via : "");
+        else
+                snprintf(c->summary, sizeof(c->summary), "%s", signal_full_name(signo));
+}
+
+/* The script as the command line names it: the core keeps the first 80 bytes of the arguments,
+ * joined by spaces. */
+static char *script_from_core(const struct analysis *a) {
+        const struct core_process *p = &a->core->process;
+        char args[sizeof(p->psargs) + 1];
+        const char *argv[64];
+        size_t argc = 0;
+
+        snprintf(args, sizeof(args), "%s", p->present ? p->psargs : "");
+        for (char *save = NULL, *t = strtok_r(args, " ", &save); t && argc < ELEMENTSOF(argv);
+             t = strtok_r(NULL, " ", &save))
+                argv[argc++] = t;
+        return cmdline_script(argv, argc, a->target->exe_display, p->present ? p->fname : NULL);
+}
+
 static void put_frames(FILE *out, const struct analysis *a, const struct thread_info *th,
                        struct source_cache *src) {
         _cleanup_free_ struct stack_item *items = NULL;
@@ -115,7 +206,11 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
         struct source_cache *src = o->source ? source_cache_new(a->target->opts->lib_search_root) : NULL;
         int signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
 
-        fputs("{\"schema_version\":1,\"core\":", out);
+        struct crash_summary sum;
+        _cleanup_free_ char *script = script_from_core(a);
+
+        summarize(a, signo, &sum);
+        fputs("{\"schema_version\":2,\"core\":", out);
         put_note_string(out, a->core_path, false);
         fputs(",\"executable\":", out);
         put_note_string(out, a->target->exe_display ? a->target->exe_display : "", false);
@@ -125,6 +220,22 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         a->layout.free_threaded ? "true" : "false");
         else
                 fputs(",\"python_version\":null", out);
+
+        fprintf(out, ",\"core_truncated\":%s,\"signature\":\"%s\",\"summary\":", a->core->truncated ? "true" : "false",
+                sum.signature);
+        fput_json_string(out, sum.summary);
+        fputs(",\"script\":", out);
+        put_json_or_null(out, script);
+        fputs(",\"frame\":", out);
+        if (sum.frame) {
+                fputs("{\"function\":", out);
+                fput_json_string(out, sum.frame->function);
+                fputs(",\"file\":", out);
+                fput_json_string(out, sum.frame->file);
+                fprintf(out, ",\"line\":%d}", sum.frame->line);
+        } else
+                fputs("null", out);
+        fprintf(out, ",\"multiple_interpreters\":%s", a->multiple_interpreters ? "true" : "false");
 
         fputs(",\"process\":", out);
         if (p->present) {
@@ -176,6 +287,7 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fprintf(out, "%llu", (unsigned long long)th->pthread_id);
                 else
                         fputs("null", out);
+                fprintf(out, ",\"interpreter_address\":%llu", (unsigned long long)th->interp);
                 fputs(",\"interpreter_id\":", out);
                 if (th->interp_id >= 0)
                         fprintf(out, "%lld", (long long)th->interp_id);
@@ -248,4 +360,27 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
         source_cache_free(src);
         fflush(out);
         return ferror(out) ? -EIO : 0;
+}
+
+int report_text(FILE *out, const struct analysis *a, const struct report_options *o) {
+        _cleanup_free_ char *json = NULL;
+        size_t len = 0;
+        struct report_options jo = { .source = o->source };
+        struct text_options to = { .color = o->color, .native = a->native != NATIVE_OFF, .locals = a->locals };
+        struct json_doc *doc = NULL;
+        FILE *mem = open_memstream(&json, &len);
+        int r;
+
+        /* the text is the document's: one format, whoever renders it */
+        if (!mem)
+                return -ENOMEM;
+        r = report_json(mem, a, &jo);
+        if (fclose(mem) != 0 || r < 0)
+                return -ENOMEM;
+        r = json_parse(json, len, &doc);
+        if (r < 0)
+                return r;
+        r = report_text_render(out, json_root(doc), &to);
+        json_free(doc);
+        return r;
 }

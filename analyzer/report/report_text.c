@@ -1,75 +1,70 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
 #include <string.h>
 
 #include "escape.h"
-#include "report.h"
-#include "source_lines.h"
-#include "stack_merge.h"
-
-/* psargs is padded with NULs and may end in a space */
-static void put_args(FILE *out, const char *s) {
-        size_t n = strlen(s);
-        char buf[96];
-
-        while (n && s[n - 1] == ' ')
-                n--;
-        snprintf(buf, sizeof(buf), "%.*s", (int)n, s);
-        esc_fputs(out, buf);
-}
+#include "report_text.h"
 
 struct style {
         const char *bold, *reset, *py, *c, *fn;
 };
 
-static void python_frame(FILE *out, const struct analysis *a, const struct py_frame_info *f,
-                         const struct report_options *o, const struct style *st, struct source_cache *src) {
-        const char *line;
+/* s, or "???" as PyStack writes what is unknown */
+static const char *or_unknown(const char *s) {
+        return s ? s : "???";
+}
+
+static void python_frame(FILE *out, const struct json_value *f, const struct text_options *o,
+                         const struct style *st) {
+        const char *source = json_str(json_get(f, "source"));
+        const struct json_value *args = json_get(f, "arguments");
 
         fprintf(out, "    %s(Python)%s File \"", st->py, st->reset);
-        esc_fputs(out, f->file);
-        fprintf(out, "\", line %d, in %s", f->line, st->fn);
-        esc_fputs(out, f->function);
+        esc_fputs(out, or_unknown(json_str(json_get(f, "file"))));
+        fprintf(out, "\", line %d, in %s", (int)json_int(json_get(f, "line"), -1), st->fn);
+        esc_fputs(out, or_unknown(json_str(json_get(f, "function"))));
         fprintf(out, "%s\n", st->reset);
-        line = o->source ? source_line(src, f->file, f->line) : NULL;
-        if (line && *line) {
+        if (source && *source) {
                 fputs("        ", out);
-                esc_fputs(out, line);
+                esc_fputs(out, source);
                 fputc('\n', out);
         }
-        if (!a->locals)
+        if (!o->locals || !args)
                 return;
-        if (f->vars_error) {
+        if (json_str(json_get(f, "locals_error"))) {
                 fputs("      (locals unavailable: ", out);
-                esc_fputs(out, f->vars_error);
+                esc_fputs(out, json_str(json_get(f, "locals_error")));
                 fputs(")\n", out);
                 return;
         }
-        for (int args = 1; args >= 0; args--) {
-                bool header = false;
+        for (int arguments = 1; arguments >= 0; arguments--) {
+                const struct json_value *vars = arguments ? args : json_get(f, "locals");
 
-                for (size_t i = 0; i < f->n_vars; i++) {
-                        if (f->vars[i].argument != (bool)args)
-                                continue;
-                        if (!header)
-                                fputs(args ? "      Arguments:\n" : "      Locals:\n", out);
-                        header = true;
+                for (size_t i = 0; i < json_len(vars); i++) {
+                        const struct json_value *v = json_at(vars, i);
+
+                        if (i == 0)
+                                fputs(arguments ? "      Arguments:\n" : "      Locals:\n", out);
                         fputs("        ", out);
-                        esc_fputs(out, f->vars[i].name);
+                        esc_fputs(out, json_str(json_get(v, "name")));
                         fputs(": ", out);
-                        esc_fputs(out, f->vars[i].repr);
+                        esc_fputs(out, json_str(json_get(v, "repr")));
                         fputc('\n', out);
                 }
         }
 }
 
-static void native_frame(FILE *out, const struct native_frame_info *f, const struct style *st) {
+static void native_frame(FILE *out, const struct json_value *f, const struct style *st) {
+        const char *function = json_str(json_get(f, "function")), *file = json_str(json_get(f, "file"));
+        const char *library = json_str(json_get(f, "library"));
+
         fprintf(out, "    %s(C)%s File \"", st->c, st->reset);
         /* PyStack's words: a frame with no symbol names its library as the file */
-        esc_fputs(out, f->file ? f->file : !f->function && f->library ? f->library : "???");
-        fprintf(out, "\", line %d, in %s", f->line, st->fn);
-        esc_fputs(out, f->function ? f->function : "???");
-        fprintf(out, "%s%s (", st->reset, f->inlined ? " (inlined)" : "");
-        esc_fputs(out, f->library ? f->library : "???");
+        esc_fputs(out, file ? file : !function && library ? library : "???");
+        fprintf(out, "\", line %d, in %s", (int)json_int(json_get(f, "line"), 0), st->fn);
+        esc_fputs(out, or_unknown(function));
+        fprintf(out, "%s%s (", st->reset, json_true(json_get(f, "inlined")) ? " (inlined)" : "");
+        esc_fputs(out, or_unknown(library));
         fputs(")\n", out);
 }
 
@@ -79,122 +74,139 @@ static void native_frame(FILE *out, const struct native_frame_info *f, const str
  * a line per interpreter, and an OS thread that ran several interpreters
  * has one header and one such line per interpreter, outermost first.
  */
-static void thread_header(FILE *out, const struct analysis *a, const struct thread_info *th, bool continued,
+static void thread_header(FILE *out, const struct json_value *th, bool multiple, bool continued,
                           const struct style *st) {
-        const char *status[3];
-        size_t n_status = thread_status(th, status);
+        const struct json_value *status = json_get(th, "status");
+        const struct json_value *interp = json_get(th, "interpreter_id");
 
         if (!continued) {
-                fprintf(out, "%sTraceback for thread %d ", st->bold, th->tid);
-                if (!a->multiple_interpreters)
+                fprintf(out, "%sTraceback for thread %d ", st->bold, (int)json_int(json_get(th, "tid"), 0));
+                if (!multiple)
                         fputc('[', out);
         }
-        if (a->multiple_interpreters) {
+        if (multiple) {
                 if (!continued)
                         fprintf(out, "(most recent call last):%s\n", st->reset);
-                if (th->interp_id == 0)
+                if (interp && json_int(interp, -1) == 0)
                         fputs("  In the main interpreter [", out);
-                else if (th->interp_id > 0)
-                        fprintf(out, "  In interpreter %lld [", (long long)th->interp_id);
-                else if (th->tstate)
-                        fprintf(out, "  In the interpreter at 0x%llx [", (unsigned long long)th->interp);
+                else if (interp && json_int(interp, -1) > 0)
+                        fprintf(out, "  In interpreter %lld [", (long long)json_int(interp, -1));
+                else if (json_true(json_get(th, "python")))
+                        fprintf(out, "  In the interpreter at 0x%llx [",
+                                (unsigned long long)json_uint(json_get(th, "interpreter_address"), 0));
                 else
                         fputs("  Not currently attached to any interpreter [", out);
         }
-        for (size_t i = 0; i < n_status; i++)
-                fprintf(out, "%s%s", i ? "," : "", status[i]);
-        if (a->multiple_interpreters)
+        for (size_t i = 0; i < json_len(status); i++) {
+                fputs(i ? "," : "", out);
+                esc_fputs(out, json_str(json_at(status, i)));
+        }
+        if (multiple)
                 fputs("]\n", out);
         else
                 fprintf(out, "] (most recent call last):%s\n", st->reset);
 }
 
-static void thread_block(FILE *out, const struct analysis *a, const struct thread_info *th, bool continued,
-                         const struct report_options *o, struct source_cache *src) {
-        struct style st = { "", "", "", "", "" };
-        _cleanup_free_ struct stack_item *items = NULL;
-        size_t n = 0;
-        bool merged = false;
+static void thread_block(FILE *out, const struct json_value *th, bool multiple, bool continued,
+                         const struct text_options *o, const struct style *st) {
+        const struct json_value *frames = json_get(th, "frames"), *exception = json_get(th, "exception");
+        const char *truncated = json_str(json_get(th, "truncated"));
+        const char *native_error = o->native ? json_str(json_get(th, "native_error")) : NULL;
 
-        if (o->color)
-                st = (struct style) { "\033[1m", "\033[0m", "\033[32m", "\033[34m", "\033[33m" };
-        if (th->n_frames == 0 && th->n_native == 0 && !th->truncated && !th->native_error &&
-            !a->multiple_interpreters) {
-                fprintf(out, "The frame stack for thread %d is empty\n", th->tid);
+        if (json_len(frames) == 0 && !truncated && !native_error && !multiple) {
+                fprintf(out, "The frame stack for thread %d is empty\n", (int)json_int(json_get(th, "tid"), 0));
                 return;
         }
-        thread_header(out, a, th, continued, &st);
-        if (th->exception) {
+        thread_header(out, th, multiple, continued, st);
+        if (json_str(json_get(exception, "text"))) {
                 fputs("    Exception: ", out);
-                esc_fputs(out, th->exception);
-                fputs(th->exception_handled ? " (being handled)\n" : "\n", out);
+                esc_fputs(out, json_str(json_get(exception, "text")));
+                fputs(json_true(json_get(exception, "handled")) ? " (being handled)\n" : "\n", out);
         }
-        if (th->truncated) {
+        if (truncated) {
                 fputs("    (Python frames missing: ", out);
-                esc_fputs(out, th->truncated);
+                esc_fputs(out, truncated);
                 fputs(")\n", out);
         }
-        if (th->native_error) {
+        if (native_error) {
                 fputs("    (native frames missing: ", out);
-                esc_fputs(out, th->native_error);
+                esc_fputs(out, native_error);
                 fputs(")\n", out);
-        }
-        if (stack_merge(a, th, a->native, &items, &n, &merged) < 0) {
-                fputs("    (out of memory)\n", out);
-                return;
         }
         /* PyStack's words; it then shows the Python frames only, we add the native ones after them */
-        if (a->native != NATIVE_OFF && !merged && th->n_native && th->n_frames)
+        const struct json_value *merged = json_get(th, "merged");
+        if (o->native && merged && merged->type == JSON_FALSE)
                 fputs("* - Unable to merge native stack due to insufficient native information - *\n", out);
-        for (size_t i = 0; i < n; i++) {
-                if (items[i].python)
-                        python_frame(out, a, &th->frames[items[i].index], o, &st, src);
-                else
-                        native_frame(out, &th->native[items[i].index], &st);
+        for (size_t i = 0; i < json_len(frames); i++) {
+                const struct json_value *f = json_at(frames, i);
+                const char *kind = json_str(json_get(f, "kind"));
+
+                if (!kind || !strcmp(kind, "python"))
+                        python_frame(out, f, o, st);
+                else if (o->native)
+                        native_frame(out, f, st);
         }
 }
 
-int report_text(FILE *out, const struct analysis *a, const struct report_options *o) {
-        const struct core_process *p = &a->core->process;
-        const struct core_signal *s = &a->core->signal;
-        struct source_cache *src = o->source ? source_cache_new(a->target->opts->lib_search_root) : NULL;
-        int signo;
+int report_text_render(FILE *out, const struct json_value *r, const struct text_options *o) {
+        const struct json_value *process = json_get(r, "process"), *threads = json_get(r, "threads");
+        const struct json_value *signal = json_get(r, "signal");
+        const char *exe = json_str(json_get(r, "executable"));
+        const char *source = json_str(json_get(r, "executable_source"));
+        bool multiple = json_true(json_get(r, "multiple_interpreters"));
+        struct style st = { "", "", "", "", "" };
+        int32_t previous_tid = 0;
+        bool shown = false;
 
-        fputs(a->target->opts->executable ? "Using executable given on the command line: " :
+        if (o->color)
+                st = (struct style) { "\033[1m", "\033[0m", "\033[32m", "\033[34m", "\033[33m" };
+        fputs(source && !strcmp(source, "argument") ? "Using executable given on the command line: " :
               "Using executable found in the core file: ", out);
-        esc_fputs(out, a->target->exe_display ? a->target->exe_display : "(unknown)");
+        esc_fputs(out, exe && *exe ? exe : "(unknown)");
         fputs("\n\n", out);
-        if (p->present) {
+        if (process && process->type == JSON_OBJECT) {
+                const char *state = json_str(json_get(process, "state"));
+
                 fputs("Core file information:\n", out);
                 fprintf(out, "state: %c zombie: %s niceness: %d\n",
-                        p->state > ' ' && p->state < 0x7f ? p->state : '?', p->zombie ? "True" : "False", p->nice);
-                fprintf(out, "pid: %d ppid: %d sid: %d\n", p->pid, p->ppid, p->sid);
-                fprintf(out, "uid: %u gid: %u pgrp: %d\n", p->uid, p->gid, p->pgrp);
+                        state && state[0] > ' ' && (unsigned char)state[0] < 0x7f ? state[0] : '?',
+                        json_true(json_get(process, "zombie")) ? "True" : "False",
+                        (int)json_int(json_get(process, "nice"), 0));
+                fprintf(out, "pid: %d ppid: %d sid: %d\n", (int)json_int(json_get(process, "pid"), 0),
+                        (int)json_int(json_get(process, "ppid"), 0), (int)json_int(json_get(process, "sid"), 0));
+                fprintf(out, "uid: %u gid: %u pgrp: %d\n", (unsigned)json_uint(json_get(process, "uid"), 0),
+                        (unsigned)json_uint(json_get(process, "gid"), 0), (int)json_int(json_get(process, "pgrp"), 0));
                 fputs("executable: ", out);
-                esc_fputs(out, p->fname);
+                esc_fputs(out, json_str(json_get(process, "comm")));
                 fputs(" arguments: ", out);
-                put_args(out, p->psargs);
+                esc_fputs(out, json_str(json_get(process, "args")));
                 fputs("\n\n", out);
         }
-        signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
-        if (signo) {
-                const char *name = signal_name(signo);
+        if (signal && signal->type == JSON_OBJECT) {
+                const char *name = json_str(json_get(signal, "name"));
 
+                fputs("The process died due receiving signal ", out);
                 if (name)
-                        fprintf(out, "The process died due receiving signal %s\n", name);
+                        esc_fputs(out, name);
                 else
-                        fprintf(out, "The process died due receiving signal %d\n", signo);
+                        fprintf(out, "%d", (int)json_int(json_get(signal, "number"), 0));
+                fputc('\n', out);
         }
-        for (size_t i = 0; i < a->n_threads; i++) {
-                const struct thread_info *th = &a->threads[i];
+        for (size_t i = 0; i < json_len(threads); i++) {
+                const struct json_value *th = json_at(threads, i);
+                int32_t tid = (int32_t)json_int(json_get(th, "tid"), 0);
                 /* one OS thread in several interpreters: one block */
-                bool continued = i && a->multiple_interpreters && th->tid > 0 && th->tid == a->threads[i - 1].tid;
+                bool continued = shown && multiple && tid > 0 && tid == previous_tid;
 
-                if (i && !continued)
+                /* a stored --native report shown without native frames: the threads Python knows */
+                if (!o->native && json_get(th, "python") && !json_true(json_get(th, "python")))
+                        continue;
+                if (shown && !continued)
                         fputc('\n', out);
-                thread_block(out, a, th, continued, o, src);
+                thread_block(out, th, multiple, continued, o, &st);
+                previous_tid = tid;
+                shown = true;
         }
-        source_cache_free(src);
         fflush(out);
         return ferror(out) ? -EIO : 0;
 }

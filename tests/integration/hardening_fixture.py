@@ -61,17 +61,17 @@ def _write(path, value):
 
 def handler_path():
     p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "pystack-coredump")
+        os.path.join("daemon", "capture", "pystack-coredump")
     return os.path.abspath(p)
 
 
 def pystackctl_path():
-    p = os.environ.get("PYSTACKCTL") or os.path.join("daemon", "pystackctl")
+    p = os.environ.get("PYSTACKCTL") or os.path.join("daemon", "ctl", "pystackctl")
     return os.path.abspath(p)
 
 
 def pystackd_path():
-    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd")
+    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd")
     return os.path.abspath(p)
 
 

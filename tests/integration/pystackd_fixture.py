@@ -78,13 +78,13 @@ def _pdeathsig(sig=signal.SIGTERM):
 
 
 def pystackd_path():
-    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd")
+    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd")
     return os.path.abspath(p)
 
 
 def handler_path():
     p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "pystack-coredump")
+        os.path.join("daemon", "capture", "pystack-coredump")
     return os.path.abspath(p)
 
 

@@ -66,7 +66,7 @@ ODD_ARG = b"two words\nnext line \xff\xfe\x80 end"
 
 def handler_path():
     p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "pystack-coredump")
+        os.path.join("daemon", "capture", "pystack-coredump")
     return os.path.abspath(p)
 
 

@@ -142,9 +142,9 @@ def prog(var, default):
     return os.path.abspath(os.environ.get(var) or default)
 
 
-CTL = prog("PYSTACKCTL", os.path.join("daemon", "pystackctl"))
-PYSTACKD = prog("PYSTACKD", os.path.join("daemon", "pystackd"))
-HANDLER = prog("PYSTACK_COREDUMP", os.path.join("daemon", "pystack-coredump"))
+CTL = prog("PYSTACKCTL", os.path.join("daemon", "ctl", "pystackctl"))
+PYSTACKD = prog("PYSTACKD", os.path.join("daemon", "pystackd", "pystackd"))
+HANDLER = prog("PYSTACK_COREDUMP", os.path.join("daemon", "capture", "pystack-coredump"))
 ANALYZER = prog("PYSTACK_DAEMON_ANALYZER", "") if os.environ.get("PYSTACK_DAEMON_ANALYZER") \
     else prog("PYSTACK", os.path.join("analyzer", "pystack"))
 

@@ -799,7 +799,7 @@ def case5_backlog(tap, fx, jd, n=50):
             "%.1fs:%d" % s for s in samples[::step]) +
             " end:%s" % rss_end)
         limit = 2 * vals[0] + 8192
-        with open(os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd"), "rb") as fh:
+        with open(os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd"), "rb") as fh:
             asan = b"__asan_init" in fh.read()
         if asan:
             # AddressSanitizer's quarantine keeps freed memory on purpose
@@ -848,7 +848,7 @@ def case6_unit(tap):
         env = dict(os.environ, SYSTEMD_LOG_LEVEL="info", SYSTEMD_PAGER="")
         # Documentation=man:...: the project's own pages, found via MANPATH
         if shutil.which("man"):
-            pages = {"pystackd.8": "daemon", "pystack-coredump.8": "daemon",
+            pages = {"pystackd.8": "daemon/pystackd", "pystack-coredump.8": "daemon/capture",
                      "pystack.conf.5": "etc", "pystack.1": "analyzer"}
             for page, sub in pages.items():
                 p = os.path.join(SRCDIR, sub, page)

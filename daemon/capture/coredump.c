@@ -39,12 +39,12 @@
 
 #include "conf.h"
 #include "escape.h"
+#include "log.h"
 #include "proc_info.h"
 #include "store.h"
+#include "util.h"
 #include "zst_seekable.h"
 
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define STORE_RESERVE (1u << 20)
 #define SPLICE_CHUNK (16u << 20)
 #define COMPRESS_CHUNK (4u << 20)
@@ -63,54 +63,6 @@ struct args {
         int dumpable;           /* %d */
         const char *comm;       /* %e */
 };
-
-/*
- * One entry in the journal, in its native protocol, never waiting: a journald
- * that hangs (its socket there, nobody reading) must not hold the crashing
- * process, which the kernel keeps until we have read its core.  sd_journal_send()
- * blocks in that case; a full queue here just loses the line.
- */
-static void journal_send(int priority, const char *msg) {
-        static const struct sockaddr_un sa = { .sun_family = AF_UNIX, .sun_path = "/run/systemd/journal/socket" };
-        char buf[4096 + 512];
-        size_t len = strlen(msg), n;
-        uint64_t le = 0;
-        int fd;
-
-        n = (size_t)snprintf(buf, sizeof(buf), "PRIORITY=%d\nSYSLOG_IDENTIFIER=pystack-coredump\nMESSAGE\n", priority);
-        if (n + 8 + len + 1 > sizeof(buf))
-                return;
-        for (int i = 0; i < 8; i++)     /* the length, little-endian: the value may hold anything */
-                ((unsigned char *)&le)[i] = (unsigned char)(len >> (8 * i));
-        memcpy(buf + n, &le, 8);
-        memcpy(buf + n + 8, msg, len);
-        buf[n + 8 + len] = '\n';
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd < 0)
-                return;
-        (void)sendto(fd, buf, n + 8 + len + 1, MSG_DONTWAIT | MSG_NOSIGNAL, (const struct sockaddr *)&sa, sizeof(sa));
-        close(fd);
-}
-
-__attribute__((format(printf, 2, 3)))
-static void log_msg(int priority, const char *fmt, ...) {
-        char raw[1024], msg[1024 * 4 + 32];
-        size_t o;
-        va_list ap;
-        int saved = errno;
-
-        va_start(ap, fmt);
-        vsnprintf(raw, sizeof(raw), fmt, ap);
-        va_end(ap);
-        /* names come from the crashed process: no control characters reach a terminal or the journal */
-        o = (size_t)snprintf(msg, sizeof(msg), "pystack-coredump: ");
-        esc_snprint(msg + o, sizeof(msg) - o, raw);
-        /* the journal when it runs; stderr too when a person runs us by hand */
-        journal_send(priority, msg);
-        if (isatty(STDERR_FILENO) || getenv("PYSTACK_COREDUMP_STDERR"))
-                fprintf(stderr, "%s\n", msg);
-        errno = saved;
-}
 
 static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
         char *end;
@@ -361,106 +313,6 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
         }
 }
 
-/* SQLite's words for a lock someone else holds. */
-static bool store_busy_error(const char *err) {
-        return strstr(err, "locked") || strstr(err, "busy");
-}
-
-/*
- * The rate limit and the row, in one transaction, before the core is taken:
- * the handlers of a crash loop run side by side (each process is let go
- * before its handler records it), so a row that only appeared after the
- * capture would not be counted by the next handler, and more than
- * RateLimitBurst cores would be kept.  Over the limit the row is final (1);
- * otherwise it says the capture is under way -- which is what stays if we
- * die -- and is completed by record_crash() (0).  -1: no row (store trouble;
- * record_crash() inserts one later).
- */
-static int claim_row(sqlite3 *db, const struct config *cfg, struct crash_record *rec, int64_t start, int64_t *id) {
-        struct crash_record tmp = *rec;
-        int r = 0;
-
-        if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-                return -1;
-        if (cfg->rate_limit_burst) {
-                int64_t recent = store_count_recent(db, rec->exe, start - (int64_t)cfg->rate_limit_interval * 1000000);
-                if (recent >= (int64_t)cfg->rate_limit_burst) {
-                        rec->core_state = "rate-limited";
-                        rec->suppressed = recent - cfg->rate_limit_burst + 1;
-                        rec->capture_note = "more than RateLimitBurst crashes of this executable within RateLimitIntervalSec";
-                        tmp = *rec;
-                        r = 1;
-                }
-        }
-        if (r == 0) {
-                /* visible at once, and not yet for pystackd; a handler that dies leaves it so,
-                 * and pystackd marks it as an error once it is old */
-                tmp.core_state = "capturing";
-                tmp.capture_note = NULL;
-        }
-        if (store_add_crash(db, &tmp, id) < 0 || sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK) {
-                sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-                *id = 0;
-                if (r == 1) {
-                        rec->core_state = "present";
-                        rec->suppressed = 0;
-                        rec->capture_note = NULL;
-                }
-                return -1;
-        }
-        return r;
-}
-
-/* The claimed row, completed with what the capture found. */
-static int complete_row(sqlite3 *db, const struct crash_record *rec, int64_t id) {
-        sqlite3_stmt *st;
-        int rc;
-
-        if (sqlite3_prepare_v2(db, "UPDATE crashes SET core_path = ?2, core_size = ?3, core_stored_size = ?4,"
-                               " core_state = ?5, capture_note = ?6,"
-                               " state = CASE WHEN ?5 = 'present' THEN 'pending' ELSE 'done' END WHERE id = ?1",
-                               -1, &st, NULL) != SQLITE_OK)
-                return -EIO;
-        sqlite3_bind_int64(st, 1, id);
-        if (rec->core_path)
-                sqlite3_bind_text(st, 2, rec->core_path, -1, SQLITE_STATIC);
-        if (rec->core_size >= 0)
-                sqlite3_bind_int64(st, 3, rec->core_size);
-        sqlite3_bind_int64(st, 4, rec->core_stored_size);
-        sqlite3_bind_text(st, 5, rec->core_state, -1, SQLITE_STATIC);
-        if (rec->capture_note)
-                sqlite3_bind_text(st, 6, rec->capture_note, -1, SQLITE_STATIC);
-        rc = sqlite3_step(st);
-        sqlite3_finalize(st);
-        return rc == SQLITE_DONE && sqlite3_changes(db) == 1 ? 0 : -EIO;
-}
-
-/*
- * Record the crash: complete the claimed row (*id > 0) or insert one; open
- * the store when that failed earlier because it was busy, and retry what
- * met a lock, until STORE_RETRY_USEC after we started.  The process was let
- * go before this: only we wait.
- */
-static int record_crash(sqlite3 **db, const struct config *cfg, const struct crash_record *rec, int64_t *id,
-                        int64_t start, char *err, size_t errsz) {
-        for (;;) {
-                int busy;
-
-                if (!*db && store_open(cfg->directory, db, err, errsz) < 0) {
-                        *db = NULL;
-                        busy = store_busy_error(err);
-                } else if ((*id > 0 ? complete_row(*db, rec, *id) : store_add_crash(*db, rec, id)) < 0) {
-                        int code = sqlite3_errcode(*db) & 0xff;
-                        snprintf(err, errsz, "%s", sqlite3_errmsg(*db));
-                        busy = code == SQLITE_BUSY || code == SQLITE_LOCKED;
-                } else
-                        return 0;
-                if (!busy || now_usec() - start >= STORE_RETRY_USEC)
-                        return -EIO;
-                usleep(100 * 1000);
-        }
-}
-
 /* The raw core in `raw` (size bytes) as a seekable zstd file in `out`. */
 static int compress_core(int raw, int out, const struct config *c, uint64_t size, uint64_t *stored) {
         struct zst_writer *w;
@@ -590,184 +442,266 @@ static void forward(int storage_fd, const struct args *a, const struct proc_info
         log_msg(LOG_WARNING, "cannot run the previous handler %s: %m", argv[0]);
 }
 
-int main(int argc, char **argv) {
-        const char *config_path = PYSTACK_CONF_DEFAULT;
+/* ---- the plan, step by step ---- */
+
+/* One crash being captured: what we know, and what we hold. */
+struct capture {
+        struct args a;
         struct config cfg;
-        struct args a = {};
-        struct proc_info pi = {};
-        struct crash_record rec = {};
-        char err[512], name[256], comm_safe[40], rel[300];
-        sqlite3 *db = NULL;
-        int storage_fd = -1, cores_fd = -1, raw = -1, out = -1, procfd;
-        uint64_t size = 0, stored = 0;
-        int64_t id = 0, start = now_usec();
-        char *bid = NULL;
+        struct proc_info pi;
+        bool proc_known;                /* /proc/PID is the crashed process's (pidfd-checked) */
+        char *boot_id;
+        struct crash_record rec;
+        int64_t start, id;
+        sqlite3 *db;                    /* NULL: not open (yet) */
+        int storage_fd, cores_fd, raw_fd;
+        uint64_t size;                  /* bytes of core taken */
+        char name[256], rel[300];       /* the stored core's file name, and its path in the store */
+};
+
+static void capture_done(struct capture *c) {
+        store_close(c->db);
+        closep(&c->raw_fd);
+        closep(&c->cores_fd);
+        closep(&c->storage_fd);
+        proc_info_free(&c->pi);
+        free(c->boot_id);
+        config_free(&c->cfg);
+}
+
+/* What /proc says, read while the kernel still holds the process. */
+static void gather_proc_info(struct capture *c) {
+        _cleanup_close_ int procfd = proc_open(c->a.pid, c->a.pidfd);
+
+        if (procfd >= 0) {
+                proc_info_read(procfd, c->cfg.store_environment, &c->pi);
+                c->proc_known = true;
+                return;
+        }
+        /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
+        log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
+                "recording what the kernel said only", c->a.pid, c->a.pid, c->a.pidfd, strerror(-procfd));
+        snprintf(c->pi.comm, sizeof(c->pi.comm), "%s", c->a.comm);
+        c->pi.rlimit_core = -2;
+}
+
+static void make_record(struct capture *c) {
+        const struct args *a = &c->a;
+        struct proc_info *pi = &c->pi;
+
+        c->boot_id = boot_id();
+        c->rec = (struct crash_record) {
+                .time_usec = c->start, .boot_id = c->boot_id, .hostname = a->hostname, .pid = a->pid,
+                .pid_ns = pi->pid_ns, .uid = a->uid, .gid = a->gid, .signal = a->signal,
+                .comm = pi->comm, .exe = pi->exe, .cwd = pi->cwd, .cgroup = pi->cgroup, .unit = pi->unit,
+                .cmdline_json = c->proc_known ? buf_str(&pi->cmdline) : NULL, .script = pi->script,
+                .thread_names_json = c->proc_known ? buf_str(&pi->threads) : NULL,
+                .environ_json = c->cfg.store_environment && c->proc_known ? buf_str(&pi->environ) : NULL,
+                .container = pi->container, .dumpable = a->dumpable,
+                .rlimit_core = pi->rlimit_core != -2 ? pi->rlimit_core : a->rlimit,
+                .core_size = -1, .core_state = CORE_PRESENT,
+        };
+}
+
+/*
+ * The store, checked and opened.  -errno when it cannot be used at all; 0
+ * with c->db NULL when it is busy for longer than the busy timeout: then the
+ * core is taken first (the process let go) and the record written later.
+ */
+static int open_store(struct capture *c) {
+        char err[512];
+        int r;
+
+        r = check_store_files(c->storage_fd, err, sizeof(err));
+        if (r == 0)
+                r = store_open(c->cfg.directory, &c->db, err, sizeof(err));
+        if (r == -EBUSY) {
+                log_msg(LOG_WARNING, "the store is busy (%s); taking the core first, recording later", err);
+                c->db = NULL;
+                return 0;
+        }
+        if (r < 0)
+                log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
+                        "cannot use the store: %s", c->a.pid, c->pi.comm, c->a.signal, err);
+        return r;
+}
+
+/* The row, and the rate limit: 1 when the crash is over it (the record is final, no core). */
+static int begin_capture(struct capture *c) {
+        struct rate_limit limit = {
+                .burst = c->cfg.rate_limit_burst, .interval_usec = (int64_t)c->cfg.rate_limit_interval * 1000000,
+        };
+        int r;
+
+        if (!c->db)
+                return 0;
+        r = store_begin_capture(c->db, &c->rec, &limit, &c->id);
+        if (r < 0)
+                c->id = 0;      /* store trouble: record_crash() inserts the row later */
+        return r > 0;
+}
+
+static void capture_failed(struct capture *c, enum core_state state, const char *note) {
+        c->rec.core_state = state;
+        c->rec.capture_note = note;
+}
+
+/* The core from stdin into an unnamed file, as fast as the kernel writes it; then the process goes. */
+static int take(struct capture *c) {
         enum take_result took;
-        int ret = 0;
+
+        c->cores_fd = private_subdir(c->storage_fd, "cores");
+        if (c->cores_fd < 0)
+                return capture_failed(c, CORE_ERROR, "cannot use the cores directory"), -EIO;
+        /* unnamed until complete: a crash of ours halfway leaves nothing behind */
+        c->raw_fd = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (c->raw_fd < 0)
+                return capture_failed(c, CORE_ERROR, "cannot create a file in the cores directory"), -EIO;
+        took = take_core(c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
+                         &c->size);
+        /* the whole core is ours (or we gave up on it): let the kernel release the process */
+        close(STDIN_FILENO);
+        c->rec.core_size = (int64_t)c->size;
+        if (took == TAKE_OK)
+                return 0;
+        /* give the space back before anything else needs it (the record itself) */
+        if (ftruncate(c->raw_fd, 0) < 0)
+                log_msg(LOG_WARNING, "cannot truncate the partial core: %m");
+        closep(&c->raw_fd);
+        c->raw_fd = -1;
+        if (took == TAKE_TOO_LARGE)
+                capture_failed(c, CORE_TOO_LARGE, "the core is larger than MaxCoreSize");
+        else if (took == TAKE_NO_SPACE)
+                capture_failed(c, CORE_NO_SPACE, "not enough room under MaxUse/KeepFree (or the disk is full)");
+        else
+                capture_failed(c, CORE_ERROR, "reading the core failed");
+        return -EIO;
+}
+
+/* pystackd may start analysing the raw core now, while we compress it: the two overlap. */
+static void hand_over_raw_core(struct capture *c) {
+        char msg[64];
+
+        if (c->id <= 0)
+                return;
+        snprintf(msg, sizeof(msg), "CORE=%lld", (long long)c->id);
+        notify_daemon(c->cfg.runtime_directory, msg, c->raw_fd);
+}
+
+/* The raw core as a seekable zstd file, linked into place under its final name. */
+static int compress(struct capture *c) {
+        _cleanup_close_ int out = -1;
+        char comm_safe[40], bid_hex[40] = "x", fdpath[64];
+        uint64_t stored = 0;
+
+        safe_name(c->pi.comm, comm_safe, sizeof(comm_safe));
+        for (size_t i = 0, k = 0; c->boot_id && c->boot_id[i] && k + 1 < sizeof(bid_hex); i++)
+                if (c->boot_id[i] != '-')
+                        bid_hex[k++] = c->boot_id[i], bid_hex[k] = 0;
+        snprintf(c->name, sizeof(c->name), "core.%s.%u.%s.%d.%lld.zst", comm_safe, c->a.uid, bid_hex, c->a.pid,
+                 (long long)c->start);
+        out = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+        if (out < 0 || compress_core(c->raw_fd, out, &c->cfg, c->size, &stored) < 0 || fsync(out) < 0)
+                return capture_failed(c, errno == ENOSPC ? CORE_NO_SPACE : CORE_ERROR, "compressing the core failed"),
+                       -EIO;
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
+        if (linkat(AT_FDCWD, fdpath, c->cores_fd, c->name, AT_SYMLINK_FOLLOW) < 0)
+                return capture_failed(c, CORE_ERROR, "cannot link the core into place"), -EIO;
+        snprintf(c->rel, sizeof(c->rel), "cores/%s", c->name);
+        c->rec.core_path = c->rel;
+        c->rec.core_stored_size = (int64_t)stored;
+        return 0;
+}
+
+/*
+ * Record the crash: complete the claimed row, or insert one; open the store when that failed
+ * earlier because it was busy, and retry what met a lock, until STORE_RETRY_USEC after we
+ * started.  The process was let go before this: only we wait.
+ */
+static int record_crash(struct capture *c) {
+        char err[512] = "";
+
+        for (;;) {
+                int r = c->db ? 0 : store_open(c->cfg.directory, &c->db, err, sizeof(err));
+
+                if (r == 0) {
+                        r = store_finish_capture(c->db, &c->rec, &c->id);
+                        if (r < 0)
+                                snprintf(err, sizeof(err), "%s", store_errmsg(c->db));
+                }
+                if (r == 0)
+                        return 0;
+                if (r != -EBUSY || now_usec() - c->start >= STORE_RETRY_USEC) {
+                        /* a claimed row stays, saying the capture did not finish */
+                        log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core %s): %s",
+                                c->a.pid, c->pi.comm, c->a.signal, core_state_to_string(c->rec.core_state), err);
+                        if (c->rec.core_path)
+                                unlinkat(c->cores_fd, c->name, 0);  /* a core with no record would only fill the disk */
+                        return r;
+                }
+                usleep(100 * 1000);
+        }
+}
+
+static void announce(const struct capture *c) {
+        char msg[64];
+
+        log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)c->id, c->a.pid, c->pi.comm,
+                core_state_to_string(c->rec.core_state), c->rec.capture_note ? ": " : "",
+                c->rec.capture_note ? c->rec.capture_note : "");
+        if (c->rec.core_state != CORE_PRESENT)
+                return;
+        snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)c->id);
+        notify_daemon(c->cfg.runtime_directory, msg, -1);
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .start = now_usec() };
+        const char *config_path = PYSTACK_CONF_DEFAULT;
+        char err[512];
 
         /* a fault in here must never produce a core that comes back to us */
         prctl(PR_SET_DUMPABLE, 0);
         umask(077);
         signal(SIGPIPE, SIG_IGN);
+        log_setup("pystack-coredump", LOG_TO_JOURNAL);
 
-        if (parse_args(argc, argv, &config_path, &a) < 0) {
+        if (parse_args(argc, argv, &config_path, &c.a) < 0) {
                 /* run by hand, most likely: say it where a person looks */
                 fprintf(stderr, "pystack-coredump: usage: pystack-coredump [--config=FILE] %%F %%P %%u %%g %%s %%t %%c "
                         "%%h %%d %%e (see --help)\n");
                 return 2;
         }
-        if (config_defaults(&cfg) < 0)
+        if (config_defaults(&c.cfg) < 0)
                 return 1;
-        load_config(&cfg, config_path);
-
-        procfd = proc_open(a.pid, a.pidfd);
-        if (procfd >= 0) {
-                proc_info_read(procfd, cfg.store_environment, &pi);
-                close(procfd);
-        } else {
-                /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
-                log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
-                        "recording what the kernel said only", a.pid, a.pid, a.pidfd, strerror(-procfd));
-                snprintf(pi.comm, sizeof(pi.comm), "%s", a.comm);
-                pi.rlimit_core = -2;
-        }
+        load_config(&c.cfg, config_path);
+        gather_proc_info(&c);
         /* first words, at once: if the machine is going down, at least this is in the journal */
-        log_msg(LOG_INFO, "process %d (%s) of user %u dumped core with signal %d", a.pid, pi.comm, a.uid, a.signal);
+        log_msg(LOG_INFO, "process %d (%s) of user %u dumped core with signal %d", c.a.pid, c.pi.comm, c.a.uid,
+                c.a.signal);
 
-        storage_fd = open_storage(cfg.directory, err, sizeof(err));
-        if (storage_fd < 0) {
+        c.storage_fd = open_storage(c.cfg.directory, err, sizeof(err));
+        if (c.storage_fd < 0) {
                 log_msg(LOG_ERR, "cannot use the storage directory: %s", err);
-                ret = 1;
-                goto finish;
+                return 1;
         }
-        if (cfg.capture == CAPTURE_PYTHON && !pi.python) {
-                forward(storage_fd, &a, &pi);
-                goto finish;    /* not ours; closing stdin lets the kernel go on */
+        if (c.cfg.capture == CAPTURE_PYTHON && !c.pi.python) {
+                forward(c.storage_fd, &c.a, &c.pi);
+                return 0;       /* not ours; closing stdin lets the kernel go on */
         }
-
-        bid = boot_id();
-        rec = (struct crash_record) {
-                .time_usec = start, .boot_id = bid, .hostname = a.hostname, .pid = a.pid,
-                .pid_ns = pi.pid_ns, .uid = a.uid, .gid = a.gid, .signal = a.signal,
-                .comm = pi.comm, .exe = pi.exe, .cmdline_json = procfd >= 0 ? buf_str(&pi.cmdline) : NULL, .cwd = pi.cwd,
-                .cgroup = pi.cgroup, .unit = pi.unit,
-                .thread_names_json = procfd >= 0 ? buf_str(&pi.threads) : NULL,
-                .environ_json = cfg.store_environment && procfd >= 0 ? buf_str(&pi.environ) : NULL,
-                .container = pi.container, .dumpable = a.dumpable,
-                .rlimit_core = pi.rlimit_core != -2 ? pi.rlimit_core : a.rlimit,
-                .core_size = -1, .core_state = "present",
-        };
-
-        if (check_store_files(storage_fd, err, sizeof(err)) < 0) {
-                log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
-                        "cannot use the store: %s", a.pid, pi.comm, a.signal, err);
-                ret = 1;
-                goto finish;
-        }
-        if (store_open(cfg.directory, &db, err, sizeof(err)) < 0) {
-                if (!store_busy_error(err)) {
-                        log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core not taken): "
-                                "cannot open the store: %s", a.pid, pi.comm, a.signal, err);
-                        ret = 1;
-                        goto finish;
-                }
-                /* held by someone else for longer than the busy timeout: take the core (and let the
-                 * process go) first, then try again, for a bounded time */
-                log_msg(LOG_WARNING, "the store is busy (%s); taking the core first, recording later", err);
-                db = NULL;
-        }
-        if (db && claim_row(db, &cfg, &rec, start, &id) > 0) {
+        make_record(&c);
+        if (open_store(&c) < 0)
+                return 1;
+        if (begin_capture(&c) > 0)
                 /* a crash loop: keep the record, not the core; reading nothing lets the process go now */
                 close(STDIN_FILENO);
-                goto done;
+        else if (take(&c) == 0) {
+                hand_over_raw_core(&c);
+                compress(&c);
         }
-
-        cores_fd = private_subdir(storage_fd, "cores");
-        if (cores_fd < 0) {
-                rec.core_state = "error";
-                rec.capture_note = "cannot use the cores directory";
-                goto record;
-        }
-        /* unnamed until complete: a crash of ours halfway leaves nothing behind */
-        raw = openat(cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (raw < 0) {
-                rec.core_state = "error";
-                rec.capture_note = "cannot create a file in the cores directory";
-                goto record;
-        }
-        took = take_core(raw, cores_fd, &cfg, db ? (uint64_t)MAX(store_cores_size(db), 0) : 0, &size);
-        /* the whole core is ours (or we gave up on it): let the kernel release the process */
-        close(STDIN_FILENO);
-        rec.core_size = (int64_t)size;
-        if (took != TAKE_OK) {
-                /* give the space back before anything else needs it (the record itself) */
-                if (ftruncate(raw, 0) < 0)
-                        log_msg(LOG_WARNING, "cannot truncate the partial core: %m");
-                close(raw);
-                raw = -1;
-                rec.core_state = took == TAKE_TOO_LARGE ? "too-large" : took == TAKE_NO_SPACE ? "no-space" : "error";
-                rec.capture_note = took == TAKE_TOO_LARGE ? "the core is larger than MaxCoreSize" :
-                                   took == TAKE_NO_SPACE ? "not enough room under MaxUse/KeepFree (or the disk is full)" :
-                                   "reading the core failed";
-                goto record;
-        }
-
-        safe_name(pi.comm, comm_safe, sizeof(comm_safe));
-        char bid_hex[40] = "x";
-        for (size_t i = 0, k = 0; bid && bid[i] && k + 1 < sizeof(bid_hex); i++)
-                if (bid[i] != '-')
-                        bid_hex[k++] = bid[i], bid_hex[k] = 0;
-        snprintf(name, sizeof(name), "core.%s.%u.%s.%d.%lld.zst", comm_safe, a.uid, bid_hex, a.pid,
-                 (long long)start);
-        out = openat(cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (out < 0 || compress_core(raw, out, &cfg, size, &stored) < 0 || fsync(out) < 0) {
-                rec.core_state = errno == ENOSPC ? "no-space" : "error";
-                rec.capture_note = "compressing the core failed";
-                goto record;
-        }
-        char fdpath[64];
-        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
-        if (linkat(AT_FDCWD, fdpath, cores_fd, name, AT_SYMLINK_FOLLOW) < 0) {
-                rec.core_state = "error";
-                rec.capture_note = "cannot link the core into place";
-                goto record;
-        }
-        snprintf(rel, sizeof(rel), "cores/%s", name);
-        rec.core_path = rel;
-        rec.core_stored_size = (int64_t)stored;
-
-record:
         close(STDIN_FILENO);    /* whatever happened, the process is let go before we wait for the store */
-        if (record_crash(&db, &cfg, &rec, &id, start, err, sizeof(err)) < 0) {
-                /* a claimed row stays, saying the capture did not finish */
-                log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core %s): %s", a.pid,
-                        pi.comm, a.signal, rec.core_state, err);
-                if (rec.core_path)
-                        unlinkat(cores_fd, name, 0);  /* a core with no record would only fill the disk */
-                ret = 1;
-                goto finish;
-        }
-done:
-        log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)id, a.pid, pi.comm,
-                rec.core_state, rec.capture_note ? ": " : "", rec.capture_note ? rec.capture_note : "");
-        if (!strcmp(rec.core_state, "present"))
-                {
-                char msg[64];
-                snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)id);
-                notify_daemon(cfg.runtime_directory, msg);
-        }
-finish:
-        sqlite3_close(db);
-        if (raw >= 0)
-                close(raw);
-        if (out >= 0)
-                close(out);
-        if (cores_fd >= 0)
-                close(cores_fd);
-        if (storage_fd >= 0)
-                close(storage_fd);
-        proc_info_free(&pi);
-        free(bid);
-        config_free(&cfg);
-        return ret;
+        if (record_crash(&c) < 0)
+                return 1;
+        announce(&c);
+        return 0;
 }

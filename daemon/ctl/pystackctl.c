@@ -400,7 +400,7 @@ static int run_local(struct options *o, const struct config *c) {
         r = query_run(db, &o->q, -1, c->directory, stdout, err, sizeof(err));
         sqlite3_close(db);
         if (r == 0 && o->q.verb == VERB_ANALYZE)
-                notify_daemon(c->runtime_directory, "ANALYZE");
+                notify_daemon(c->runtime_directory, "ANALYZE", -1);
         fflush(stdout);
         pager_end();
         if (r != 0)

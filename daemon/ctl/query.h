@@ -16,21 +16,16 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "store.h"
+
 enum query_verb {
         VERB_LIST, VERB_INFO, VERB_SHOW, VERB_DUMP, VERB_DEBUG, VERB_ANALYZE, VERB_GROUPS, VERB_VACUUM,
         VERB_CORE,      /* on the wire only: "give me the core of the newest match" (dump, debug) */
         _VERB_MAX
 };
 
-enum match_key { MATCH_ID, MATCH_PID, MATCH_COMM, MATCH_EXE, MATCH_UID, MATCH_SIG, MATCH_SIGNATURE };
-
 #define QUERY_MAX_MATCHES 16
 #define QUERY_MAX_WIRE (16u << 10)
-
-struct match {
-        enum match_key key;
-        char value[256];        /* validated: digits for numeric keys, a number for SIG */
-};
 
 struct query {
         enum query_verb verb;
@@ -42,9 +37,6 @@ struct query {
 };
 
 void query_init(struct query *q);
-
-/* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
-const char *signal_full_name(int sig);
 
 /* "list" -> VERB_LIST; -1 for an unknown verb. */
 int query_verb_from_name(const char *name);

@@ -86,8 +86,9 @@ int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_
  * may not run, and that is fine: the work waits in the store.  Only a socket
  * of root's in a directory only root can change, addressed through a
  * descriptor of that directory: never a link to another program's socket.
+ * fd_to_pass (>= 0) rides along (SCM_RIGHTS): the raw core of a crash being captured.
  */
-void notify_daemon(const char *runtime_dir, const char *msg);
+void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass);
 
 /* Parse text (for tests and the fuzzer): as config_load without the file checks. */
 int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz);

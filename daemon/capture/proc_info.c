@@ -9,56 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmdline.h"
 #include "escape.h"
+#include "util.h"
 #include "proc_info.h"
-
-void buf_put(struct buf *b, const void *s, size_t n) {
-        if (b->failed)
-                return;
-        if (b->n + n + 1 > b->cap) {
-                size_t cap = b->cap ? b->cap : 256;
-                char *p;
-
-                while (cap < b->n + n + 1)
-                        cap *= 2;
-                p = realloc(b->p, cap);
-                if (!p) {
-                        b->failed = true;
-                        return;
-                }
-                b->p = p;
-                b->cap = cap;
-        }
-        memcpy(b->p + b->n, s, n);
-        b->n += n;
-        b->p[b->n] = 0;
-}
-
-void buf_puts(struct buf *b, const char *s) {
-        buf_put(b, s, strlen(s));
-}
-
-void buf_put_json_string(struct buf *b, const char *s, size_t n) {
-        struct esc_piece p;
-
-        buf_put(b, "\"", 1);
-        for (size_t i = 0; i < n; i += p.consumed) {
-                esc_next(s + i, n - i, ESC_JSON, &p);
-                buf_put(b, p.text, p.len);
-        }
-        buf_put(b, "\"", 1);
-}
-
-const char *buf_str(struct buf *b) {
-        if (b->failed)
-                return NULL;
-        return b->p ? b->p : "";
-}
-
-void buf_free(struct buf *b) {
-        free(b->p);
-        *b = (struct buf) {};
-}
 
 /* Up to max bytes of dirfd/name; *len set; NULL on failure. */
 static char *read_at(int dirfd, const char *name, size_t max, size_t *len) {
@@ -125,6 +79,22 @@ static void json_strings(struct buf *b, const char *s, size_t n) {
                 i += l + 1;
         }
         buf_puts(b, "]");
+}
+
+/* cmdline_script() of NUL-separated arguments (the first 256 are enough to find the script). */
+static char *script_of(const char *s, size_t n, const char *exe, const char *comm) {
+        const char *argv[256];
+        size_t argc = 0;
+
+        for (size_t i = 0; i < n && argc < ELEMENTSOF(argv);) {
+                const char *e = memchr(s + i, 0, n - i);
+
+                if (!e)
+                        break;          /* read_at() NUL-terminates, but a cut argument is no argument */
+                argv[argc++] = s + i;
+                i = (size_t)(e - s) + 1;
+        }
+        return cmdline_script(argv, argc, exe, comm);
 }
 
 bool looks_like_python(const char *path) {
@@ -327,6 +297,7 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
         pi->cwd = read_link(procfd, "cwd");
         s = read_at(procfd, "cmdline", PROC_MAX_CMDLINE, &n);
         json_strings(&pi->cmdline, s ? s : "", s ? n : 0);
+        pi->script = script_of(s ? s : "", s ? n : 0, pi->exe, pi->comm);
         free(s);
         if (want_environ) {
                 s = read_at(procfd, "environ", PROC_MAX_ENVIRON, &n);
@@ -348,6 +319,7 @@ void proc_info_free(struct proc_info *pi) {
         free(pi->cwd);
         free(pi->cgroup);
         free(pi->unit);
+        free(pi->script);
         buf_free(&pi->cmdline);
         buf_free(&pi->environ);
         buf_free(&pi->threads);

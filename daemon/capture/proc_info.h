@@ -15,32 +15,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define PROC_MAX_CMDLINE (256u << 10)
 #define PROC_MAX_ENVIRON (256u << 10)
 #define PROC_MAX_THREADS 4096
 #define PROC_MAX_MAPS (8u << 20)
-
-/* A growable byte buffer (JSON text). */
-struct buf {
-        char *p;
-        size_t n, cap;
-        bool failed;            /* an allocation failed: the content is incomplete */
-};
-
-void buf_put(struct buf *b, const void *s, size_t n);
-void buf_puts(struct buf *b, const char *s);
-/* s (n bytes, any content) as a JSON string by escape.h's rule: bytes that are not UTF-8
- * become \udc80+byte, as Python's surrogateescape would, so the original bytes can be recovered. */
-void buf_put_json_string(struct buf *b, const char *s, size_t n);
-/* NUL-terminated text of the buffer, or NULL after a failure. */
-const char *buf_str(struct buf *b);
-void buf_free(struct buf *b);
 
 struct proc_info {
         int32_t pid_ns;                 /* last NSpid field, 0 when unknown */
         char comm[64];
         char *exe, *cwd;                /* link targets as strings, NULL when unreadable */
         struct buf cmdline;             /* JSON array */
+        char *script;                   /* cmdline_script() of it, NULL when unknown */
         struct buf environ;             /* JSON array (only when asked) */
         struct buf threads;             /* JSON array of [tid, name] */
         char *cgroup;                   /* the cgroup v2 path */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -460,7 +461,7 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
         return r;
 }
 
-void notify_daemon(const char *runtime_dir, const char *msg) {
+void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char last[NAME_MAX + 1], why[PATH_MAX + 128];
         struct stat st;
@@ -481,7 +482,20 @@ void notify_daemon(const char *runtime_dir, const char *msg) {
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd >= 0) {
-                (void)sendto(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa));
+                char cbuf[CMSG_SPACE(sizeof(int))] = {};
+                struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
+                struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
+
+                if (fd_to_pass >= 0) {
+                        mh.msg_control = cbuf;
+                        mh.msg_controllen = sizeof(cbuf);
+                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                        c->cmsg_level = SOL_SOCKET;
+                        c->cmsg_type = SCM_RIGHTS;
+                        c->cmsg_len = CMSG_LEN(sizeof(int));
+                        memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
+                }
+                (void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
                 close(fd);
         }
         close(dfd);

@@ -1,0 +1,321 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * analysis: pystackd's queue of crashes and the sandbox each analysis runs in.
+ *
+ * The queue is the store itself: pending crashes are claimed oldest first,
+ * each analysed by a child that runs the analyzer with nothing to lose — an
+ * unprivileged user, no_new_privs, no core dumps, limits on memory, CPU and
+ * wall time, the core handed over as an open descriptor — and whose JSON
+ * report is checked and filed by the store in one transaction.  A crash
+ * whose analysis was cut off (pystackd killed, SIGTERM) is simply pending
+ * again; a core that breaks the analyzer is retried MaxAttempts times and
+ * then failed with the reason.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "pystackd.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
+
+int analysis_open_core(const struct daemon *d, const char *core_path) {
+        int fd;
+
+        /* "cores/<name>": one level, no way out of the storage directory */
+        if (!core_path || strncmp(core_path, "cores/", 6) || strchr(core_path + 6, '/') || core_path[6] == '.')
+                return -EINVAL;
+        fd = openat(d->storage_fd, core_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        return fd < 0 ? -errno : fd;
+}
+
+/* In the child: shed everything, then become the analyzer. Never returns. */
+static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid,
+                                   pid_t parent) {
+        struct rlimit lim;
+        char *argv[] = { d->cfg.analyzer, "core", "/dev/fd/3", "--json", "--with-text", "--native",
+                         "--locals", "--no-color", NULL };
+        char cache_env[PATH_MAX + 32], debuginfod_env[1024];
+        char *envp[6];
+        int n = 0;
+
+        if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0 || dup2(core_fd, 3) != 3)
+                _exit(127);
+        int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+                _exit(127);
+        close_range(4, ~0U, 0);
+        if (chdir("/") < 0)
+                _exit(127);
+
+        /* a crash of the analyzer must not come back to us as a core */
+        lim = (struct rlimit) { 0, 0 };
+        setrlimit(RLIMIT_CORE, &lim);
+        prctl(PR_SET_DUMPABLE, 0);
+        lim = (struct rlimit) { d->cfg.memory_max, d->cfg.memory_max };
+        setrlimit(RLIMIT_AS, &lim);
+        lim = (struct rlimit) { d->cfg.timeout, d->cfg.timeout + 1 };
+        setrlimit(RLIMIT_CPU, &lim);
+        lim = (struct rlimit) { 64, 64 };
+        setrlimit(RLIMIT_NOFILE, &lim);
+        lim = (struct rlimit) { 64u << 20, 64u << 20 };
+        setrlimit(RLIMIT_FSIZE, &lim);
+
+        if (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 || setresuid(uid, uid, uid) < 0)
+                _exit(126);
+        if (getuid() == 0 && uid != 0)
+                _exit(126);
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+                _exit(126);
+        /* set after the uid change, which clears it: an analysis never outlives pystackd */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
+                _exit(126);
+
+        envp[n++] = "PATH=/usr/bin:/bin";
+        envp[n++] = "LANG=C.UTF-8";
+        if (d->cache_dir[0] && uid == d->analyzer_uid) {
+                snprintf(cache_env, sizeof(cache_env), "PYSTACK_CACHE_DIR=%s", d->cache_dir);
+                envp[n++] = cache_env;
+        } else
+                envp[n++] = "PYSTACK_CACHE_DIR=";
+        const char *urls = getenv("DEBUGINFOD_URLS");
+        if (urls && strlen(urls) < 900) {
+                snprintf(debuginfod_env, sizeof(debuginfod_env), "DEBUGINFOD_URLS=%s", urls);
+                envp[n++] = debuginfod_env;
+        }
+        envp[n] = NULL;
+        execve(argv[0], argv, envp);
+        _exit(127);
+}
+
+/* Start the analysis of a claimed crash on core_fd (taken). */
+static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
+        _cleanup_close_ int core = core_fd, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+        int p[2];
+        /* the crashed process's own uid (it can read its own files, and a hostile core gains nothing
+         * it did not have), or the dedicated user for root's crashes; a set-uid program's core
+         * (dumpable != 1) holds memory its user may not read: not theirs to analyse */
+        bool own = c->uid != 0 && c->dumpable == 1;
+        uid_t uid = own ? c->uid : d->analyzer_uid;
+        gid_t gid = own ? c->gid : d->analyzer_gid;
+        pid_t parent = getpid(), pid;
+
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        out_r = p[0], out_w = p[1];
+        if (pipe2(p, O_CLOEXEC) < 0)
+                return -errno;
+        err_r = p[0], err_w = p[1];
+        pid = fork();
+        if (pid < 0)
+                return -errno;
+        if (pid == 0)
+                run_analyzer(d, core, out_w, err_w, uid, gid, parent);
+        fcntl(out_r, F_SETFL, O_NONBLOCK);
+        fcntl(err_r, F_SETFL, O_NONBLOCK);
+        d->jobs[d->n_jobs++] = (struct job) {
+                .id = c->id, .pid = pid, .out_fd = TAKE_FD(out_r), .err_fd = TAKE_FD(err_r),
+                .deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)d->cfg.timeout * 1000000,
+        };
+        return 0;
+}
+
+void analysis_fill_workers(struct daemon *d) {
+        while (!d->stopping && d->n_jobs < d->max_jobs) {
+                struct claim c = {};
+                int r = store_claim_next(d->db, &c);
+
+                if (r <= 0) {
+                        if (r < 0)
+                                log_msg(LOG_WARNING, "cannot read the queue: %s", store_errmsg(d->db));
+                        return;
+                }
+                int core_fd = analysis_open_core(d, c.core_path);
+                if (core_fd < 0) {
+                        store_fail(d->db, c.id, "the stored core is missing");
+                        log_msg(LOG_WARNING, "crash %lld: the stored core %s is missing", (long long)c.id,
+                                c.core_path ? c.core_path : "(none)");
+                } else if ((r = start_job(d, &c, core_fd)) < 0) {
+                        store_release(d->db, c.id);
+                        log_msg(LOG_ERR, "cannot start an analysis: %s", strerror(-r));
+                        claim_done(&c);
+                        return;
+                }
+                claim_done(&c);
+        }
+}
+
+void analysis_start_raw(struct daemon *d, int64_t id, int core_fd) {
+        _cleanup_close_ int raw = core_fd;
+        struct claim c = {};
+        struct stat st;
+        char path[64];
+        int r;
+
+        if (d->stopping || d->n_jobs >= d->max_jobs || fstat(raw, &st) < 0 || !S_ISREG(st.st_mode))
+                return;
+        /* our own read-only descriptor: the handler still reads its file to compress it, and the
+         * analyzer, which reads a hostile process's memory, must not be able to change it */
+        snprintf(path, sizeof(path), "/proc/self/fd/%d", raw);
+        _cleanup_close_ int ro = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+        if (ro < 0)
+                return;
+        r = store_claim_capturing(d->db, id, &c);
+        if (r <= 0)
+                return;
+        r = start_job(d, &c, TAKE_FD(ro));
+        if (r < 0) {
+                store_release(d->db, c.id);
+                log_msg(LOG_ERR, "cannot start an analysis: %s", strerror(-r));
+        }
+        claim_done(&c);
+}
+
+/* ---- what a finished analysis leaves ---- */
+
+static void file_report(struct daemon *d, struct job *j, const char *note) {
+        int r = store_file_report(d->db, j->id, buf_str(&j->out), j->out.n, note, now_usec(CLOCK_REALTIME));
+
+        if (r == -EBADMSG) {
+                store_fail(d->db, j->id, "the analyzer's report is not valid JSON");
+                d->failed++;
+                return;
+        }
+        if (r < 0) {
+                /* the store is busy or broken: the crash goes again (now, or after a restart) */
+                log_msg(LOG_ERR, "crash %lld: cannot record the analysis: %s", (long long)j->id,
+                        store_errmsg(d->db));
+                store_release(d->db, j->id);
+                return;
+        }
+        d->analysed++;
+        journal_crash(d, j->id, buf_str(&j->out), j->out.n, NULL);
+}
+
+/* A failure that another attempt may not repeat is retried; after MaxAttempts it is final. */
+static void fail_job(struct daemon *d, struct job *j, const char *reason, bool retry) {
+        int r = store_fail_attempt(d->db, j->id, reason, retry, d->cfg.max_attempts);
+
+        if (r == 0) {
+                log_msg(LOG_WARNING, "crash %lld: %s (will retry, at most %u attempts)", (long long)j->id, reason,
+                        d->cfg.max_attempts);
+                return;
+        }
+        d->failed++;
+        log_msg(LOG_WARNING, "crash %lld: analysis failed: %s", (long long)j->id, reason);
+        /* the crash still happened: the journal hears of it, with what we know */
+        journal_crash(d, j->id, NULL, 0, reason);
+}
+
+/* What the exit status and stderr of the analyzer mean for the crash. */
+static void judge(struct daemon *d, struct job *j) {
+        char reason[MAX_STDERR + 128];
+        char *first_line = j->err;
+
+        j->err[j->err_len] = 0;
+        first_line[strcspn(first_line, "\n")] = 0;
+        /* "pystack: /dev/fd/3: why": keep the why */
+        const char *why = strstr(first_line, "/dev/fd/3: ");
+        why = why ? why + 11 : first_line;
+
+        if (j->requeue) {
+                store_release(d->db, j->id);
+        } else if (j->timed_out) {
+                snprintf(reason, sizeof(reason), "the analysis took longer than TimeoutSec=%u", d->cfg.timeout);
+                fail_job(d, j, reason, true);
+        } else if (j->too_big) {
+                fail_job(d, j, "the analyzer's report was larger than 64 MiB", false);
+        } else if (WIFSIGNALED(j->status)) {
+                int sig = WTERMSIG(j->status);
+                if (sig == SIGXCPU || sig == SIGKILL)
+                        snprintf(reason, sizeof(reason), "the analysis ran out of CPU time (TimeoutSec=%u)",
+                                 d->cfg.timeout);
+                else
+                        snprintf(reason, sizeof(reason), "the analyzer crashed with %s", signal_full_name(sig));
+                fail_job(d, j, reason, true);
+        } else if (WIFEXITED(j->status)) {
+                int code = WEXITSTATUS(j->status);
+                if (code == 0)
+                        file_report(d, j, NULL);
+                else if (code == 3 && j->out.n > 0) {
+                        snprintf(reason, sizeof(reason), "partial report: %s", why);
+                        file_report(d, j, reason);
+                } else if (code == 1 && strstr(why, "out of memory")) {
+                        snprintf(reason, sizeof(reason), "the analysis needed more than MemoryMax (%llu MiB)",
+                                 (unsigned long long)(d->cfg.memory_max >> 20));
+                        fail_job(d, j, reason, true);
+                } else if (code == 126 || code == 127) {
+                        snprintf(reason, sizeof(reason), "cannot run the analyzer %s", d->cfg.analyzer);
+                        fail_job(d, j, reason, true);
+                } else {
+                        /* 3, 4, 5: the core itself is the problem; another attempt would say the same */
+                        snprintf(reason, sizeof(reason), "%s", *why ? why : "the analyzer failed");
+                        fail_job(d, j, reason, code == 1);
+                }
+        }
+}
+
+static void read_job(struct job *j) {
+        char chunk[65536];
+        ssize_t n;
+
+        while (j->out_fd >= 0 && (n = read(j->out_fd, chunk, sizeof(chunk))) > 0) {
+                if (j->out.n + (size_t)n > MAX_REPORT) {
+                        j->too_big = true;
+                        kill(j->pid, SIGKILL);
+                        break;
+                }
+                buf_put(&j->out, chunk, (size_t)n);
+        }
+        while ((n = read(j->err_fd, chunk, sizeof(chunk))) > 0) {
+                size_t room = MAX_STDERR - j->err_len;
+                memcpy(j->err + j->err_len, chunk, MIN((size_t)n, room));
+                j->err_len += MIN((size_t)n, room);
+        }
+}
+
+void analysis_read(struct daemon *d) {
+        for (unsigned i = 0; i < d->n_jobs; i++)
+                read_job(&d->jobs[i]);
+}
+
+void analysis_reap(struct daemon *d) {
+        int status;
+        pid_t pid;
+
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+                bool job = false;
+
+                for (unsigned i = 0; i < d->n_jobs; i++) {
+                        struct job *j = &d->jobs[i];
+
+                        if (j->pid != pid)
+                                continue;
+                        job = true;
+                        j->status = status;
+                        read_job(j);     /* what is left in the pipes */
+                        judge(d, j);
+                        close(j->out_fd);
+                        close(j->err_fd);
+                        buf_free(&j->out);
+                        *j = d->jobs[--d->n_jobs];
+                        d->rescan = true;
+                        break;
+                }
+                if (!job && d->n_queries > 0)
+                        d->n_queries--;
+        }
+}

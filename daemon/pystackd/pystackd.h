@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * pystackd's parts: the analysis queue and its sandbox (analysis.c), the journal entry of a
+ * crash (journal.c), the query socket (query_server.c), and the loop that drives them
+ * (pystackd.c).  One daemon, its state in one struct.
+ */
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+#include "conf.h"
+
+#define MAX_JOBS 256
+#define MAX_QUERIES 16
+#define MAX_STDERR 4096
+
+/* One analysis under way. */
+struct job {
+        int64_t id;
+        pid_t pid;
+        int out_fd, err_fd;
+        struct buf out;
+        char err[MAX_STDERR + 1];
+        size_t err_len;
+        int64_t deadline;
+        bool timed_out, too_big;
+        bool requeue;                   /* killed because we are stopping: back to the queue, uncounted */
+        int status;
+};
+
+struct daemon {
+        const char *config_path;
+        struct config cfg;
+        sqlite3 *db;
+        int storage_fd, notify_fd, sig_fd, query_fd;
+        unsigned n_queries;
+        struct job jobs[MAX_JOBS];
+        unsigned n_jobs, max_jobs;
+        bool stopping;
+        bool rescan;                    /* a worker came free: look at the queue at once */
+        int64_t stop_deadline, next_maintenance, watchdog_usec, next_watchdog;
+        uid_t analyzer_uid;
+        gid_t analyzer_gid;
+        char cache_dir[PATH_MAX];
+        uint64_t analysed, failed;
+};
+
+int64_t now_usec(int clock);
+
+/* analysis.c */
+/* Claim pending crashes and start their analyses while workers are free. */
+void analysis_fill_workers(struct daemon *d);
+/* A raw core the handler passed while it compresses it (crash id): analysed now when a worker is
+ * free and the crash still waits for its capture; otherwise the queue has it later.  Takes core_fd. */
+void analysis_start_raw(struct daemon *d, int64_t id, int core_fd);
+/* Read what the children wrote. */
+void analysis_read(struct daemon *d);
+/* Reap exited children (analyses and query servers) and file what they found. */
+void analysis_reap(struct daemon *d);
+/* The core of a stored crash, opened by us (root): a descriptor, or -errno. */
+int analysis_open_core(const struct daemon *d, const char *core_path);
+
+/* journal.c */
+/* The journal entry of crash id: its report (json, len) when analysed, else the failure. */
+void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t len, const char *failure);
+
+/* query_server.c */
+int query_server_listen(struct daemon *d);
+void query_server_accept(struct daemon *d);

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/* retention: which cores go when the store is over its limits (MaxAge, MaxUse, KeepFree). */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "retention.h"
+#include "store.h"
+
+/* A handler never takes this long (its store retries end after 40 s): it died mid-capture. */
+#define CAPTURE_EXPIRY_USEC (15 * 60 * 1000000LL)
+
+static void remove_core(sqlite3 *db, int storage_fd, const struct victim *v, const char *why) {
+        const char *p = v->core_path;
+
+        /* "cores/<name>" only: a path from the store never leads out of the storage directory */
+        if (p && !strncmp(p, "cores/", 6) && !strchr(p + 6, '/') && p[6] != '.')
+                unlinkat(storage_fd, p, 0);
+        store_mark_core_removed(db, v->id, why);
+}
+
+static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {
+        struct statvfs sv;
+        uint64_t total, avail;
+        int64_t used;
+
+        if (fstatvfs(storage_fd, &sv) < 0)
+                return false;
+        total = (uint64_t)sv.f_blocks * sv.f_frsize;
+        avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+        used = store_cores_size(db);
+        return (used >= 0 && (uint64_t)used > size_limit_bytes(&c->max_use, total)) ||
+               avail < size_limit_bytes(&c->keep_free, total);
+}
+
+int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigned *removed) {
+        struct timespec ts;
+        int r;
+
+        *removed = 0;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+        store_expire_captures(db, now - CAPTURE_EXPIRY_USEC);
+        if (c->max_age) {
+                struct victim *v = NULL;
+                size_t n = 0;
+
+                r = store_cores_older_than(db, now - (int64_t)c->max_age * 1000000, 100000, &v, &n);
+                for (size_t i = 0; i < n; i++) {
+                        remove_core(db, storage_fd, &v[i], "removed by retention: older than MaxAge");
+                        free(v[i].core_path);
+                        (*removed)++;
+                }
+                free(v);
+                if (r < 0)
+                        return r;
+        }
+        for (unsigned guard = 0; guard < 100000 && over_limits(db, storage_fd, c); guard++) {
+                struct victim v = {};
+
+                r = store_next_core_to_remove(db, &v);
+                if (r <= 0)
+                        return r;
+                remove_core(db, storage_fd, &v, "removed by retention: MaxUse/KeepFree");
+                free(v.core_path);
+                (*removed)++;
+        }
+        return 0;
+}

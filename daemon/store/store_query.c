@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/* store_query: what pystackctl (and pystackd, for users) read from the store. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "store.h"
+#include "store_internal.h"
+#include "util.h"
+
+/* " AND ..." for the matches, the time window and the uid; parameters bound by bind_filter. */
+static void where_clause(const struct store_filter *f, char *out, size_t size) {
+        static const char *const columns[_MATCH_MAX] = {
+                [MATCH_ID] = "c.id = ?", [MATCH_PID] = "c.pid = ?", [MATCH_COMM] = "c.comm = ?",
+                [MATCH_EXE] = "c.exe = ?", [MATCH_UID] = "c.uid = ?", [MATCH_SIG] = "c.signal = ?",
+                [MATCH_SIGNATURE] = "c.signature = ?",
+        };
+        size_t len = 0;
+
+        out[0] = 0;
+        for (size_t i = 0; i < f->n_matches && len < size; i++)
+                len += (size_t)snprintf(out + len, size - len, " AND %s", columns[f->matches[i].key]);
+        if (f->since != INT64_MIN && len < size)
+                len += (size_t)snprintf(out + len, size - len, " AND c.time_usec >= ?");
+        if (f->until != INT64_MAX && len < size)
+                len += (size_t)snprintf(out + len, size - len, " AND c.time_usec <= ?");
+        /* a user's own crashes, and only those the kernel let them dump: a set-uid program's core
+         * (dumpable 2) holds memory that was never theirs */
+        if (f->uid >= 0 && len < size)
+                snprintf(out + len, size - len, " AND c.uid = ? AND c.dumpable = 1");
+}
+
+static int bind_filter(sqlite3_stmt *st, int first, const struct store_filter *f) {
+        int i = first;
+
+        for (size_t k = 0; k < f->n_matches; k++) {
+                const struct match *m = &f->matches[k];
+                if (m->key == MATCH_COMM || m->key == MATCH_EXE || m->key == MATCH_SIGNATURE)
+                        sqlite3_bind_text(st, i++, m->value, -1, SQLITE_STATIC);
+                else
+                        sqlite3_bind_int64(st, i++, strtoll(m->value, NULL, 10));
+        }
+        if (f->since != INT64_MIN)
+                sqlite3_bind_int64(st, i++, f->since);
+        if (f->until != INT64_MAX)
+                sqlite3_bind_int64(st, i++, f->until);
+        if (f->uid >= 0)
+                sqlite3_bind_int64(st, i++, f->uid);
+        return i;
+}
+
+#define LIST_COLUMNS \
+        "c.id, c.time_usec, c.pid, c.uid, c.gid, c.signal, c.python_version," \
+        " CASE WHEN c.core_state = 'present' AND c.core_truncated THEN 'truncated' ELSE c.core_state END," \
+        " c.comm, c.exe, c.script, c.function, c.file, c.line, c.state, c.error, c.signature, c.core_path"
+enum { L_ID, L_TIME, L_PID, L_UID, L_GID, L_SIG, L_PY, L_CORE, L_COMM, L_EXE, L_SCRIPT, L_FN, L_FILE, L_LINE,
+       L_STATE, L_ERROR, L_SIGNATURE, L_CORE_PATH };
+
+static int prepare_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit,
+                        sqlite3_stmt **st) {
+        char where[2048], sql[4096];
+        int r;
+
+        where_clause(f, where, sizeof(where));
+        snprintf(sql, sizeof(sql), "SELECT " LIST_COLUMNS " FROM crashes c WHERE 1%s ORDER BY c.time_usec %s, c.id %s%s",
+                 where, newest_first ? "DESC" : "ASC", newest_first ? "DESC" : "ASC", limit > 0 ? " LIMIT ?" : "");
+        r = store_prepare(db, sql, st);
+        if (r < 0)
+                return r;
+        int i = bind_filter(*st, 1, f);
+        if (limit > 0)
+                sqlite3_bind_int64(*st, i, limit);
+        return 0;
+}
+
+int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, const char *dir,
+               int (*row)(const struct crash_row *r, void *userdata), void *userdata) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        _cleanup_close_ int dir_fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        int r, rc;
+
+        r = prepare_list(db, f, newest_first, limit, &st);
+        if (r < 0)
+                return r;
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct crash_row c = {
+                        .id = sqlite3_column_int64(st, L_ID), .time_usec = sqlite3_column_int64(st, L_TIME),
+                        .uid = sqlite3_column_int64(st, L_UID), .gid = sqlite3_column_int64(st, L_GID),
+                        .pid = sqlite3_column_int(st, L_PID), .signal = sqlite3_column_int(st, L_SIG),
+                        .python_version = column_text(st, L_PY), .core = column_text(st, L_CORE),
+                        .comm = column_text(st, L_COMM), .exe = column_text(st, L_EXE),
+                        .script = column_text(st, L_SCRIPT), .function = column_text(st, L_FN),
+                        .file = column_text(st, L_FILE), .line = sqlite3_column_int(st, L_LINE),
+                        .state = column_text(st, L_STATE), .error = column_text(st, L_ERROR),
+                        .signature = column_text(st, L_SIGNATURE), .core_path = column_text(st, L_CORE_PATH),
+                };
+                struct stat sb;
+
+                /* "present" in the store, but the file is gone: say so */
+                if (c.core && !strcmp(c.core, "present") && dir_fd >= 0 && c.core_path &&
+                    fstatat(dir_fd, c.core_path, &sb, 0) < 0)
+                        c.core = "missing";
+                if (!c.core)
+                        c.core = "?";
+                r = row(&c, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_error(db);
+}
+
+int store_find_newest(sqlite3 *db, const struct store_filter *f, int64_t *id, char **core_path, char **exe) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = prepare_list(db, f, true, 1, &st);
+
+        if (r < 0)
+                return r;
+        r = sqlite3_step(st);
+        if (r != SQLITE_ROW)
+                return r == SQLITE_DONE ? 0 : store_error(db);
+        *id = sqlite3_column_int64(st, L_ID);
+        if (core_path)
+                *core_path = column_text(st, L_CORE_PATH) ? strdup(column_text(st, L_CORE_PATH)) : NULL;
+        if (exe)
+                *exe = column_text(st, L_EXE) ? strdup(column_text(st, L_EXE)) : NULL;
+        return 1;
+}
+
+int store_get_crash(sqlite3 *db, int64_t id, struct crash_info *ci) {
+        /* in enum crash_column's order; the names are the store's, which info --json prints */
+        static const char sql[] =
+                "SELECT c.id, c.time_usec, c.pid, c.pid_ns, c.tid, c.uid, c.gid, c.signal, c.comm, c.exe,"
+                " c.cwd, c.cgroup, c.unit, c.container, c.dumpable, c.rlimit_core, c.boot_id, c.hostname,"
+                " c.core_path, c.core_size, c.core_stored_size, c.core_state, c.capture_note, c.suppressed,"
+                " c.state, c.attempts, c.error, c.python_version, c.signature, c.analyzed_usec,"
+                " c.cmdline, c.thread_names, c.script, s.title, s.count, s.first_usec, s.last_usec,"
+                " c.core_truncated"
+                " FROM crashes c LEFT JOIN signatures s ON s.signature = c.signature WHERE c.id = ?";
+        int r;
+
+        *ci = (struct crash_info) {};
+        r = store_prepare(db, sql, &ci->st);
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(ci->st, 1, id);
+        r = sqlite3_step(ci->st);
+        if (r != SQLITE_ROW) {
+                crash_info_done(ci);
+                return r == SQLITE_DONE ? 0 : store_error(db);
+        }
+        for (int i = 0; i < _COL_MAX; i++) {
+                struct store_value *v = &ci->v[i];
+
+                v->name = sqlite3_column_name(ci->st, i);
+                switch (sqlite3_column_type(ci->st, i)) {
+                case SQLITE_NULL:
+                        v->type = STORE_NULL;
+                        break;
+                case SQLITE_INTEGER:
+                        v->type = STORE_INT;
+                        v->i = sqlite3_column_int64(ci->st, i);
+                        break;
+                default:
+                        v->type = STORE_TEXT;
+                        v->s = column_text(ci->st, i);
+                        break;
+                }
+        }
+        return 1;
+}
+
+void crash_info_done(struct crash_info *ci) {
+        sqlite3_finalize(ci->st);
+        *ci = (struct crash_info) {};
+}
+
+int store_get_report(sqlite3 *db, int64_t id, char **json, size_t *len) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT report FROM crashes WHERE id = ? AND report IS NOT NULL", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        r = sqlite3_step(st);
+        if (r != SQLITE_ROW)
+                return r == SQLITE_DONE ? 0 : store_error(db);
+        *len = (size_t)sqlite3_column_bytes(st, 0);
+        *json = malloc(*len + 1);
+        if (!*json)
+                return -ENOMEM;
+        memcpy(*json, sqlite3_column_blob(st, 0), *len);
+        (*json)[*len] = 0;
+        return 1;
+}
+
+int store_groups(sqlite3 *db, const struct store_filter *f,
+                 int (*row)(const struct group_row *g, void *userdata), void *userdata) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        char where[2048], sql[4096];
+        int r, rc;
+
+        if (f->n_matches == 0 && f->since == INT64_MIN && f->until == INT64_MAX)
+                /* every crash (of a user): the counts the triggers keep */
+                snprintf(sql, sizeof(sql),
+                         "SELECT g.signature, s.title, sum(g.count), min(g.first_usec), max(g.last_usec)"
+                         " FROM signature_counts g LEFT JOIN signatures s ON s.signature = g.signature%s"
+                         " GROUP BY g.signature ORDER BY sum(g.count) DESC, max(g.last_usec) DESC",
+                         f->uid >= 0 ? " WHERE g.uid = ? AND g.dumpable = 1" : "");
+        else {
+                /* counted from the crashes the caller may see, so a user's groups are their own */
+                where_clause(f, where, sizeof(where));
+                snprintf(sql, sizeof(sql),
+                         "SELECT c.signature, s.title, count(*), min(c.time_usec), max(c.time_usec) FROM crashes c"
+                         " LEFT JOIN signatures s ON s.signature = c.signature WHERE c.signature IS NOT NULL%s"
+                         " GROUP BY c.signature ORDER BY count(*) DESC, max(c.time_usec) DESC", where);
+        }
+        r = store_prepare(db, sql, &st);
+        if (r < 0)
+                return r;
+        bind_filter(st, 1, f);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct group_row g = {
+                        .signature = column_text(st, 0), .title = column_text(st, 1),
+                        .count = sqlite3_column_int64(st, 2), .first_usec = sqlite3_column_int64(st, 3),
+                        .last_usec = sqlite3_column_int64(st, 4),
+                };
+                r = row(&g, userdata);
+                if (r != 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_error(db);
+}
