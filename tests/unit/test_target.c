@@ -11,12 +11,13 @@
  *   0x500000-0x502000  two adjacent anonymous segments, then a hole
  *   0x510000-0x511000  the AT_EXECFN string
  *   0x600000-0x602000  p_memsz 0x2000, p_filesz 0x1000, nothing mapped
- *   0x700000-0x704000  libgap.so, only its second page has a segment
+ *   0x700000-0x704000  libgap.so in four mappings, only the second has a segment
  *   0x800000-0x802000  libbad.so, whose build-id on disk is another one
  *   0x900000-0x902000  libshort.so, a file shorter than its mapping
  *   0xa00000-0xa01000  libmissing.so, absent from disk
  *   0xb00000-0xb02000  a library found by --lib-search-path
  *   0xc00000-0xc02000  a library found under --lib-search-root
+ *   0xd00000-0xd02000  libmixed.so, one mapping with a segment for its second page only
  *   top of the address space: 0xfff bytes ending at UINT64_MAX
  * Every read is checked on the raw core and on a seekable zstd copy of it
  * (small frames, so reads cross frame boundaries).
@@ -273,7 +274,7 @@ static int write_zst(const char *path, const uint8_t *b, size_t size, size_t fra
 #define GAP_SIZE (4 * PAGE)
 #define SHORT_SIZE (PAGE + PAGE / 2)
 
-static uint8_t *prog, *libgap, *libbad_core, *libsearch, *libroot, *libshort;
+static uint8_t *prog, *libgap, *libbad_core, *libsearch, *libroot, *libshort, *libmixed;
 static char execfn[PATH_MAX + 1];
 static uint8_t execfn_page[PAGE];
 static const char *search_path, *root_path;
@@ -290,6 +291,7 @@ static void make_files(void) {
         libbad_core = make_elf(4, PAGE, ET_DYN, 0);     /* what the core recorded */
         free(write_elf(tmp("libbad.so"), 5, 2 * PAGE, ET_DYN, 0));
         libshort = write_elf(tmp("libshort.so"), 6, SHORT_SIZE, ET_DYN, 0);
+        libmixed = write_elf(tmp("libmixed.so"), 11, 2 * PAGE, ET_DYN, 0);
         mkdir(tmp("search"), 0700);
         libsearch = write_elf(tmp("search/libsearch.so"), 7, 2 * PAGE, ET_DYN, 0);
         mkdir(tmp("root"), 0700);
@@ -319,6 +321,7 @@ static void main_spec(struct core_spec *s) {
         add_seg(s, 0xb00000, PAGE, PAGE, libsearch);
         add_seg(s, 0xb01000, PAGE, 0, NULL);
         add_seg(s, 0xc00000, 2 * PAGE, 0, NULL);
+        add_seg(s, 0xd01000, PAGE, PAGE, NULL);                 /* inside a larger mapping */
         add_seg(s, HIGH, 0xfff, 0xfff, NULL);
 
         add_map(s, 0x400000, 0x401000, 0, tmp("prog"));
@@ -334,6 +337,7 @@ static void main_spec(struct core_spec *s) {
         add_map(s, 0xb00000, 0xb01000, 0, "/nonexistent-pystack-test/libsearch.so");
         add_map(s, 0xb01000, 0xb02000, 1, "/nonexistent-pystack-test/libsearch.so");
         add_map(s, 0xc00000, 0xc02000, 0, "/pystack-test-root-only/libroot.so");
+        add_map(s, 0xd00000, 0xd02000, 0, tmp("libmixed.so"));
 
         s->auxv[0] = AT_ENTRY;
         s->auxv[1] = 0x401000;
@@ -429,7 +433,20 @@ static void reads(struct target *t, const char *label) {
         want_core(0, 0x701ff8, 8);
         want_from(8, libgap, 2 * PAGE, 8);
         read_ok(t, label, "from a dumped page into an undumped mapping", 0x701ff8, 16);
+        /* the core first even when the read began where the core has no segment at all */
+        want_from(0, libgap, PAGE - 8, 8);
+        want_core(8, 0x701000, 8);
+        read_ok(t, label, "from a mapping without a segment into a dumped page: the core's bytes", 0x700ff8, 16);
+        /* every byte is there: the read may cross from one mapping of the file to the next */
+        want_from(0, libgap, 3 * PAGE - 8, 16);
+        read_ok(t, label, "across two mappings without a segment", 0x702ff8, 16);
+        want_from(0, libgap, 2 * PAGE, 2 * PAGE);
+        read_ok(t, label, "two whole mappings without a segment", 0x702000, 2 * PAGE);
         read_fails(t, label, "past a library's last mapping", 0x703ffc, 8, -EFAULT);
+        /* one mapping, of which the core has the second page only */
+        want_from(0, libmixed, PAGE - 8, 8);
+        want_core(8, 0xd01000, 8);
+        read_ok(t, label, "from the file into a segment inside the same mapping: the core's bytes", 0xd00ff8, 16);
 
         /* a library whose file is another build: refused, its undumped bytes are not there */
         want_from(0, libbad_core, 0, 64);
@@ -488,7 +505,7 @@ static void check_modules(struct target *t, const char *label) {
         struct module *missing = target_module_at(t, 0xa00000);
         bool warned_bad = false, warned_missing = false;
 
-        TAP_EQ_INT(t->n_modules, 7, "%s: one module per file", label);
+        TAP_EQ_INT(t->n_modules, 8, "%s: one module per file", label);
         tap_ok(exe && t->exe == exe && exe->start == 0x400000 && exe->end == 0x403000 && exe->base == 0x400000,
                "%s: the executable is the module holding AT_ENTRY", label);
         tap_ok(gap && gap->start == 0x700000 && gap->end == 0x704000 && gap->base == 0x700000,
@@ -786,6 +803,7 @@ int main(void) {
         free(libsearch);
         free(libroot);
         free(libshort);
+        free(libmixed);
         free_paths();
         return tap_done();
 }
