@@ -26,6 +26,21 @@ static const struct core_segment *segment_at(const struct core_file *c, uint64_t
         return NULL;
 }
 
+/* The first segment above addr, or NULL. */
+static const struct core_segment *segment_after(const struct core_file *c, uint64_t addr) {
+        size_t lo = 0, hi = c->n_segments;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+
+                if (c->segments[mid].vaddr <= addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < c->n_segments ? &c->segments[lo] : NULL;
+}
+
 struct module *target_module_at(struct target *t, uint64_t addr) {
         for (size_t i = 0; i < t->n_modules; i++)
                 if (addr >= t->modules[i].start && addr < t->modules[i].end)
@@ -33,14 +48,16 @@ struct module *target_module_at(struct target *t, uint64_t addr) {
         return NULL;
 }
 
-/* Bytes the kernel did not dump, from the file mapped there. */
-static int read_from_file(struct target *t, uint64_t addr, void *buf, size_t len) {
+/* Bytes the kernel did not dump, from the file mapped there: *len of them at most, as far as the
+ * mapping at addr goes (*len is set to how many were read). */
+static int read_from_file(struct target *t, uint64_t addr, void *buf, uint64_t *len) {
         const struct core_mapping *m = core_mapping_at(t->core, addr);
         struct module *mod;
         struct elf_image *img;
 
-        if (!m || len > m->end - addr)
+        if (!m)
                 return -EFAULT;
+        *len = MIN(*len, m->end - addr);
         mod = target_module_at(t, addr);
         if (!mod)
                 return -EFAULT;
@@ -49,7 +66,7 @@ static int read_from_file(struct target *t, uint64_t addr, void *buf, size_t len
                 return -EFAULT;
         if (m->file_offset > UINT64_MAX - (addr - m->start))
                 return -EFAULT;
-        return elf_image_pread(img, buf, len, m->file_offset + (addr - m->start)) < 0 ? -EFAULT : 0;
+        return elf_image_pread(img, buf, *len, m->file_offset + (addr - m->start)) < 0 ? -EFAULT : 0;
 }
 
 int target_read(struct target *t, uint64_t addr, void *buf, size_t len) {
@@ -65,16 +82,20 @@ int target_read(struct target *t, uint64_t addr, void *buf, size_t len) {
                 int r;
 
                 if (!s) {
-                        /* not in any segment: only a file mapping can supply it */
-                        return read_from_file(t, addr, out, len);
+                        /* not in any segment: only a file mapping can supply it, up to the next segment */
+                        const struct core_segment *next = segment_after(t->core, addr);
+
+                        chunk = next ? MIN((uint64_t)len, next->vaddr - addr) : len;
+                        r = read_from_file(t, addr, out, &chunk);
+                } else {
+                        in_seg = addr - s->vaddr;
+                        chunk = MIN((uint64_t)len, s->memsz - in_seg);
+                        if (in_seg < s->filesz) {
+                                chunk = MIN(chunk, s->filesz - in_seg);
+                                r = t->core->src.pread(t->core->src.ctx, out, chunk, s->offset + in_seg);
+                        } else
+                                r = read_from_file(t, addr, out, &chunk);
                 }
-                in_seg = addr - s->vaddr;
-                chunk = MIN((uint64_t)len, s->memsz - in_seg);
-                if (in_seg < s->filesz) {
-                        chunk = MIN(chunk, s->filesz - in_seg);
-                        r = t->core->src.pread(t->core->src.ctx, out, chunk, s->offset + in_seg);
-                } else
-                        r = read_from_file(t, addr, out, chunk);
                 if (r < 0)
                         return -EFAULT;
                 out += chunk;

@@ -50,7 +50,9 @@ struct target {
 /*
  * Build the target over an opened core.  Fails (-ENOENT/-ENOEXEC/-EBADMSG,
  * with a one-line *error) only when the executable cannot be found or does
- * not match the core; missing libraries become warnings.
+ * not match the core.  Libraries are looked for on first use: a missing one
+ * leaves its undumped memory unreadable, one that exists but is refused
+ * (another build, unreadable) also becomes a warning.
  */
 int target_open(struct core_file *core, const struct target_options *opts,
                 struct target **ret, const char **error);
