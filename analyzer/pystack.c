@@ -87,7 +87,16 @@ enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
        OPT_MAX_DEPTH, OPT_WITH_TEXT };
 
-int main(int argc, char **argv) {
+/* What the command line asks for. */
+struct cli {
+        struct analysis_options opts;
+        struct report_options ropts;
+        bool json, with_text;
+        const char *core_path;
+};
+
+/* -1 when the analysis should run, else the exit status (help, version, a usage error). */
+static int parse_cli(int argc, char **argv, struct cli *cli) {
         static const struct option options[] = {
                 { "json", no_argument, NULL, OPT_JSON },
                 { "with-text", no_argument, NULL, OPT_WITH_TEXT },
@@ -107,7 +116,7 @@ int main(int argc, char **argv) {
                 { "version", no_argument, NULL, 'V' },
                 {}
         };
-        struct analysis_options opts = {
+        cli->opts = (struct analysis_options) {
                 .max_frames = ANALYSIS_DEFAULT_MAX_FRAMES,
                 .locals_limits = {
                         .max_string = LOCALS_DEFAULT_MAX_STRING,
@@ -116,12 +125,8 @@ int main(int argc, char **argv) {
                         .max_repr = LOCALS_DEFAULT_MAX_REPR,
                 },
         };
-        struct report_options ropts = { .color = isatty(STDOUT_FILENO), .source = true };
-        struct analysis *a = NULL;
-        const char *error = NULL, *core_path;
-        bool json = false, with_text = false;
-        enum analysis_status st;
-        int c, r;
+        cli->ropts = (struct report_options) { .color = isatty(STDOUT_FILENO), .source = true };
+        int c;
 
         opterr = 0;  /* our own one-line messages */
         /* "core" first, then CORE and EXECUTABLE; options anywhere */
@@ -150,38 +155,38 @@ int main(int argc, char **argv) {
                         puts("pystack " PACKAGE_VERSION);
                         return 0;
                 case OPT_JSON:
-                        json = true;
+                        cli->json = true;
                         break;
                 case OPT_WITH_TEXT:
-                        with_text = true;
+                        cli->with_text = true;
                         break;
                 case OPT_EXHAUSTIVE:
-                        opts.exhaustive = true;
+                        cli->opts.exhaustive = true;
                         break;
                 case OPT_LIB_PATH:
-                        if (add_search_path(&opts.target.lib_search_paths, optarg) < 0)
+                        if (add_search_path(&cli->opts.target.lib_search_paths, optarg) < 0)
                                 return usage_error("out of memory");
                         break;
                 case OPT_LIB_ROOT:
-                        opts.target.lib_search_root = optarg;
+                        cli->opts.target.lib_search_root = optarg;
                         break;
                 case OPT_NO_COLOR:
-                        ropts.color = false;
+                        cli->ropts.color = false;
                         break;
                 case OPT_NO_SOURCE:
-                        ropts.source = false;
+                        cli->ropts.source = false;
                         break;
                 case OPT_NATIVE:
-                        opts.native = NATIVE_ON;
+                        cli->opts.native = NATIVE_ON;
                         break;
                 case OPT_NATIVE_ALL:
-                        opts.native = NATIVE_ALL;
+                        cli->opts.native = NATIVE_ALL;
                         break;
                 case OPT_NATIVE_LAST:
-                        opts.native = NATIVE_LAST;
+                        cli->opts.native = NATIVE_LAST;
                         break;
                 case OPT_LOCALS:
-                        opts.locals = true;
+                        cli->opts.locals = true;
                         break;
                 case OPT_MAX_STRING:
                 case OPT_MAX_ITEMS:
@@ -191,11 +196,11 @@ int main(int argc, char **argv) {
                         if (!*optarg || *end || v == 0 || v > 1000000)
                                 return usage_error("%s needs a number from 1 to 1000000", argv[optind - 1]);
                         if (c == OPT_MAX_STRING)
-                                opts.locals_limits.max_string = v;
+                                cli->opts.locals_limits.max_string = v;
                         else if (c == OPT_MAX_ITEMS)
-                                opts.locals_limits.max_items = v;
+                                cli->opts.locals_limits.max_items = v;
                         else
-                                opts.locals_limits.max_depth = v;
+                                cli->opts.locals_limits.max_depth = v;
                         break;
                 }
                 case ':':
@@ -208,50 +213,82 @@ int main(int argc, char **argv) {
                 return usage_error("missing subcommand: use 'pystack core CORE'");
         if (n_positional == 0)
                 return usage_error("missing CORE: use 'pystack core CORE'");
-        core_path = positional[0];
+        cli->core_path = positional[0];
         if (n_positional == 2)
-                opts.target.executable = positional[1];
-        if (json)
-                ropts.color = false;
+                cli->opts.target.executable = positional[1];
+        if (cli->json)
+                cli->ropts.color = false;
+        return -1;
+}
 
-        st = analysis_run(core_path, &opts, &a, &error);
+
+/* Warnings go to stderr after a text report (a JSON report carries them). */
+static void print_warnings(const struct analysis *a) {
+        const struct strv *w[] = { &a->target->warnings, &a->warnings };
+
+        for (size_t k = 0; k < ELEMENTSOF(w); k++)
+                for (size_t i = 0; i < w[k]->n; i++) {
+                        fputs("pystack: warning: ", stderr);
+                        esc_fputs(stderr, w[k]->v[i]);
+                        fputc('\n', stderr);
+                }
+}
+
+/* The report asked for on stdout: 0, or -errno. */
+static int print_report(const struct analysis *a, struct cli *cli) {
+        _cleanup_free_ char *text = NULL;
+        struct report_options ropts = cli->ropts;
+
+        if (!cli->json) {
+                int r = report_text(stdout, a, &ropts);
+                print_warnings(a);
+                return r;
+        }
+        if (cli->with_text) {
+                /* the text report too, for a consumer that files both (pystackd's journal entry) */
+                struct report_options topts = ropts;
+                size_t len = 0;
+                FILE *mem = open_memstream(&text, &len);
+
+                topts.color = false;
+                if (!mem)
+                        return -ENOMEM;
+                int r = report_text(mem, a, &topts);
+                if (fclose(mem) != 0 || r < 0)
+                        return -ENOMEM;
+                ropts.text = text;
+        }
+        return report_json(stdout, a, &ropts);
+}
+
+int main(int argc, char **argv) {
+        struct cli cli;
+        struct analysis *a = NULL;
+        const char *error = NULL;
+        enum analysis_status st;
+        int r;
+
+        r = parse_cli(argc, argv, &cli);
+        if (r >= 0)
+                return r;
+        st = analysis_run(cli.core_path, &cli.opts, &a, &error);
         /* a truncated core still gets the report of what remains, then the error */
         bool partial = st == ANALYSIS_BAD_CORE && a && a->n_threads > 0;
         if (st != ANALYSIS_OK && !partial) {
-                print_error(core_path, error);
+                print_error(cli.core_path, error);
                 analysis_free(a);
-                strv_clear(&opts.target.lib_search_paths);
+                strv_clear(&cli.opts.target.lib_search_paths);
                 return st;
         }
-        _cleanup_free_ char *text = NULL;
-        if (json && with_text) {
-                /* the text report too, for a consumer that files both (pystackd's journal entry) */
-                size_t len = 0;
-                FILE *mem = open_memstream(&text, &len);
-                struct report_options topts = ropts;
-
-                topts.color = false;
-                if (!mem || report_text(mem, a, &topts) < 0 || fclose(mem) != 0) {
-                        fputs("pystack: out of memory\n", stderr);
-                        analysis_free(a);
-                        return ANALYSIS_INTERNAL;
-                }
-                ropts.text = text;
-        }
-        r = json ? report_json(stdout, a, &ropts) : report_text(stdout, a, &ropts);
-        if (!json) {
-                const struct strv *w[] = { &a->target->warnings, &a->warnings };
-                for (size_t k = 0; k < ELEMENTSOF(w); k++)
-                        for (size_t i = 0; i < w[k]->n; i++) {
-                                fputs("pystack: warning: ", stderr);
-                                esc_fputs(stderr, w[k]->v[i]);
-                                fputc('\n', stderr);
-                        }
-        }
+        r = print_report(a, &cli);
         if (partial)
-                print_error(core_path, error);
+                print_error(cli.core_path, error);
         analysis_free(a);
-        strv_clear(&opts.target.lib_search_paths);
+        strv_clear(&cli.opts.target.lib_search_paths);
+        if (r == -ENOMEM) {
+                fputs("pystack: out of memory\n", stderr);
+                return ANALYSIS_INTERNAL;
+        }
         if (r < 0) {
                 fputs("pystack: cannot write the report\n", stderr);
                 return ANALYSIS_INTERNAL;

@@ -88,12 +88,33 @@ static void put_native_frame(FILE *out, const struct native_frame_info *f) {
                 f->inlined ? "true" : "false", f->eval ? "true" : "false");
 }
 
-/* FNV-1a, 64 bits, with a separator after each string: stable across runs and builds, which is
- * all a signature needs ("ab","c" and "a","bc" differ) */
-static uint64_t fnv(uint64_t h, const char *s) {
-        for (; s && *s; s++) {
-                h ^= (unsigned char)*s;
+static uint64_t fnv_bytes(uint64_t h, const unsigned char *s, size_t n) {
+        for (size_t i = 0; i < n; i++) {
+                h ^= s[i];
                 h *= 0x100000001b3ULL;
+        }
+        return h;
+}
+
+/*
+ * FNV-1a, 64 bits, with a separator after each string: stable across runs and builds, which is
+ * all a signature needs ("ab","c" and "a","bc" differ).  The text is hashed as pystackd once
+ * read it back from the report with SQLite: a byte that is not UTF-8, which the report writes
+ * as "\udcNN", as the UTF-8 of U+DCNN.
+ */
+static uint64_t fnv(uint64_t h, const char *s) {
+        size_t n = s ? strlen(s) : 0;
+        struct esc_piece p;
+
+        for (size_t i = 0; i < n; i += p.consumed) {
+                esc_next(s + i, n - i, ESC_JSON, &p);
+                if (p.len == 6 && !memcmp(p.text, "\\udc", 4)) {
+                        unsigned cp = 0xdc00 + (unsigned char)s[i];
+                        unsigned char u[3] = { 0xed, (unsigned char)(0x80 | ((cp >> 6) & 0x3f)),
+                                               (unsigned char)(0x80 | (cp & 0x3f)) };
+                        h = fnv_bytes(h, u, 3);
+                } else
+                        h = fnv_bytes(h, (const unsigned char *)s + i, p.consumed);
         }
         h ^= 0xff;
         return h * 0x100000001b3ULL;

@@ -186,6 +186,8 @@ void analysis_start_raw(struct daemon *d, int64_t id, int core_fd) {
 
 /* ---- what a finished analysis leaves ---- */
 
+static void fail_job(struct daemon *d, struct job *j, const char *reason, bool retry);
+
 static void file_report(struct daemon *d, struct job *j, const char *note) {
         int r = store_file_report(d->db, j->id, buf_str(&j->out), j->out.n, note, now_usec(CLOCK_REALTIME));
 
@@ -194,11 +196,19 @@ static void file_report(struct daemon *d, struct job *j, const char *note) {
                 d->failed++;
                 return;
         }
-        if (r < 0) {
-                /* the store is busy or broken: the crash goes again (now, or after a restart) */
-                log_msg(LOG_ERR, "crash %lld: cannot record the analysis: %s", (long long)j->id,
+        if (r == -EBUSY) {
+                /* the store is busy: the crash goes again (now, or after a restart), uncounted */
+                log_msg(LOG_WARNING, "crash %lld: cannot record the analysis now: %s", (long long)j->id,
                         store_errmsg(d->db));
                 store_release(d->db, j->id);
+                return;
+        }
+        if (r < 0) {
+                /* a report the store cannot take: an attempt like any other, so that it cannot loop */
+                char reason[512];
+
+                snprintf(reason, sizeof(reason), "cannot record the analysis: %s", store_errmsg(d->db));
+                fail_job(d, j, reason, true);
                 return;
         }
         d->analysed++;
