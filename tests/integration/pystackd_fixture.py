@@ -82,6 +82,11 @@ def pystackd_path():
     return os.path.abspath(p)
 
 
+def pystackctl_path():
+    p = os.environ.get("PYSTACKCTL") or os.path.join("daemon", "pystackctl")
+    return os.path.abspath(p)
+
+
 def handler_path():
     p = os.environ.get("PYSTACK_COREDUMP") or \
         os.path.join("daemon", "capture", "pystack-coredump")

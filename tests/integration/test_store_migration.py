@@ -1,0 +1,118 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+"""TAP test: a store the release with schema version 2 wrote opens with this
+build's pystackctl, which migrates it, and every query gives byte for byte
+what the release's pystackctl gave.
+
+Run as root from the build directory (after `make`):
+
+    /usr/bin/python3 ../tests/integration/test_store_migration.py
+
+Environment:
+  PYSTACKCTL   the program under test (default daemon/pystackctl)
+
+The fixture, tests/fixtures/store-v2 (README.md there says how it was made),
+holds pystack.db (PRAGMA user_version 2), its cores/*.zst, and in expected/
+the commands (cases.json) and what the release's pystackctl printed for
+them: list, info, show (plain, --native, --locals, --native --locals,
+--json) of every crash, groups, each as text and JSON.  The store's
+directory is written there as @STORE@.
+
+A copy of the fixture goes to /tmp/pystackd-store-v2.XXXXXXXX (removed at
+the end), with a configuration of its own; pystackctl, as root, reads the
+store directly: the first run migrates it.  Checks: the copy is at version
+2 before; every command's exit status, stdout and stderr (placeholder
+substituted; stderr not where cases.json says why not); after the first run the version is 2 or more, later runs do
+not change it, and SQLite's integrity check passes.
+"""
+import difflib
+import os
+import sys
+import traceback
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import pystackd_fixture as pf  # noqa: E402
+import store_fixture as sf  # noqa: E402
+from tap import TAP  # noqa: E402
+
+
+def diff(expected, got, limit=40):
+    """A unified diff of two outputs, for the diagnostics."""
+    e = expected.decode("utf-8", "backslashreplace").splitlines()
+    g = got.decode("utf-8", "backslashreplace").splitlines()
+    lines = list(difflib.unified_diff(e, g, "expected", "got", lineterm="", n=1))
+    if not lines and expected != got:
+        lines = ["same lines, other bytes (line ends or a final newline): "
+                 "expected %d bytes, got %d" % (len(expected), len(got))]
+    return lines[:limit] + (["..."] if len(lines) > limit else [])
+
+
+def check_case(tap, ctl, copy, case):
+    args = case["args"]
+    rc, out, err = sf.run_ctl(ctl, copy.conf, args)
+    want_out = copy.substitute(sf.expected_stdout(case))
+    want_err = None if case["stderr"] is None else \
+        copy.substitute(case["stderr"].encode("utf-8", "surrogateescape"))
+    d = []
+    if rc != case["status"]:
+        d.append("exit status %r, expected %r" % (rc, case["status"]))
+    if out != want_out:
+        d.append("stdout differs from expected/%s:" % case["stdout"])
+        d += ["  " + l for l in diff(want_out, out)]
+    if want_err is None:
+        tap.diag("pystackctl %s: stderr %s" % (case["name"], case.get("stderr_note", "not compared")))
+    elif err != want_err:
+        d.append("stderr %r, expected %r" % (err[:300], want_err[:300]))
+    tap.ok(not d, "pystackctl %s: as the release printed it" % case["name"], d)
+
+
+def main():
+    tap = TAP()
+    ctl = pf.pystackctl_path()
+    if not os.access(ctl, os.X_OK):
+        tap.ok(False, "pystackctl %s is built" % ctl, ["build it first (make), or set PYSTACKCTL"])
+        return tap.done()
+    if os.geteuid() != 0:
+        tap.skip("not root: pystackctl reads the store directly only as root")
+        return tap.done()
+    try:
+        manifest = sf.cases()
+    except (OSError, ValueError) as e:
+        tap.ok(False, "the fixture's manifest %s" % sf.cases_path(), [str(e)])
+        return tap.done()
+    copy = sf.Copy()
+    try:
+        tap.diag("fixture %s copied to %s; pystackctl %s" % (sf.FIXTURE, copy.storage, ctl))
+        before = copy.user_version()
+        tap.ok(before == sf.SCHEMA_VERSION == manifest.get("schema_version"),
+               "the fixture's store is at schema version %d (PRAGMA user_version %r)"
+               % (sf.SCHEMA_VERSION, before))
+        after_first = None
+        for n, case in enumerate(manifest["cases"]):
+            try:
+                check_case(tap, ctl, copy, case)
+            except Exception:
+                tap.ok(False, "pystackctl %s: the harness" % case.get("name"),
+                       traceback.format_exc().splitlines())
+            if n == 0:
+                after_first = copy.user_version()
+                tap.ok(after_first >= sf.SCHEMA_VERSION,
+                       "after the first open the schema version is %r (>= %d)"
+                       % (after_first, sf.SCHEMA_VERSION))
+        last = copy.user_version()
+        tap.ok(last == after_first,
+               "%d more opens leave the schema version at %r (now %r)"
+               % (len(manifest["cases"]) - 1, after_first, last))
+        integrity = copy.query("PRAGMA integrity_check")
+        tap.ok(integrity == [(b"ok",)], "the migrated store passes PRAGMA integrity_check",
+               [repr(integrity[:10])])
+    finally:
+        copy.remove()
+    tap.diag("%d tests, %d failed, %d skipped" % (tap.n, tap.failed, tap.skipped))
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
