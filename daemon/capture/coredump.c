@@ -692,10 +692,14 @@ int main(int argc, char **argv) {
         make_record(&c);
         if (open_store(&c) < 0)
                 return 1;
-        if (begin_capture(&c) > 0)
-                /* a crash loop: keep the record, not the core; reading nothing lets the process go now */
+        if (begin_capture(&c) > 0) {
+                /* a crash loop: the record is final, the core not kept; reading nothing lets the
+                 * process go now */
                 close(STDIN_FILENO);
-        else if (take(&c) == 0) {
+                announce(&c);
+                return 0;
+        }
+        if (take(&c) == 0) {
                 hand_over_raw_core(&c);
                 compress(&c);
         }

@@ -325,7 +325,7 @@ static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *o
                 return r < 0 ? r : 1;
         /* a removed core has a path in its history, not on disk */
         if (col_text(&ci, COL_CORE_PATH) && col_text(&ci, COL_CORE_STATE) &&
-            !strcmp(col_text(&ci, COL_CORE_STATE), "present"))
+            !strcmp(col_text(&ci, COL_CORE_STATE), core_state_to_string(CORE_PRESENT)))
                 snprintf(core_file, sizeof(core_file), "%s/%s", dir, col_text(&ci, COL_CORE_PATH));
         if (json)
                 info_json(out, &ci, core_file);

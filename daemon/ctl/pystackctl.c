@@ -359,7 +359,7 @@ static int run_local(struct options *o, const struct config *c) {
                 r = storage_fd < 0 ? -errno : retention_apply(db, storage_fd, c, &removed);
                 if (storage_fd >= 0)
                         close(storage_fd);
-                sqlite3_close(db);
+                store_close(db);
                 if (r < 0)
                         return die("vacuum failed: %s", strerror(-r));
                 if (o->q.json)
@@ -373,7 +373,7 @@ static int run_local(struct options *o, const struct config *c) {
                 char *core_path = NULL, *exe = NULL;
 
                 r = query_find_newest(db, &o->q, -1, &id, &core_path, &exe);
-                sqlite3_close(db);
+                store_close(db);
                 if (r <= 0) {
                         free(core_path);
                         free(exe);
@@ -398,7 +398,7 @@ static int run_local(struct options *o, const struct config *c) {
         }
         pager_start(o);
         r = query_run(db, &o->q, -1, c->directory, stdout, err, sizeof(err));
-        sqlite3_close(db);
+        store_close(db);
         if (r == 0 && o->q.verb == VERB_ANALYZE)
                 notify_daemon(c->runtime_directory, "ANALYZE", -1);
         fflush(stdout);

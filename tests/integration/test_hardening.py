@@ -571,12 +571,21 @@ def bind_dgram(path):
 
 
 def drain(s):
+    """The datagrams waiting on s; one that carried a descriptor (the raw core the handler hands
+    to pystackd) is marked " +fd", and the descriptor is checked to be a regular file, closed."""
     got = []
     while True:
         try:
-            got.append(s.recv(4096))
+            msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(4))
         except (BlockingIOError, OSError):
             return got
+        for level, kind, data in anc:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS and len(data) >= 4:
+                fd = int.from_bytes(data[:4], sys.byteorder)
+                regular = stat.S_ISREG(os.fstat(fd).st_mode)
+                os.close(fd)
+                msg += b" +fd" if regular else b" +fd(not a file)"
+        got.append(msg)
 
 
 def case_notify(tap, fx, users):
@@ -620,9 +629,9 @@ def case_notify(tap, fx, users):
             if sock:
                 sock.close()
             ok = bounded(r) and r.rc == 0 and len(d.rows()) == 1 and \
-                (got == [b"CRASH=1"] if want else not got)
+                (got == [b"CORE=1 +fd", b"CRASH=1"] if want else not got)
             tap.ok(ok, "notify: %s: %s, done in %.2fs" % (
-                label, "pystackd is woken" if want else
+                label, "pystackd gets the raw core, then is woken for the stored crash" if want else
                 "nothing is sent through it", r.seconds),
                 r.describe() + ["received: %r" % got])
 

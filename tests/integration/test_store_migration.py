@@ -9,12 +9,12 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_store_migration.py
 
 Environment:
-  PYSTACKCTL   the program under test (default daemon/pystackctl)
+  PYSTACKCTL   the program under test (default daemon/ctl/pystackctl)
 
 The fixture, tests/fixtures/store-v2 (README.md there says how it was made),
 holds pystack.db (PRAGMA user_version 2), its cores/*.zst, and in expected/
 the commands (cases.json) and what the release's pystackctl printed for
-them: list, info, show (plain, --native, --locals, --native --locals,
+them (FIXES below lists, with reasons, the differences that are bug fixes): list, info, show (plain, --native, --locals, --native --locals,
 --json) of every crash, groups, each as text and JSON.  The store's
 directory is written there as @STORE@.
 
@@ -49,10 +49,30 @@ def diff(expected, got, limit=40):
     return lines[:limit] + (["..."] if len(lines) > limit else [])
 
 
+# Differences from the release that are bug fixes, each with its reason: (expected file, what the
+# release printed, what is right).  Nothing else may differ.
+FIXES = [
+    ("list.txt", b" -m                   handle", b" -m crashmod          handle",
+     "the script of `python3 -m crashmod` is `-m crashmod`: list derived it by a second rule that "
+     "dropped the module (issue 12)"),
+    ("list.json", b'"script":"-m"', b'"script":"-m crashmod"', "the same, in JSON"),
+]
+
+
+def expected_after_fixes(tap, case, want):
+    for name, old, new, why in FIXES:
+        if case["stdout"] == name:
+            if old not in want:
+                tap.diag("fix %r: %r is no longer in expected/%s" % (why, old, name))
+            want = want.replace(old, new)
+            tap.diag("pystackctl %s: expected as the release printed it, but for a fix: %s" % (case["name"], why))
+    return want
+
+
 def check_case(tap, ctl, copy, case):
     args = case["args"]
     rc, out, err = sf.run_ctl(ctl, copy.conf, args)
-    want_out = copy.substitute(sf.expected_stdout(case))
+    want_out = expected_after_fixes(tap, case, copy.substitute(sf.expected_stdout(case)))
     want_err = None if case["stderr"] is None else \
         copy.substitute(case["stderr"].encode("utf-8", "surrogateescape"))
     d = []
