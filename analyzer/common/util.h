@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -67,3 +68,11 @@ void addr_set_clear(struct addr_set *s);
 
 /* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
 const char *signal_full_name(int sig);
+
+/* A clock (CLOCK_REALTIME, CLOCK_MONOTONIC) in microseconds. */
+static inline int64_t clock_usec(clockid_t clock) {
+        struct timespec ts;
+
+        clock_gettime(clock, &ts);
+        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}

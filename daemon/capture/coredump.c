@@ -120,13 +120,6 @@ static int parse_args(int argc, char **argv, const char **config, struct args *a
         return 0;
 }
 
-static int64_t now_usec(void) {
-        struct timespec ts;
-
-        clock_gettime(CLOCK_REALTIME, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static char *boot_id(void) {
         char buf[64] = "";
         FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
@@ -631,7 +624,7 @@ static int record_crash(struct capture *c) {
                 }
                 if (r == 0)
                         return 0;
-                if (r != -EBUSY || now_usec() - c->start >= STORE_RETRY_USEC) {
+                if (r != -EBUSY || clock_usec(CLOCK_REALTIME) - c->start >= STORE_RETRY_USEC) {
                         /* a claimed row stays, saying the capture did not finish */
                         log_msg(LOG_ERR, "cannot record the crash of process %d (%s, signal %d, core %s): %s",
                                 c->a.pid, c->pi.comm, c->a.signal, core_state_to_string(c->rec.core_state), err);
@@ -656,7 +649,7 @@ static void announce(const struct capture *c) {
 }
 
 int main(int argc, char **argv) {
-        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .start = now_usec() };
+        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .start = clock_usec(CLOCK_REALTIME) };
         const char *config_path = PYSTACK_CONF_DEFAULT;
         char err[512];
 

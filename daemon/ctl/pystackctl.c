@@ -29,6 +29,7 @@
 #include "query.h"
 #include "retention.h"
 #include "store.h"
+#include "util.h"
 #include "zst_seekable.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -476,11 +477,9 @@ int main(int argc, char **argv) {
         struct config cfg;
         char err[512];
         const char *verb = NULL;
-        struct timespec ts;
+        int64_t now = clock_usec(CLOCK_REALTIME);
         int c, r;
 
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         query_init(&o.q);
         opterr = 0;
         /* options anywhere; the first other word is the verb, the rest matches */

@@ -128,7 +128,7 @@ static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
         fcntl(err_r, F_SETFL, O_NONBLOCK);
         d->jobs[d->n_jobs++] = (struct job) {
                 .id = c->id, .pid = pid, .out_fd = TAKE_FD(out_r), .err_fd = TAKE_FD(err_r),
-                .deadline = now_usec(CLOCK_MONOTONIC) + (int64_t)d->cfg.timeout * 1000000,
+                .deadline = clock_usec(CLOCK_MONOTONIC) + (int64_t)d->cfg.timeout * 1000000,
         };
         return 0;
 }
@@ -189,7 +189,7 @@ void analysis_start_raw(struct daemon *d, int64_t id, int core_fd) {
 static void fail_job(struct daemon *d, struct job *j, const char *reason, bool retry);
 
 static void file_report(struct daemon *d, struct job *j, const char *note) {
-        int r = store_file_report(d->db, j->id, buf_str(&j->out), j->out.n, note, now_usec(CLOCK_REALTIME));
+        int r = store_file_report(d->db, j->id, buf_str(&j->out), j->out.n, note, clock_usec(CLOCK_REALTIME));
 
         if (r == -EBADMSG) {
                 store_fail(d->db, j->id, "the analyzer's report is not valid JSON");

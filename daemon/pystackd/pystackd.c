@@ -39,13 +39,6 @@
 
 static struct daemon d = { .storage_fd = -1, .notify_fd = -1, .sig_fd = -1, .query_fd = -1 };
 
-int64_t now_usec(int clock) {
-        struct timespec ts;
-
-        clock_gettime(clock, &ts);
-        return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- set-up ---- */
 
 static int setup_runtime(void) {
@@ -126,7 +119,7 @@ static void handle_signals(void) {
                 case SIGINT:
                         if (!d.stopping) {
                                 d.stopping = true;
-                                d.stop_deadline = now_usec(CLOCK_MONOTONIC) + STOP_GRACE_USEC;
+                                d.stop_deadline = clock_usec(CLOCK_MONOTONIC) + STOP_GRACE_USEC;
                                 sd_notify(false, "STOPPING=1");
                                 log_msg(LOG_INFO, "stopping: waiting for %u analyses", d.n_jobs);
                         }
@@ -189,7 +182,7 @@ static int run(void) {
         int64_t next_scan = 0;
 
         for (;;) {
-                int64_t now = now_usec(CLOCK_MONOTONIC), wake;
+                int64_t now = clock_usec(CLOCK_MONOTONIC), wake;
                 struct pollfd pfd[3 + 2 * MAX_JOBS];
                 unsigned n = 0;
 
@@ -231,7 +224,7 @@ static int run(void) {
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].out_fd, .events = POLLIN };
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].err_fd, .events = POLLIN };
                 }
-                int timeout = (int)MAX((wake - now_usec(CLOCK_MONOTONIC)) / 1000, 0) + 1;
+                int timeout = (int)MAX((wake - clock_usec(CLOCK_MONOTONIC)) / 1000, 0) + 1;
                 if (poll(pfd, n, timeout) < 0 && errno != EINTR)
                         return -errno;
                 if ((pfd[1].revents & POLLIN) && read_notifications())

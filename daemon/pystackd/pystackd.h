@@ -51,8 +51,6 @@ struct daemon {
         uint64_t analysed, failed;
 };
 
-int64_t now_usec(int clock);
-
 /* analysis.c */
 /* Claim pending crashes and start their analyses while workers are free. */
 void analysis_fill_workers(struct daemon *d);

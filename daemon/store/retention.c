@@ -10,6 +10,7 @@
 
 #include "retention.h"
 #include "store.h"
+#include "util.h"
 
 /* A handler never takes this long (its store retries end after 40 s): it died mid-capture. */
 #define CAPTURE_EXPIRY_USEC (15 * 60 * 1000000LL)
@@ -38,12 +39,10 @@ static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {
 }
 
 int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigned *removed) {
-        struct timespec ts;
+        int64_t now = clock_usec(CLOCK_REALTIME);
         int r;
 
         *removed = 0;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        int64_t now = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
         store_expire_captures(db, now - CAPTURE_EXPIRY_USEC);
         if (c->max_age) {
                 struct victim *v = NULL;
