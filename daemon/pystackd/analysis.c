@@ -180,7 +180,9 @@ void analysis_start_raw(struct daemon *d, int64_t id, int core_fd) {
         if (r < 0) {
                 store_release(d->db, c.id);
                 log_msg(LOG_ERR, "cannot start an analysis: %s", strerror(-r));
-        }
+        } else
+                log_msg(LOG_INFO, "crash %lld: analysing the raw core while the handler compresses it",
+                        (long long)c.id);
         claim_done(&c);
 }
 
