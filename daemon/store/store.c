@@ -358,7 +358,8 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
         int r;
 
-        r = store_prepare(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", &st);
+        /* CASE, not AND: json_type() of malformed JSON is an error, not false */
+        r = store_prepare(db, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' ELSE 0 END", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, json, (int)len, SQLITE_STATIC);
