@@ -342,6 +342,12 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 " SELECT json_extract(?2, '$.signature'), json_extract(?2, '$.summary'), 0, ?4, ?4"
                 " WHERE json_type(?2, '$.signature') = 'text'"
                 " ON CONFLICT (signature) DO UPDATE SET last_usec = max(last_usec, ?4)",
+                /* a crash filed again with another signature (or none) leaves its old one: recounted
+                 * without it */
+                "UPDATE signatures SET count = (SELECT count(*) FROM crashes c"
+                "  WHERE c.signature = signatures.signature AND c.id != ?1)"
+                " WHERE signature = (SELECT signature FROM crashes WHERE id = ?1)"
+                " AND signature IS NOT json_extract(?2, '$.signature')",
                 "UPDATE crashes SET report = ?2, python_version = json_extract(?2, '$.python_version'),"
                 " tid = (SELECT json_extract(value, '$.tid') FROM json_each(?2, '$.threads')"
                 "        WHERE json_extract(value, '$.crashed') LIMIT 1),"
