@@ -99,7 +99,7 @@ static int64_t count_recent(sqlite3 *db, const char *exe, int64_t since_usec) {
 
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, exe ? exe : "", -1, SQLITE_STATIC);
+        store_bind_text(st, 1, exe);    /* IS: an unknown executable (NULL) is one executable too */
         sqlite3_bind_int64(st, 2, since_usec);
         return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : store_error(db);
 }
