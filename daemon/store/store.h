@@ -228,7 +228,7 @@ enum crash_column {
         COL_STATE, COL_ATTEMPTS, COL_ERROR, COL_PYTHON, COL_SIGNATURE, COL_ANALYZED,
         _COL_JSON_MAX,          /* the columns above: info --json prints them in this order */
         COL_CMDLINE = _COL_JSON_MAX, COL_THREAD_NAMES, COL_SCRIPT, COL_TITLE, COL_COUNT, COL_FIRST,
-        COL_LAST, COL_REPORT_TEXT, COL_CORE_TRUNCATED,
+        COL_LAST, COL_CORE_TRUNCATED,
         _COL_MAX,
 };
 
