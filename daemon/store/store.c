@@ -4,6 +4,7 @@
  * of the states live in the tables below and nowhere else.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +31,18 @@ const char *core_state_to_string(enum core_state s) {
         return (unsigned)s < _CORE_STATE_MAX ? core_state_names[s] : "?";
 }
 
+/* What failed in the transaction last rolled back, and on which connection. */
+static __thread sqlite3 *kept_db;
+static __thread char kept_msg[256];
+
+void store_keep_errmsg(sqlite3 *db) {
+        kept_db = db;
+        snprintf(kept_msg, sizeof(kept_msg), "%s", db ? sqlite3_errmsg(db) : "");
+}
+
 const char *store_errmsg(sqlite3 *db) {
-        return sqlite3_errmsg(db);
+        /* after a failed transaction SQLite's last word is the ROLLBACK's: "not an error" */
+        return db && db == kept_db && sqlite3_errcode(db) == SQLITE_OK ? kept_msg : sqlite3_errmsg(db);
 }
 
 /* ---- capture ---- */
@@ -373,6 +384,8 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 return store_error(db);
         if (!sqlite3_column_int(st, 0))
                 return -EBADMSG;
+        /* finalized now: finalizing it after a failed step would clear what store_errmsg() says */
+        sqlite3_finalize(TAKE_PTR(st));
 
         r = store_begin(db, &txn);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(steps); i++)

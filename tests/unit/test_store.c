@@ -934,6 +934,22 @@ static void test_transactions(void) {
                    "without the trigger it is filed");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM frames WHERE crash_id = %lld", (long long)a), 5, "in full");
 
+        /* a row the store cannot insert: one transaction with the rate limit's count */
+        struct crash_record r = record(T0 + 2 * SEC, 1000, 1, "/usr/bin/python3.11", "python3");
+        struct rate_limit limit = { .burst = 5, .interval_usec = 60 * SEC };
+        int64_t id = 0, before = sql_int(db, "SELECT count(*) FROM crashes");
+        TAP_EQ_INT(sql_exec(db, "CREATE TEMP TRIGGER no_crash BEFORE INSERT ON main.crashes"
+                                " BEGIN SELECT RAISE(ABORT, 'no new crash'); END"), SQLITE_OK,
+                   "a trigger that refuses every new crash");
+        TAP_EQ_INT(store_begin_capture(db, &r, &limit, &id), -EIO, "store_begin_capture fails: -EIO");
+        tap_ok(strstr(store_errmsg(db), "no new crash") != NULL, "store_errmsg says why: %s", store_errmsg(db));
+        TAP_EQ_INT(sqlite3_get_autocommit(db), 1, "no transaction left open");
+        id = 0;
+        TAP_EQ_INT(store_finish_capture(db, &r, &id), -EIO, "store_finish_capture with id 0 fails: -EIO");
+        tap_ok(strstr(store_errmsg(db), "no new crash") != NULL, "store_errmsg says why: %s", store_errmsg(db));
+        TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM crashes"), before, "no row");
+        sql_exec(db, "DROP TRIGGER temp.no_crash");
+
         /* another writer past the busy timeout: -EBUSY, nothing changed */
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (sqlite3_open(path, &other) != SQLITE_OK)
