@@ -76,7 +76,8 @@ static int add(struct query *q, enum match_key key, const char *value, char *err
 
         if (q->n_matches >= QUERY_MAX_MATCHES)
                 return fail(err, errsz, "at most %d matches", QUERY_MAX_MATCHES);
-        if (strlen(value) >= sizeof(q->matches[0].value) || !*value)
+        /* a newline could not travel on the wire (query_to_wire's lines) */
+        if (strlen(value) >= sizeof(q->matches[0].value) || !*value || strchr(value, '\n'))
                 return fail(err, errsz, "bad match value for %s=", match_names[key]);
         if ((key == MATCH_ID || key == MATCH_PID || key == MATCH_UID) && !all_digits(value))
                 return fail(err, errsz, "%s= takes a number: '%s'", match_names[key], value);
