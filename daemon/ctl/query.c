@@ -158,9 +158,10 @@ static int parse_span(const char *s, int64_t *usec) {
                 bool found = false;
                 for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
                         if (strlen(units[i].unit) == n && !strncmp(end, units[i].unit, n)) {
-                                if (v > INT64_MAX / units[i].usec / 2)
+                                /* each term, and their sum: never past INT64_MAX */
+                                if (v > INT64_MAX / units[i].usec / 2 ||
+                                    __builtin_add_overflow(total, v * units[i].usec, &total))
                                         return -EINVAL;
-                                total += v * units[i].usec;
                                 found = true;
                                 break;
                         }
@@ -198,9 +199,11 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec) {
                 return *usec = v * 1000000, 0;
         }
         if (s[0] == '-' || s[0] == '+') {
-                if (parse_span(s + 1, &span) < 0)
+                if (parse_span(s + 1, &span) < 0 ||
+                    (s[0] == '-' ? __builtin_sub_overflow(now_usec, span, &span) :
+                                   __builtin_add_overflow(now_usec, span, &span)))
                         return -EINVAL;
-                return *usec = s[0] == '-' ? now_usec - span : now_usec + span, 0;
+                return *usec = span, 0;
         }
         if (n > 4 && !strcmp(s + n - 4, " ago")) {
                 char buf[128];
@@ -208,9 +211,9 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec) {
                         return -EINVAL;
                 memcpy(buf, s, n - 4);
                 buf[n - 4] = 0;
-                if (parse_span(buf, &span) < 0)
+                if (parse_span(buf, &span) < 0 || __builtin_sub_overflow(now_usec, span, &span))
                         return -EINVAL;
-                return *usec = now_usec - span, 0;
+                return *usec = span, 0;
         }
         /* absolute: "YYYY-MM-DD[ HH:MM[:SS]]" or "HH:MM[:SS]" (today), local time */
         static const char *const formats[] = {
