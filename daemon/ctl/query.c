@@ -274,8 +274,8 @@ int query_from_wire(struct query *q, const char *text, size_t len) {
                 memcpy(line, text + pos, n);
                 line[n] = 0;
                 pos += n + 1;
-                if (n == 0)
-                        return verb ? 0 : -EINVAL;
+                if (n == 0)     /* the end: nothing may follow */
+                        return verb && pos == len ? 0 : -EINVAL;
                 v = strchr(line, '=');
                 if (!v)
                         return -EINVAL;
