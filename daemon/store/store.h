@@ -106,7 +106,8 @@ int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_l
  * Complete the row of store_begin_capture() with what the capture found
  * (core path, sizes, state, note); or, when id is 0, insert the whole
  * record.  Its analysis becomes pending when the core is present (unless an
- * analysis of the raw core already claimed it), done otherwise.  -EIO/-EBUSY.
+ * analysis of the raw core already claimed it), done otherwise.  -EIO/-EBUSY; -ENOENT when id
+ * names no row.
  */
 int store_finish_capture(sqlite3 *db, const struct crash_record *r, int64_t *id);
 

@@ -565,7 +565,7 @@ static void test_capture(void) {
         EQ_STR(sql_rows(db, "SELECT state, core_state, capture_note FROM crashes WHERE id = %lld", (long long)id),
                "done|no-space|KeepFree\n", "is inserted done");
         id = 99999;
-        tap_ok(store_finish_capture(db, &r, &id) < 0, "store_finish_capture of a row that does not exist fails");
+        TAP_EQ_INT(store_finish_capture(db, &r, &id), -ENOENT, "store_finish_capture of a row that does not exist: -ENOENT");
 
         /* a row claimed by an analysis of the raw core keeps its state */
         struct claim c = {};
