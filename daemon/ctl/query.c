@@ -76,7 +76,8 @@ static int add(struct query *q, enum match_key key, const char *value, char *err
 
         if (q->n_matches >= QUERY_MAX_MATCHES)
                 return fail(err, errsz, "at most %d matches", QUERY_MAX_MATCHES);
-        if (strlen(value) >= sizeof(q->matches[0].value) || !*value)
+        /* a newline could not travel on the wire (query_to_wire's lines) */
+        if (strlen(value) >= sizeof(q->matches[0].value) || !*value || strchr(value, '\n'))
                 return fail(err, errsz, "bad match value for %s=", match_names[key]);
         if ((key == MATCH_ID || key == MATCH_PID || key == MATCH_UID) && !all_digits(value))
                 return fail(err, errsz, "%s= takes a number: '%s'", match_names[key], value);
@@ -157,9 +158,10 @@ static int parse_span(const char *s, int64_t *usec) {
                 bool found = false;
                 for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
                         if (strlen(units[i].unit) == n && !strncmp(end, units[i].unit, n)) {
-                                if (v > INT64_MAX / units[i].usec / 2)
+                                /* each term, and their sum: never past INT64_MAX */
+                                if (v > INT64_MAX / units[i].usec / 2 ||
+                                    __builtin_add_overflow(total, v * units[i].usec, &total))
                                         return -EINVAL;
-                                total += v * units[i].usec;
                                 found = true;
                                 break;
                         }
@@ -197,9 +199,11 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec) {
                 return *usec = v * 1000000, 0;
         }
         if (s[0] == '-' || s[0] == '+') {
-                if (parse_span(s + 1, &span) < 0)
+                if (parse_span(s + 1, &span) < 0 ||
+                    (s[0] == '-' ? __builtin_sub_overflow(now_usec, span, &span) :
+                                   __builtin_add_overflow(now_usec, span, &span)))
                         return -EINVAL;
-                return *usec = s[0] == '-' ? now_usec - span : now_usec + span, 0;
+                return *usec = span, 0;
         }
         if (n > 4 && !strcmp(s + n - 4, " ago")) {
                 char buf[128];
@@ -207,9 +211,9 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec) {
                         return -EINVAL;
                 memcpy(buf, s, n - 4);
                 buf[n - 4] = 0;
-                if (parse_span(buf, &span) < 0)
+                if (parse_span(buf, &span) < 0 || __builtin_sub_overflow(now_usec, span, &span))
                         return -EINVAL;
-                return *usec = now_usec - span, 0;
+                return *usec = span, 0;
         }
         /* absolute: "YYYY-MM-DD[ HH:MM[:SS]]" or "HH:MM[:SS]" (today), local time */
         static const char *const formats[] = {
@@ -270,8 +274,8 @@ int query_from_wire(struct query *q, const char *text, size_t len) {
                 memcpy(line, text + pos, n);
                 line[n] = 0;
                 pos += n + 1;
-                if (n == 0)
-                        return verb ? 0 : -EINVAL;
+                if (n == 0)     /* the end: nothing may follow */
+                        return verb && pos == len ? 0 : -EINVAL;
                 v = strchr(line, '=');
                 if (!v)
                         return -EINVAL;

@@ -265,5 +265,6 @@ int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
 }
 
 void store_close(sqlite3 *db) {
+        store_keep_errmsg(NULL);
         sqlite3_close(db);
 }

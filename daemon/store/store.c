@@ -4,6 +4,7 @@
  * of the states live in the tables below and nowhere else.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,8 +31,18 @@ const char *core_state_to_string(enum core_state s) {
         return (unsigned)s < _CORE_STATE_MAX ? core_state_names[s] : "?";
 }
 
+/* What failed in the transaction last rolled back, and on which connection. */
+static __thread sqlite3 *kept_db;
+static __thread char kept_msg[256];
+
+void store_keep_errmsg(sqlite3 *db) {
+        kept_db = db;
+        snprintf(kept_msg, sizeof(kept_msg), "%s", db ? sqlite3_errmsg(db) : "");
+}
+
 const char *store_errmsg(sqlite3 *db) {
-        return sqlite3_errmsg(db);
+        /* after a failed transaction SQLite's last word is the ROLLBACK's: "not an error" */
+        return db && db == kept_db && sqlite3_errcode(db) == SQLITE_OK ? kept_msg : sqlite3_errmsg(db);
 }
 
 /* ---- capture ---- */
@@ -99,7 +110,7 @@ static int64_t count_recent(sqlite3 *db, const char *exe, int64_t since_usec) {
 
         if (r < 0)
                 return r;
-        sqlite3_bind_text(st, 1, exe ? exe : "", -1, SQLITE_STATIC);
+        store_bind_text(st, 1, exe);    /* IS: an unknown executable (NULL) is one executable too */
         sqlite3_bind_int64(st, 2, since_usec);
         return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : store_error(db);
 }
@@ -342,6 +353,12 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 " SELECT json_extract(?2, '$.signature'), json_extract(?2, '$.summary'), 0, ?4, ?4"
                 " WHERE json_type(?2, '$.signature') = 'text'"
                 " ON CONFLICT (signature) DO UPDATE SET last_usec = max(last_usec, ?4)",
+                /* a crash filed again with another signature (or none) leaves its old one: recounted
+                 * without it */
+                "UPDATE signatures SET count = (SELECT count(*) FROM crashes c"
+                "  WHERE c.signature = signatures.signature AND c.id != ?1)"
+                " WHERE signature = (SELECT signature FROM crashes WHERE id = ?1)"
+                " AND signature IS NOT json_extract(?2, '$.signature')",
                 "UPDATE crashes SET report = ?2, python_version = json_extract(?2, '$.python_version'),"
                 " tid = (SELECT json_extract(value, '$.tid') FROM json_each(?2, '$.threads')"
                 "        WHERE json_extract(value, '$.crashed') LIMIT 1),"
@@ -358,7 +375,8 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
         int r;
 
-        r = store_prepare(db, "SELECT json_valid(?1) AND json_type(?1) = 'object'", &st);
+        /* CASE, not AND: json_type() of malformed JSON is an error, not false */
+        r = store_prepare(db, "SELECT CASE WHEN json_valid(?1) THEN json_type(?1) = 'object' ELSE 0 END", &st);
         if (r < 0)
                 return r;
         sqlite3_bind_text(st, 1, json, (int)len, SQLITE_STATIC);
@@ -366,6 +384,8 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 return store_error(db);
         if (!sqlite3_column_int(st, 0))
                 return -EBADMSG;
+        /* finalized now: finalizing it after a failed step would clear what store_errmsg() says */
+        sqlite3_finalize(TAKE_PTR(st));
 
         r = store_begin(db, &txn);
         for (size_t i = 0; r == 0 && i < ELEMENTSOF(steps); i++)

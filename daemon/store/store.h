@@ -106,7 +106,8 @@ int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_l
  * Complete the row of store_begin_capture() with what the capture found
  * (core path, sizes, state, note); or, when id is 0, insert the whole
  * record.  Its analysis becomes pending when the core is present (unless an
- * analysis of the raw core already claimed it), done otherwise.  -EIO/-EBUSY.
+ * analysis of the raw core already claimed it), done otherwise.  -EIO/-EBUSY; -ENOENT when id
+ * names no row.
  */
 int store_finish_capture(sqlite3 *db, const struct crash_record *r, int64_t *id);
 
@@ -228,7 +229,7 @@ enum crash_column {
         COL_STATE, COL_ATTEMPTS, COL_ERROR, COL_PYTHON, COL_SIGNATURE, COL_ANALYZED,
         _COL_JSON_MAX,          /* the columns above: info --json prints them in this order */
         COL_CMDLINE = _COL_JSON_MAX, COL_THREAD_NAMES, COL_SCRIPT, COL_TITLE, COL_COUNT, COL_FIRST,
-        COL_LAST, COL_REPORT_TEXT, COL_CORE_TRUNCATED,
+        COL_LAST, COL_CORE_TRUNCATED,
         _COL_MAX,
 };
 

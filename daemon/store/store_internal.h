@@ -43,16 +43,25 @@ static inline void store_bind_text(sqlite3_stmt *st, int i, const char *s) {
                 sqlite3_bind_null(st, i);
 }
 
+/* Keep SQLite's message about what failed on db, for store_errmsg(), before a ROLLBACK (which
+ * succeeds, and so clears it); NULL forgets it (store.c). */
+void store_keep_errmsg(sqlite3 *db);
+
 /* A transaction that rolls back unless committed: `_cleanup_txn_ sqlite3 *txn = NULL;
  * r = store_begin(db, &txn); ... return store_commit(&txn);` */
 static inline void txn_rollback(sqlite3 **txn) {
-        if (*txn)
+        if (*txn) {
+                store_keep_errmsg(*txn);
                 sqlite3_exec(*txn, "ROLLBACK", NULL, NULL, NULL);
+        }
 }
 #define _cleanup_txn_ __attribute__((cleanup(txn_rollback)))
 
 static inline int store_begin(sqlite3 *db, sqlite3 **txn) {
-        int r = store_exec(db, "BEGIN IMMEDIATE");
+        int r;
+
+        store_keep_errmsg(NULL);
+        r = store_exec(db, "BEGIN IMMEDIATE");
         if (r == 0)
                 *txn = db;
         return r;
