@@ -123,6 +123,8 @@ static const char *const migrations[] = {
          * (version 2 mended them at every start): analysed again, they get one */
         "UPDATE crashes SET state = 'pending', attempts = 0 WHERE state = 'done' AND signature IS NULL"
         " AND report IS NOT NULL AND core_state = 'present';"
+        /* version 2 kept counting a crash filed again under another signature in its old one */
+        "UPDATE signatures SET count = (SELECT count(*) FROM crashes c WHERE c.signature = signatures.signature);"
         "CREATE TABLE signature_counts ("
         "  signature TEXT NOT NULL, uid INTEGER NOT NULL, dumpable INTEGER NOT NULL,"
         "  count INTEGER NOT NULL, first_usec INTEGER, last_usec INTEGER,"
