@@ -4,14 +4,15 @@ build puts them.
 
     program          variable            default (below the build directory)
     pystack          PYSTACK             analyzer/pystack
-    pystack-coredump PYSTACK_COREDUMP    daemon/pystack-coredump
-    pystackd         PYSTACKD            daemon/pystackd
-    pystackctl       PYSTACKCTL          daemon/pystackctl
+    pystack-coredump PYSTACK_COREDUMP    daemon/capture/pystack-coredump
+    pystackd         PYSTACKD            daemon/pystackd/pystackd
+    pystackctl       PYSTACKCTL          daemon/ctl/pystackctl
 
 A variable that is set names the program (a relative path is taken from the
 current directory).  Otherwise the program is looked for below the build
-directory: the one the caller names (contrib/bench: the checkout's build/),
-else the current directory.  PYSTACK_DAEMON_ANALYZER names the analyzer pystackd runs when it
+directory: $PYSTACK_BUILDDIR (`make check` sets it), else the directory the
+caller names (contrib/bench: the checkout's build/), else the current
+directory.  PYSTACK_DAEMON_ANALYZER names the analyzer pystackd runs when it
 is not PYSTACK (the sanitizer suite: AddressSanitizer reserves terabytes of
 address space, which MemoryMax rightly refuses); PYSTACK_WRAPPER is a
 command prefix for every analyzer run (`valgrind -q --error-exitcode=99`).
@@ -23,15 +24,16 @@ import shlex
 LAYOUT = {
     "pystack": ("PYSTACK", os.path.join("analyzer", "pystack")),
     "pystack-coredump": ("PYSTACK_COREDUMP",
-                         os.path.join("daemon", "pystack-coredump")),
-    "pystackd": ("PYSTACKD", os.path.join("daemon", "pystackd")),
-    "pystackctl": ("PYSTACKCTL", os.path.join("daemon", "pystackctl")),
+                         os.path.join("daemon", "capture", "pystack-coredump")),
+    "pystackd": ("PYSTACKD", os.path.join("daemon", "pystackd", "pystackd")),
+    "pystackctl": ("PYSTACKCTL", os.path.join("daemon", "ctl", "pystackctl")),
 }
 
 
 def build_dir(default=None):
     """The build directory the programs are looked for in."""
-    return os.path.abspath(default or os.getcwd())
+    return os.path.abspath(os.environ.get("PYSTACK_BUILDDIR") or default
+                           or os.getcwd())
 
 
 def program(name, build=None):
