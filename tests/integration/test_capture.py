@@ -50,6 +50,7 @@ sys.path.insert(0, HERE)
 import cores  # noqa: E402
 from harness import corepattern  # noqa: E402
 from harness import programs  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
 from harness.run import run_pystack  # noqa: E402
 from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 
@@ -1025,14 +1026,16 @@ def main():
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
         alarm.cancel()
-    with open(corepattern.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    with open(corepattern.CORE_PIPE_LIMIT) as fh:
-        pl = fh.read().strip()
-    tap.ok(corepattern.MARKER not in cp and not corepattern.mounts_below(corepattern.SCRATCH_PREFIX),
+    # under the lock: another test may hold it and have its own pattern,
+    # pipe limit and mounts in place meanwhile
+    with CoreLock():
+        cp = corepattern.read_core_pattern()
+        with open(corepattern.CORE_PIPE_LIMIT) as fh:
+            pl = fh.read().strip()
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+    tap.ok(corepattern.MARKER not in cp and not mounts,
            "core_pattern (%r) and core_pipe_limit (%s) restored, no mounts "
-           "left" % (cp, pl), ["mounts: %r" % corepattern.mounts_below(
-               corepattern.SCRATCH_PREFIX)])
+           "left" % (cp, pl), ["mounts: %r" % mounts])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

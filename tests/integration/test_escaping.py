@@ -62,6 +62,7 @@ import hardening_fixture as hf  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 import test_pystackctl as tc  # noqa: E402
 from harness.programs import pystack_cmd  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
 from harness.tap import TAP, Interrupted, Watchdog, on_signal, \
     watchdog  # noqa: E402
 
@@ -671,8 +672,8 @@ def main():
         for s, h in old.items():
             signal.signal(s, h)
         pf.cleanup_processes()
-    with open(corepattern.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
+    with CoreLock():    # another test may have its own pattern in place
+        cp = corepattern.read_core_pattern()
     tap.ok(corepattern.MARKER not in cp, "core_pattern restored (%r)" % cp)
     if interrupted:
         sys.stdout.flush()

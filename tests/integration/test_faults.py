@@ -649,9 +649,10 @@ def main():
     # have its own pattern in place meanwhile
     with CoreLock():
         cp = corepattern.read_core_pattern()
-    tap.ok(corepattern.MARKER not in cp and not corepattern.mounts_below(corepattern.SCRATCH_PREFIX),
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+    tap.ok(corepattern.MARKER not in cp and not mounts,
            "core_pattern (%r) restored, no mounts left" % cp,
-           ["mounts: %r" % corepattern.mounts_below(corepattern.SCRATCH_PREFIX)])
+           ["mounts: %r" % mounts])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

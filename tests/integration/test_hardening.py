@@ -78,6 +78,7 @@ sys.path.insert(0, HERE)
 from harness import corepattern  # noqa: E402
 import hardening_fixture as hf  # noqa: E402
 from harness import programs  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
 from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 from test_capture import Case as _Case, crash, wait_ready, \
     SYSTEM_PYTHON  # noqa: E402
@@ -1325,17 +1326,20 @@ def main():
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
         alarm.cancel()
-    with open(corepattern.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    users_left = [l.split(":")[0] for l in open("/etc/passwd")
-                  if l.startswith(hf.USER_PREFIX)]
-    sd = open(hf.SUID_DUMPABLE).read().strip()
-    tap.ok(corepattern.MARKER not in cp and not corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
-           and not users_left and not os.path.exists(hf.SUID_SAVED),
+    # under the lock: another test may hold it and have its own pattern,
+    # mounts, users and suid_dumpable in place meanwhile
+    with CoreLock():
+        cp = corepattern.read_core_pattern()
+        users_left = [l.split(":")[0] for l in open("/etc/passwd")
+                      if l.startswith(hf.USER_PREFIX)]
+        sd = open(hf.SUID_DUMPABLE).read().strip()
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+        saved = os.path.exists(hf.SUID_SAVED)
+    tap.ok(corepattern.MARKER not in cp and not mounts
+           and not users_left and not saved,
            "core_pattern (%r), suid_dumpable (%s) restored, no mounts and no "
            "test users left" % (cp, sd),
-           ["users: %r, mounts: %r" % (users_left,
-                                       corepattern.mounts_below(corepattern.SCRATCH_PREFIX))])
+           ["users: %r, mounts: %r" % (users_left, mounts)])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

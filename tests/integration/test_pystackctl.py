@@ -65,6 +65,7 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import corepattern, programs, users  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
 from harness.tap import TAP, Interrupted, Watchdog, on_signal, \
     watchdog  # noqa: E402
 
@@ -1685,8 +1686,8 @@ def main():
         alarm.cancel()
         for s, h in old.items():
             signal.signal(s, h)
-    with open(corepattern.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
+    with CoreLock():    # another test may have its own pattern in place
+        cp = corepattern.read_core_pattern()
     tap.ok(corepattern.MARKER not in cp, "core_pattern restored (%r)" % cp)
     if interrupted:
         tap.diag("interrupted by signal %d: everything restored" % interrupted)
