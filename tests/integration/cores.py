@@ -23,9 +23,9 @@ private mount namespace where the scenarios, the cache and the incoming
 directory are bind-mounted at their own paths (so the core's file names, the
 expectations and the source files agree with the host's); the analyzer reads
 their cores with --lib-search-root TREE (Entry.pystack_args).  Generation
-changes /proc/sys/kernel/core_pattern while
-holding an exclusive flock on /run/lock/pystackd-core-pattern.lock and
-restores it on every exit path (finally, atexit, SIGTERM/SIGINT/SIGHUP); the
+changes /proc/sys/kernel/core_pattern with harness.corepattern.CorePattern:
+while holding an exclusive flock on /run/lock/pystackd-core-pattern.lock,
+restored on every exit path (finally, atexit, SIGTERM/SIGINT/SIGHUP); the
 original value is also saved to /run/lock/pystackd-core-pattern.saved so a
 run killed with SIGKILL is repaired by the next one.
 
@@ -37,21 +37,20 @@ Stdlib only; run with /usr/bin/python3.  Command line:
 from __future__ import print_function
 
 import argparse
-import atexit
-import errno
-import fcntl
 import glob
 import json
 import os
 import re
-import resource
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
-import threading
 import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from harness import corepattern  # noqa: E402
+from harness.corepattern import CorePattern  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCENARIO_DIR = os.path.join(HERE, "scenarios")
@@ -65,11 +64,6 @@ OWN_TEST_SCENARIOS = {
     "subinterpreters": [os.path.join(SCENARIO_DIR, "_subinterp_body.py")],
 }
 
-CORE_PATTERN = "/proc/sys/kernel/core_pattern"
-LOCK_FILE = "/run/lock/pystackd-core-pattern.lock"
-SAVED_FILE = "/run/lock/pystackd-core-pattern.saved"
-MARKER = "pystackd-incoming"         # in every pattern we write
-CORENAME_MAX = 127                   # kernel CORENAME_MAX_SIZE - 1
 
 # Every CPython minor version the tests expect; a missing one is a SKIP.
 EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
@@ -77,7 +71,7 @@ EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
 SID_MINORS = ["3.14", "3.15"]
 SID_TREE_SCRIPT = os.path.join(HERE, "..", "sid-tree")
 FT_PYTHON_SCRIPT = os.path.join(HERE, "..", "ft-python")
-SCENARIO_TIMEOUT = 60
+SCENARIO_TIMEOUT = corepattern.SCENARIO_TIMEOUT
 
 
 def log(msg):
@@ -314,213 +308,6 @@ def find_scenarios(include_bench=False):
             continue
         names.append(n)
     return names
-
-
-# --------------------------------------------------------------------------
-# core_pattern fixture
-
-class CorePattern(object):
-    """Context manager: core files of crashing children go to a fresh
-    directory as core.<pid>; core_pattern is restored on every exit path."""
-
-    def __init__(self, base_dir):
-        self.base_dir = base_dir
-        self.incoming = None
-        self.lock_fd = None
-        self.original = None
-        self.changed = False
-        self.children = set()
-        self._old_handlers = {}
-        self._old_rlimit = None
-        self._restore_lock = threading.RLock()  # re-entered by signal handlers
-
-    # -- locking
-    def _lock(self):
-        try:
-            os.makedirs(os.path.dirname(LOCK_FILE), exist_ok=True)
-        except OSError:
-            pass
-        self.lock_fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        deadline = time.time() + 900
-        warned = False
-        while True:
-            try:
-                fcntl.flock(self.lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except OSError as e:
-                if e.errno not in (errno.EAGAIN, errno.EACCES):
-                    raise
-            if not warned:
-                log("waiting for %s (another test changes core_pattern)"
-                    % LOCK_FILE)
-                warned = True
-            if time.time() > deadline:
-                raise RuntimeError("timed out waiting for " + LOCK_FILE)
-            time.sleep(0.2)
-
-    def _unlock(self):
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)      # releases the flock
-            self.lock_fd = None
-
-    # -- pattern
-    @staticmethod
-    def _read():
-        with open(CORE_PATTERN) as fh:
-            return fh.read().rstrip("\n")
-
-    @staticmethod
-    def _write(value):
-        with open(CORE_PATTERN, "w") as fh:
-            fh.write(value + "\n")
-
-    def restore(self):
-        with self._restore_lock:
-            if self.changed:
-                try:
-                    self._write(self.original)
-                    self.changed = False
-                    try:
-                        os.unlink(SAVED_FILE)
-                    except OSError:
-                        pass
-                except OSError as e:
-                    log("CANNOT RESTORE core_pattern to %r: %s"
-                        % (self.original, e))
-
-    def _on_signal(self, signum, frame):
-        for p in list(self.children):
-            try:
-                p.kill()
-            except OSError:
-                pass
-        self.restore()
-        self._unlock()
-        if self.incoming:
-            shutil.rmtree(self.incoming, ignore_errors=True)
-        signal.signal(signum, signal.SIG_DFL)
-        os.kill(os.getpid(), signum)
-
-    def __enter__(self):
-        for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            self._old_handlers[s] = signal.signal(s, self._on_signal)
-        atexit.register(self.restore)
-        try:
-            self._lock()
-            current = self._read()
-            if MARKER in current:
-                # A previous run died without restoring (SIGKILL?).
-                try:
-                    with open(SAVED_FILE) as fh:
-                        saved = fh.read().rstrip("\n")
-                except OSError:
-                    saved = "core"
-                log("core_pattern %r was left by a killed run; original %r"
-                    % (current, saved))
-                current = saved
-                self._write(current)
-            self.original = current
-            # Incoming directories of runs that died (we hold the lock, so
-            # no live run owns one).
-            for d in glob.glob(os.path.join(self.base_dir, MARKER + ".*")):
-                shutil.rmtree(d, ignore_errors=True)
-            self._old_rlimit = resource.getrlimit(resource.RLIMIT_CORE)
-            try:
-                resource.setrlimit(resource.RLIMIT_CORE,
-                                   (resource.RLIM_INFINITY,
-                                    resource.RLIM_INFINITY))
-            except (ValueError, OSError):
-                hard = self._old_rlimit[1]
-                resource.setrlimit(resource.RLIMIT_CORE, (hard, hard))
-            self.incoming = self._make_incoming()
-            pattern = os.path.join(self.incoming, "core.%p")
-            with open(SAVED_FILE + ".tmp", "w") as fh:
-                fh.write(self.original + "\n")
-            os.rename(SAVED_FILE + ".tmp", SAVED_FILE)
-            self.changed = True
-            self._write(pattern)
-            if self._read() != pattern:
-                raise RuntimeError("core_pattern did not take %r" % pattern)
-        except BaseException:
-            self.__exit__(None, None, None)
-            raise
-        return self
-
-    def _make_incoming(self):
-        # The pattern must fit in the kernel's 128 bytes and must not hold
-        # '%' or a leading '|' of its own: otherwise use a short /tmp dir.
-        base = self.base_dir
-        os.makedirs(base, exist_ok=True)
-        d = tempfile.mkdtemp(prefix=MARKER + ".", dir=base)
-        if len(os.path.join(d, "core.%p")) > CORENAME_MAX or "%" in d \
-                or " " in d:
-            os.rmdir(d)
-            d = tempfile.mkdtemp(prefix=MARKER + ".", dir="/tmp")
-        return d
-
-    def __exit__(self, *exc):
-        try:
-            for p in list(self.children):
-                try:
-                    p.kill()
-                except OSError:
-                    pass
-            self.restore()
-        finally:
-            self._unlock()
-            if self._old_rlimit is not None:
-                try:
-                    resource.setrlimit(resource.RLIMIT_CORE, self._old_rlimit)
-                except (ValueError, OSError):
-                    pass
-                self._old_rlimit = None
-            for s, h in self._old_handlers.items():
-                signal.signal(s, h)
-            self._old_handlers = {}
-            if self.incoming and os.path.isdir(self.incoming):
-                shutil.rmtree(self.incoming, ignore_errors=True)
-        return False
-
-    # -- running crashing children
-    def spawn(self, argv, env=None, cwd=None, log_path=None):
-        """Start argv (RLIMIT_CORE unlimited: set in this process and
-        inherited).  Call from the main thread only: the kernel records the
-        forking *thread* as pr_ppid in the core, which must equal the
-        child's getppid().  Output goes to log_path (or is discarded)."""
-        out = open(log_path, "wb") if log_path else subprocess.DEVNULL
-        try:
-            p = subprocess.Popen(argv, env=env, cwd=cwd,
-                                 stdin=subprocess.DEVNULL, stdout=out,
-                                 stderr=subprocess.STDOUT,
-                                 start_new_session=True)
-        finally:
-            if log_path:
-                out.close()
-        self.children.add(p)
-        return p
-
-    def reap(self, p):
-        """Forget a finished child; return its core file or None."""
-        self.children.discard(p)
-        core = os.path.join(self.incoming, "core.%d" % p.pid)
-        return core if os.path.exists(core) else None
-
-    def run_crash(self, argv, env=None, cwd=None, timeout=SCENARIO_TIMEOUT,
-                  kill_after=None, kill_signal=signal.SIGSEGV):
-        """Run argv to its end; with kill_after, send it kill_signal after
-        that many seconds.  Returns (returncode or None on timeout, core
-        path or None)."""
-        p = self.spawn(argv, env=env, cwd=cwd)
-        if kill_after is not None:
-            time.sleep(kill_after)
-            p.send_signal(kill_signal)
-        try:
-            rc = p.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-            rc = None
-        return rc, self.reap(p)
 
 
 # --------------------------------------------------------------------------

@@ -25,7 +25,6 @@ Stdlib only, Python 3.
 import atexit
 import hashlib
 import os
-import pwd
 import re
 import signal
 import stat
@@ -36,7 +35,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import capture_fixture as cf  # noqa: E402
+from harness import programs, users  # noqa: E402
 
 SUID_DUMPABLE = "/proc/sys/fs/suid_dumpable"
 SUID_SAVED = "/run/lock/pystackd-suid-dumpable.saved"
@@ -57,22 +56,6 @@ def _read(path):
 def _write(path, value):
     with open(path, "w") as fh:
         fh.write(value + "\n")
-
-
-def handler_path():
-    p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "capture", "pystack-coredump")
-    return os.path.abspath(p)
-
-
-def pystackctl_path():
-    p = os.environ.get("PYSTACKCTL") or os.path.join("daemon", "ctl", "pystackctl")
-    return os.path.abspath(p)
-
-
-def pystackd_path():
-    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd")
-    return os.path.abspath(p)
 
 
 # ---------------------------------------------------------------------------
@@ -136,86 +119,11 @@ class SuidDumpable(object):
 
 
 # ---------------------------------------------------------------------------
-# users
+# users (harness.users, with this file's names and marker)
 
-def _ours(name):
-    try:
-        pw = pwd.getpwnam(name)
-    except KeyError:
-        return None
-    return pw if pw.pw_gecos == USER_GECOS else False
-
-
-def remove_user(name):
-    pw = _ours(name)
-    if not pw:
-        return pw is None
-    # nothing of theirs may still run (a crashed helper, a stuck child)
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            if os.stat("/proc/" + d).st_uid == pw.pw_uid:
-                os.kill(int(d), signal.SIGKILL)
-        except OSError:
-            pass
-    r = subprocess.run(["userdel", name], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=30)
-    subprocess.run(["groupdel", name], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=30)
-    if r.returncode != 0:
-        log("userdel %s: %s" % (name, r.stdout.decode().strip()))
-    return r.returncode == 0
-
-
-def remove_leftover_users():
-    with open("/etc/passwd") as fh:
-        for line in fh:
-            f = line.split(":")
-            if len(f) > 4 and f[0].startswith(USER_PREFIX) and \
-                    f[4] == USER_GECOS:
-                log("removing user %s left by a killed run" % f[0])
-                remove_user(f[0])
-
-
-class TestUsers(object):
+class TestUsers(users.TestUsers):
     def __init__(self):
-        self.names = []
-
-    def create(self, suffix):
-        name = USER_PREFIX + suffix
-        pw = _ours(name)
-        if pw is False:
-            raise RuntimeError("a user %s exists that this test did not "
-                               "create" % name)
-        if pw:
-            remove_user(name)
-        r = subprocess.run(["useradd", "--system", "--user-group",
-                            "--no-create-home", "--home-dir", "/nonexistent",
-                            "--shell", "/usr/sbin/nologin", "--comment",
-                            USER_GECOS, name],
-                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=30)
-        if r.returncode != 0:
-            raise RuntimeError("useradd: " + r.stdout.decode().strip())
-        self.names.append(name)
-        return pwd.getpwnam(name)
-
-    def remove_all(self):
-        for n in list(self.names):
-            if remove_user(n):
-                self.names.remove(n)
-
-    def __enter__(self):
-        remove_leftover_users()
-        atexit.register(self.remove_all)
-        return self
-
-    def __exit__(self, *exc):
-        self.remove_all()
-        return False
+        users.TestUsers.__init__(self, USER_PREFIX, USER_GECOS)
 
 
 def install_signal_cleanup(fx, users):
@@ -231,9 +139,7 @@ def install_signal_cleanup(fx, users):
         signal.signal(s, on_signal)
 
 
-def as_user(pw):
-    return ["setpriv", "--reuid=%d" % pw.pw_uid, "--regid=%d" % pw.pw_gid,
-            "--init-groups", "--"]
+as_user = users.as_user
 
 
 # ---------------------------------------------------------------------------
@@ -265,7 +171,7 @@ def run_handler(conf, pid, pidfd, comm="python3", uid=0, gid=0, signo=11,
     e["PYSTACK_COREDUMP_STDERR"] = "1"
     if env:
         e.update(env)
-    argv = list(prefix) + [handler or handler_path(), "--config=%s" % conf,
+    argv = list(prefix) + [handler or programs.coredump(), "--config=%s" % conf,
                            str(pidfd if pidfd_arg is None else pidfd_arg),
                            str(pid), str(uid), str(gid), str(signo),
                            str(int(time.time())), "18446744073709551615",
@@ -343,7 +249,7 @@ class Sleeper(object):
 def stderr_wrapper(path, log_path, handler=None):
     with open(path, "w") as fh:
         fh.write("#!/bin/sh\nPYSTACK_COREDUMP_STDERR=1 exec %s \"$@\" "
-                 "2>>%s\n" % (handler or handler_path(), log_path))
+                 "2>>%s\n" % (handler or programs.coredump(), log_path))
     os.chmod(path, 0o700)
     return path
 
@@ -353,7 +259,7 @@ def rss_wrapper(path, rss_log, log_path, handler=None):
     with open(path, "w") as fh:
         fh.write("#!/bin/sh\nPYSTACK_COREDUMP_STDERR=1 exec /usr/bin/time "
                  "-f %%M -a -o %s %s \"$@\" 2>>%s\n"
-                 % (rss_log, handler or handler_path(), log_path))
+                 % (rss_log, handler or programs.coredump(), log_path))
     os.chmod(path, 0o700)
     return path
 
@@ -362,7 +268,7 @@ def strace_wrapper(path, trace_log, handler=None):
     with open(path, "w") as fh:
         fh.write("#!/bin/sh\nexec /usr/bin/strace -f -qq -s 4096 "
                  "-e trace=%%file,execve,execveat -o %s %s \"$@\"\n"
-                 % (trace_log, handler or handler_path()))
+                 % (trace_log, handler or programs.coredump()))
     os.chmod(path, 0o700)
     return path
 

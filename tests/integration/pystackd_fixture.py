@@ -60,6 +60,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+from harness import corepattern, programs  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -75,27 +76,6 @@ def _pdeathsig(sig=signal.SIGTERM):
         _libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
         os.setsid()
     return fn
-
-
-def pystackd_path():
-    p = os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd")
-    return os.path.abspath(p)
-
-
-def pystackctl_path():
-    p = os.environ.get("PYSTACKCTL") or os.path.join("daemon", "pystackctl")
-    return os.path.abspath(p)
-
-
-def handler_path():
-    p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "capture", "pystack-coredump")
-    return os.path.abspath(p)
-
-
-def analyzer_path():
-    from tap import daemon_analyzer_path
-    return daemon_analyzer_path()
 
 
 # ---------------------------------------------------------------------------
@@ -304,7 +284,7 @@ class Daemon(object):
         self.log_start = log.tell()     # this run's part of the shared log
         try:
             self.proc = subprocess.Popen(
-                self.prefix + [pystackd_path(), "--config=%s" % self.conf],
+                self.prefix + [programs.pystackd(), "--config=%s" % self.conf],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                 preexec_fn=_pdeathsig())
         finally:
@@ -435,7 +415,7 @@ class Store(object):
                 "[Analysis]\nAnalyzer=%s\n%s\n") % (
                     self.storage, storage.strip(), capture.strip(),
                     self.runtime, daemon.strip(),
-                    analyzer or analyzer_path(), analysis.strip())
+                    analyzer or programs.daemon_analyzer(), analysis.strip())
         tmp = self.conf + ".tmp"
         with open(tmp, "w") as fh:
             fh.write(text)
@@ -446,10 +426,10 @@ class Store(object):
         # the kernel takes at most 127 bytes: the handler is reached through a
         # short link next to the config, wherever the build tree is
         link = os.path.join(os.path.dirname(self.conf), "h")
-        if os.path.realpath(link) != os.path.realpath(handler_path()):
+        if os.path.realpath(link) != os.path.realpath(programs.coredump()):
             if os.path.lexists(link):
                 os.unlink(link)
-            os.symlink(handler_path(), link)
+            os.symlink(programs.coredump(), link)
         return link
 
     def pattern(self):
@@ -505,8 +485,7 @@ class Store(object):
             # and let the handlers finish (the row is written last); the
             # needle is the handler's argv[0] and --config= (pystackd's
             # command line has the --config= too)
-            import capture_fixture as cf
-            cf.wait_handlers_gone(self.handler_needle(), 60)
+            corepattern.wait_handlers_gone(self.handler_needle(), 60)
         return ok, self.crashes() if ok else rows
 
     def wait_settled(self, n, timeout):

@@ -9,9 +9,9 @@ errors), in text and --json mode: the exit status documented in
 doc/report-schema.md, exactly one line on stderr, nothing on stdout, and
 done within the time limit.
 
-Environment: PYSTACK (default analyzer/pystack), PYSTACK_WRAPPER,
+Environment: PYSTACK (default: harness/programs.py), PYSTACK_WRAPPER,
 PYSTACK_TEST_CORES (core cache, see cores.py), PYSTACK_TIMEOUT (seconds,
-default 10).  Exit status 0 unless the harness itself broke.
+default 10).  Exit status 1 when a check failed (harness/tap.py).
 """
 from __future__ import print_function
 
@@ -28,7 +28,9 @@ import tempfile
 sys.dont_write_bytecode = True   # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 EXIT_USAGE, EXIT_CORE, EXIT_EXE, EXIT_NOPY = 2, 3, 4, 5
 PT_LOAD, PT_NOTE = 1, 4
@@ -320,7 +322,7 @@ def check_partial_report(out, mode):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])

@@ -8,8 +8,8 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_capture.py
 
 Environment:
-  PYSTACK_COREDUMP   handler under test (default daemon/pystack-coredump)
-  PYSTACK            analyzer (default analyzer/pystack)
+  PYSTACK_COREDUMP   handler under test  } default: below the build directory,
+  PYSTACK            analyzer            } harness/programs.py
   PYSTACK_TEST_ONLY  regular expression over the case names (case1 ...
                      case9); the others are not run
   PYSTACK_CAPTURE_KEEP=1  keep the scratch directory /tmp/pystackd-incoming.*
@@ -19,8 +19,8 @@ Every case has its own 0700 directory below one scratch directory
 `|<handler> --config=<dir>/c %F %P %u %g %s %t %c %h %d %e` and crashes real
 processes (capture_child.py, or /usr/bin/sleep) with SIGSEGV sent by this
 process.  core_pattern and core_pipe_limit (set to 64 while the test runs)
-are changed under the flock of cores.py and restored on every exit path;
-see capture_fixture.py.  Each case is bounded in time; the whole run is
+are changed under the flock of harness/corepattern.py and restored on every
+exit path (its PipeHandlerFixture).  Each case is bounded in time; the whole run is
 bounded by a watchdog (PYSTACK_CAPTURE_TIMEOUT seconds, default 900).
 
 Cases: 1 byte identity (+ the analyzer on the stored .zst), 2 metadata of
@@ -48,8 +48,11 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cores  # noqa: E402
-import capture_fixture as cf  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import corepattern  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 
 CHILD = os.path.join(HERE, "capture_child.py")
 SYSTEM_PYTHON = "/usr/bin/python3.11"
@@ -65,13 +68,7 @@ ODD_ARG = b"two words\nnext line \xff\xfe\x80 end"
 
 
 def handler_path():
-    p = os.environ.get("PYSTACK_COREDUMP") or \
-        os.path.join("daemon", "capture", "pystack-coredump")
-    return os.path.abspath(p)
-
-
-Watchdog = cf.Watchdog
-_on_alarm = cf.on_alarm
+    return programs.coredump()
 
 
 # --------------------------------------------------------------------------
@@ -142,7 +139,7 @@ class Case(object):
                     len(rows), nrows, timeout,
                     " (sqlite: %s)" % last if last else ""))
                 break
-            if not cf.handler_pids(self.conf) and len(rows) < nrows:
+            if not corepattern.handler_pids(self.conf) and len(rows) < nrows:
                 # no handler left: give the file system a moment, then stop
                 time.sleep(0.3)
                 try:
@@ -155,10 +152,10 @@ class Case(object):
                     break
             time.sleep(0.05)
         left = max(1.0, timeout - (time.time() - t0))
-        if cf.wait_handlers_gone(self.conf, left) is None:
+        if corepattern.wait_handlers_gone(self.conf, left) is None:
             diag.append("handler processes still running: %s"
-                        % cf.handler_pids(self.conf))
-            for pid in cf.handler_pids(self.conf):
+                        % corepattern.handler_pids(self.conf))
+            for pid in corepattern.handler_pids(self.conf):
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except OSError:
@@ -366,12 +363,12 @@ def case1_identity(tap, fx):
     if r_raw.rc != 0:
         d += ["the analyzer fails on the raw core:"] + r_raw.describe()
     else:
-        rep_raw = json.loads(r_raw.out)
+        rep_raw = r_raw.json()
     if r_zst.rc != 0:
         d += ["the analyzer fails on the stored .zst:"] + r_zst.describe()
     else:
         try:
-            rep_zst = json.loads(r_zst.out)
+            rep_zst = r_zst.json()
         except ValueError as e:
             d += ["not JSON: %s" % e] + r_zst.describe()
     if rep_raw is not None and rep_zst is not None:
@@ -711,9 +708,9 @@ def case6_full_disk(tap, fx):
     finally:
         fx.reset_pattern()
         ok = fx.unmount(mnt)
-        tap.ok(ok and not cf._mounts_below(fx.root),
+        tap.ok(ok and not corepattern.mounts_below(fx.root),
                "case6: the tmpfs is unmounted",
-               ["still mounted: %r" % cf._mounts_below(fx.root)])
+               ["still mounted: %r" % corepattern.mounts_below(fx.root)])
 
 
 def case7_rate_limit(tap, fx, n=8):
@@ -814,8 +811,8 @@ def case8_forward(tap, fx):
     deadline = time.time() + 30
     while not os.path.exists(out) and time.time() < deadline:
         time.sleep(0.05)
-    cf.wait_handlers_gone(c.conf, 30)
-    cf.wait_handlers_gone(script, 30)
+    corepattern.wait_handlers_gone(c.conf, 30)
+    corepattern.wait_handlers_gone(script, 30)
     d = []
     if rc != -SIGSEGV:
         d.append("returncode %r" % rc)
@@ -1014,31 +1011,31 @@ def main():
         tap.skip("%s not installed" % SYSTEM_PYTHON)
         return tap.done()
     limit = int(os.environ.get("PYSTACK_CAPTURE_TIMEOUT", "900"))
-    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     t_all = time.time()
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx:
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx:
             tap.diag("scratch %s, core_pattern %r / core_pipe_limit %s "
                      "restored at the end" % (fx.root, fx.original,
                                               fx.original_limit))
             for name, fn in cases:
                 if not want(name):
                     continue
-                cf.run_case(tap, fx, name, lambda: fn(fx))
+                run_case(tap, fx, name, lambda: fn(fx))
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
-    with open(cf.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    with open(cf.CORE_PIPE_LIMIT) as fh:
-        pl = fh.read().strip()
-    tap.ok(cf.MARKER not in cp and not cf._mounts_below(cf.SCRATCH_PREFIX),
+        alarm.cancel()
+    # under the lock: another test may hold it and have its own pattern,
+    # pipe limit and mounts in place meanwhile
+    with CoreLock():
+        cp = corepattern.read_core_pattern()
+        with open(corepattern.CORE_PIPE_LIMIT) as fh:
+            pl = fh.read().strip()
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+    tap.ok(corepattern.MARKER not in cp and not mounts,
            "core_pattern (%r) and core_pipe_limit (%s) restored, no mounts "
-           "left" % (cp, pl), ["mounts: %r" % cf._mounts_below(
-               cf.SCRATCH_PREFIX)])
+           "left" % (cp, pl), ["mounts: %r" % mounts])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

@@ -9,7 +9,7 @@ For each interpreter (pyenv's and Debian's /usr/bin/python3.X), the test
     --strip-debug, --add-gnu-debuglink) and takes that file away from the
     module, so that only debuginfod can supply it;
   * makes a core of the cext_inline scenario that uses this module
-    (PYSTACK_CRASHEXT_DIR), with cores.CorePattern;
+    (PYSTACK_CRASHEXT_DIR), with CorePattern;
 then starts Debian's `debuginfod -F` on 127.0.0.1:<free port> serving a
 temporary directory holding the separate debug files, and checks:
   served      the server answers /buildid/<id>/debuginfo for each module
@@ -51,7 +51,10 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "cext"))
 import cores  # noqa: E402
 import build as crashext_build  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.corepattern import CorePattern  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 NETNS_MARK = "PYSTACK_DEBUGINFOD_NETNS"
 SCENARIO = os.path.join(cores.SCENARIO_DIR, "cext_inline.py")
@@ -243,7 +246,7 @@ def make_cores(cases, work):
                 k.startswith("DEBUGINFOD"):
             del env[k]
     env["LC_ALL"] = env["LANG"] = "C.UTF-8"
-    with cores.CorePattern(work) as fixture:
+    with CorePattern(work) as fixture:
         for c in todo:
             e = dict(env, PYSTACK_CRASHEXT_DIR=c.moddir)
             rc, core = fixture.run_crash(
@@ -303,7 +306,7 @@ def check_without(case, rj, rt):
     name = os.path.basename(case.so)
     if rj.rc != 0:
         return ["--native --json: exit %r" % rj.rc] + rj.describe(8)
-    rep = json.loads(rj.out)
+    rep = rj.json()
     mf = module_frames(rep, name)
     if not mf:
         d.append("crashed thread: no frame in %s" % name)
@@ -325,7 +328,7 @@ def check_with(case, rj, rt):
     name = os.path.basename(case.so)
     if rj.rc != 0:
         return ["--native --json: exit %r" % rj.rc] + rj.describe(8)
-    rep = json.loads(rj.out)
+    rep = rj.json()
     n = case.exp.get("notes") or {}
     want = [(n["function"], n["source"], n["call_line"], False),
             (n["helper_function"], n["source"], n["helper_line"], True)]
@@ -356,10 +359,9 @@ def main():
         rc = reexec_in_netns()
         if rc is not None:
             return rc
-        print("1..0 # SKIP cannot make a private network namespace "
-              "(unshare --net): debuginfod would listen beyond loopback")
-        return 0
-    pystack = pystack_path()
+        return tap.skip_all("cannot make a private network namespace "
+                            "(unshare --net): debuginfod would listen beyond loopback")
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])
@@ -367,9 +369,8 @@ def main():
     missing = [t for t in ("debuginfod", "objcopy", "strip", "readelf", "cc")
                if not shutil.which(t)]
     if missing:
-        print("1..0 # SKIP not installed: %s (apt-get install debuginfod "
-              "binutils gcc)" % " ".join(missing))
-        return 0
+        return tap.skip_all("not installed: %s (apt-get install debuginfod "
+                            "binutils gcc)" % " ".join(missing))
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     only = os.environ.get("PYSTACK_TEST_ONLY")
     # the C extension is built with the host's compiler for the interpreter's
@@ -388,7 +389,7 @@ def main():
     state = {"server": None}
 
     def bail(signum, frame):
-        # (while cores are made, cores.CorePattern's own handler runs)
+        # (while cores are made, CorePattern's own handler runs)
         if state["server"] is not None:
             state["server"].stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -57,11 +57,14 @@ import unicodedata
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import capture_fixture as cf  # noqa: E402
+from harness import corepattern  # noqa: E402
 import hardening_fixture as hf  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 import test_pystackctl as tc  # noqa: E402
-from tap import TAP, pystack_cmd  # noqa: E402
+from harness.programs import pystack_cmd  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
+from harness.tap import TAP, Interrupted, Watchdog, on_signal, \
+    watchdog  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 
@@ -570,10 +573,9 @@ def main():
             tap.ok(False, "%s is installed" % tool)
             return tap.done()
     limit = int(os.environ.get("PYSTACK_ESCAPING_TEST_TIMEOUT", "600"))
-    old = {s: signal.signal(s, tc._on_signal)
+    old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    old_alarm = signal.signal(signal.SIGALRM, tc._on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     e = Env()
     e.user = None
     e.pub = None
@@ -581,9 +583,9 @@ def main():
     interrupted = None
     t_all = time.time()
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx:
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx:
             for s in old:
-                signal.signal(s, tc._on_signal)
+                signal.signal(s, on_signal)
             try:
                 e.pub = tempfile.mkdtemp(prefix="pystack-escaping.", dir="/tmp")
                 os.chmod(e.pub, 0o755)
@@ -645,7 +647,7 @@ def main():
                     tap.ok(False, "the dumped core %s exists" % core)
                 journal(tap, e, jd, crashes["root"])
                 logs(tap, e, fx, daemon)
-            except (tc.Watchdog, tc.Interrupted):
+            except (Watchdog, Interrupted):
                 raise
             except Exception:
                 tap.ok(False, "the harness", traceback.format_exc().splitlines()
@@ -661,19 +663,18 @@ def main():
                     tap.ok(tc.remove_user(), "the test user is removed")
                 if e.pub and not os.environ.get("PYSTACK_CAPTURE_KEEP"):
                     shutil.rmtree(fsb(e.pub), ignore_errors=True)
-    except tc.Watchdog as ex:
+    except Watchdog as ex:
         tap.ok(False, "the test finished within %ds" % limit, [str(ex)])
-    except tc.Interrupted as ex:
+    except Interrupted as ex:
         interrupted = ex.signum
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
+        alarm.cancel()
         for s, h in old.items():
             signal.signal(s, h)
         pf.cleanup_processes()
-    with open(cf.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    tap.ok(cf.MARKER not in cp, "core_pattern restored (%r)" % cp)
+    with CoreLock():    # another test may have its own pattern in place
+        cp = corepattern.read_core_pattern()
+    tap.ok(corepattern.MARKER not in cp, "core_pattern restored (%r)" % cp)
     if interrupted:
         sys.stdout.flush()
         os.kill(os.getpid(), interrupted)

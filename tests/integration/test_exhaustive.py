@@ -20,7 +20,6 @@ in --lib-search-path must be refused with a warning and the original used.
 """
 from __future__ import print_function
 
-import json
 import os
 import re
 import shutil
@@ -29,7 +28,8 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, run_pystack  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 EXIT_NOPY = 5
 NAMES = [b"_PyRuntime", b".PyRuntime", b"interp_head"]
@@ -68,7 +68,7 @@ def same_report(base, other):
     """(equal threads and frames, diagnostics)"""
     if base.rc != 0 or other.rc != 0:
         return False, base.describe() + other.describe()
-    a, b = json.loads(base.out), json.loads(other.out)
+    a, b = base.json(), other.json()
     ok = frames(a) == frames(b) and \
         [t["tid"] for t in a["threads"]] == [t["tid"] for t in b["threads"]]
     return ok, ["intact: %s" % frames(a), "found:  %s" % frames(b)]
@@ -76,7 +76,7 @@ def same_report(base, other):
 
 def warnings_of(res):
     try:
-        return json.loads(res.out).get("warnings") or []
+        return res.json().get("warnings") or []
     except ValueError:
         return []
 
@@ -141,8 +141,8 @@ def main():
             r = run_pystack(["core", core, "--json", "--lib-search-path", other], 30)
             ok = r.rc == 0
             if ok:
-                doc = json.loads(r.out)
-                ok = frames(doc) == frames(json.loads(base.out)) and \
+                doc = r.json()
+                ok = frames(doc) == frames(base.json()) and \
                     any("build-id does not match" in w for w in doc["warnings"])
             tap.ok(ok, "%s: a library with another build-id is refused with a warning" % interp.label,
                    r.describe())

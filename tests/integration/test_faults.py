@@ -16,8 +16,8 @@ Environment:
   PYSTACK_CAPTURE_KEEP=1  keep the scratch directory /tmp/pystackd-incoming.*
   PYSTACK_FAULTS_TIMEOUT  the whole run's limit in seconds (default 1500)
 
-core_pattern/core_pipe_limit: capture_fixture.py (flock, restored on every
-exit path); tmpfs mounts are the fixture's (unmounted on every exit path);
+core_pattern/core_pipe_limit: harness/corepattern.py (flock, restored on
+every exit path); tmpfs mounts are the fixture's (unmounted on every exit path);
 journald faults are made in private mount namespaces (nothing on the host
 changes); every pystackd started here is stopped on every exit path.
 
@@ -42,7 +42,6 @@ Cases
             count, disk and log lines bounded, the latency of a trivial
             command measured during the loop
 """
-import fcntl
 import json
 import os
 import random
@@ -60,18 +59,17 @@ import traceback
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import capture_fixture as cf  # noqa: E402
+from harness import corepattern  # noqa: E402
 import hardening_fixture as hf  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
-from tap import TAP  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
+from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 from test_capture import Case, crash, wait_ready, spawn_python, \
     SYSTEM_PYTHON  # noqa: E402
 
 SIGSEGV = signal.SIGSEGV
 
-
-Watchdog = cf.Watchdog
-_on_alarm = cf.on_alarm
 
 
 def integrity(db):
@@ -153,7 +151,7 @@ def case_diskfull(tap, fx):
         ready = all(wait_ready(k) for k in kids)
         t0 = time.time()
         helds = [crash(fx, k)[1] for k in kids]
-        gone = cf.wait_handlers_gone(c.conf, 60)
+        gone = corepattern.wait_handlers_gone(c.conf, 60)
         elapsed = time.time() - t0
         # the test's own reads need space too: look once the space is back
         os.unlink(filler)
@@ -253,7 +251,7 @@ def case_busy(tap, fx):
         lk = Locker(c.db, hold)
         rc, held = crash(fx, p)
         t_crash = time.time()
-        gone = cf.wait_handlers_gone(c.conf, hold + 60)
+        gone = corepattern.wait_handlers_gone(c.conf, hold + 60)
         t_done = time.time() - lk.t0
         lk.wait()
         rows = c.rows()
@@ -614,8 +612,8 @@ def main():
     def want(name):
         return rx is None or rx.search(name)
 
-    if not os.access(hf.handler_path(), os.X_OK):
-        tap.ok(False, "handler %s is built" % hf.handler_path())
+    if not os.access(programs.coredump(), os.X_OK):
+        tap.ok(False, "handler %s is built" % programs.coredump())
         return tap.done()
     if os.geteuid() != 0:
         tap.skip("not root")
@@ -626,8 +624,7 @@ def main():
     rounds = int(os.environ.get("PYSTACK_FAULTS_ROUNDS", "30"))
     loop_n = int(os.environ.get("PYSTACK_LOOP_CRASHES", "200"))
     limit = int(os.environ.get("PYSTACK_FAULTS_TIMEOUT", "1500"))
-    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     t_all = time.time()
     cases = [("diskfull", lambda fx: case_diskfull(tap, fx)),
              ("busy", lambda fx: case_busy(tap, fx)),
@@ -635,32 +632,27 @@ def main():
              ("sigkill", lambda fx: case_sigkill(tap, fx, rounds)),
              ("loop", lambda fx: case_loop(tap, fx, loop_n))]
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx:
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx:
             tap.diag("scratch %s, core_pattern %r / core_pipe_limit %s "
                      "restored at the end" % (fx.root, fx.original,
                                               fx.original_limit))
             for name, fn in cases:
                 if not want(name):
                     continue
-                cf.run_case(tap, fx, name, lambda: fn(fx), cleanup=pf.cleanup_processes)
+                run_case(tap, fx, name, lambda: fn(fx), cleanup=pf.cleanup_processes)
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
+        alarm.cancel()
         pf.cleanup_processes()
     # read under the lock: another test (making its cores) may hold it and
     # have its own pattern in place meanwhile
-    lock = os.open(cf.LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        with open(cf.CORE_PATTERN) as fh:
-            cp = fh.read().rstrip("\n")
-    finally:
-        os.close(lock)
-    tap.ok(cf.MARKER not in cp and not cf._mounts_below(cf.SCRATCH_PREFIX),
+    with CoreLock():
+        cp = corepattern.read_core_pattern()
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+    tap.ok(corepattern.MARKER not in cp and not mounts,
            "core_pattern (%r) restored, no mounts left" % cp,
-           ["mounts: %r" % cf._mounts_below(cf.SCRATCH_PREFIX)])
+           ["mounts: %r" % mounts])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

@@ -8,9 +8,9 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_hardening.py
 
 Environment:
-  PYSTACK_COREDUMP   handler under test (default daemon/pystack-coredump)
-  PYSTACKCTL, PYSTACKD, PYSTACK   the other programs (default daemon/...,
-                     analyzer/pystack)
+  PYSTACK_COREDUMP   handler under test
+  PYSTACKCTL, PYSTACKD, PYSTACK   the other programs (defaults for all four:
+                     harness/programs.py)
   PYSTACK_TEST_ONLY  regular expression over the case names (files, races,
                      notify, config, pidfd, setuid, namespace, names); the
                      others are not run
@@ -19,10 +19,10 @@ Environment:
 
 Everything happens below one 0711 scratch directory
 /tmp/pystackd-incoming.XXXXXXXX, under the core_pattern flock of
-capture_fixture.py, which restores core_pattern and core_pipe_limit on
+harness/corepattern.py, which restores core_pattern and core_pipe_limit on
 every exit path; fs.suid_dumpable (the setuid case), the users created
-here, the tmpfs and namespaces are restored or removed on every exit path
-too (hardening_fixture.py).  Handler runs "by hand" get a pidfd of a live
+here (harness/users.py), the tmpfs and namespaces are restored or removed on
+every exit path too (hardening_fixture.py).  Handler runs "by hand" get a pidfd of a live
 process and a fake core on stdin; kernel runs crash real processes.
 
 Cases
@@ -75,9 +75,11 @@ import traceback
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import capture_fixture as cf  # noqa: E402
+from harness import corepattern  # noqa: E402
 import hardening_fixture as hf  # noqa: E402
-from tap import TAP  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
+from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 from test_capture import Case as _Case, crash, wait_ready, \
     SYSTEM_PYTHON  # noqa: E402
 
@@ -94,9 +96,6 @@ BOUND = 10                 # what "finishes in bounded time" means here, s
 PROC_MAX_CMDLINE = 256 << 10
 RSS_LIMIT_KIB = 64 << 10
 
-
-Watchdog = cf.Watchdog
-_on_alarm = cf.on_alarm
 
 
 def rows_of(db, sql="SELECT * FROM crashes ORDER BY id"):
@@ -479,8 +478,8 @@ def case_races(tap, fx, runs=40):
             report = tap.ok if label not in (
                 "the storage directory", "pystack.db", "pystack.db-wal",
                 "pystack.db-shm") else (
-                lambda cond, desc, diag=(): todo(
-                    tap, cond, desc, "known limit: SQLite opens the store's "
+                lambda cond, desc, diag=(): tap.todo(
+                    cond, desc, "known limit: SQLite opens the store's "
                     "files by path after the checks; only root can swap them "
                     "(see SECURITY.md)", diag))
             report(not diag and racer.swaps > 0,
@@ -900,10 +899,9 @@ def case_setuid(tap, fx, users):
     runtime = os.path.join(c.dir, "r")
     with open(c.conf, "a") as fh:
         fh.write("Journal=no\n[Analysis]\nAnalyzer=%s\nWorkers=1\n"
-                 % os.path.abspath(os.environ.get("PYSTACK_DAEMON_ANALYZER") or
-                                   os.environ.get("PYSTACK") or "analyzer/pystack"))
+                 % programs.daemon_analyzer())
     log = open(os.path.join(c.dir, "pystackd.log"), "ab")
-    d_proc = subprocess.Popen([hf.pystackd_path(), "--config=%s" % c.conf],
+    d_proc = subprocess.Popen([programs.pystackd(), "--config=%s" % c.conf],
                               stdin=subprocess.DEVNULL, stdout=log,
                               stderr=log, start_new_session=True)
     fx.children.add(d_proc)
@@ -914,7 +912,7 @@ def case_setuid(tap, fx, users):
             time.sleep(0.05)
         os.chmod(c.conf, 0o644)
         rr = subprocess.run(hf.as_user(user) + [
-            hf.pystackctl_path(), "--config=%s" % c.conf, "--no-pager",
+            programs.pystackctl(), "--config=%s" % c.conf, "--no-pager",
             "--json", "list"], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
             cwd="/")
@@ -926,7 +924,7 @@ def case_setuid(tap, fx, users):
         os.mkdir(outdir, 0o700)
         os.chown(outdir, user.pw_uid, user.pw_gid)
         rd = subprocess.run(hf.as_user(user) + [
-            hf.pystackctl_path(), "--config=%s" % c.conf, "dump", "-o",
+            programs.pystackctl(), "--config=%s" % c.conf, "dump", "-o",
             os.path.join(outdir, "core")], stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30,
             cwd="/")
@@ -951,21 +949,6 @@ def case_setuid(tap, fx, users):
             d_proc.wait()
         fx.children.discard(d_proc)
         log.close()
-
-
-def todo(tap, cond, desc, why, diag=()):
-    """A check of a bug outside this test's reach (another file): TAP TODO,
-    so it is reported without failing the run."""
-    tap.n += 1
-    if cond:
-        # a race that did not hit this run: a plain pass (a TODO that passes would count as XPASS)
-        print("ok %d - %s" % (tap.n, tap._clean(desc)))
-        print("# known limit, not hit this run: %s" % tap._clean(why))
-    else:
-        print("not ok %d - %s # TODO %s" % (tap.n, tap._clean(desc),
-                                             tap._clean(why)))
-        tap.diag(list(diag))
-    return cond
 
 
 # --------------------------------------------------------------------------
@@ -1037,7 +1020,7 @@ def case_namespace(tap, fx):
         out, _ = p.communicate()
     fx.children.discard(p)
     rows, diag = c.wait(1, timeout=60)
-    cf.wait_handlers_gone(trace, 30)
+    corepattern.wait_handlers_gone(trace, 30)
     fx.reset_pattern()
     row = rows[0] if rows else {}
     tap.ok(len(rows) == 1 and row.get("container") == 1 and
@@ -1250,7 +1233,7 @@ def case_names(tap, fx):
            ["rss: %r" % rss])
 
     # pystackctl prints them escaped
-    ctl = hf.pystackctl_path()
+    ctl = programs.pystackctl()
     env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "TERM": "xterm"}
     for args in (["list"], ["list", "--no-legend"]):
         r = subprocess.run([ctl, "--config=%s" % c.conf, "--no-pager"] + args,
@@ -1310,7 +1293,7 @@ def main():
     def want(name):
         return rx is None or rx.search(name)
 
-    h = hf.handler_path()
+    h = programs.coredump()
     if not os.access(h, os.X_OK):
         tap.ok(False, "handler %s is built" % h)
         return tap.done()
@@ -1323,8 +1306,7 @@ def main():
             tap.skip("%s is not installed" % tool)
             return tap.done()
     limit = int(os.environ.get("PYSTACK_HARDENING_TIMEOUT", "900"))
-    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     t_all = time.time()
     cases = [("files", lambda fx, u: case_files(tap, fx, u)),
              ("races", lambda fx, u: case_races(tap, fx)),
@@ -1336,7 +1318,7 @@ def main():
              ("namespace", lambda fx, u: case_namespace(tap, fx)),
              ("names", lambda fx, u: case_names(tap, fx))]
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx, \
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx, \
                 hf.TestUsers() as users:
             hf.repair_suid_dumpable()
             hf.install_signal_cleanup(fx, users)
@@ -1348,23 +1330,25 @@ def main():
             for name, fn in cases:
                 if not want(name):
                     continue
-                cf.run_case(tap, fx, name, lambda: fn(fx, users))
+                run_case(tap, fx, name, lambda: fn(fx, users))
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
-    with open(cf.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    users_left = [l.split(":")[0] for l in open("/etc/passwd")
-                  if l.startswith(hf.USER_PREFIX)]
-    sd = open(hf.SUID_DUMPABLE).read().strip()
-    tap.ok(cf.MARKER not in cp and not cf._mounts_below(cf.SCRATCH_PREFIX)
-           and not users_left and not os.path.exists(hf.SUID_SAVED),
+        alarm.cancel()
+    # under the lock: another test may hold it and have its own pattern,
+    # mounts, users and suid_dumpable in place meanwhile
+    with CoreLock():
+        cp = corepattern.read_core_pattern()
+        users_left = [l.split(":")[0] for l in open("/etc/passwd")
+                      if l.startswith(hf.USER_PREFIX)]
+        sd = open(hf.SUID_DUMPABLE).read().strip()
+        mounts = corepattern.mounts_below(corepattern.SCRATCH_PREFIX)
+        saved = os.path.exists(hf.SUID_SAVED)
+    tap.ok(corepattern.MARKER not in cp and not mounts
+           and not users_left and not saved,
            "core_pattern (%r), suid_dumpable (%s) restored, no mounts and no "
            "test users left" % (cp, sd),
-           ["users: %r, mounts: %r" % (users_left,
-                                       cf._mounts_below(cf.SCRATCH_PREFIX))])
+           ["users: %r, mounts: %r" % (users_left, mounts)])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"
              % (tap.n, tap.failed, tap.skipped, time.time() - t_all))
     return tap.done()

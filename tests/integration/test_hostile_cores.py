@@ -24,7 +24,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_cmd  # noqa: E402
+from harness.programs import pystack_cmd  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 TIMEOUT = 20
 MAX_RSS_MIB = 512

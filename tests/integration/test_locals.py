@@ -15,7 +15,6 @@ readable.  Exit status 0 unless the harness itself broke.
 """
 from __future__ import print_function
 
-import json
 import os
 import re
 import sys
@@ -23,7 +22,9 @@ import sys
 sys.dont_write_bytecode = True   # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 SCENARIO = "locals"
 
@@ -56,7 +57,7 @@ def report(tap, entry, res):
         d.append("exit status %r, expected 0" % res.rc)
     else:
         try:
-            rep = json.loads(res.out)
+            rep = res.json()
             if not isinstance(rep, dict):
                 raise ValueError("not a JSON object")
         except ValueError as e:
@@ -146,7 +147,7 @@ def report(tap, entry, res):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])
@@ -154,9 +155,8 @@ def main():
     try:
         entries = cores.ensure_cores(scenarios=[SCENARIO], verbose=False)
     except Exception as e:
-        print("1..0 # SKIP cannot make test cores: %s: %s"
-              % (type(e).__name__, e))
-        return 0
+        return tap.skip_all("cannot make test cores: %s: %s"
+                            % (type(e).__name__, e))
     interps = cores.find_interpreters()
     for reason in cores.missing_interpreters(interps, system=False):
         tap.skip(reason)

@@ -56,7 +56,6 @@ its core be generated again.  Exit status 0 unless the harness broke.
 from __future__ import print_function
 
 import concurrent.futures
-import json
 import os
 import re
 import subprocess
@@ -68,7 +67,9 @@ sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(HERE, "cext"))
 import cores  # noqa: E402
 import build as crashext_build  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 from test_stacks import THREAD_RE, compare_frames  # noqa: E402
 
 ASPECTS = ["python", "native", "merged", "outermost", "innermost", "between",
@@ -704,7 +705,7 @@ def report_entry(tap, ctx):
         if mode == "text":
             continue
         try:
-            rep = json.loads(r.out)
+            rep = r.json()
             if not isinstance(rep, dict):
                 raise ValueError("not a JSON object")
             ctx.rep[mode] = rep
@@ -755,7 +756,7 @@ def prepare_crashext(interps, cache):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])
@@ -767,9 +768,8 @@ def main():
         entries = cores.ensure_cores(cache=cache, interpreters=interps,
                                      verbose=False)
     except Exception as ex:
-        print("1..0 # SKIP cannot make test cores: %s: %s"
-              % (type(ex).__name__, ex))
-        return 0
+        return tap.skip_all("cannot make test cores: %s: %s"
+                            % (type(ex).__name__, ex))
     for reason in cores.missing_interpreters(interps):
         tap.skip(reason)
     if not LIBC_DBG:

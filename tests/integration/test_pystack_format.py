@@ -41,7 +41,9 @@ sys.dont_write_bytecode = True   # the source tree may be read-only
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 SHAPES_FILE = os.path.join(HERE, "pystack-shapes.txt")
 MODES = [("plain", []), ("--native", ["--native"]), ("--locals", ["--locals"]),
@@ -491,7 +493,7 @@ def main():
         tap.ok(False, "%s loads" % SHAPES_FILE, [str(e)])
         return tap.done()
     self_check(tap, shapes)
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])

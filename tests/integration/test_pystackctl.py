@@ -7,10 +7,12 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_pystackctl.py
 
 Environment:
-  PYSTACKCTL         the program under test (default daemon/pystackctl)
-  PYSTACKD           the service (default daemon/pystackd)
-  PYSTACK_COREDUMP   the kernel handler (default daemon/pystack-coredump)
-  PYSTACK            the analyzer pystackd runs (default analyzer/pystack)
+  PYSTACKCTL         the program under test
+  PYSTACKD           the service
+  PYSTACK_COREDUMP   the kernel handler
+  PYSTACK            the analyzer pystackd runs
+                     (the defaults, below the build directory:
+                     harness/programs.py)
   PYSTACK_TEST_ONLY  regular expression over the group names (list, time,
                      match, info, show, dump, debug, analyze, groups, access,
                      pager, vacuum, store); the others are not run
@@ -18,12 +20,12 @@ Environment:
   PYSTACK_CAPTURE_KEEP=1   keep the scratch directories
 
 What it does.  core_pattern is pointed (under the flock and with the repair
-discipline of capture_fixture.py) at daemon/pystack-coredump with a
+discipline of harness/corepattern.py) at pystack-coredump with a
 configuration of its own: storage in /tmp/pystackd-incoming.XXXXXXXX/s
 (0700), the configuration, the crash program and pystackd's
 RuntimeDirectory in /tmp/pystackctl-test.XXXXXXXX (0755, so that an
-unprivileged user reaches the query socket).  daemon/pystackd runs with
-Analyzer=analyzer/pystack.  A user `pstctl-test` is created (useradd) and
+unprivileged user reaches the query socket).  pystackd runs with
+Analyzer=pystack.  A user `pstctl-test` is created (harness/users.py) and
 removed at the end.  Four crashes of Debian's /usr/bin/python3.11 running
 crasher.py (written here; it records its own Python stack, then faults in a
 C call on the same line):
@@ -45,7 +47,6 @@ import atexit
 import fcntl
 import json
 import os
-import pwd
 import re
 import select
 import shutil
@@ -63,8 +64,10 @@ import traceback
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-import capture_fixture as cf  # noqa: E402
-from tap import TAP  # noqa: E402
+from harness import corepattern, programs, users  # noqa: E402
+from harness.corepattern import CoreLock  # noqa: E402
+from harness.tap import TAP, Interrupted, Watchdog, on_signal, \
+    watchdog  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 TEST_USER = "pstctl-test"
@@ -120,33 +123,10 @@ main()
 '''
 
 
-class Watchdog(Exception):
-    pass
-
-
-class Interrupted(Exception):
-    def __init__(self, signum):
-        Exception.__init__(self, "signal %d" % signum)
-        self.signum = signum
-
-
-def _on_alarm(signum, frame):
-    raise Watchdog("the whole test exceeded its time limit")
-
-
-def _on_signal(signum, frame):
-    raise Interrupted(signum)
-
-
-def prog(var, default):
-    return os.path.abspath(os.environ.get(var) or default)
-
-
-CTL = prog("PYSTACKCTL", os.path.join("daemon", "ctl", "pystackctl"))
-PYSTACKD = prog("PYSTACKD", os.path.join("daemon", "pystackd", "pystackd"))
-HANDLER = prog("PYSTACK_COREDUMP", os.path.join("daemon", "capture", "pystack-coredump"))
-ANALYZER = prog("PYSTACK_DAEMON_ANALYZER", "") if os.environ.get("PYSTACK_DAEMON_ANALYZER") \
-    else prog("PYSTACK", os.path.join("analyzer", "pystack"))
+CTL = programs.pystackctl()
+PYSTACKD = programs.pystackd()
+HANDLER = programs.coredump()
+ANALYZER = programs.daemon_analyzer()
 
 
 def q(s):
@@ -204,9 +184,7 @@ class Ctx(object):
 
 
 def user_prefix(ctx):
-    u = ctx.user
-    return ["setpriv", "--reuid=%d" % u.pw_uid, "--regid=%d" % u.pw_gid,
-            "--init-groups", "--"]
+    return users.as_user(ctx.user)
 
 
 def base_env(extra=None):
@@ -354,42 +332,13 @@ def session_pids(sid):
 # fixtures: the user, pystackd, the crashes
 
 def remove_user():
-    try:
-        pw = pwd.getpwnam(TEST_USER)
-    except KeyError:
-        return True
-    if pw.pw_gecos != TEST_USER_GECOS:
-        return False        # not ours: never touch it
-    r = subprocess.run(["userdel", TEST_USER], stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                       timeout=30)
-    if r.returncode != 0:
-        cf.log("userdel %s: %s" % (TEST_USER, r.stdout.decode().strip()))
-    subprocess.run(["groupdel", TEST_USER], stdin=subprocess.DEVNULL,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   timeout=30)
-    return r.returncode == 0
+    return users.remove_user(TEST_USER, TEST_USER_GECOS)
 
 
 def create_user():
-    try:
-        pw = pwd.getpwnam(TEST_USER)
-        if pw.pw_gecos != TEST_USER_GECOS:
-            raise RuntimeError("a user %s exists that this test did not "
-                               "create" % TEST_USER)
-        remove_user()       # left by a killed run
-    except KeyError:
-        pass
-    r = subprocess.run(["useradd", "--system", "--user-group",
-                        "--no-create-home", "--home-dir", "/nonexistent",
-                        "--shell", "/usr/sbin/nologin", "--comment",
-                        TEST_USER_GECOS, TEST_USER],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=30)
-    if r.returncode != 0:
-        raise RuntimeError("useradd: " + r.stdout.decode().strip())
+    pw = users.create_user(TEST_USER, TEST_USER_GECOS)
     atexit.register(remove_user)
-    return pwd.getpwnam(TEST_USER)
+    return pw
 
 
 def write_conf(path, storage, runtime, extra=""):
@@ -433,7 +382,7 @@ class Daemon(object):
                 self.p.send_signal(signal.SIGTERM)
                 self.p.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                cf.log("pystackd %d did not stop on SIGTERM: SIGKILL"
+                corepattern.log("pystackd %d did not stop on SIGTERM: SIGKILL"
                        % self.p.pid)
                 try:
                     os.killpg(self.p.pid, signal.SIGKILL)
@@ -486,7 +435,7 @@ def make_crash(ctx, fx, label, mode, comm, as_user=False):
     row = None
     while time.time() - t0 < HANDLER_TIMEOUT:
         rows = [r for r in db_rows(ctx) if r["pid"] == exp["pid"]]
-        if rows and not cf.handler_pids(ctx.link):
+        if rows and not corepattern.handler_pids(ctx.link):
             row = rows[-1]
             break
         time.sleep(0.05)
@@ -1622,18 +1571,17 @@ def main():
     have_ctl = wait_for_ctl(tap)
 
     limit = int(os.environ.get("PYSTACKCTL_TEST_TIMEOUT", "600"))
-    old = {s: signal.signal(s, _on_signal)
+    old = {s: signal.signal(s, on_signal)
            for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
-    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     t_all = time.time()
     ctx = Ctx()
     interrupted = None
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx:
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx:
             # the fixture put its own signal handlers in: ours unwind
             for s in old:
-                signal.signal(s, _on_signal)
+                signal.signal(s, on_signal)
             try:
                 ctx.pub = tempfile.mkdtemp(prefix="pystackctl-test.",
                                            dir="/tmp")
@@ -1693,7 +1641,7 @@ def main():
                     fx.reset_pattern()      # no more crashes needed
                     if not have_ctl:
                         tap.ok(False, "pystackctl is built (%s)" % CTL,
-                               ["build it: make daemon/pystackctl; "
+                               ["build it (make), or set PYSTACKCTL; "
                                 "PYSTACKCTL_WAIT=SECONDS waits for it"])
                     else:
                         groups = [("list", group_list), ("time", group_time),
@@ -1735,13 +1683,12 @@ def main():
     except Interrupted as e:
         interrupted = e.signum
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
+        alarm.cancel()
         for s, h in old.items():
             signal.signal(s, h)
-    with open(cf.CORE_PATTERN) as fh:
-        cp = fh.read().rstrip("\n")
-    tap.ok(cf.MARKER not in cp, "core_pattern restored (%r)" % cp)
+    with CoreLock():    # another test may have its own pattern in place
+        cp = corepattern.read_core_pattern()
+    tap.ok(corepattern.MARKER not in cp, "core_pattern restored (%r)" % cp)
     if interrupted:
         tap.diag("interrupted by signal %d: everything restored" % interrupted)
         sys.stdout.flush()

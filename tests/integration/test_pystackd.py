@@ -8,10 +8,9 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_pystackd.py
 
 Environment:
-  PYSTACKD           service under test (default daemon/pystackd)
-  PYSTACK_COREDUMP   handler (default daemon/pystack-coredump)
-  PYSTACK            analyzer (default analyzer/pystack); Analyzer= in every
-                     config but case 4's
+  PYSTACKD           service under test  } default: below the build
+  PYSTACK_COREDUMP   handler             } directory, harness/programs.py
+  PYSTACK            analyzer; Analyzer= in every config but case 4's
   PYSTACK_TEST_ONLY  regular expression over the case names (case1 ...
                      case8); the others are not run
   PYSTACK_COREDUMPCTL  a coredumpctl to use when none is installed (see
@@ -29,7 +28,7 @@ worker.py (main -> sorted(key=f) -> f -> time.sleep, plus a thread named
 pw-idler) gets SIGSEGV from this process while core_pattern is
 `|pystack-coredump --config=<case>/c %F %P %u %g %s %t %c %h %d %e`.
 core_pattern and core_pipe_limit (64 while running) are changed under the
-flock of cores.py and restored on every exit path (capture_fixture.py).
+flock of harness/corepattern.py and restored on every exit path.
 Every pystackd and journald started here is stopped on every exit path
 (pystackd_fixture.cleanup_processes, and PR_SET_PDEATHSIG).
 
@@ -86,21 +85,14 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, HERE)
 import cores  # noqa: E402
-import capture_fixture as cf  # noqa: E402
+from harness import corepattern  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 from pystackd_fixture import brief  # noqa: E402
-from tap import TAP  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.tap import TAP, Watchdog, watchdog  # noqa: E402
 
 SIGSEGV = signal.SIGSEGV
 ANALYSE_TIMEOUT = 120          # stored -> done, one crash
-
-
-class Watchdog(Exception):
-    pass
-
-
-def _on_alarm(signum, frame):
-    raise Watchdog("the whole test exceeded its time limit")
 
 
 def zstd_d(path, timeout=120):
@@ -799,7 +791,7 @@ def case5_backlog(tap, fx, jd, n=50):
             "%.1fs:%d" % s for s in samples[::step]) +
             " end:%s" % rss_end)
         limit = 2 * vals[0] + 8192
-        with open(os.environ.get("PYSTACKD") or os.path.join("daemon", "pystackd", "pystackd"), "rb") as fh:
+        with open(programs.pystackd(), "rb") as fh:
             asan = b"__asan_init" in fh.read()
         if asan:
             # AddressSanitizer's quarantine keeps freed memory on purpose
@@ -843,7 +835,7 @@ def case6_unit(tap):
         unit = os.path.join(tmp, "pystackd.service")
         with open(unit, "w") as fh:
             fh.write(text.replace("@sbindir@",
-                                  os.path.dirname(pf.pystackd_path())))
+                                  os.path.dirname(programs.pystackd())))
         args = [sa, "verify"]
         env = dict(os.environ, SYSTEMD_LOG_LEVEL="info", SYSTEMD_PAGER="")
         # Documentation=man:...: the project's own pages, found via MANPATH
@@ -942,7 +934,7 @@ def case7_retention(tap, fx, jd, n=2):
 # case 8
 
 def case8_cli(tap):
-    exe = pf.pystackd_path()
+    exe = programs.pystackd()
     r = subprocess.run([exe, "--help"], stdin=subprocess.DEVNULL,
                        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                        timeout=10)
@@ -1002,9 +994,9 @@ def main():
     def want(name):
         return rx is None or rx.search(name)
 
-    for what, p in (("pystackd", pf.pystackd_path()),
-                    ("pystack-coredump", pf.handler_path()),
-                    ("the analyzer", pf.analyzer_path())):
+    for what, p in (("pystackd", programs.pystackd()),
+                    ("pystack-coredump", programs.coredump()),
+                    ("the analyzer", programs.daemon_analyzer())):
         if not os.access(p, os.X_OK):
             tap.ok(False, "%s %s is built" % (what, p),
                    ["build it first (make), or set PYSTACKD/PYSTACK_COREDUMP/"
@@ -1029,12 +1021,11 @@ def main():
         tap.skip("%s not installed" % pf.SYSTEM_PYTHON)
         return tap.done()
     limit = int(os.environ.get("PYSTACKD_TEST_TIMEOUT", "1500"))
-    old_alarm = signal.signal(signal.SIGALRM, _on_alarm)
-    signal.alarm(limit)
+    alarm = watchdog(limit)
     jd = None
     scratch = []
     try:
-        with cf.PipeHandlerFixture(pipe_limit=64) as fx:
+        with corepattern.PipeHandlerFixture(pipe_limit=64) as fx:
             # the analyzer user must reach <case>/r and <case>/worker.py
             os.chmod(fx.root, 0o711)
             scratch.append(fx.root)
@@ -1077,15 +1068,14 @@ def main():
     except Watchdog as e:
         tap.ok(False, "the test finished within %ds" % limit, [str(e)])
     finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old_alarm)
+        alarm.cancel()
         pf.cleanup_processes()
-    with open(cf.CORE_PATTERN) as fh:
+    with open(corepattern.CORE_PATTERN) as fh:
         cp = fh.read().rstrip("\n")
     left = [p.pid for p in pf.STARTED if p.poll() is None]
     # another run may hold the lock by now: only our own pattern counts
-    mine = scratch[0] if scratch else cf.SCRATCH_PREFIX
-    tap.ok(mine not in cp and not cf._mounts_below(mine) and not left,
+    mine = scratch[0] if scratch else corepattern.SCRATCH_PREFIX
+    tap.ok(mine not in cp and not corepattern.mounts_below(mine) and not left,
            "core_pattern restored (%r now), no mounts below %s, no "
            "pystackd/journald left" % (cp, mine), ["left: %r" % left])
     tap.diag("%d tests, %d failed, %d skipped in %.0fs"

@@ -4,7 +4,7 @@
 every installed CPython, checked against what the crashing programs knew.
 
 Environment:
-  PYSTACK             analyzer to test (default analyzer/pystack, from cwd)
+  PYSTACK             analyzer to test (default: harness/programs.py)
   PYSTACK_WRAPPER     command prefix, e.g. "valgrind -q --error-exitcode=99"
   PYSTACK_TEST_CORES  core cache (default tests/integration/cores-cache)
   PYSTACK_TIMEOUT     seconds per pystack run (default 60)
@@ -27,7 +27,9 @@ import sys
 sys.dont_write_bytecode = True   # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 ASPECTS = ["runs", "process", "signal", "threads", "frames", "source",
            "gil", "gc", "text"]
@@ -399,7 +401,7 @@ def report_entry(tap, entry, res_json, res_text):
         d.append("exit status %r, expected 0" % res_json.rc)
     else:
         try:
-            rep = json.loads(res_json.out)
+            rep = res_json.json()
             if not isinstance(rep, dict):
                 raise ValueError("not a JSON object")
         except ValueError as e:
@@ -430,7 +432,7 @@ def report_entry(tap, entry, res_json, res_text):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])
@@ -438,9 +440,8 @@ def main():
     try:
         entries = cores.ensure_cores(verbose=False)
     except Exception as e:
-        print("1..0 # SKIP cannot make test cores: %s: %s"
-              % (type(e).__name__, e))
-        return 0
+        return tap.skip_all("cannot make test cores: %s: %s"
+                            % (type(e).__name__, e))
     interps = cores.find_interpreters()
     for reason in cores.missing_interpreters(interps):
         tap.skip(reason)

@@ -19,14 +19,15 @@ PYSTACK_SID_TREE).
 """
 from __future__ import print_function
 
-import json
 import os
 import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 
 def version(entry):
@@ -154,15 +155,14 @@ def check_native(exp, rep, res_text, entry):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack, ["build it first (make), or set PYSTACK"])
         return tap.done()
     try:
         entries = cores.ensure_cores(scenarios=["subinterpreters"], verbose=False)
     except Exception as e:
-        print("1..0 # SKIP cannot make test cores: %s: %s" % (type(e).__name__, e))
-        return 0
+        return tap.skip_all("cannot make test cores: %s: %s" % (type(e).__name__, e))
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     for e in entries:
         tag = e.interp.label
@@ -180,7 +180,7 @@ def main():
         res = run_pystack(["core", e.core, "--json"] + e.pystack_args, timeout)
         rep = None
         try:
-            rep = json.loads(res.out) if res.rc == 0 else None
+            rep = res.json() if res.rc == 0 else None
         except ValueError:
             pass
         tap.ok(rep is not None, "%s: --json runs" % tag, res.describe() if rep is None else [])
@@ -193,7 +193,7 @@ def main():
         nrep = run_pystack(["core", e.core, "--native", "--json"] + e.pystack_args, timeout)
         ntext = run_pystack(["core", e.core, "--native"] + e.pystack_args, timeout)
         try:
-            nr = json.loads(nrep.out)
+            nr = nrep.json()
             d = check_native(exp, nr, ntext, e)
         except ValueError:
             d = ["--native --json: not JSON"] + nrep.describe()

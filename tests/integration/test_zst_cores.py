@@ -23,7 +23,6 @@ two levels above this file).  Exit status 0 unless the harness itself broke.
 """
 from __future__ import print_function
 
-import json
 import os
 import re
 import shutil
@@ -35,7 +34,9 @@ import time
 sys.dont_write_bytecode = True   # the source tree may be read-only
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 EXIT_CORE = 3
 SCENARIO = "threads"
@@ -87,7 +88,7 @@ def json_without_core(res):
     if res.rc != 0:
         return None, "exit status %r" % res.rc
     try:
-        rep = json.loads(res.out)
+        rep = res.json()
     except ValueError as e:
         return None, "not JSON: %s" % e
     rep.pop("core", None)
@@ -163,7 +164,7 @@ def check_entry(tap, e, helper, tmp, timeout, have_zstd):
     core_field = None
     if got is not None:
         try:
-            core_field = json.loads(zst_res.out).get("core")
+            core_field = zst_res.json().get("core")
         except ValueError:
             pass
     tap.ok(not diag, "%s: the .zst report equals the raw core's" % tag, diag)
@@ -209,7 +210,7 @@ def check_entry(tap, e, helper, tmp, timeout, have_zstd):
 
 def main():
     tap = TAP()
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack,
                ["build it first (make), or set PYSTACK"])
@@ -217,9 +218,8 @@ def main():
     try:
         entries = cores.ensure_cores(scenarios=[SCENARIO], verbose=False)
     except Exception as e:
-        print("1..0 # SKIP cannot make test cores: %s: %s"
-              % (type(e).__name__, e))
-        return 0
+        return tap.skip_all("cannot make test cores: %s: %s"
+                            % (type(e).__name__, e))
     timeout = float(os.environ.get("PYSTACK_TIMEOUT", "60"))
     only = os.environ.get("PYSTACK_TEST_ONLY")
     rx = re.compile(only) if only else None

@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
-/* A minimal TAP producer for the C unit tests (automake's tap-driver reads it). */
+/* A minimal TAP producer for the C unit tests (automake's tap-driver reads it),
+ * like tests/tap.sh and tests/integration/harness/tap.py:
+ *   tap_ok(cond, fmt, ...)          ok N - ... / not ok N - ...
+ *   TAP_EQ_INT(got, want, fmt, ...)  the same, with got and want when they differ
+ *   tap_skip(fmt, ...)              ok N # SKIP ...
+ *   return tap_done();              the plan 1..N; 1 when a check failed, else 0 */
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -39,7 +44,19 @@ static inline int tap_eq_int(long long got, long long want, const char *fmt, ...
         return got == want;
 }
 
+__attribute__((format(printf, 1, 2)))
+static inline void tap_skip(const char *fmt, ...) {
+        va_list ap;
+        va_start(ap, fmt);
+        printf("ok %d # SKIP ", ++tap_n);
+        vprintf(fmt, ap);
+        printf("\n");
+        va_end(ap);
+}
+
+/* The plan, last; the exit status of main(): 1 when any check failed. */
 static inline int tap_done(void) {
         printf("1..%d\n", tap_n);
-        return 0;  /* failures are reported per test; the driver counts them */
+        fflush(stdout);
+        return tap_failed ? 1 : 0;
 }
