@@ -52,7 +52,9 @@ import cores  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 import signature_v1  # noqa: E402
 import store_fixture as sf  # noqa: E402
-from tap import TAP, pystack_path, run_pystack  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 # what pystackd passes the analyzer (daemon/pystackd.c, run_analyzer()), the core aside
 PYSTACKD_ARGS = ["--json", "--with-text", "--native", "--locals", "--no-color"]
@@ -125,8 +127,8 @@ def cannot_reanalyse(report):
 
 
 def check_fixture_reanalysed(tap, before):
-    copy = sf.Copy(analyzer=pf.analyzer_path())
-    ctl = pf.pystackctl_path()
+    copy = sf.Copy(analyzer=programs.daemon_analyzer())
+    ctl = programs.pystackctl()
     daemon = None
     try:
         todo = []
@@ -142,7 +144,7 @@ def check_fixture_reanalysed(tap, before):
         if not todo:
             return
         daemon = pf.Daemon(copy.conf, os.path.join(copy.root, "log"))
-        if not tap.ok(daemon.start(), "pystackd %s starts on a copy of the fixture" % pf.pystackd_path(),
+        if not tap.ok(daemon.start(), "pystackd %s starts on a copy of the fixture" % programs.pystackd(),
                       daemon.log_tail()):
             return
         for cid in todo:
@@ -225,7 +227,7 @@ def check_core(tap, entry, res):
 
 
 def check_cores(tap, rx):
-    pystack = pystack_path()
+    pystack = programs.pystack()
     if not os.access(pystack, os.X_OK):
         tap.ok(False, "analyzer %s is built" % pystack, ["build it first (make), or set PYSTACK"])
         return
@@ -276,9 +278,9 @@ def main():
             check_fixture_stored(tap, before)
             if os.geteuid() != 0:
                 tap.skip("fixture: not root: pystackd cannot analyse the fixture again")
-            elif not os.access(pf.pystackd_path(), os.X_OK) or not os.access(pf.analyzer_path(), os.X_OK):
+            elif not os.access(programs.pystackd(), os.X_OK) or not os.access(programs.daemon_analyzer(), os.X_OK):
                 tap.ok(False, "pystackd %s and the analyzer %s are built"
-                       % (pf.pystackd_path(), pf.analyzer_path()),
+                       % (programs.pystackd(), programs.daemon_analyzer()),
                        ["build them first (make), or set PYSTACKD/PYSTACK"])
             else:
                 old = signal.signal(signal.SIGTERM, lambda s, f: sys.exit(128 + s))

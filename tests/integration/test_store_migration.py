@@ -9,7 +9,7 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_store_migration.py
 
 Environment:
-  PYSTACKCTL   the program under test (default daemon/ctl/pystackctl)
+  PYSTACKCTL   the program under test (default: the build directory's, harness/programs.py)
 
 The fixture, tests/fixtures/store-v2 (README.md there says how it was made),
 holds pystack.db (PRAGMA user_version 2), its cores/*.zst, and in expected/
@@ -35,7 +35,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pystackd_fixture as pf  # noqa: E402
 import store_fixture as sf  # noqa: E402
-from tap import TAP  # noqa: E402
+from harness import programs  # noqa: E402
+from harness.tap import TAP  # noqa: E402
 
 
 def diff(expected, got, limit=40):
@@ -90,7 +91,7 @@ def check_case(tap, ctl, copy, case):
 
 def main():
     tap = TAP()
-    ctl = pf.pystackctl_path()
+    ctl = programs.pystackctl()
     if not os.access(ctl, os.X_OK):
         tap.ok(False, "pystackctl %s is built" % ctl, ["build it first (make), or set PYSTACKCTL"])
         return tap.done()
