@@ -221,6 +221,44 @@ static void put_frames(FILE *out, const struct analysis *a, const struct thread_
         }
 }
 
+static void put_thread(FILE *out, const struct analysis *a, const struct thread_info *th,
+                       struct source_cache *src) {
+        fprintf(out, "{\"tid\":%d,\"thread_state\":%llu,\"pthread_id\":", th->tid,
+                (unsigned long long)th->tstate);
+        if (th->pthread_id)
+                fprintf(out, "%llu", (unsigned long long)th->pthread_id);
+        else
+                fputs("null", out);
+        fprintf(out, ",\"interpreter_address\":%llu", (unsigned long long)th->interp);
+        fputs(",\"interpreter_id\":", out);
+        if (th->interp_id >= 0)
+                fprintf(out, "%lld", (long long)th->interp_id);
+        else
+                fputs("null", out);
+        fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,\"status\":[",
+                th->crashed ? "true" : "false", th->tstate ? "true" : "false",
+                th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
+        const char *status[3];
+        size_t n_status = thread_status(th, status);
+        for (size_t k = 0; k < n_status; k++)
+                fprintf(out, "%s\"%s\"", k ? "," : "", status[k]);
+        fputs("],", out);
+        fputs("\"exception\":", out);
+        if (th->exception) {
+                fputs("{\"text\":", out);
+                fput_json_string(out, th->exception);
+                fprintf(out, ",\"handled\":%s},", th->exception_handled ? "true" : "false");
+        } else
+                fputs("null,", out);
+        put_frames(out, a, th, src);
+        fputs(",\"truncated\":", out);
+        if (th->truncated)
+                fput_json_string(out, th->truncated);
+        else
+                fputs("null", out);
+        fputc('}', out);
+}
+
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
         const struct core_process *p = &a->core->process;
         const struct core_signal *s = &a->core->signal;
@@ -300,42 +338,9 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
 
         fputs(",\"threads\":[", out);
         for (size_t i = 0; i < a->n_threads; i++) {
-                const struct thread_info *th = &a->threads[i];
-
-                fprintf(out, "%s{\"tid\":%d,\"thread_state\":%llu,\"pthread_id\":", i ? "," : "", th->tid,
-                        (unsigned long long)th->tstate);
-                if (th->pthread_id)
-                        fprintf(out, "%llu", (unsigned long long)th->pthread_id);
-                else
-                        fputs("null", out);
-                fprintf(out, ",\"interpreter_address\":%llu", (unsigned long long)th->interp);
-                fputs(",\"interpreter_id\":", out);
-                if (th->interp_id >= 0)
-                        fprintf(out, "%lld", (long long)th->interp_id);
-                else
-                        fputs("null", out);
-                fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,\"status\":[",
-                        th->crashed ? "true" : "false", th->tstate ? "true" : "false",
-                        th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
-                const char *status[3];
-                size_t n_status = thread_status(th, status);
-                for (size_t k = 0; k < n_status; k++)
-                        fprintf(out, "%s\"%s\"", k ? "," : "", status[k]);
-                fputs("],", out);
-                fputs("\"exception\":", out);
-                if (th->exception) {
-                        fputs("{\"text\":", out);
-                        fput_json_string(out, th->exception);
-                        fprintf(out, ",\"handled\":%s},", th->exception_handled ? "true" : "false");
-                } else
-                        fputs("null,", out);
-                put_frames(out, a, th, src);
-                fputs(",\"truncated\":", out);
-                if (th->truncated)
-                        fput_json_string(out, th->truncated);
-                else
-                        fputs("null", out);
-                fputc('}', out);
+                if (i)
+                        fputc(',', out);
+                put_thread(out, a, &a->threads[i], src);
         }
         /* the files the process had mapped that were found and verified: what the frames came from */
         fputs("],\"modules\":[", out);
