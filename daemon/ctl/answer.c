@@ -121,14 +121,38 @@ static void list_text(FILE *m, const struct crash_row *c) {
 /* The rows of list, kept so that -n N can be printed oldest first. */
 struct list_lines {
         const struct query *q;
+        FILE *direct;                   /* rows in the order they come: printed at once, here */
         char **lines;
         size_t n, allocated;
 };
+
+static void list_header(FILE *out, const struct query *q) {
+        if (q->json)
+                fputc('[', out);
+        else if (!q->no_legend)
+                fprintf(out, "%-27s %6s %7s %5s %-7s %-*s %-12s %-*s %-*s %s\n", "TIME", "ID", "PID", "UID", "SIG",
+                        LIST_PYTHON_WIDTH, "PYTHON", "CORE", LIST_SCRIPT_WIDTH, "SCRIPT", LIST_FRAME_WIDTH, "FRAME",
+                        "STATE");
+}
 
 static int collect_row(const struct crash_row *c, void *userdata) {
         struct list_lines *l = userdata;
         char *line = NULL;
         size_t len = 0;
+
+        if (l->direct) {
+                if (l->n++ == 0)
+                        list_header(l->direct, l->q);
+                else if (l->q->json)
+                        fputc(',', l->direct);
+                if (l->q->json)
+                        list_json(l->direct, c);
+                else {
+                        list_text(l->direct, c);
+                        fputc('\n', l->direct);
+                }
+                return 0;
+        }
         FILE *m = open_memstream(&line, &len);
 
         if (!m)
@@ -148,13 +172,13 @@ static int collect_row(const struct crash_row *c, void *userdata) {
 static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char *dir, FILE *out,
                     char *err, size_t errsz) {
         struct store_filter f = filter_of(q, uid);
-        struct list_lines l = { .q = q };
-        /* -n N: the last N, still printed oldest first unless -r */
+        /* -n N: the last N, still printed oldest first unless -r: kept, then printed the other way */
         bool newest_first = q->reverse || q->limit > 0, flip = q->limit > 0 && !q->reverse;
+        struct list_lines l = { .q = q, .direct = flip ? NULL : out };
         int r = store_list(db, &f, newest_first, q->limit, dir, collect_row, &l);
 
         if (r < 0) {
-                for (size_t i = 0; i < l.n; i++)
+                for (size_t i = 0; !l.direct && i < l.n; i++)
                         free(l.lines[i]);
                 free(l.lines);
                 return fail(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
@@ -167,13 +191,9 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                 snprintf(err, errsz, "No crashes match.");
                 return 1;
         }
-        if (q->json)
-                fputc('[', out);
-        else if (!q->no_legend)
-                fprintf(out, "%-27s %6s %7s %5s %-7s %-*s %-12s %-*s %-*s %s\n", "TIME", "ID", "PID", "UID", "SIG",
-                        LIST_PYTHON_WIDTH, "PYTHON", "CORE", LIST_SCRIPT_WIDTH, "SCRIPT", LIST_FRAME_WIDTH, "FRAME",
-                        "STATE");
-        for (size_t k = 0; k < l.n; k++) {
+        if (!l.direct)
+                list_header(out, q);
+        for (size_t k = 0; !l.direct && k < l.n; k++) {
                 size_t i = flip ? l.n - 1 - k : k;
                 if (q->json && k)
                         fputc(',', out);

@@ -58,6 +58,8 @@
  * crashes.function, file, line   the crashed thread's innermost Python frame ("frame")
  * crashes.core_truncated         the core was cut short: the report is partial ("core_truncated")
  * threads.interpreter_id         the interpreter a thread's entry ran in (reports from now on)
+ * crashes_list     an index holding every column list reads, so that it never reads a row (and
+ *                  its long report)
  * signature_counts per signature, uid and dumpable (1: the user's own core): how many crashes,
  *                  the first and last crash time; kept by triggers on crashes, so it is always
  *                  what `SELECT ... GROUP BY` over crashes would say
@@ -123,6 +125,10 @@ static const char *const migrations[] = {
          * (version 2 mended them at every start): analysed again, they get one */
         "UPDATE crashes SET state = 'pending', attempts = 0 WHERE state = 'done' AND signature IS NULL"
         " AND report IS NOT NULL AND core_state = 'present';"
+        /* what list reads, in one index: the report before these columns in each row is long, and
+         * reading past it costs a chain of overflow pages per crash */
+        "CREATE INDEX crashes_list ON crashes(time_usec, id, pid, uid, gid, signal, dumpable, python_version,"
+        " core_state, core_truncated, comm, exe, script, function, file, line, state, error, signature, core_path);"
         /* version 2 kept counting a crash filed again under another signature in its old one */
         "UPDATE signatures SET count = (SELECT count(*) FROM crashes c WHERE c.signature = signatures.signature);"
         "CREATE TABLE signature_counts ("

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* store_query: what pystackctl (and pystackd, for users) read from the store. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -78,10 +79,67 @@ static int prepare_list(sqlite3 *db, const struct store_filter *f, bool newest_f
         return 0;
 }
 
+/* The names in the storage directory's cores/, sorted: one read of the directory instead of a
+ * stat per listed crash. */
+struct core_names {
+        char **names;
+        size_t n, allocated;
+        bool loaded, failed;
+};
+
+static void core_names_done(struct core_names *c) {
+        for (size_t i = 0; i < c->n; i++)
+                free(c->names[i]);
+        free(c->names);
+}
+
+static int compare_names(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void core_names_load(struct core_names *c, const char *dir) {
+        char path[PATH_MAX];
+        DIR *d;
+        struct dirent *e;
+
+        c->loaded = true;
+        if (!dir || (size_t)snprintf(path, sizeof(path), "%s/cores", dir) >= sizeof(path) ||
+            !(d = opendir(path))) {
+                c->failed = true;       /* then nothing is said to be missing */
+                return;
+        }
+        while ((e = readdir(d))) {
+                char *name;
+
+                if (e->d_name[0] == '.')
+                        continue;
+                if (grow_array(&c->names, &c->allocated, c->n + 1, sizeof(*c->names)) < 0 ||
+                    !(name = strdup(e->d_name))) {
+                        c->failed = true;
+                        break;
+                }
+                c->names[c->n++] = name;
+        }
+        closedir(d);
+        if (c->n)
+                qsort(c->names, c->n, sizeof(*c->names), compare_names);
+}
+
+/* A present core's file is gone ("cores/NAME" not in the directory). */
+static bool core_missing(struct core_names *c, const char *dir, const char *core_path) {
+        const char *name = core_path && !strncmp(core_path, "cores/", 6) ? core_path + 6 : NULL;
+
+        if (!name || strchr(name, '/'))
+                return false;
+        if (!c->loaded)
+                core_names_load(c, dir);
+        return !c->failed && !(c->n && bsearch(&name, c->names, c->n, sizeof(*c->names), compare_names));
+}
+
 int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, const char *dir,
                int (*row)(const struct crash_row *r, void *userdata), void *userdata) {
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
-        _cleanup_close_ int dir_fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+        _cleanup_(core_names_done) struct core_names names = {};
         int r, rc;
 
         r = prepare_list(db, f, newest_first, limit, &st);
@@ -99,11 +157,8 @@ int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int
                         .state = column_text(st, L_STATE), .error = column_text(st, L_ERROR),
                         .signature = column_text(st, L_SIGNATURE), .core_path = column_text(st, L_CORE_PATH),
                 };
-                struct stat sb;
-
                 /* "present" in the store, but the file is gone: say so */
-                if (c.core && !strcmp(c.core, "present") && dir_fd >= 0 && c.core_path &&
-                    fstatat(dir_fd, c.core_path, &sb, 0) < 0)
+                if (dir && c.core && !strcmp(c.core, "present") && core_missing(&names, dir, c.core_path))
                         c.core = "missing";
                 if (!c.core)
                         c.core = "?";
