@@ -182,8 +182,10 @@ static void summarize(const struct analysis *a, int signo, struct crash_summary 
                 snprintf(c->summary, sizeof(c->summary), "%s", signal_full_name(signo));
 }
 
-/* The script as the command line names it: the core keeps the first 80 bytes of the arguments,
- * joined by spaces. */
+/* The script as the command line names it: the core keeps the first 79 bytes of the arguments,
+ * each followed by a space, so at that length the last one may be cut and is then not used. */
+#define PSARGS_KERNEL_MAX 79     /* ELF_PRARGSZ - 1: what the kernel copies of the arguments */
+
 static char *script_from_core(const struct analysis *a) {
         const struct core_process *p = &a->core->process;
         char args[sizeof(p->psargs) + 1];
@@ -191,9 +193,13 @@ static char *script_from_core(const struct analysis *a) {
         size_t argc = 0;
 
         snprintf(args, sizeof(args), "%s", p->present ? p->psargs : "");
+        /* the separator after the last argument made it in: that one is whole */
+        bool cut = strlen(args) >= PSARGS_KERNEL_MAX && args[PSARGS_KERNEL_MAX - 1] != ' ';
         for (char *save = NULL, *t = strtok_r(args, " ", &save); t && argc < ELEMENTSOF(argv);
              t = strtok_r(NULL, " ", &save))
                 argv[argc++] = t;
+        if (cut && argc > 1)
+                argc--;
         return cmdline_script(argv, argc, a->target->exe_display, p->present ? p->fname : NULL);
 }
 

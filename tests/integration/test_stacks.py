@@ -85,6 +85,53 @@ def py_frames(thread):
 # --------------------------------------------------------------------------
 # aspects of the JSON report
 
+def expected_script(exp):
+    """What the report should name the program: the rule of cmdline_script() over pr_psargs,
+    whose last argument is not used when the kernel may have cut it (79 bytes)."""
+    args = exp["psargs"].split(" ")
+    if len(exp["psargs"]) >= 79 and len(args) > 1:
+        args = args[:-1]
+    i = 1
+    while i < len(args):
+        a = args[i]
+        if a.startswith("-c"):
+            return "-c"
+        if a.startswith("-m"):
+            module = a[2:] or (args[i + 1] if i + 1 < len(args) else "")
+            return "-m " + module if module else "-m"
+        if a in ("-W", "-X"):
+            i += 2
+            continue
+        if a == "-" or not a.startswith("-"):
+            return "-" if a == "-" else os.path.basename(a)
+        i += 1
+    return exp["comm"]
+
+
+def check_derived(exp, rep):
+    """What the analyzer derives for the whole crash (schema 2)."""
+    d = []
+    if rep.get("core_truncated") is not False:
+        d.append("core_truncated: expected false, got %r" % rep.get("core_truncated"))
+    if not re.match(r"^[0-9a-f]{16}$", rep.get("signature") or ""):
+        d.append("signature %r is not 16 hex digits" % rep.get("signature"))
+    if not (rep.get("summary") or "").startswith(exp["signal"]):
+        d.append("summary %r does not start with %s" % (rep.get("summary"), exp["signal"]))
+    if rep.get("script") != expected_script(exp):
+        d.append("script: expected %r (from psargs %r), got %r"
+                 % (expected_script(exp), exp["psargs"], rep.get("script")))
+    threads = rep.get("threads") or []
+    crashed = next((t for t in threads if t.get("crashed")), threads[0] if threads else {})
+    py = [f for f in crashed.get("frames") or [] if f.get("kind") == "python"]
+    want = {"function": py[-1]["function"], "file": py[-1]["file"], "line": py[-1]["line"]} if py else None
+    if rep.get("frame") != want:
+        d.append("frame: expected the crashed thread's innermost Python frame %r, got %r"
+                 % (want, rep.get("frame")))
+    if not isinstance(rep.get("multiple_interpreters"), bool):
+        d.append("multiple_interpreters %r is not a boolean" % rep.get("multiple_interpreters"))
+    return d
+
+
 def check_process(exp, rep, entry):
     d = []
     proc = rep.get("process") or {}
@@ -96,9 +143,10 @@ def check_process(exp, rep, entry):
     if (proc.get("args") or "").rstrip() != exp["psargs"].rstrip():
         d.append("process.args: expected %r, got %r"
                  % (exp["psargs"], proc.get("args")))
-    if rep.get("schema_version") != 1:
-        d.append("schema_version: expected 1, got %r"
+    if rep.get("schema_version") != 2:
+        d.append("schema_version: expected 2, got %r"
                  % rep.get("schema_version"))
+    d += check_derived(exp, rep)
     if rep.get("executable") != exp["executable"]:
         d.append("executable: expected %r, got %r"
                  % (exp["executable"], rep.get("executable")))
