@@ -202,9 +202,11 @@ static int migrate(sqlite3 *db, char *err, size_t errsz) {
         /* the common case, without a write lock: every reader opens the store */
         if (version == store_schema_version())
                 return 0;
-        /* IMMEDIATE: two first openers must not both run the same migration */
-        if (store_exec(db, "BEGIN IMMEDIATE") < 0)
-                return snprintf(err, errsz, "%s", sqlite3_errmsg(db)), -EIO;
+        /* IMMEDIATE: two first openers must not both run the same migration; a store that stays
+         * locked past the busy timeout is -EBUSY, which the handler outwaits after taking the core */
+        int r = store_exec(db, "BEGIN IMMEDIATE");
+        if (r < 0)
+                return snprintf(err, errsz, "%s", sqlite3_errmsg(db)), r;
         version = -1;
         if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
                 if (sqlite3_step(st) == SQLITE_ROW)
@@ -228,9 +230,10 @@ static int migrate(sqlite3 *db, char *err, size_t errsz) {
                         return -EIO;
                 }
         }
-        if (store_exec(db, "COMMIT") < 0)
-                return snprintf(err, errsz, "%s", sqlite3_errmsg(db)), -EIO;
-        return 0;
+        r = store_exec(db, "COMMIT");
+        if (r < 0)
+                snprintf(err, errsz, "%s", sqlite3_errmsg(db));
+        return r;
 }
 
 int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
@@ -256,14 +259,17 @@ int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
                 return -EIO;
         }
         sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
-        if (store_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;") < 0 ||
-            sqlite3_create_function(db, "pystack_script", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_script,
-                                    NULL, NULL) != SQLITE_OK) {
+        /* a new store becomes WAL under an exclusive lock: busy too when many open it at once */
+        int r = store_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;");
+        if (r == 0 && sqlite3_create_function(db, "pystack_script", 3, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL,
+                                              sql_script, NULL, NULL) != SQLITE_OK)
+                r = -EIO;
+        if (r < 0) {
                 snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(db));
                 sqlite3_close(db);
-                return -EIO;
+                return r;
         }
-        int r = migrate(db, err, errsz);
+        r = migrate(db, err, errsz);
         if (r < 0) {
                 sqlite3_close(db);
                 return r;

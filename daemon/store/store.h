@@ -52,7 +52,10 @@ const char *core_state_to_string(enum core_state s);
 
 /*
  * Open (creating it 0600 if needed) and migrate the store in dir.
- * 0 and *ret, or -errno with a one-line message in err.
+ * 0 and *ret, or -errno with a one-line message in err: -EBUSY when
+ * another connection held it locked past the busy timeout (a new store
+ * opened by many at once, a migration under way), -EPROTO for a schema
+ * newer than this program's.
  */
 int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz);
 void store_close(sqlite3 *db);
