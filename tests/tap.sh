@@ -5,7 +5,6 @@
 #   ok DESCRIPTION                 ok N - DESCRIPTION
 #   not_ok DESCRIPTION             not ok N - DESCRIPTION (a failure)
 #   skip REASON                    ok N # SKIP REASON
-#   todo DESCRIPTION WHY           not ok N - DESCRIPTION # TODO WHY (not a failure)
 #   COMMAND | diag                 each line as a "# " comment
 #   bail_out REASON                Bail out! REASON, exit 1
 #   tap_done                       the plan 1..N last; returns 1 when a check
@@ -21,7 +20,6 @@ tap_failed=0
 ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $*"; }
 not_ok() { tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1)); echo "not ok $tap_n - $*"; }
 skip() { tap_n=$((tap_n + 1)); echo "ok $tap_n # SKIP $*"; }
-todo() { tap_n=$((tap_n + 1)); echo "not ok $tap_n - $1 # TODO $2"; }
 diag() { sed 's/^/# /'; }
 bail_out() { echo "Bail out! $*"; exit 1; }
 

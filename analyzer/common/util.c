@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -100,4 +101,13 @@ const char *signal_full_name(int sig) {
         else
                 snprintf(buf, sizeof(buf), "SIG%s", a);
         return buf;
+}
+
+int errorf(char *err, size_t errsz, const char *fmt, ...) {
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(err, errsz, fmt, ap);
+        va_end(ap);
+        return -EINVAL;
 }

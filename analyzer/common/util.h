@@ -66,6 +66,10 @@ struct addr_set {
 int addr_set_add(struct addr_set *s, uint64_t addr);
 void addr_set_clear(struct addr_set *s);
 
+/* A one-line message in err (errsz bytes) for the caller to print: -EINVAL. */
+__attribute__((format(printf, 3, 4)))
+int errorf(char *err, size_t errsz, const char *fmt, ...);
+
 /* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
 const char *signal_full_name(int sig);
 

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "conf.h"
+#include "util.h"
 
 #define CONFIG_MAX_SIZE (1u << 20)
 
@@ -263,15 +264,6 @@ static char *trim(char *s) {
         return s;
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errsz, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz) {
         char section[64] = "";
@@ -284,12 +276,12 @@ int config_parse(struct config *c, const char *text, size_t len, const char *nam
 
                 lineno++;
                 if (n >= sizeof(line))
-                        return fail(err, errsz, "%s:%zu: line too long", name, lineno);
+                        return errorf(err, errsz, "%s:%zu: line too long", name, lineno);
                 memcpy(line, text + pos, n);
                 line[n] = 0;
                 pos += n + 1;
                 if (memchr(line, 0, n))
-                        return fail(err, errsz, "%s:%zu: NUL byte", name, lineno);
+                        return errorf(err, errsz, "%s:%zu: NUL byte", name, lineno);
                 /* comments start a line, or follow white space ("Key=value   # why") */
                 for (char *h = line; (h = strchr(h, '#')); h++)
                         if (h == line || isspace((unsigned char)h[-1])) {
@@ -302,28 +294,28 @@ int config_parse(struct config *c, const char *text, size_t len, const char *nam
                 if (*s == '[') {
                         char *e = strchr(s, ']');
                         if (!e || e[1] || e - s - 1 <= 0 || (size_t)(e - s - 1) >= sizeof(section))
-                                return fail(err, errsz, "%s:%zu: bad section header", name, lineno);
+                                return errorf(err, errsz, "%s:%zu: bad section header", name, lineno);
                         *e = 0;
                         snprintf(section, sizeof(section), "%s", s + 1);
                         if (strcmp(section, "Storage") && strcmp(section, "Capture") &&
                             strcmp(section, "Daemon") && strcmp(section, "Analysis"))
-                                return fail(err, errsz, "%s:%zu: unknown section [%s]", name, lineno, section);
+                                return errorf(err, errsz, "%s:%zu: unknown section [%s]", name, lineno, section);
                         continue;
                 }
                 eq = strchr(s, '=');
                 if (!eq)
-                        return fail(err, errsz, "%s:%zu: expected Key=value", name, lineno);
+                        return errorf(err, errsz, "%s:%zu: expected Key=value", name, lineno);
                 *eq = 0;
                 char *key = trim(s), *value = trim(eq + 1);
                 if (!*section)
-                        return fail(err, errsz, "%s:%zu: %s= outside a section", name, lineno, key);
+                        return errorf(err, errsz, "%s:%zu: %s= outside a section", name, lineno, key);
                 int r = set_key(c, section, key, value);
                 if (r == -ENOMEM)
-                        return fail(err, errsz, "out of memory"), -ENOMEM;
+                        return errorf(err, errsz, "out of memory"), -ENOMEM;
                 if (r == -ENOENT)
-                        return fail(err, errsz, "%s:%zu: unknown key %s= in [%s]", name, lineno, key, section);
+                        return errorf(err, errsz, "%s:%zu: unknown key %s= in [%s]", name, lineno, key, section);
                 if (r < 0)
-                        return fail(err, errsz, "%s:%zu: bad value for %s=: %s", name, lineno, key, value);
+                        return errorf(err, errsz, "%s:%zu: bad value for %s=: %s", name, lineno, key, value);
         }
         return 0;
 }
@@ -461,6 +453,24 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
         return r;
 }
 
+ssize_t send_with_fd(int sock, const struct sockaddr_un *to, const void *msg, size_t len, int fd, int flags) {
+        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+        struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
+        struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? sizeof(*to) : 0, .msg_iov = &iov,
+                             .msg_iovlen = 1 };
+
+        if (fd >= 0) {
+                mh.msg_control = cbuf;
+                mh.msg_controllen = sizeof(cbuf);
+                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+                c->cmsg_level = SOL_SOCKET;
+                c->cmsg_type = SCM_RIGHTS;
+                c->cmsg_len = CMSG_LEN(sizeof(int));
+                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+        }
+        return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+}
+
 void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char last[NAME_MAX + 1], why[PATH_MAX + 128];
@@ -482,20 +492,7 @@ void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass) {
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd >= 0) {
-                char cbuf[CMSG_SPACE(sizeof(int))] = {};
-                struct iovec iov = { .iov_base = (void *)msg, .iov_len = strlen(msg) };
-                struct msghdr mh = { .msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov, .msg_iovlen = 1 };
-
-                if (fd_to_pass >= 0) {
-                        mh.msg_control = cbuf;
-                        mh.msg_controllen = sizeof(cbuf);
-                        struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                        c->cmsg_level = SOL_SOCKET;
-                        c->cmsg_type = SCM_RIGHTS;
-                        c->cmsg_len = CMSG_LEN(sizeof(int));
-                        memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
-                }
-                (void)sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+                (void)send_with_fd(fd, &sa, msg, strlen(msg), fd_to_pass, MSG_DONTWAIT);
                 close(fd);
         }
         close(dfd);

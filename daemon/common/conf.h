@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define PYSTACK_CONF_DEFAULT SYSCONFDIR "/pystack/pystack.conf"
 #ifndef PYSTACK_ANALYZER_DEFAULT
@@ -89,6 +90,11 @@ int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_
  * fd_to_pass (>= 0) rides along (SCM_RIGHTS): the raw core of a crash being captured.
  */
 void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass);
+
+/* msg (len bytes) on sock, to `to` (NULL: its peer), with descriptor fd (>= 0) as SCM_RIGHTS:
+ * sendmsg()'s result; MSG_NOSIGNAL is added to flags. */
+struct sockaddr_un;
+ssize_t send_with_fd(int sock, const struct sockaddr_un *to, const void *msg, size_t len, int fd, int flags);
 
 /* Parse text (for tests and the fuzzer): as config_load without the file checks. */
 int config_parse(struct config *c, const char *text, size_t len, const char *name, char *err, size_t errsz);

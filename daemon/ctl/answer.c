@@ -19,15 +19,6 @@
 #include "store.h"
 #include "util.h"
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errsz, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 /* ---- answers ---- */
 
@@ -181,7 +172,7 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
                 for (size_t i = 0; !l.direct && i < l.n; i++)
                         free(l.lines[i]);
                 free(l.lines);
-                return fail(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
                        r;
         }
         if (l.n == 0) {
@@ -418,7 +409,7 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
                 fprintf(out, "%-16s %6s %-27s %-27s %s\n", "SIGNATURE", "COUNT", "FIRST", "LAST", "SUMMARY");
         r = store_groups(db, &f, group_row, &o);
         if (r < 0)
-                return fail(err, errsz, "cannot read the store: %s", store_errmsg(db)), r;
+                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), r;
         if (q->json)
                 fputs("]\n", out);
         else if (o.n == 0)
@@ -450,11 +441,11 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
         if (q->verb == VERB_GROUPS)
                 return run_groups(db, q, uid, out, err, errsz);
         if (q->verb != VERB_INFO && q->verb != VERB_SHOW && q->verb != VERB_ANALYZE)
-                return fail(err, errsz, "%s is not a query", query_verb_name(q->verb));
+                return errorf(err, errsz, "%s is not a query", query_verb_name(q->verb));
 
         r = query_find_newest(db, q, uid, &id, NULL, NULL);
         if (r < 0)
-                return fail(err, errsz, "cannot read the store: %s", store_errmsg(db)), -EIO;
+                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), -EIO;
         if (r == 0)
                 return snprintf(err, errsz, "No crashes match."), 1;
         if (q->verb == VERB_INFO)
@@ -474,7 +465,7 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
                                         (long long)id), 1;
         }
         if (r < 0)
-                return fail(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
                        -EIO;
         return r;
 }

@@ -39,15 +39,6 @@ const char *query_verb_name(enum query_verb v) {
         return v < _VERB_MAX ? verb_names[v] : "?";
 }
 
-__attribute__((format(printf, 3, 4)))
-static int fail(char *err, size_t errsz, const char *fmt, ...) {
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(err, errsz, fmt, ap);
-        va_end(ap);
-        return -EINVAL;
-}
 
 static bool all_digits(const char *s) {
         if (!*s || strlen(s) > 19)
@@ -75,21 +66,21 @@ static int add(struct query *q, enum match_key key, const char *value, char *err
         struct match *m;
 
         if (q->n_matches >= QUERY_MAX_MATCHES)
-                return fail(err, errsz, "at most %d matches", QUERY_MAX_MATCHES);
+                return errorf(err, errsz, "at most %d matches", QUERY_MAX_MATCHES);
         /* a newline could not travel on the wire (query_to_wire's lines) */
         if (strlen(value) >= sizeof(q->matches[0].value) || !*value || strchr(value, '\n'))
-                return fail(err, errsz, "bad match value for %s=", match_names[key]);
+                return errorf(err, errsz, "bad match value for %s=", match_names[key]);
         if ((key == MATCH_ID || key == MATCH_PID || key == MATCH_UID) && !all_digits(value))
-                return fail(err, errsz, "%s= takes a number: '%s'", match_names[key], value);
+                return errorf(err, errsz, "%s= takes a number: '%s'", match_names[key], value);
         if (key == MATCH_SIGNATURE && strspn(value, "0123456789abcdef") != strlen(value))
-                return fail(err, errsz, "SIGNATURE= takes a hex signature: '%s'", value);
+                return errorf(err, errsz, "SIGNATURE= takes a hex signature: '%s'", value);
         m = &q->matches[q->n_matches++];
         m->key = key;
         if (key == MATCH_SIG) {
                 int sig = signal_number(value);
                 if (sig < 0) {
                         q->n_matches--;
-                        return fail(err, errsz, "unknown signal '%s'", value);
+                        return errorf(err, errsz, "unknown signal '%s'", value);
                 }
                 snprintf(m->value, sizeof(m->value), "%d", sig);
         } else
@@ -104,7 +95,7 @@ int query_add_match(struct query *q, const char *arg, char *err, size_t errsz) {
                 for (size_t k = 0; k < sizeof(match_names) / sizeof(match_names[0]); k++)
                         if (strlen(match_names[k]) == (size_t)(eq - arg) && !strncmp(arg, match_names[k], eq - arg))
                                 return add(q, (enum match_key)k, eq + 1, err, errsz);
-                return fail(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)",
+                return errorf(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)",
                             (int)(eq - arg), arg);
         }
         if (all_digits(arg))

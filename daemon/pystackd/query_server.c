@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "pystackd.h"
 #include "query.h"
 #include "retention.h"
@@ -40,20 +41,7 @@ int query_server_listen(struct daemon *d) {
 
 /* "OK\n", with the core's descriptor riding along when there is one */
 static int send_ok(int conn, int core_fd) {
-        char cbuf[CMSG_SPACE(sizeof(int))] = {};
-        struct iovec iov = { .iov_base = "OK\n", .iov_len = 3 };
-        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-
-        if (core_fd >= 0) {
-                mh.msg_control = cbuf;
-                mh.msg_controllen = sizeof(cbuf);
-                struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-                c->cmsg_level = SOL_SOCKET;
-                c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &core_fd, sizeof(int));
-        }
-        return sendmsg(conn, &mh, MSG_NOSIGNAL) == 3 ? 0 : -EIO;
+        return send_with_fd(conn, NULL, "OK\n", 3, core_fd, 0) == 3 ? 0 : -EIO;
 }
 
 __attribute__((format(printf, 3, 4)))
