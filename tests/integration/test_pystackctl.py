@@ -286,7 +286,10 @@ def run_pty(argv, env, rows=PTY_ROWS, cols=PTY_COLS, timeout=20,
                             envb = fh.read()
                     except OSError:
                         continue
-                    if comm == "less":
+                    # exec sets the new comm before it sets up the new
+                    # stack: a "less" whose environ is still empty is
+                    # read again on the next turn, not recorded as such
+                    if comm == "less" and envb:
                         seen.add(pid)
                         lesses.append(dict(
                             kv.split("=", 1) for kv in
