@@ -185,6 +185,12 @@ size_t esc_width(const char *s) {
         size_t n = s ? strlen(s) : 0, width = 0;
 
         for (size_t i = 0; i < n; i += p.consumed) {
+                /* printable ASCII: one column a byte */
+                if ((unsigned char)s[i] >= 0x20 && (unsigned char)s[i] < 0x7f) {
+                        width++;
+                        p.consumed = 1;
+                        continue;
+                }
                 esc_next(s + i, n - i, ESC_TERMINAL, &p);
                 width += p.width;
         }

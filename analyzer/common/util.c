@@ -93,13 +93,19 @@ void addr_set_clear(struct addr_set *s) {
 }
 
 const char *signal_full_name(int sig) {
-        static char buf[16];
-        const char *a = sigabbrev_np(sig);
+        /* named once each: a list prints one per row */
+        static char names[65][16];
+        static char other[16];
+        char *buf = sig >= 0 && sig < 65 ? names[sig] : other;
+        const char *a;
 
+        if (buf != other && buf[0])
+                return buf;
+        a = sigabbrev_np(sig);
         if (!a)
-                snprintf(buf, sizeof(buf), "%d", sig);
+                snprintf(buf, sizeof(names[0]), "%d", sig);
         else
-                snprintf(buf, sizeof(buf), "SIG%s", a);
+                snprintf(buf, sizeof(names[0]), "SIG%s", a);
         return buf;
 }
 

@@ -70,7 +70,7 @@ void addr_set_clear(struct addr_set *s);
 __attribute__((format(printf, 3, 4)))
 int errorf(char *err, size_t errsz, const char *fmt, ...);
 
-/* "SIGSEGV" for 11 ("64" for a number without a name); a static buffer. */
+/* "SIGSEGV" for 11 ("64" for a number without a name); static storage, not thread-safe. */
 const char *signal_full_name(int sig);
 
 /* A clock (CLOCK_REALTIME, CLOCK_MONOTONIC) in microseconds. */

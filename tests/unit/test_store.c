@@ -1075,7 +1075,7 @@ static void test_reads(void) {
         struct crash_record r;
         struct store_filter f = all();
         int64_t c1, c2, c3, c4, c5;
-        char path[4096], *json, *r1;
+        char path[4096], sql_c3[128], *json, *r1;
 
         snprintf(path, sizeof(path), "%s/cores", dir);
         mkdir(path, 0700);
@@ -1164,6 +1164,23 @@ static void test_reads(void) {
         TAP_EQ_INT(store_list(db, &f, false, 0, NULL, full_row, &rows), 0, "store_list without the directory");
         tap_ok(strstr(rows.text, "|present|python3|/usr/bin/python3.11|worker.py|other|") != NULL,
                "cannot tell a missing core: present");
+        /* names no stored core has are missing, even where the directory has them; a link is there */
+        static const char *const odd[] = { "cores/..", "cores/.", "cores/", "cores/.c1", "cores/dangling" };
+        snprintf(path, sizeof(path), "%s/cores/dangling", dir);
+        tap_ok(symlink("no-such-file", path) == 0, "a dangling symbolic link in cores/");
+        touch(dir, "cores/.c1");
+        for (size_t i = 0; i < sizeof(odd) / sizeof(*odd); i++) {
+                char sql[128];
+
+                snprintf(sql, sizeof(sql), "UPDATE crashes SET core_path = '%s' WHERE id = %lld", odd[i], (long long)c3);
+                sqlite3_exec(db, sql, NULL, NULL, NULL);
+                memset(&rows, 0, sizeof(rows));
+                store_list(db, &f, false, 0, dir, full_row, &rows);
+                tap_ok(strstr(rows.text, i < 4 ? "|missing|python3|" : "|present|python3|/usr/bin/python3.11|worker.py|other|") != NULL,
+                       "core_path %s: %s", odd[i], i < 4 ? "missing" : "present (the link is the entry)");
+        }
+        snprintf(sql_c3, sizeof(sql_c3), "UPDATE crashes SET core_path = 'cores/c3' WHERE id = %lld", (long long)c3);
+        sqlite3_exec(db, sql_c3, NULL, NULL, NULL);
         memset(&rows, 0, sizeof(rows));
         rows.stop_after = 2;
         TAP_EQ_INT(store_list(db, &f, false, 0, NULL, ids_row, &rows), 7, "row() returning 7 stops store_list with 7");
