@@ -227,17 +227,21 @@ static int64_t col_int(const struct crash_info *ci, enum crash_column c) {
         return ci->v[c].type == STORE_INT ? ci->v[c].i : 0;
 }
 
-static void info_json(FILE *out, const struct crash_info *ci, const char *core_file) {
-        /* every column, names as in the store */
-        fputc('{', out);
-        for (int i = 0; i < _COL_JSON_MAX; i++) {
-                const struct store_value *v = &ci->v[i];
+static void put_json_value(FILE *out, const struct store_value *v) {
+        if (v->type == STORE_INT)
+                fprintf(out, "%lld", (long long)v->i);
+        else
+                put_json_str(out, v->type == STORE_TEXT ? v->s : NULL);
+}
 
-                fprintf(out, "%s\"%s\":", i ? "," : "", v->name);
-                if (v->type == STORE_INT)
-                        fprintf(out, "%lld", (long long)v->i);
-                else
-                        put_json_str(out, v->type == STORE_TEXT ? v->s : NULL);
+static void info_json(FILE *out, const struct crash_info *ci, const char *core_file) {
+        /* every column, names as in the store; the signature is one key, its group's object below */
+        fputc('{', out);
+        for (int i = 0, n = 0; i < _COL_JSON_MAX; i++) {
+                if (i == COL_SIGNATURE)
+                        continue;
+                fprintf(out, "%s\"%s\":", n++ ? "," : "", ci->v[i].name);
+                put_json_value(out, &ci->v[i]);
         }
         fputs(",\"cmdline\":", out);
         put_json_document(out, col_text(ci, COL_CMDLINE));
@@ -248,14 +252,19 @@ static void info_json(FILE *out, const struct crash_info *ci, const char *core_f
         fputs(",\"core_file\":", out);
         put_json_str(out, core_file[0] ? core_file : NULL);
         fputs(",\"signature\":", out);
-        if (col_text(ci, COL_SIGNATURE) && col_text(ci, COL_TITLE)) {
+        if (col_text(ci, COL_SIGNATURE)) {
+                /* the group's columns are null if its row is gone */
                 fputs("{\"signature\":", out);
                 put_json_str(out, col_text(ci, COL_SIGNATURE));
                 fputs(",\"title\":", out);
-                put_json_str(out, col_text(ci, COL_TITLE));
-                fprintf(out, ",\"count\":%lld,\"first_usec\":%lld,\"last_usec\":%lld}",
-                        (long long)col_int(ci, COL_COUNT), (long long)col_int(ci, COL_FIRST),
-                        (long long)col_int(ci, COL_LAST));
+                put_json_value(out, &ci->v[COL_TITLE]);
+                fputs(",\"count\":", out);
+                put_json_value(out, &ci->v[COL_COUNT]);
+                fputs(",\"first_usec\":", out);
+                put_json_value(out, &ci->v[COL_FIRST]);
+                fputs(",\"last_usec\":", out);
+                put_json_value(out, &ci->v[COL_LAST]);
+                fputc('}', out);
         } else
                 fputs("null", out);
         fputs("}\n", out);
@@ -378,10 +387,20 @@ struct groups_out {
         size_t n;
 };
 
+/* as the first row comes: nothing at all is printed when nothing matches (as list) */
+static void groups_header(FILE *out, const struct query *q) {
+        if (q->json)
+                fputc('[', out);
+        else if (!q->no_legend)
+                fprintf(out, "%-16s %6s %-27s %-27s %s\n", "SIGNATURE", "COUNT", "FIRST", "LAST", "SUMMARY");
+}
+
 static int group_row(const struct group_row *g, void *userdata) {
         struct groups_out *o = userdata;
         FILE *out = o->out;
 
+        if (o->n == 0)
+                groups_header(out, o->q);
         if (o->q->json) {
                 fputs(o->n ? ",{\"signature\":" : "{\"signature\":", out);
                 put_json_str(out, g->signature);
@@ -407,17 +426,17 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
         struct groups_out o = { .q = q, .out = out };
         int r;
 
-        if (q->json)
-                fputc('[', out);
-        else if (!q->no_legend)
-                fprintf(out, "%-16s %6s %-27s %-27s %s\n", "SIGNATURE", "COUNT", "FIRST", "LAST", "SUMMARY");
         r = store_groups(db, &f, group_row, &o);
         if (r < 0)
                 return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), r;
+        if (o.n == 0) {
+                /* JSON readers still get a document; the exit status says nothing matched */
+                if (q->json)
+                        fputs("[]\n", out);
+                return snprintf(err, errsz, "No analysed crashes match."), 1;
+        }
         if (q->json)
                 fputs("]\n", out);
-        else if (o.n == 0)
-                return snprintf(err, errsz, "No analysed crashes match."), 1;
         else if (!q->no_legend)
                 fprintf(out, "\n%zu signature%s.\n", o.n, o.n == 1 ? "" : "s");
         return 0;

@@ -231,6 +231,16 @@ def one_line_error(r, code):
     return d + (r.describe() if d else [])
 
 
+def no_repeated_keys(pairs):
+    """json.loads' object_pairs_hook: a key given twice is an error."""
+    seen = set()
+    for k, _ in pairs:
+        if k in seen:
+            raise ValueError("the key %r is repeated in an object" % k)
+        seen.add(k)
+    return dict(pairs)
+
+
 def run_pty(argv, env, rows=PTY_ROWS, cols=PTY_COLS, timeout=20,
             watch_less=True):
     """Run argv with stdin/stdout/stderr a pty (its controlling terminal).
@@ -805,6 +815,10 @@ def group_info(tap, ctx):
     r = ctl(ctx, ["info", "--json", "ID=%d" % c["id"]])
     js = r.json()
     d = []
+    try:
+        json.loads(r.out, object_pairs_hook=no_repeated_keys)
+    except ValueError as e:
+        d.append(str(e))
     if r.rc != 0 or not isinstance(js, dict):
         d = ["expected a JSON object"] + r.describe()
     else:
@@ -1479,6 +1493,10 @@ def group_vacuum(tap, ctx):
     r = ctl(ctx, ["info", "--json", "ID=%d" % c["id"]])
     js = r.json()
     d = []
+    try:
+        json.loads(r.out, object_pairs_hook=no_repeated_keys)
+    except ValueError as e:
+        d.append(str(e))
     if r.rc != 0 or not isinstance(js, dict):
         d = r.describe()
     elif js.get("core_file") is not None:

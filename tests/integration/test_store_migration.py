@@ -57,6 +57,12 @@ FIXES = [
      "the script of `python3 -m crashmod` is `-m crashmod`: list derived it by a second rule that "
      "dropped the module (issue 12)"),
     ("list.json", b'"script":"-m"', b'"script":"-m crashmod"', "the same, in JSON"),
+] + [
+    ("info-%d.json" % i, b'"signature":%s,"analyzed_usec"' % sig, b'"analyzed_usec"',
+     "info --json had the key \"signature\" twice, the column's string and then its group's object "
+     "(which JSON readers kept); the object alone now (issue 12)")
+    for i, sig in ((1, b'"88f822dc90b03632"'), (2, b'"665ee900e49c5af8"'), (3, b'"aaa9fcb7e34ecca9"'),
+                   (4, b'"665ee900e49c5af8"'), (5, b'null'))
 ]
 
 

@@ -823,7 +823,7 @@ static void test_info(sqlite3 *db) {
                "\"rlimit_core\":0,\"boot_id\":\"0123456789abcdef0123456789abcdef\",\"hostname\":\"box\","
                "\"core_path\":null,\"core_size\":8589934592,\"core_stored_size\":0,\"core_state\":\"too-large\","
                "\"capture_note\":\"larger than MaxCoreSize\",\"suppressed\":3,\"state\":\"done\",\"attempts\":0,"
-               "\"error\":null,\"python_version\":null,\"signature\":null,\"analyzed_usec\":null,"
+               "\"error\":null,\"python_version\":null,\"analyzed_usec\":null,"
                "\"cmdline\":[\"python3\",\"-m\",\"pkg.tool\"],\"thread_names\":null,\"signal_name\":\"SIGABRT\","
                "\"core_file\":null,\"signature\":null}\n", "", "info --json ID=2: every column, in the store's names");
 
@@ -836,6 +836,10 @@ static void test_info(sqlite3 *db) {
                              "(worker.py:41) via PySequence_Tuple\",\"count\":2,\"first_usec\":1764265635000000,"
                              "\"last_usec\":1764265755000000}}\n"),
                "info --json ID=1: the thread names, the core file, the signature's object");
+        int keys = 0;
+        for (const char *k = a.out; (k = strstr(k, "\"signature\":")); k++)
+                keys++;
+        TAP_EQ_INT(keys, 2, "info --json ID=1: \"signature\" once at the top, once in its object");
         free(a.out);
 
         a = ask(db, -1, VERB_INFO, "ID=4", NULL);
@@ -941,12 +945,14 @@ static void test_groups(sqlite3 *db) {
         want = cat(groups_header, group_r1, "\n1 signature.\n", NULL);
         expect(ask(db, -1, VERB_GROUPS, "EXE=/usr/bin/python3.11", NULL), 0, want, "", "groups EXE=...python3.11");
         free(want);
-        expect(ask(db, -1, VERB_GROUPS, "SIG=SIGBUS", "json", NULL), 0, "[]\n", "", "groups --json SIG=SIGBUS: []");
+        expect(ask(db, -1, VERB_GROUPS, "SIG=SIGBUS", "json", NULL), 1, "[]\n", "No analysed crashes match.",
+               "groups --json SIG=SIGBUS: [], exit 1 (as list --json)");
         struct answer a = ask(db, 4242, VERB_GROUPS, NULL);
         tap_ok(a.r == 1 && !strcmp(a.err, "No analysed crashes match."), "groups as a user with no crash: %s", a.err);
         free(a.out);
         a = ask(db, -1, VERB_GROUPS, "SIG=SIGBUS", NULL);
-        tap_ok(a.r == 1 && !strcmp(a.err, "No analysed crashes match."), "groups SIG=SIGBUS: %s", a.err);
+        tap_ok(a.r == 1 && !strcmp(a.err, "No analysed crashes match.") && !a.out[0],
+               "groups SIG=SIGBUS: %s, nothing on stdout (as list)", a.err);
         free(a.out);
 }
 
