@@ -31,6 +31,7 @@
 #include "util.h"
 
 #define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
+#define ANALYSIS_MAX_FILES 4096         /* the analyzer holds two descriptors per mapped ELF file */
 
 int analysis_open_core(const struct daemon *d, const char *core_path) {
         int fd;
@@ -69,7 +70,9 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         setrlimit(RLIMIT_AS, &lim);
         lim = (struct rlimit) { d->cfg.timeout, d->cfg.timeout + 1 };
         setrlimit(RLIMIT_CPU, &lim);
-        lim = (struct rlimit) { 64, 64 };
+        /* at 64, a process with some 30 extension modules lost its innermost libc frame (and
+         * so its signature) to EMFILE */
+        lim = (struct rlimit) { ANALYSIS_MAX_FILES, ANALYSIS_MAX_FILES };
         setrlimit(RLIMIT_NOFILE, &lim);
         lim = (struct rlimit) { 64u << 20, 64u << 20 };
         setrlimit(RLIMIT_FSIZE, &lim);

@@ -12,7 +12,7 @@ Environment:
   PYSTACK_COREDUMP   handler             } directory, harness/programs.py
   PYSTACK            analyzer; Analyzer= in every config but case 4's
   PYSTACK_TEST_ONLY  regular expression over the case names (case1 ...
-                     case8); the others are not run
+                     case9); the others are not run
   PYSTACK_COREDUMPCTL  a coredumpctl to use when none is installed (see
                      case 1)
   PYSTACK_UNIT_WAIT  seconds case 6 waits for systemd/pystackd.service.in
@@ -66,6 +66,8 @@ Cases:
  7 retention: MaxAge=1s removes analysed cores at the next start, the rows
    stay
  8 the command line: --help, an unknown option, a config typo
+ 9 a crash with 120 libraries loaded: the stored analysis has `pystack
+   core`'s signature and crashed thread, frame for frame
 """
 import json
 import os
@@ -529,6 +531,85 @@ def case2_stored_while_down(tap, fx, jd, n=3):
            ["%d entries" % len(ents)])
     rc = d.stop()
     tap.ok(rc == 0, "case2: pystackd stops (status 0)", ["exit %r" % rc])
+
+
+# --------------------------------------------------------------------------
+# case 9
+
+MANY_LIBS_SCRIPT = r'''
+import ctypes, glob, os, signal, sys
+# every shared library of the system that loads, up to 120: a process with
+# as many mapped ELF files as a numpy or torch service has
+n = 0
+for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/lib*.so.*")):
+    if n >= 120:
+        break
+    try:
+        ctypes.CDLL(path)
+        n += 1
+    except OSError:
+        pass
+sys.stdout.write("%d\n" % n)
+sys.stdout.flush()
+os.kill(os.getpid(), signal.SIGSEGV)
+'''
+
+
+def case9_many_libraries(tap, fx, jd):
+    """The analysis pystackd runs is the one `pystack core` gives, also for a
+    process with many libraries (the analyzer holds two descriptors per
+    mapped ELF file; at RLIMIT_NOFILE 64 the innermost frames went)."""
+    st = pf.Store(fx, "9", analysis="Workers=1")
+    st.install()
+    d = st.daemon(jd)
+    if not tap.ok(d.start(), "case9: pystackd starts", d.log_tail()):
+        return
+    script = os.path.join(st.dir, "many_libs.py")
+    with open(script, "w") as fh:
+        fh.write(MANY_LIBS_SCRIPT)
+    os.chmod(script, 0o644)
+    p = subprocess.run([pf.SYSTEM_PYTHON, "-E", "-s", "-B", script], cwd=st.dir,
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.DEVNULL, env=pf.child_env(), timeout=120)
+    loaded = int(p.stdout.split()[0]) if p.stdout.split() else 0
+    ok, rows = st.wait_settled(1, ANALYSE_TIMEOUT)
+    row = rows[0] if rows else {}
+    if not tap.ok(ok and row.get("state") == "done" and loaded >= 60,
+                  "case9: a crash with %d libraries loaded by ctypes is analysed" % loaded,
+                  ["returncode %r" % p.returncode, brief(row) if row else "no row"] + d.log_tail()):
+        return
+    # the analysis of the raw core can be done before the compressed one is recorded
+    ok, rows = st.wait(lambda rs: rs and rs[0]["core_path"], 120)
+    if not tap.ok(ok, "case9: the compressed core is recorded", [brief(r) for r in rows]):
+        return
+    stored = json.loads(st.query("SELECT report FROM crashes WHERE id = ?", (row["id"],))[0]["report"])
+    core = os.path.join(st.storage, rows[0]["core_path"])
+    r = subprocess.run([programs.pystack(), "core", core, "--native", "--locals", "--json"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=300)
+    try:
+        direct = json.loads(r.stdout)
+    except ValueError:
+        direct = None
+
+    def frames(doc):
+        t = doc["threads"][0]
+        return [(f.get("kind"), f.get("function"), f.get("file") or f.get("library"))
+                for f in t.get("frames", [])]
+    dd = []
+    if direct is None:
+        dd = ["pystack core exit %r: %r" % (r.returncode, r.stderr[-500:])]
+    else:
+        if stored.get("signature") != direct.get("signature"):
+            dd.append("signature: pystackd's %r, pystack core's %r"
+                      % (stored.get("signature"), direct.get("signature")))
+        if frames(stored) != frames(direct):
+            dd.append("crashed thread: pystackd's %d frames, pystack core's %d"
+                      % (len(frames(stored)), len(frames(direct))))
+            dd += ["  %r" % (x,) for x in frames(stored)[:8]]
+            dd += ["  direct %r" % (x,) for x in frames(direct)[:8]]
+    tap.ok(not dd, "case9: pystackd's stored analysis has pystack core's signature and crashed "
+           "thread, frame for frame (%d libraries mapped)" % len(stored.get("modules", [])), dd)
+    d.stop()
 
 
 # --------------------------------------------------------------------------
@@ -1010,7 +1091,8 @@ def main():
         case6_unit(tap)
     crash_cases = [("case1", case1_end_to_end), ("case2", case2_stored_while_down),
                    ("case3", case3_sigkill), ("case4", case4_bad_analyzers),
-                   ("case5", case5_backlog), ("case7", case7_retention)]
+                   ("case5", case5_backlog), ("case7", case7_retention),
+                   ("case9", case9_many_libraries)]
     crash_cases = [c for c in crash_cases if want(c[0])]
     if not crash_cases:
         return tap.done()
