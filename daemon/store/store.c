@@ -334,8 +334,11 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 " SELECT ?1, t.key, f.key, coalesce(json_extract(f.value, '$.kind'), 'python'),"
                 "  json_extract(f.value, '$.function'), json_extract(f.value, '$.file'),"
                 "  json_extract(f.value, '$.line'), json_extract(f.value, '$.library'),"
+                /* the module whose path ends in "/" and the frame's library, byte for byte (LIKE
+                 * would take '_' and '%' as patterns and ignore case) */
                 "  (SELECT m.build_id FROM modules m WHERE m.crash_id = ?1"
-                "    AND m.path LIKE '%/' || json_extract(f.value, '$.library') LIMIT 1),"
+                "    AND substr(m.path, -length(json_extract(f.value, '$.library')) - 1)"
+                "        = '/' || json_extract(f.value, '$.library') LIMIT 1),"
                 "  coalesce(json_extract(f.value, '$.inlined'), 0), json_extract(f.value, '$.address'),"
                 "  json_extract(f.value, '$.source')"
                 " FROM json_each(?2, '$.threads') t, json_each(t.value, '$.frames') f",

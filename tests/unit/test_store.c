@@ -884,6 +884,30 @@ static void test_file_report(void) {
 }
 
 /* One state change is one transaction: a report that fails halfway leaves nothing. */
+/* A native frame's build-id comes from the module whose file name is the frame's library, byte
+ * for byte: not a module that matches it as a LIKE pattern ('_' for any byte) or but for case. */
+static void test_frame_build_id(void) {
+        const char *dir = new_dir("build-id");
+        sqlite3 *db = open_store(dir);
+        int64_t a = captured(db, record(T0, 1000, 1, "/usr/bin/python3.11", "python3"), "cores/a", 10);
+        static const char json[] =
+                "{\"schema_version\":2,\"python_version\":\"3.11\",\"signature\":\"5555eeee6666ffff\","
+                "\"threads\":[{\"tid\":7,\"crashed\":true,\"python\":true,\"frames\":["
+                "{\"kind\":\"native\",\"function\":\"f\",\"library\":\"lib_a.so\",\"address\":1},"
+                "{\"kind\":\"native\",\"function\":\"g\",\"library\":\"libc.so.6\",\"address\":2},"
+                "{\"kind\":\"native\",\"function\":\"h\",\"library\":\"x.so\",\"address\":3}]}],"
+                "\"modules\":[{\"path\":\"/m/libXa.so\",\"build_id\":\"wrong1\"},"
+                "{\"path\":\"/m/lib_a.so\",\"build_id\":\"right\"},"
+                "{\"path\":\"/m/LIBC.SO.6\",\"build_id\":\"wrong2\"},"
+                "{\"path\":\"/m/ax.so\",\"build_id\":\"wrong3\"}]}";
+
+        TAP_EQ_INT(store_file_report(db, a, json, strlen(json), NULL, T0 + SEC), 0, "a report with look-alike modules");
+        EQ_STR(sql_rows(db, "SELECT library, build_id FROM frames WHERE crash_id = %lld ORDER BY idx", (long long)a),
+               "lib_a.so|right\nlibc.so.6|NULL\nx.so|NULL\n",
+               "frames: lib_a.so's own build-id, none for a module that differs in case or only ends alike");
+        sqlite3_close(db);
+}
+
 static void test_transactions(void) {
         const char *dir = new_dir("txn");
         sqlite3 *db = open_store(dir), *other = NULL;
@@ -1406,6 +1430,7 @@ int main(void) {
         test_capture();
         test_queue();
         test_file_report();
+        test_frame_build_id();
         test_transactions();
         test_reads();
         test_retention();
