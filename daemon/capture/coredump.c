@@ -498,8 +498,9 @@ static void make_record(struct capture *c) {
 
 /*
  * The store, checked and opened.  -errno when it cannot be used at all; 0
- * with c->db NULL when it is busy for longer than the busy timeout: then the
- * core is taken first (the process let go) and the record written later.
+ * with c->db NULL when it is busy for longer than the busy timeout, or must be
+ * migrated first: then the core is taken first (the process let go) and the
+ * store opened after (open_store_late).
  */
 static int open_store(struct capture *c) {
         char err[512];
@@ -507,9 +508,10 @@ static int open_store(struct capture *c) {
 
         r = check_store_files(c->storage_fd, err, sizeof(err));
         if (r == 0)
-                r = store_open(c->cfg.directory, &c->db, err, sizeof(err));
-        if (r == -EBUSY) {
-                log_msg(LOG_WARNING, "the store is busy (%s); taking the core first, recording later", err);
+                r = store_open_current(c->cfg.directory, &c->db, err, sizeof(err));
+        if (r == -EBUSY || r == -EAGAIN) {
+                log_msg(r == -EBUSY ? LOG_WARNING : LOG_INFO, "%s (%s); taking the core first, recording later",
+                        r == -EBUSY ? "the store is busy" : "the store is to be migrated", err);
                 c->db = NULL;
                 return 0;
         }
@@ -569,6 +571,25 @@ static int take(struct capture *c) {
         else
                 capture_failed(c, CORE_ERROR, "reading the core failed");
         return -EIO;
+}
+
+/*
+ * The process is let go: the store that was busy or at an older schema is opened now (migrated,
+ * if so), and the row claimed, so that pystackd can take the raw core.  Still busy: record_crash
+ * tries again.  The rate limit was not asked: the core is taken.
+ */
+static void open_store_late(struct capture *c) {
+        struct rate_limit none = {};
+        char err[512];
+
+        if (c->db)
+                return;
+        if (store_open(c->cfg.directory, &c->db, err, sizeof(err)) < 0) {
+                c->db = NULL;
+                return;
+        }
+        if (store_begin_capture(c->db, &c->rec, &none, &c->id) != 0)
+                c->id = 0;      /* record_crash inserts the row */
 }
 
 /* pystackd may start analysing the raw core now, while we compress it: the two overlap. */
@@ -693,6 +714,7 @@ int main(int argc, char **argv) {
                 return 0;
         }
         if (take(&c) == 0) {
+                open_store_late(&c);
                 hand_over_raw_core(&c);
                 compress(&c);
         }

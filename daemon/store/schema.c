@@ -190,7 +190,7 @@ static void sql_script(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         sqlite3_result_text(ctx, script, -1, free);
 }
 
-static int migrate(sqlite3 *db, char *err, size_t errsz) {
+static int migrate(sqlite3 *db, bool allowed, char *err, size_t errsz) {
         sqlite3_stmt *st;
         int version = -1;
 
@@ -202,6 +202,11 @@ static int migrate(sqlite3 *db, char *err, size_t errsz) {
         /* the common case, without a write lock: every reader opens the store */
         if (version == store_schema_version())
                 return 0;
+        if (!allowed && version > 0 && version < store_schema_version()) {
+                snprintf(err, errsz, "the store is at schema version %d and must be migrated to %d", version,
+                         store_schema_version());
+                return -EAGAIN;
+        }
         /* IMMEDIATE: two first openers must not both run the same migration; a store that stays
          * locked past the busy timeout is -EBUSY, which the handler outwaits after taking the core */
         int r = store_exec(db, "BEGIN IMMEDIATE");
@@ -236,7 +241,7 @@ static int migrate(sqlite3 *db, char *err, size_t errsz) {
         return r;
 }
 
-int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
+static int open_store(const char *dir, bool migrate_allowed, sqlite3 **ret, char *err, size_t errsz) {
         char path[4096];
         sqlite3 *db = NULL;
         int fd;
@@ -269,13 +274,21 @@ int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
                 sqlite3_close(db);
                 return r;
         }
-        r = migrate(db, err, errsz);
+        r = migrate(db, migrate_allowed, err, errsz);
         if (r < 0) {
                 sqlite3_close(db);
                 return r;
         }
         *ret = db;
         return 0;
+}
+
+int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
+        return open_store(dir, true, ret, err, errsz);
+}
+
+int store_open_current(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
+        return open_store(dir, false, ret, err, errsz);
 }
 
 void store_close(sqlite3 *db) {

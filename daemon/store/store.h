@@ -58,6 +58,13 @@ const char *core_state_to_string(enum core_state s);
  * newer than this program's.
  */
 int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz);
+
+/*
+ * As store_open(), but a store at an older schema is left as it is: -EAGAIN.  The crash handler
+ * opens with it before it takes the core, so that a crashing process never waits for a migration
+ * (seconds on a large store); a new store is still created.
+ */
+int store_open_current(const char *dir, sqlite3 **ret, char *err, size_t errsz);
 void store_close(sqlite3 *db);
 
 /* The schema version this build writes (PRAGMA user_version). */

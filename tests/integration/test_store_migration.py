@@ -24,9 +24,17 @@ store directly: the first run migrates it.  Checks: the copy is at version
 2 before; every command's exit status, stdout and stderr (placeholder
 substituted; stderr not where cases.json says why not); after the first run the version is 2 or more, later runs do
 not change it, and SQLite's integrity check passes.
+
+Then, with the real kernel (core_pattern under harness/corepattern.py's
+lock, restored on every exit path): a Python process crashes into another
+copy of the fixture; the handler takes the core before it migrates the
+store, and the crash is recorded beside the old ones.
 """
 import difflib
 import os
+import shutil
+import sqlite3
+import subprocess
 import sys
 import traceback
 
@@ -95,6 +103,64 @@ def check_case(tap, ctl, copy, case):
     tap.ok(not d, "pystackctl %s: as the release printed it" % case["name"], d)
 
 
+LOCK_HELD = 8       # seconds a writer holds the old store while a process crashes into it
+
+
+def crash_into_old_store(tap):
+    """The crash handler meets a store at the old schema: it takes the core
+    first (the crashing process never waits for a migration), then migrates
+    the store and records the crash; the old crashes stay."""
+    from harness import corepattern
+    with corepattern.PipeHandlerFixture(pipe_limit=4) as fx:
+        st = pf.Store(fx, "old", analysis="Workers=1")
+        os.mkdir(st.storage, 0o700)
+        copy = sf.Copy()
+        try:
+            shutil.copyfile(copy.db_path, st.db_path)
+            os.chmod(st.db_path, 0o600)
+            shutil.copytree(os.path.join(copy.storage, "cores"), os.path.join(st.storage, "cores"))
+        finally:
+            copy.remove()
+        before = sqlite3.connect(st.db_path).execute("PRAGMA user_version").fetchone()[0]
+        st.install()
+        w = pf.Worker(fx, st, tag="old")
+        if not tap.ok(w.wait_ready(), "old store: a worker to crash is ready"):
+            w.discard()
+            return
+        pid = w.pid
+        # a writer holds the store (as pystackd may): the migration waits for it, the crashing
+        # process must not; held for less than the handler's busy timeout (10 s)
+        lock = sqlite3.connect(st.db_path, isolation_level=None)
+        lock.execute("BEGIN IMMEDIATE")
+        w.send_crash()
+        try:
+            w.p.wait(timeout=LOCK_HELD)
+            reaped = True
+        except subprocess.TimeoutExpired:
+            reaped = False
+        lock.execute("ROLLBACK")
+        lock.close()
+        rc = w.reap()
+        tap.ok(reaped, "old store, held by a writer: the crashed process is let go before the store "
+               "is free to migrate (within the %d s it was held)" % LOCK_HELD,
+               ["the worker was still held by the handler when the writer let go"])
+        fx.reset_pattern()
+        ok, rows = st.wait(lambda rs: any(r["pid"] == pid and r["core_state"] == "present" for r in rs), 60)
+        con = sqlite3.connect(st.db_path)
+        try:
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            n = con.execute("SELECT count(*) FROM crashes").fetchone()[0]
+            integrity = con.execute("PRAGMA integrity_check").fetchall()
+        finally:
+            con.close()
+        tap.ok(ok and before == sf.SCHEMA_VERSION and version == sf.SCHEMA_VERSION + 1 and
+               n == 6 and integrity == [("ok",)],
+               "old store (schema %r): a crash into it is taken and recorded, the store migrated "
+               "to %r, its 5 crashes kept" % (before, version),
+               ["worker exit %r, rows: %r, crashes %r, integrity %r" % (rc, [pf.brief(r) for r in rows],
+                                                                        n, integrity)])
+
+
 def main():
     tap = TAP()
     ctl = programs.pystackctl()
@@ -137,6 +203,10 @@ def main():
                [repr(integrity[:10])])
     finally:
         copy.remove()
+    try:
+        crash_into_old_store(tap)
+    except Exception:
+        tap.ok(False, "old store: the harness", traceback.format_exc().splitlines())
     tap.diag("%d tests, %d failed, %d skipped" % (tap.n, tap.failed, tap.skipped))
     return tap.done()
 

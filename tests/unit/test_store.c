@@ -283,7 +283,7 @@ static void test_open(void) {
         mode_t old = umask(0);
 
         TAP_EQ_INT(store_schema_version(), 3, "the schema is at version 3");
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "store_open creates a store: %s", err);
+        TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "store_open_current creates a store: %s", err);
         umask(old);
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (stat(path, &sb) < 0)
@@ -446,6 +446,15 @@ static void test_migration(void) {
         TAP_EQ_INT(sql_exec(raw, v2_rows), SQLITE_OK, "v2 store: crashes as version 2 filed them");
         sqlite3_close(raw);
 
+        TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), -EAGAIN,
+                   "store_open_current of a version-2 store: -EAGAIN (%s)", err);
+        tap_ok(db == NULL && strstr(err, "version 2") != NULL, "no handle, the message names the version");
+        err[0] = 0;
+        if (sqlite3_open(path, &raw) != SQLITE_OK)
+                abort();
+        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 2, "the store is still at version 2");
+        sqlite3_close(raw);
+
         TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "a version-2 store opens: %s", err);
         if (!db)
                 return;
@@ -480,7 +489,7 @@ static void test_migration(void) {
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM frames"), 10, "and the old frames rows");
         store_close(db);
         db = NULL;
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "the migrated store opens again: %s", err);
+        TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "the migrated store opens again, also with store_open_current: %s", err);
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM crashes"), 8, "with its crashes");
 
         /* the triggers work on the migrated rows: crash 3 analysed, crash 1 analysed again otherwise */
