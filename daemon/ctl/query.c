@@ -245,6 +245,9 @@ int query_to_wire(const struct query *q, FILE *out) {
 }
 
 int query_from_wire(struct query *q, const char *text, size_t len) {
+        /* every key but match at most once: a request that says two things is refused */
+        static const char *const once[] = { "verb", "since", "until", "limit", "flags" };
+        unsigned seen = 0;
         char err[128];
         size_t pos = 0;
         bool verb = false;
@@ -271,6 +274,12 @@ int query_from_wire(struct query *q, const char *text, size_t len) {
                 if (!v)
                         return -EINVAL;
                 *v++ = 0;
+                for (unsigned k = 0; k < sizeof(once) / sizeof(*once); k++)
+                        if (!strcmp(line, once[k])) {
+                                if (seen & (1u << k))
+                                        return -EINVAL;
+                                seen |= 1u << k;
+                        }
                 if (!strcmp(line, "verb")) {
                         int i;
                         if (!strcmp(v, "core"))

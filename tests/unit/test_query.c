@@ -351,6 +351,11 @@ static void test_wire(void) {
                 { "verb=list\r\n\r\n", "CRLF" },
                 { "verb=list\n\nverb=vacuum\n\n", "more after the blank line" },
                 { "verb=list\n\n\n", "a second blank line" },
+                { "verb=list\nverb=vacuum\n\n", "a second verb" },
+                { "verb=list\nsince=1\nsince=2\n\n", "since twice" },
+                { "verb=list\nuntil=1\nuntil=1\n\n", "until twice, even the same" },
+                { "verb=list\nlimit=1\nlimit=0\n\n", "limit twice" },
+                { "verb=list\nflags=00000\nflags=01000\n\n", "flags twice" },
         };
         for (size_t i = 0; i < ELEMENTSOF(bad); i++)
                 TAP_EQ_INT(from_wire(&q, bad[i].text), -EINVAL, "query_from_wire refuses %s", bad[i].why);
