@@ -369,13 +369,15 @@ static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
 
         if (r <= 0)
                 return r < 0 ? r : 2;   /* not analysed (yet) */
-        if (q->json) {
-                put_json_document(out, json);
-                return 0;
-        }
+        /* read before anything is printed, for --json too: a damaged report is said to be so */
         r = json_parse(json, len, &doc);
         if (r < 0)
                 return r == -ENOMEM ? r : 3;
+        if (q->json) {
+                json_free(doc);
+                put_json_document(out, json);
+                return 0;
+        }
         r = report_text_render(out, json_root(doc), &o);
         json_free(doc);
         return r;

@@ -991,6 +991,9 @@ static void test_analyze(sqlite3 *db) {
         expect(ask(db, -1, VERB_SHOW, "ID=5", NULL), 1, "",
                "Crash 5: the stored report is damaged (not JSON): pystackctl analyze 5 makes a new one",
                "show of a damaged report");
+        expect(ask(db, -1, VERB_SHOW, "ID=5", "json", NULL), 1, "",
+               "Crash 5: the stored report is damaged (not JSON): pystackctl analyze 5 makes a new one",
+               "show --json of a damaged report: the same, nothing printed");
 }
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
