@@ -340,10 +340,10 @@ static void info_text(FILE *out, const struct crash_info *ci, const char *core_f
         }
 }
 
-static int run_info(sqlite3 *db, int64_t id, const char *dir, bool json, FILE *out) {
+static int run_info(sqlite3 *db, int64_t id, int64_t uid, const char *dir, bool json, FILE *out) {
         struct crash_info ci;
         char core_file[PATH_MAX] = "";
-        int r = store_get_crash(db, id, &ci);
+        int r = store_get_crash(db, id, uid, &ci);
 
         if (r <= 0)
                 return r < 0 ? r : 1;
@@ -474,7 +474,7 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
         if (r == 0)
                 return snprintf(err, errsz, "No crashes match."), 1;
         if (q->verb == VERB_INFO)
-                r = run_info(db, id, storage_dir, q->json, out);
+                r = run_info(db, id, uid, storage_dir, q->json, out);
         else if (q->verb == VERB_SHOW) {
                 r = run_show(db, id, q, out);
                 if (r == 2)

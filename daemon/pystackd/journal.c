@@ -83,7 +83,7 @@ void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t 
         struct json_doc *report = NULL;
         char core[PATH_MAX];
 
-        if (store_get_crash(d->db, id, &ci) <= 0)
+        if (store_get_crash(d->db, id, -1, &ci) <= 0)
                 return;
         if (json && json_parse(json, len, &report) < 0)
                 report = NULL;

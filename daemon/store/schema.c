@@ -63,6 +63,7 @@
  * signature_counts per signature, uid and dumpable (1: the user's own core): how many crashes,
  *                  the first and last crash time; kept by triggers on crashes, so it is always
  *                  what `SELECT ... GROUP BY` over crashes would say
+ * signatures.first_usec, last_usec   the first and last crash time (version 2: analysis times)
  */
 static const char *const migrations[] = {
         /* 0 -> 1 */
@@ -131,6 +132,9 @@ static const char *const migrations[] = {
         " core_state, core_truncated, comm, exe, script, function, file, line, state, error, signature, core_path);"
         /* version 2 kept counting a crash filed again under another signature in its old one */
         "UPDATE signatures SET count = (SELECT count(*) FROM crashes c WHERE c.signature = signatures.signature);"
+        /* and its times were those of the analyses: the crashes' own, as groups shows them */
+        "UPDATE signatures SET (first_usec, last_usec) = (SELECT min(time_usec), max(time_usec) FROM crashes c"
+        "  WHERE c.signature = signatures.signature) WHERE count > 0;"
         "CREATE TABLE signature_counts ("
         "  signature TEXT NOT NULL, uid INTEGER NOT NULL, dumpable INTEGER NOT NULL,"
         "  count INTEGER NOT NULL, first_usec INTEGER, last_usec INTEGER,"

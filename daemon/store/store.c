@@ -353,9 +353,10 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 "  json_each(f.value, '$.locals') v",
                 /* the signature's row first: its count is recounted from the crashes that carry it */
                 "INSERT INTO signatures (signature, title, count, first_usec, last_usec)"
-                " SELECT json_extract(?2, '$.signature'), json_extract(?2, '$.summary'), 0, ?4, ?4"
-                " WHERE json_type(?2, '$.signature') = 'text'"
-                " ON CONFLICT (signature) DO UPDATE SET last_usec = max(last_usec, ?4)",
+                " SELECT json_extract(?2, '$.signature'), json_extract(?2, '$.summary'), 0, c.time_usec, c.time_usec"
+                " FROM crashes c WHERE c.id = ?1 AND json_type(?2, '$.signature') = 'text'"
+                " ON CONFLICT (signature) DO UPDATE SET first_usec = min(first_usec, excluded.first_usec),"
+                "  last_usec = max(last_usec, excluded.last_usec)",
                 /* a crash filed again with another signature (or none) leaves its old one: recounted
                  * without it */
                 "UPDATE signatures SET count = (SELECT count(*) FROM crashes c"

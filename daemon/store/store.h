@@ -248,8 +248,11 @@ struct crash_info {
         sqlite3_stmt *st;               /* owns the text */
 };
 
-/* 1 and *ci (free with crash_info_done), 0 when there is no such crash, -EIO. */
-int store_get_crash(sqlite3 *db, int64_t id, struct crash_info *ci);
+/*
+ * 1 and *ci (free with crash_info_done), 0 when there is no such crash, -EIO.  The signature's
+ * count, first and last time are those of the crashes uid may see (-1: all).
+ */
+int store_get_crash(sqlite3 *db, int64_t id, int64_t uid, struct crash_info *ci);
 void crash_info_done(struct crash_info *ci);
 
 /* The stored report (JSON), malloc'ed: 1, 0 when the crash has none (not analysed), -EIO. */

@@ -163,16 +163,21 @@ int store_find_newest(sqlite3 *db, const struct store_filter *f, int64_t *id, ch
         return 1;
 }
 
-int store_get_crash(sqlite3 *db, int64_t id, struct crash_info *ci) {
-        /* in enum crash_column's order; the names are the store's, which info --json prints */
+int store_get_crash(sqlite3 *db, int64_t id, int64_t uid, struct crash_info *ci) {
+        /* in enum crash_column's order; the names are the store's, which info --json prints.  The
+         * group's count and times are the crashes' own (as groups shows them), of what uid sees */
         static const char sql[] =
                 "SELECT c.id, c.time_usec, c.pid, c.pid_ns, c.tid, c.uid, c.gid, c.signal, c.comm, c.exe,"
                 " c.cwd, c.cgroup, c.unit, c.container, c.dumpable, c.rlimit_core, c.boot_id, c.hostname,"
                 " c.core_path, c.core_size, c.core_stored_size, c.core_state, c.capture_note, c.suppressed,"
                 " c.state, c.attempts, c.error, c.python_version, c.signature, c.analyzed_usec,"
-                " c.cmdline, c.thread_names, c.script, s.title, s.count, s.first_usec, s.last_usec,"
+                " c.cmdline, c.thread_names, c.script, s.title, g.count, g.first_usec, g.last_usec,"
                 " c.core_truncated"
-                " FROM crashes c LEFT JOIN signatures s ON s.signature = c.signature WHERE c.id = ?";
+                " FROM crashes c LEFT JOIN signatures s ON s.signature = c.signature"
+                " LEFT JOIN (SELECT sum(count) AS count, min(first_usec) AS first_usec, max(last_usec) AS last_usec"
+                "  FROM signature_counts WHERE signature = (SELECT signature FROM crashes WHERE id = ?1)"
+                "  AND (?2 < 0 OR (uid = ?2 AND dumpable = 1))) g ON c.signature IS NOT NULL"
+                " WHERE c.id = ?1";
         int r;
 
         *ci = (struct crash_info) {};
@@ -180,6 +185,7 @@ int store_get_crash(sqlite3 *db, int64_t id, struct crash_info *ci) {
         if (r < 0)
                 return r;
         sqlite3_bind_int64(ci->st, 1, id);
+        sqlite3_bind_int64(ci->st, 2, uid);
         r = sqlite3_step(ci->st);
         if (r != SQLITE_ROW) {
                 crash_info_done(ci);

@@ -71,6 +71,25 @@ FIXES = [
      "(which JSON readers kept); the object alone now (issue 12)")
     for i, sig in ((1, b'"88f822dc90b03632"'), (2, b'"665ee900e49c5af8"'), (3, b'"aaa9fcb7e34ecca9"'),
                    (4, b'"665ee900e49c5af8"'), (5, b'null'))
+] + [
+    # info's "seen" times were the analyses' (signatures.first_usec/last_usec); now the crashes'
+    # own, as groups shows them
+    (name, old, new, "info's first and last seen are the crashes' times, not their analyses' (issue 12)")
+    for n, first, last, first_t, last_t, a_first, a_last, a_first_t, a_last_t in (
+        (1, 1796170531787606, 1796170531787606, b"00:15:31", b"00:15:31",
+         1796170596315736, 1796170596315736, b"00:16:36", b"00:16:36"),
+        (2, 1796170548111471, 1796170578316103, b"00:15:48", b"00:16:18",
+         1796170596581788, 1796170597173911, b"00:16:36", b"00:16:37"),
+        (3, 1796170561664120, 1796170561664120, b"00:16:01", b"00:16:01",
+         1796170596881893, 1796170596881893, b"00:16:36", b"00:16:36"),
+        (4, 1796170548111471, 1796170578316103, b"00:15:48", b"00:16:18",
+         1796170596581788, 1796170597173911, b"00:16:36", b"00:16:37"))
+    for name, old, new in (
+        ("info-%d.json" % n, b'"first_usec":%d,"last_usec":%d}' % (a_first, a_last),
+         b'"first_usec":%d,"last_usec":%d}' % (first, last)),
+        ("info-%d.txt" % n,
+         b"First seen: Wed 2026-12-02 %s UTC\n       Last seen: Wed 2026-12-02 %s UTC" % (a_first_t, a_last_t),
+         b"First seen: Wed 2026-12-02 %s UTC\n       Last seen: Wed 2026-12-02 %s UTC" % (first_t, last_t)))
 ]
 
 

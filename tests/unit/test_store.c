@@ -811,8 +811,8 @@ static void test_file_report(void) {
         EQ_STR(sql_rows(db, "SELECT path, build_id FROM modules WHERE crash_id = %lld ORDER BY path", (long long)a),
                "/usr/lib/libpython3.11.so.1.0|aaaa\n/usr/lib/x86_64-linux-gnu/libc.so.6|bbbb\n", "modules rows");
         EQ_STR(sql_rows(db, "SELECT signature, title, count, first_usec, last_usec FROM signatures"),
-               "1111aaaa2222bbbb|SIGSEGV in work (lib.py:41)|1|1700000005000000|1700000005000000\n",
-               "the signature's row: its summary, count 1");
+               "1111aaaa2222bbbb|SIGSEGV in work (lib.py:41)|1|1700000000000000|1700000000000000\n",
+               "the signature's row: its summary, count 1, the crash's time");
         check_counts(db, "one report");
 
         /* the same signature for b (not claimed first: the report decides), truncated, with a note */
@@ -822,7 +822,7 @@ static void test_file_report(void) {
         EQ_STR(sql_rows(db, "SELECT state, error, core_truncated, line FROM crashes WHERE id = %lld", (long long)b),
                "done|partial report: the core is truncated|1|42\n", "done, the note, core_truncated 1");
         EQ_STR(sql_rows(db, "SELECT count, first_usec, last_usec FROM signatures"),
-               "2|1700000005000000|1700000015000000\n", "the signature counted twice, last seen later");
+               "2|1700000000000000|1700000010000000\n", "the signature counted twice, b's crash time the last");
         TAP_EQ_INT(file_report(db, d, report("1111aaaa2222bbbb", "work", "/srv/lib.py", 41, false), NULL,
                                T0 + 25 * SEC), 0, "root's crash d, same signature");
         TAP_EQ_INT(file_report(db, e, report("1111aaaa2222bbbb", "work", "/srv/lib.py", 41, false), NULL,
@@ -1247,7 +1247,7 @@ static void test_reads(void) {
                 "count", "first_usec", "last_usec", "core_truncated",
         };
         struct crash_info ci;
-        TAP_EQ_INT(store_get_crash(db, c2, &ci), 1, "store_get_crash: 1");
+        TAP_EQ_INT(store_get_crash(db, c2, -1, &ci), 1, "store_get_crash: 1");
         bool names_ok = true;
         for (int i = 0; i < _COL_MAX; i++)
                 if (!ci.v[i].name || strcmp(ci.v[i].name, names[i])) {
@@ -1271,16 +1271,24 @@ static void test_reads(void) {
                !strcmp(ci.v[COL_PYTHON].s, "3.11"), "text columns");
         tap_ok(!strcmp(ci.v[COL_SIGNATURE].s, "1111aaaa2222bbbb") &&
                !strcmp(ci.v[COL_TITLE].s, "SIGSEGV in work (lib.py:41)") && ci.v[COL_COUNT].i == 2 &&
-               ci.v[COL_FIRST].i == T0 + 150 * SEC && ci.v[COL_LAST].i == T0 + 250 * SEC,
-               "the signature's title, count, first and last");
+               ci.v[COL_FIRST].i == T0 + 100 * SEC && ci.v[COL_LAST].i == T0 + 200 * SEC,
+               "the signature's title, count, and its crashes' first and last time");
+        crash_info_done(&ci);
+        TAP_EQ_INT(store_get_crash(db, c1, 1000, &ci), 1, "store_get_crash as uid 1000");
+        tap_ok(ci.v[COL_COUNT].i == 1 && ci.v[COL_FIRST].i == T0 + 100 * SEC && ci.v[COL_LAST].i == T0 + 100 * SEC,
+               "as uid 1000: count 1 and c1's time (the set-uid c2 is not theirs to see)");
+        crash_info_done(&ci);
+        TAP_EQ_INT(store_get_crash(db, c1, 4242, &ci), 1, "store_get_crash as a uid with no crash of it");
+        tap_ok(ci.v[COL_COUNT].type == STORE_NULL && !strcmp(ci.v[COL_TITLE].s, "SIGSEGV in work (lib.py:41)"),
+               "the title, no count");
         crash_info_done(&ci);
         tap_ok(ci.st == NULL, "crash_info_done finalizes");
-        TAP_EQ_INT(store_get_crash(db, c4, &ci), 1, "store_get_crash of a crash without a report");
+        TAP_EQ_INT(store_get_crash(db, c4, -1, &ci), 1, "store_get_crash of a crash without a report");
         tap_ok(ci.v[COL_SIGNATURE].type == STORE_NULL && ci.v[COL_TITLE].type == STORE_NULL &&
                ci.v[COL_COUNT].type == STORE_NULL && ci.v[COL_CMDLINE].type == STORE_NULL &&
                !strcmp(ci.v[COL_CAPTURE_NOTE].s, "larger than MaxCoreSize"), "no signature, no title");
         crash_info_done(&ci);
-        TAP_EQ_INT(store_get_crash(db, 99, &ci), 0, "store_get_crash of no crash: 0");
+        TAP_EQ_INT(store_get_crash(db, 99, -1, &ci), 0, "store_get_crash of no crash: 0");
 
         /* store_get_report */
         size_t len = 0;
