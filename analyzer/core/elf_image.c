@@ -43,7 +43,7 @@ int elf_image_open(const char *path, struct elf_image **ret) {
         bool have_load = false;
 
         /* non-blocking: a path from a core may name a FIFO, which must not stall us */
-        fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+        fd = open_path_or_fd(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &st) < 0)
@@ -96,6 +96,8 @@ void elf_image_free(struct elf_image *e) {
 }
 
 const char *elf_image_path(const struct elf_image *e) { return e->path; }
+
+int elf_image_fd(const struct elf_image *e) { return e->fd; }
 
 size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id) {
         *id = e->build_id;

@@ -21,6 +21,9 @@ void elf_image_free(struct elf_image *e);
 
 const char *elf_image_path(const struct elf_image *e);
 
+/* The open file (owned by the image): libdwfl gets a duplicate, never the path to reopen. */
+int elf_image_fd(const struct elf_image *e);
+
 /* The GNU build-id; length 0 when the file has none. */
 size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id);
 

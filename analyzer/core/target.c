@@ -199,6 +199,15 @@ static struct elf_image *locate(struct target *t, struct module *m) {
         if (core_build_id(t, m, want, &want_len) < 0)
                 want_len = 0;
 
+        /* the file the process really mapped, kept at the crash: it, or nothing */
+        for (size_t i = 0; i + 1 < o->binaries.n; i += 2)
+                if (!strcmp(o->binaries.v[i], m->path)) {
+                        int r = try_candidate(t, m, o->binaries.v[i + 1], want, want_len, &img);
+                        if (r > 0)
+                                return img;
+                        m->state = r < 0 ? r : -ENOENT;
+                        return NULL;
+                }
         if (m == t->exe && o->executable) {
                 int r = try_candidate(t, m, o->executable, want, want_len, &img);
                 m->state = r > 0 ? 1 : r == 0 ? -ENOENT : r;

@@ -24,6 +24,26 @@ static void remove_core(sqlite3 *db, int storage_fd, const struct victim *v, con
         store_mark_core_removed(db, v->id, why);
 }
 
+/* Files in binaries/ that no kept core needs any more: the file, then its row. */
+static void sweep_binaries(sqlite3 *db, int storage_fd) {
+        char **hashes = NULL;
+        size_t n = 0;
+
+        store_unused_binaries(db, 10000, &hashes, &n);
+        for (size_t i = 0; i < n; i++) {
+                char path[128];
+                const char *h = hashes[i];
+
+                /* 64 hex digits only: a name from the store never leads out of binaries/ */
+                if (strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64 &&
+                    (size_t)snprintf(path, sizeof(path), "binaries/%s", h) < sizeof(path) &&
+                    (unlinkat(storage_fd, path, 0) == 0 || errno == ENOENT))
+                        store_forget_binary(db, h);
+                free(hashes[i]);
+        }
+        free(hashes);
+}
+
 static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {
         struct statvfs sv;
         uint64_t total, avail;
@@ -58,6 +78,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                 if (r < 0)
                         return r;
         }
+        sweep_binaries(db, storage_fd);
         for (unsigned guard = 0; guard < 100000 && over_limits(db, storage_fd, c); guard++) {
                 struct victim v = {};
 
@@ -67,6 +88,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                 remove_core(db, storage_fd, &v, "removed by retention: MaxUse/KeepFree");
                 free(v.core_path);
                 (*removed)++;
+                sweep_binaries(db, storage_fd);
         }
         return 0;
 }

@@ -112,6 +112,31 @@ struct rate_limit {
  */
 int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_limit *limit, int64_t *id);
 
+/* One file a crashed process had mapped, as the handler kept it (or not: hash NULL, note why). */
+struct crash_binary {
+        const char *path;               /* as /proc/PID/maps named it */
+        uint64_t address, size;
+        const char *build_id;           /* hex, NULL when the file has none */
+        const char *hash;               /* binaries/<hash>; NULL when not kept */
+        const char *note;
+};
+
+/* The crash's files, in one transaction (each kept file counted once in binaries): 0 or -errno. */
+int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, size_t n, int64_t now_usec);
+
+/* The crash's files, in path order, to row(); a non-zero return from row() stops and is returned. */
+int store_list_binaries(sqlite3 *db, int64_t id, int (*row)(const struct crash_binary *b, void *userdata),
+                        void *userdata);
+
+/*
+ * Up to max files in binaries/ that no crash with a present core refers to: *hashes (free each
+ * and the array).  0, or -errno.
+ */
+int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n);
+
+/* The file is gone: its row too.  0 or -errno. */
+int store_forget_binary(sqlite3 *db, const char *hash);
+
 /*
  * Complete the row of store_begin_capture() with what the capture found
  * (core path, sizes, state, note); or, when id is 0, insert the whole
@@ -121,7 +146,7 @@ int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_l
  */
 int store_finish_capture(sqlite3 *db, const struct crash_record *r, int64_t *id);
 
-/* Bytes of stored cores (rows whose core is present); -EIO. */
+/* Bytes of stored cores (rows whose core is present) and of the kept binaries; -EIO. */
 int64_t store_cores_size(sqlite3 *db);
 
 /* ---- the analysis queue (pystackd) ---- */
