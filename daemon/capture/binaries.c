@@ -132,8 +132,11 @@ void binaries_take(int procfd, struct binaries *b) {
                         continue;
                 }
                 struct mapped_file *f = &b->files[b->n];
-                *f = (struct mapped_file) { .start = start, .dev = st.st_dev, .ino = st.st_ino,
-                                            .size = (uint64_t)st.st_size, .fd = fd };
+                *f = (struct mapped_file) {
+                        .start = start, .dev = st.st_dev, .ino = st.st_ino, .size = (uint64_t)st.st_size, .fd = fd,
+                        .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                        .ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
+                };
                 /* a data file (a locale archive, a cache) is not what an analysis needs */
                 if (read_build_id(fd, f) < 0 || !(f->path = strdup(line + path_at))) {
                         close(fd);
@@ -148,6 +151,24 @@ static bool excluded(const struct binaries_limits *lim, const char *path) {
                 if (fnmatch(*p, path, FNM_PATHNAME) == 0)
                         return true;
         return false;
+}
+
+/*
+ * A file kept before from this very file (device, inode, size, mtime and ctime the same: no user
+ * can set a ctime back), and still in binaries/: its hash, and nothing is read.  The file is
+ * fstat'ed again now, so that one changed since the process was held is copied afresh.
+ */
+static bool unchanged(int dirfd, const struct binaries_limits *lim, struct mapped_file *f) {
+        struct stat st;
+        char hash[SHA256_HEX];
+
+        if (!lim->known || fstat(f->fd, &st) < 0 || (uint64_t)st.st_size != f->size ||
+            (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec != f->mtime_ns ||
+            (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec != f->ctime_ns ||
+            lim->known(f, hash, lim->userdata) != 1 || faccessat(dirfd, hash, F_OK, AT_EACCESS) < 0)
+                return false;
+        memcpy(f->hash, hash, sizeof(hash));
+        return true;
 }
 
 /* The file's bytes into an unnamed file in dir, hashed as they are copied: 0 and the new fd. */
@@ -210,6 +231,8 @@ int binaries_store(int storage_fd, const struct binaries_limits *lim, struct bin
                         f->note = "larger than MaxBinarySize";
                 else if (total + f->size > lim->max_total)
                         f->note = "over MaxBinariesPerCrash";
+                else if (unchanged(dirfd, lim, f))
+                        total += f->size;       /* kept before from this very file: not read again */
                 else if ((r = copy_hashed(f->fd, dirfd, f->size, f->hash, &tmp)) < 0) {
                         f->note = r == -ENOSPC ? "no space left" : "cannot be copied";
                         f->hash[0] = 0;

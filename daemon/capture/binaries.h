@@ -29,6 +29,7 @@ struct mapped_file {
         dev_t dev;
         ino_t ino;
         uint64_t size;
+        int64_t mtime_ns, ctime_ns;     /* as fstat saw them while the process was held */
         int fd;                         /* read-only; -1 once stored or when not taken */
         uint8_t build_id[64];
         size_t build_id_len;
@@ -46,6 +47,9 @@ struct binaries_limits {
         uint64_t max_file;              /* a larger file is recorded, not kept */
         uint64_t max_total;             /* bytes kept per crash */
         char **exclude;                 /* fnmatch(3) patterns of paths never kept; NULL-ended or NULL */
+        /* the hash of a file kept before from this very file, unchanged: 1 (not read again), or 0 */
+        int (*known)(const struct mapped_file *f, char hash[SHA256_HEX], void *userdata);
+        void *userdata;
 };
 
 /* While the process is held: a descriptor on each mapped ELF file. */

@@ -599,11 +599,17 @@ static void open_store_late(struct capture *c) {
                 c->id = 0;      /* record_crash inserts the row */
 }
 
+static int known_binary(const struct mapped_file *f, char hash[SHA256_HEX], void *userdata) {
+        struct capture *c = userdata;
+
+        return c->db ? store_find_binary(c->db, f->dev, f->ino, f->size, f->mtime_ns, f->ctime_ns, hash) : 0;
+}
+
 /* The mapped files taken while the process was held: into binaries/, and recorded for the crash. */
 static void keep_binaries(struct capture *c) {
         struct binaries_limits lim = {
                 .max_file = c->cfg.max_binary_size, .max_total = c->cfg.max_binaries_per_crash,
-                .exclude = c->cfg.binaries_exclude,
+                .exclude = c->cfg.binaries_exclude, .known = known_binary, .userdata = c,
         };
         uint64_t added = 0;
         int r;
@@ -632,7 +638,8 @@ static void record_binaries(struct capture *c) {
                         rows[i] = (struct crash_binary) {
                                 .path = f->path, .address = f->start, .size = f->size,
                                 .build_id = f->build_id_len ? hex[i] : NULL, .hash = f->hash[0] ? f->hash : NULL,
-                                .note = f->note,
+                                .note = f->note, .dev = f->dev, .ino = f->ino, .mtime_ns = f->mtime_ns,
+                                .ctime_ns = f->ctime_ns,
                         };
                 }
                 if (store_add_binaries(c->db, c->id, rows, c->bin.n, clock_usec(CLOCK_REALTIME)) == 0)

@@ -67,7 +67,9 @@
  *
  * Version 4: the files a crashed process had mapped, kept by the handler (daemon/capture/binaries.h):
  * binaries         one row per file in binaries/: hash (its SHA-256, the file's name), size, when
- *                  it was first stored
+ *                  it was first stored, and the device, inode, mtime and ctime of the file it was
+ *                  copied from: the same file unchanged (a ctime no user can set back) is not
+ *                  read again
  * crash_binaries   per crash, each mapped ELF file: path (as the process's maps named it, in its
  *                  root), address (its first mapping), size, build_id (hex, as the file says),
  *                  hash (NULL when not kept), note (why not)
@@ -172,7 +174,9 @@ static const char *const migrations[] = {
         "  DELETE FROM signature_counts WHERE signature = OLD.signature AND count = 0;"
         " END;",
         /* 3 -> 4 */
-        "CREATE TABLE binaries (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_usec INTEGER) WITHOUT ROWID;"
+        "CREATE TABLE binaries (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_usec INTEGER,"
+        "  dev INTEGER, ino INTEGER, mtime_ns INTEGER, ctime_ns INTEGER) WITHOUT ROWID;"
+        "CREATE INDEX binaries_inode ON binaries(dev, ino);"
         "CREATE TABLE crash_binaries ("
         "  crash_id INTEGER NOT NULL REFERENCES crashes(id) ON DELETE CASCADE, path TEXT NOT NULL,"
         "  address INTEGER, size INTEGER, build_id TEXT, hash TEXT, note TEXT,"

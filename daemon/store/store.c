@@ -197,8 +197,9 @@ int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, si
 
         if (r < 0)
                 return r;
-        r = store_prepare(db, "INSERT INTO binaries (hash, size, stored_usec) VALUES (?1, ?2, ?3)"
-                          " ON CONFLICT (hash) DO NOTHING", &file);
+        r = store_prepare(db, "INSERT INTO binaries (hash, size, stored_usec, dev, ino, mtime_ns, ctime_ns)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO UPDATE SET dev = ?4, ino = ?5,"
+                          " mtime_ns = ?6, ctime_ns = ?7", &file);
         if (r < 0)
                 return r;
         r = store_prepare(db, "INSERT OR REPLACE INTO crash_binaries (crash_id, path, address, size, build_id, hash,"
@@ -211,6 +212,10 @@ int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, si
                         store_bind_text(file, 1, b[i].hash);
                         sqlite3_bind_int64(file, 2, (int64_t)b[i].size);
                         sqlite3_bind_int64(file, 3, now_usec);
+                        sqlite3_bind_int64(file, 4, (int64_t)b[i].dev);
+                        sqlite3_bind_int64(file, 5, (int64_t)b[i].ino);
+                        sqlite3_bind_int64(file, 6, b[i].mtime_ns);
+                        sqlite3_bind_int64(file, 7, b[i].ctime_ns);
                         if ((r = store_run(db, file)) < 0)
                                 return r;
                 }
@@ -226,6 +231,28 @@ int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, si
                         return r;
         }
         return store_commit(&txn);
+}
+
+int store_find_binary(sqlite3 *db, uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_ns, int64_t ctime_ns,
+                      char hash[65]) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT hash FROM binaries WHERE dev = ? AND ino = ? AND size = ? AND mtime_ns = ?"
+                              " AND ctime_ns = ? LIMIT 1", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (int64_t)dev);
+        sqlite3_bind_int64(st, 2, (int64_t)ino);
+        sqlite3_bind_int64(st, 3, (int64_t)size);
+        sqlite3_bind_int64(st, 4, mtime_ns);
+        sqlite3_bind_int64(st, 5, ctime_ns);
+        r = sqlite3_step(st);
+        if (r != SQLITE_ROW)
+                return r == SQLITE_DONE ? 0 : store_error(db);
+        if (!column_text(st, 0) || strlen(column_text(st, 0)) != 64)
+                return 0;
+        memcpy(hash, column_text(st, 0), 65);
+        return 1;
 }
 
 int store_list_binaries(sqlite3 *db, int64_t id, int (*row)(const struct crash_binary *b, void *userdata),

@@ -119,7 +119,14 @@ struct crash_binary {
         const char *build_id;           /* hex, NULL when the file has none */
         const char *hash;               /* binaries/<hash>; NULL when not kept */
         const char *note;
+        /* the file it was copied from (store_add_binaries records them for store_find_binary) */
+        uint64_t dev, ino;
+        int64_t mtime_ns, ctime_ns;
 };
+
+/* The hash of a kept file copied from this very file, unchanged since: 1 and hash, or 0. */
+int store_find_binary(sqlite3 *db, uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_ns, int64_t ctime_ns,
+                      char hash[65]);
 
 /* The crash's files, in one transaction (each kept file counted once in binaries): 0 or -errno. */
 int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, size_t n, int64_t now_usec);

@@ -37,6 +37,12 @@ static void file_hash(int dirfd, const char *path, char out[SHA256_HEX]) {
         sha256_hex(d, out);
 }
 
+static int say_fake(const struct mapped_file *f, char hash[SHA256_HEX], void *userdata) {
+        (void)f, (void)userdata;
+        memcpy(hash, "f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d", SHA256_HEX);
+        return 1;
+}
+
 static const struct mapped_file *find(const struct binaries *b, const char *base) {
         for (size_t i = 0; i < b->n; i++) {
                 const char *p = strrchr(b->files[i].path, '/');
@@ -111,6 +117,27 @@ int main(void) {
         tap_ok(added == 0, "a second crash of the same program stores nothing new (%llu bytes)",
                (unsigned long long)added);
         binaries_free(&b);
+
+        /* a file kept before from this very file is not read again: the hash the store names is taken,
+         * if binaries/ still has it */
+        static const char fake[] = "f00df00df00df00df00df00df00df00df00df00df00df00df00df00df00df00d";
+        snprintf(name, sizeof(name), "binaries/%s", fake);
+        int tfd = openat(storage, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0600);
+        if (tfd >= 0)
+                close(tfd);
+        binaries_take(procfd, &b);
+        lim.known = say_fake;
+        TAP_EQ_INT(binaries_store(storage, &lim, &b, &added), 0, "binaries_store with a store that knows the files");
+        libc = find(&b, "libc.so");
+        tap_ok(libc && !strcmp(libc->hash, fake) && added == 0, "libc unchanged since it was kept: not read again");
+        binaries_free(&b);
+        unlinkat(storage, name, 0);
+        binaries_take(procfd, &b);
+        binaries_store(storage, &lim, &b, &added);
+        libc = find(&b, "libc.so");
+        tap_ok(libc && !strcmp(libc->hash, want), "the file the store names is gone: copied and hashed afresh");
+        binaries_free(&b);
+        lim.known = NULL;
 
         /* limits: a file too large, the crash's budget, a pattern */
         binaries_take(procfd, &b);
