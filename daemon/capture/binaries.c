@@ -102,7 +102,7 @@ void binaries_take(int procfd, struct binaries *b) {
         _cleanup_free_ char *maps = read_maps(procfd);
         char *line, *save = NULL;
 
-        *b = (struct binaries) {};
+        *b = (struct binaries) { .dirfd = -1 };
         if (!maps)
                 return;
         b->files = calloc(BINARIES_MAX_FILES, sizeof(*b->files));
@@ -134,6 +134,7 @@ void binaries_take(int procfd, struct binaries *b) {
                 struct mapped_file *f = &b->files[b->n];
                 *f = (struct mapped_file) {
                         .start = start, .dev = st.st_dev, .ino = st.st_ino, .size = (uint64_t)st.st_size, .fd = fd,
+                        .copy_fd = -1,
                         .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
                         .ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
                 };
@@ -210,20 +211,25 @@ static int copy_hashed(int in, int dirfd, uint64_t size, char hash[SHA256_HEX], 
         return 0;
 }
 
+static int link_copy(int dirfd, int copy_fd, const char *hash) {
+        char fdpath[64];
+
+        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", copy_fd);
+        return linkat(AT_FDCWD, fdpath, dirfd, hash, AT_SYMLINK_FOLLOW) == 0 ? 0 : -errno;
+}
+
 int binaries_store(int storage_fd, const struct binaries_limits *lim, struct binaries *b, uint64_t *stored_bytes) {
-        _cleanup_close_ int dirfd = -1;
         uint64_t total = 0;
 
         *stored_bytes = 0;
         if (mkdirat(storage_fd, "binaries", 0700) < 0 && errno != EEXIST)
                 return -errno;
-        dirfd = openat(storage_fd, "binaries", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (dirfd < 0)
+        b->dirfd = openat(storage_fd, "binaries", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (b->dirfd < 0)
                 return -errno;
         for (size_t i = 0; i < b->n; i++) {
                 struct mapped_file *f = &b->files[i];
-                char fdpath[64];
-                int tmp = -1, r;
+                int r;
 
                 if (excluded(lim, f->path))
                         f->note = "excluded by BinariesExclude";
@@ -231,22 +237,24 @@ int binaries_store(int storage_fd, const struct binaries_limits *lim, struct bin
                         f->note = "larger than MaxBinarySize";
                 else if (total + f->size > lim->max_total)
                         f->note = "over MaxBinariesPerCrash";
-                else if (unchanged(dirfd, lim, f))
+                else if (unchanged(b->dirfd, lim, f)) {
                         total += f->size;       /* kept before from this very file: not read again */
-                else if ((r = copy_hashed(f->fd, dirfd, f->size, f->hash, &tmp)) < 0) {
+                        continue;               /* its descriptor stays, in case it must be copied after all */
+                } else if ((r = copy_hashed(f->fd, b->dirfd, f->size, f->hash, &f->copy_fd)) < 0) {
                         f->note = r == -ENOSPC ? "no space left" : "cannot be copied";
                         f->hash[0] = 0;
                 } else {
                         total += f->size;
-                        snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", tmp);
                         /* the same bytes are there already (another crash, another process): kept once */
-                        if (linkat(AT_FDCWD, fdpath, dirfd, f->hash, AT_SYMLINK_FOLLOW) == 0)
+                        r = link_copy(b->dirfd, f->copy_fd, f->hash);
+                        if (r == 0)
                                 *stored_bytes += f->size;
-                        else if (errno != EEXIST) {
+                        else if (r != -EEXIST) {
                                 f->note = "cannot be linked into place";
                                 f->hash[0] = 0;
+                                closep(&f->copy_fd);
+                                f->copy_fd = -1;
                         }
-                        close(tmp);
                 }
                 close(f->fd);
                 f->fd = -1;
@@ -254,12 +262,37 @@ int binaries_store(int storage_fd, const struct binaries_limits *lim, struct bin
         return 0;
 }
 
+void binaries_verify(struct binaries *b) {
+        for (size_t i = 0; b->dirfd >= 0 && i < b->n; i++) {
+                struct mapped_file *f = &b->files[i];
+                char hash[SHA256_HEX];
+                int tmp = -1;
+
+                if (!f->hash[0] || faccessat(b->dirfd, f->hash, F_OK, AT_EACCESS) == 0)
+                        continue;
+                if (f->copy_fd >= 0)
+                        link_copy(b->dirfd, f->copy_fd, f->hash);
+                else if (f->fd >= 0 && copy_hashed(f->fd, b->dirfd, f->size, hash, &tmp) == 0) {
+                        /* the same bytes as when it was kept, or nothing */
+                        if (!strcmp(hash, f->hash))
+                                link_copy(b->dirfd, tmp, f->hash);
+                        close(tmp);
+                }
+        }
+        for (size_t i = 0; i < b->n; i++) {
+                closep(&b->files[i].fd);
+                closep(&b->files[i].copy_fd);
+                b->files[i].fd = b->files[i].copy_fd = -1;
+        }
+}
+
 void binaries_free(struct binaries *b) {
         for (size_t i = 0; i < b->n; i++) {
                 free(b->files[i].path);
-                if (b->files[i].fd >= 0)
-                        close(b->files[i].fd);
+                closep(&b->files[i].fd);
+                closep(&b->files[i].copy_fd);
         }
+        closep(&b->dirfd);
         free(b->files);
-        *b = (struct binaries) {};
+        *b = (struct binaries) { .dirfd = -1 };
 }

@@ -30,7 +30,8 @@ struct mapped_file {
         ino_t ino;
         uint64_t size;
         int64_t mtime_ns, ctime_ns;     /* as fstat saw them while the process was held */
-        int fd;                         /* read-only; -1 once stored or when not taken */
+        int fd;                         /* the mapped file, read-only (kept while it may be copied again) */
+        int copy_fd;                    /* its copy, linked as binaries/<hash> (kept until verified) */
         uint8_t build_id[64];
         size_t build_id_len;
         char hash[SHA256_HEX];          /* "" until stored */
@@ -41,6 +42,7 @@ struct binaries {
         struct mapped_file *files;
         size_t n;
         bool truncated;                 /* more files than BINARIES_MAX_FILES */
+        int dirfd;                      /* binaries/, once binaries_store() opened it */
 };
 
 struct binaries_limits {
@@ -61,5 +63,12 @@ void binaries_take(int procfd, struct binaries *b);
  * what this crash added to the directory.  0, or -errno when binaries/ cannot be used.
  */
 int binaries_store(int storage_fd, const struct binaries_limits *lim, struct binaries *b, uint64_t *stored_bytes);
+
+/*
+ * After the crash's rows are committed: a kept file that retention removed meanwhile (it saw no
+ * crash needing it before those rows existed; it removes files in the same transaction as their
+ * rows) is linked again from its copy, or copied again.  Then every descriptor is closed.
+ */
+void binaries_verify(struct binaries *b);
 
 void binaries_free(struct binaries *b);

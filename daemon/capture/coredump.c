@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
@@ -642,8 +643,10 @@ static void record_binaries(struct capture *c) {
                                 .ctime_ns = f->ctime_ns,
                         };
                 }
-                if (store_add_binaries(c->db, c->id, rows, c->bin.n, clock_usec(CLOCK_REALTIME)) == 0)
+                if (store_add_binaries(c->db, c->id, rows, c->bin.n, clock_usec(CLOCK_REALTIME)) == 0) {
                         c->bin_recorded = true;
+                        binaries_verify(&c->bin);
+                }
         }
         free(rows);
         free(hex);
@@ -733,6 +736,12 @@ int main(int argc, char **argv) {
 
         /* a fault in here must never produce a core that comes back to us */
         prctl(PR_SET_DUMPABLE, 0);
+        /* a descriptor per mapped file (BINARIES_MAX_FILES) is more than the kernel's default 1024 */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &nofile);
+        }
         umask(077);
         signal(SIGPIPE, SIG_IGN);
         log_setup("pystack-coredump", LOG_TO_JOURNAL);

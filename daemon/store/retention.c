@@ -24,24 +24,22 @@ static void remove_core(sqlite3 *db, int storage_fd, const struct victim *v, con
         store_mark_core_removed(db, v->id, why);
 }
 
-/* Files in binaries/ that no kept core needs any more: the file, then its row. */
+/* A file in binaries/ no kept core needs any more (its row goes in the same transaction). */
+static int remove_binary(const char *h, void *userdata) {
+        int storage_fd = *(int *)userdata;
+        char path[128];
+
+        /* 64 hex digits only: a name from the store never leads out of binaries/ */
+        if (strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 ||
+            (size_t)snprintf(path, sizeof(path), "binaries/%s", h) >= sizeof(path))
+                return -EINVAL;
+        return unlinkat(storage_fd, path, 0) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
 static void sweep_binaries(sqlite3 *db, int storage_fd) {
-        char **hashes = NULL;
-        size_t n = 0;
+        unsigned n;
 
-        store_unused_binaries(db, 10000, &hashes, &n);
-        for (size_t i = 0; i < n; i++) {
-                char path[128];
-                const char *h = hashes[i];
-
-                /* 64 hex digits only: a name from the store never leads out of binaries/ */
-                if (strlen(h) == 64 && strspn(h, "0123456789abcdef") == 64 &&
-                    (size_t)snprintf(path, sizeof(path), "binaries/%s", h) < sizeof(path) &&
-                    (unlinkat(storage_fd, path, 0) == 0 || errno == ENOENT))
-                        store_forget_binary(db, h);
-                free(hashes[i]);
-        }
-        free(hashes);
+        store_sweep_binaries(db, 10000, remove_binary, &storage_fd, &n);
 }
 
 static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {

@@ -310,6 +310,29 @@ int store_forget_binary(sqlite3 *db, const char *hash) {
         return store_run(db, st);
 }
 
+int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
+                         unsigned *removed) {
+        _cleanup_txn_ sqlite3 *txn = NULL;
+        char **hashes = NULL;
+        size_t n = 0;
+        int r = store_begin(db, &txn);
+
+        *removed = 0;
+        if (r < 0)
+                return r;
+        r = store_unused_binaries(db, max, &hashes, &n);
+        for (size_t i = 0; i < n; i++) {
+                if (r == 0 && remove(hashes[i], userdata) == 0) {
+                        r = store_forget_binary(db, hashes[i]);
+                        if (r == 0)
+                                (*removed)++;
+                }
+                free(hashes[i]);
+        }
+        free(hashes);
+        return r < 0 ? r : store_commit(&txn);
+}
+
 /* ---- the analysis queue ---- */
 
 int store_requeue_running(sqlite3 *db) {

@@ -145,6 +145,15 @@ int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n);
 int store_forget_binary(sqlite3 *db, const char *hash);
 
 /*
+ * In one write transaction: each of up to max unused files (as above) goes through remove(), and
+ * its row with it when remove() returns 0.  A handler recording a crash that needs one of them
+ * commits before (then it is not unused) or after (then it finds the file gone and links its copy
+ * again: binaries_verify).  *removed: how many.  0 or -errno.
+ */
+int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
+                         unsigned *removed);
+
+/*
  * Complete the row of store_begin_capture() with what the capture found
  * (core path, sizes, state, note); or, when id is 0, insert the whole
  * record.  Its analysis becomes pending when the core is present (unless an
