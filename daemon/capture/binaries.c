@@ -108,6 +108,10 @@ void binaries_take(int procfd, struct binaries *b) {
         b->files = calloc(BINARIES_MAX_FILES, sizeof(*b->files));
         if (!b->files)
                 return;
+        /* a hostile process may map one file many times, or many files: opens are bounded too */
+        unsigned opens = 0;
+        dev_t last_dev = 0;
+        ino_t last_ino = 0;
         for (line = strtok_r(maps, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
                 uint64_t start, end, offset, inode;
                 unsigned major, minor;
@@ -119,12 +123,17 @@ void binaries_take(int procfd, struct binaries *b) {
                            perms, &offset, &major, &minor, &inode, &path_at) < 7 || path_at == 0 || inode == 0 ||
                     line[path_at] != '/')
                         continue;
-                if (seen(b, makedev(major, minor), (ino_t)inode))
-                        continue;       /* maps' own numbers: the other mappings of a file taken */
-                if (b->n == BINARIES_MAX_FILES) {
+                /* maps' own numbers: the other mappings of a file seen (usually the next lines) */
+                if ((makedev(major, minor) == last_dev && (ino_t)inode == last_ino) ||
+                    seen(b, makedev(major, minor), (ino_t)inode))
+                        continue;
+                last_dev = makedev(major, minor);
+                last_ino = (ino_t)inode;
+                if (b->n == BINARIES_MAX_FILES || opens == 4 * BINARIES_MAX_FILES) {
                         b->truncated = true;
                         break;
                 }
+                opens++;
                 int fd = open_mapping(procfd, start, end, &st);
                 if (fd < 0 || seen(b, st.st_dev, st.st_ino)) {
                         if (fd >= 0)
