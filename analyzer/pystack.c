@@ -38,8 +38,9 @@ static void help(FILE *out) {
               "      --lib-search-path=P  look for the core's libraries by name in the directories of P\n"
               "                           (colon-separated); for cores from another machine\n"
               "      --lib-search-root=D  look for the core's libraries under directory D\n"
-              "      --binary=MAPPED=FILE the file the process mapped at MAPPED is FILE (kept at the\n"
-              "                           crash; used before any other, if its build-id matches)\n"
+              "      --binary=WHERE=FILE  the file the process mapped at WHERE (the address of its\n"
+              "                           first mapping, 0x..., or the path the core names) is FILE,\n"
+              "                           kept at the crash: used first, if its build-id matches\n"
               "      --no-color           never colour the output (the default off a terminal)\n"
               "      --no-source          do not print source lines under Python frames\n"
               "  -h, --help               show this help\n"
@@ -174,10 +175,10 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                         cli->opts.target.lib_search_root = optarg;
                         break;
                 case OPT_BINARY: {
-                        /* MAPPED=FILE, split at the last '=': a mapped path may hold one, FILE not */
+                        /* WHERE=FILE, split at the last '=': a mapped path may hold one, FILE not */
                         const char *eq = strrchr(optarg, '=');
                         if (!eq || eq == optarg || !eq[1])
-                                return usage_error("--binary wants MAPPED-PATH=FILE, not '%s'", optarg);
+                                return usage_error("--binary wants WHERE=FILE, not '%s'", optarg);
                         if (cli->opts.target.binaries.n >= 2 * TARGET_MAX_BINARIES)
                                 return usage_error("more than %d --binary options", TARGET_MAX_BINARIES);
                         if (strv_addf(&cli->opts.target.binaries, "%.*s", (int)(eq - optarg), optarg) < 0 ||

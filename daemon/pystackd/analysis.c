@@ -33,7 +33,6 @@
 #define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
 #define ANALYSIS_MAX_FILES 4096         /* the analyzer holds two descriptors per mapped ELF file */
 #define ANALYSIS_MAX_KEPT 1024          /* kept binaries handed to one analysis (BINARIES_MAX_FILES) */
-#define ANALYSIS_MAX_KEPT_BYTES (512u << 10)    /* of their paths in the analyzer's arguments */
 
 int analysis_open_core(const struct daemon *d, const char *core_path) {
         int fd;
@@ -48,10 +47,9 @@ int analysis_open_core(const struct daemon *d, const char *core_path) {
 /* The files the crashed process had mapped, kept by the handler: opened for its analysis. */
 struct kept_files {
         const struct daemon *d;
-        char **paths;                   /* as the core names them */
+        char **paths;                   /* "0x<address of the first mapping>" */
         int *fds;
         size_t n;
-        size_t bytes;                   /* of the paths: the analyzer's arguments stay far below ARG_MAX */
 };
 
 static void kept_files_done(struct kept_files *k) {
@@ -71,8 +69,8 @@ static int add_kept(const struct crash_binary *b, void *userdata) {
         int fd;
 
         /* binaries/<64 hex digits>: a name from the store never leads out of the directory */
-        if (!b->hash || strlen(b->hash) != 64 || strspn(b->hash, "0123456789abcdef") != 64 || !b->path ||
-            strchr(b->path, '=') || k->n >= ANALYSIS_MAX_KEPT || k->bytes + strlen(b->path) > ANALYSIS_MAX_KEPT_BYTES)
+        if (!b->hash || strlen(b->hash) != 64 || strspn(b->hash, "0123456789abcdef") != 64 || !b->address ||
+            k->n >= ANALYSIS_MAX_KEPT)
                 return 0;
         snprintf(path, sizeof(path), "binaries/%s", b->hash);
         fd = openat(k->d->storage_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
@@ -84,13 +82,12 @@ static int add_kept(const struct crash_binary *b, void *userdata) {
                 k->fds = fds;
         if (paths)
                 k->paths = paths;
-        if (!fds || !paths || !(p = strdup(b->path))) {
+        if (!fds || !paths || asprintf(&p, "0x%llx", (unsigned long long)b->address) < 0) {
                 close(fd);
                 return -ENOMEM;
         }
         k->paths[k->n] = p;
         k->fds[k->n++] = fd;
-        k->bytes += strlen(p) + 32;
         return 0;
 }
 
