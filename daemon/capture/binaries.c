@@ -245,7 +245,8 @@ int binaries_store(int storage_fd, const struct binaries_limits *lim, struct bin
                 else if (f->size > lim->max_file)
                         f->note = "larger than MaxBinarySize";
                 else if (total + f->size > lim->max_total)
-                        f->note = "over MaxBinariesPerCrash";
+                        f->note = lim->max_total_is_room ? "no room left under MaxUse/KeepFree" :
+                                                           "over MaxBinariesPerCrash";
                 else if (unchanged(b->dirfd, lim, f)) {
                         total += f->size;       /* kept before from this very file: not read again */
                         continue;               /* its descriptor stays, in case it must be copied after all */

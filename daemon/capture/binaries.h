@@ -48,6 +48,7 @@ struct binaries {
 struct binaries_limits {
         uint64_t max_file;              /* a larger file is recorded, not kept */
         uint64_t max_total;             /* bytes kept per crash */
+        bool max_total_is_room;         /* max_total is what MaxUse/KeepFree leave, not the setting */
         char **exclude;                 /* fnmatch(3) patterns of paths never kept; NULL-ended or NULL */
         /* the hash of a file kept before from this very file, unchanged: 1 (not read again), or 0 */
         int (*known)(const struct mapped_file *f, char hash[SHA256_HEX], void *userdata);

@@ -612,11 +612,19 @@ static void keep_binaries(struct capture *c) {
                 .max_file = c->cfg.max_binary_size, .max_total = c->cfg.max_binaries_per_crash,
                 .exclude = c->cfg.binaries_exclude, .known = known_binary, .userdata = c,
         };
-        uint64_t added = 0;
+        uint64_t added = 0, room, need;
         int r;
 
         if (c->bin.n == 0)
                 return;
+        /* the core comes first: the files get only what leaves room (under MaxUse/KeepFree) for its
+         * compressed copy, counted at the raw size, and the record */
+        room = space_allowed(c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0);
+        need = c->size + STORE_RESERVE;
+        if (room < need || room - need < lim.max_total) {
+                lim.max_total = room > need ? room - need : 0;
+                lim.max_total_is_room = true;
+        }
         r = binaries_store(c->storage_fd, &lim, &c->bin, &added);
         if (r < 0)
                 log_msg(LOG_WARNING, "crash of process %d: cannot keep its binaries: %s", c->a.pid, strerror(-r));
