@@ -38,6 +38,9 @@ static void help(FILE *out) {
               "      --lib-search-path=P  look for the core's libraries by name in the directories of P\n"
               "                           (colon-separated); for cores from another machine\n"
               "      --lib-search-root=D  look for the core's libraries under directory D\n"
+              "      --binary=WHERE=FILE  the file the process mapped at WHERE (the address of its\n"
+              "                           first mapping, 0x..., or the path the core names) is FILE,\n"
+              "                           kept at the crash: used first, if its build-id matches\n"
               "      --no-color           never colour the output (the default off a terminal)\n"
               "      --no-source          do not print source lines under Python frames\n"
               "  -h, --help               show this help\n"
@@ -85,7 +88,7 @@ static void print_error(const char *core_path, const char *error) {
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
-       OPT_MAX_DEPTH, OPT_WITH_TEXT };
+       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY };
 
 /* What the command line asks for. */
 struct cli {
@@ -103,6 +106,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 { "exhaustive", no_argument, NULL, OPT_EXHAUSTIVE },
                 { "lib-search-path", required_argument, NULL, OPT_LIB_PATH },
                 { "lib-search-root", required_argument, NULL, OPT_LIB_ROOT },
+                { "binary", required_argument, NULL, OPT_BINARY },
                 { "no-color", no_argument, NULL, OPT_NO_COLOR },
                 { "no-source", no_argument, NULL, OPT_NO_SOURCE },
                 { "native", no_argument, NULL, OPT_NATIVE },
@@ -170,6 +174,18 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 case OPT_LIB_ROOT:
                         cli->opts.target.lib_search_root = optarg;
                         break;
+                case OPT_BINARY: {
+                        /* WHERE=FILE, split at the last '=': a mapped path may hold one, FILE not */
+                        const char *eq = strrchr(optarg, '=');
+                        if (!eq || eq == optarg || !eq[1])
+                                return usage_error("--binary wants WHERE=FILE, not '%s'", optarg);
+                        if (cli->opts.target.binaries.n >= 2 * TARGET_MAX_BINARIES)
+                                return usage_error("more than %d --binary options", TARGET_MAX_BINARIES);
+                        if (strv_addf(&cli->opts.target.binaries, "%.*s", (int)(eq - optarg), optarg) < 0 ||
+                            strv_addf(&cli->opts.target.binaries, "%s", eq + 1) < 0)
+                                return usage_error("out of memory");
+                        break;
+                }
                 case OPT_NO_COLOR:
                         cli->ropts.color = false;
                         break;
@@ -278,6 +294,8 @@ int main(int argc, char **argv) {
                 print_error(cli.core_path, error);
                 analysis_free(a);
                 strv_clear(&cli.opts.target.lib_search_paths);
+        strv_clear(&cli.opts.target.binaries);
+                strv_clear(&cli.opts.target.binaries);
                 return st;
         }
         r = print_report(a, &cli);
@@ -285,6 +303,7 @@ int main(int argc, char **argv) {
                 print_error(cli.core_path, error);
         analysis_free(a);
         strv_clear(&cli.opts.target.lib_search_paths);
+        strv_clear(&cli.opts.target.binaries);
         if (r == -ENOMEM) {
                 fputs("pystack: out of memory\n", stderr);
                 return ANALYSIS_INTERNAL;

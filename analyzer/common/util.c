@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -116,4 +117,17 @@ int errorf(char *err, size_t errsz, const char *fmt, ...) {
         vsnprintf(err, errsz, fmt, ap);
         va_end(ap);
         return -EINVAL;
+}
+
+int open_path_or_fd(const char *path, int flags) {
+        char *end;
+        long n;
+
+        if (strncmp(path, "/dev/fd/", 8) == 0) {
+                errno = 0;
+                n = strtol(path + 8, &end, 10);
+                if (!errno && end != path + 8 && !*end && n >= 0 && n <= INT32_MAX)
+                        return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
+        }
+        return open(path, flags);
 }

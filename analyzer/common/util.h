@@ -70,6 +70,13 @@ void addr_set_clear(struct addr_set *s);
 __attribute__((format(printf, 3, 4)))
 int errorf(char *err, size_t errsz, const char *fmt, ...);
 
+/*
+ * Open path read-only, or, for "/dev/fd/N", a duplicate of the inherited descriptor N as it is:
+ * a sandboxed analyzer, no longer root, gets root-only files (its core, the crash's kept
+ * binaries) that way, and reopening them by name would be refused.  -1 with errno.
+ */
+int open_path_or_fd(const char *path, int flags);
+
 /* "SIGSEGV" for 11 ("64" for a number without a name); static storage, not thread-safe. */
 const char *signal_full_name(int sig);
 

@@ -90,22 +90,9 @@ static int zst_source_open(int fd, uint64_t file_size, struct byte_source *src, 
 }
 
 /* A raw core is mapped; a zstd one (by its magic) is read through the seek table. */
-/*
- * "/dev/fd/N" names a descriptor we inherited: use it as it is, without
- * reopening.  pystackd hands a sandboxed analyzer its core this way, and the
- * analyzer, no longer root, could not reopen a root-only file by name.
- */
+/* "/dev/fd/N": pystackd hands a sandboxed analyzer its core as an inherited descriptor */
 static int open_core_path(const char *path) {
-        char *end;
-        long n;
-
-        if (strncmp(path, "/dev/fd/", 8) == 0) {
-                errno = 0;
-                n = strtol(path + 8, &end, 10);
-                if (!errno && end != path + 8 && !*end && n >= 0 && n <= INT32_MAX)
-                        return fcntl((int)n, F_DUPFD_CLOEXEC, 3);
-        }
-        return open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);   /* a FIFO must not stall us */
+        return open_path_or_fd(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);   /* a FIFO must not stall us */
 }
 
 static int raw_source_open(const char *path, struct byte_source *src, const char **error) {

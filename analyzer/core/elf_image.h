@@ -13,13 +13,16 @@
 
 struct elf_image;
 
-#define BUILD_ID_MAX 64
+#include "build_id.h"
 
 /* Open path; -errno (-ENOEXEC when not a 64-bit x86-64 ELF). */
 int elf_image_open(const char *path, struct elf_image **ret);
 void elf_image_free(struct elf_image *e);
 
 const char *elf_image_path(const struct elf_image *e);
+
+/* The open file (owned by the image): libdwfl gets a duplicate, never the path to reopen. */
+int elf_image_fd(const struct elf_image *e);
 
 /* The GNU build-id; length 0 when the file has none. */
 size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id);
@@ -42,7 +45,3 @@ int elf_image_section(struct elf_image *e, const char *name, uint64_t *addr, uin
 
 /* Read len bytes at file offset off; 0 or -EIO. */
 int elf_image_pread(struct elf_image *e, void *buf, size_t len, uint64_t off);
-
-/* Find the build-id note in a buffer holding an ELF file's first bytes
- * (as a core keeps them): 0 with the id and its length, or -ENOENT. Pure. */
-int elf_build_id_from_header(const uint8_t *buf, size_t size, const uint8_t **id, size_t *len);

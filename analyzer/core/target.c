@@ -189,6 +189,17 @@ static int find_in_tree(const char *dir, const char *name, int depth, size_t *bu
         return found;
 }
 
+static bool binary_is(const char *key, const struct module *m) {
+        char *end;
+
+        if (!strncmp(key, "0x", 2)) {
+                errno = 0;
+                unsigned long long a = strtoull(key + 2, &end, 16);
+                return !errno && end != key + 2 && !*end && m->start == a;
+        }
+        return !strcmp(key, m->path);
+}
+
 static struct elf_image *locate(struct target *t, struct module *m) {
         uint8_t want[BUILD_ID_MAX];
         size_t want_len = 0;
@@ -199,6 +210,17 @@ static struct elf_image *locate(struct target *t, struct module *m) {
         if (core_build_id(t, m, want, &want_len) < 0)
                 want_len = 0;
 
+        /* the file the process really mapped, kept at the crash: it, or nothing.  Named by the
+         * address of its first mapping (a path read from outside a chroot is not the core's), or
+         * by the path as the core names it */
+        for (size_t i = 0; i + 1 < o->binaries.n; i += 2)
+                if (binary_is(o->binaries.v[i], m)) {
+                        int r = try_candidate(t, m, o->binaries.v[i + 1], want, want_len, &img);
+                        if (r > 0)
+                                return img;
+                        m->state = r < 0 ? r : -ENOENT;
+                        return NULL;
+                }
         if (m == t->exe && o->executable) {
                 int r = try_candidate(t, m, o->executable, want, want_len, &img);
                 m->state = r > 0 ? 1 : r == 0 ? -ENOENT : r;

@@ -32,7 +32,10 @@ struct target_options {
         const char *executable;         /* overrides the executable named in the core */
         struct strv lib_search_paths;   /* directories searched for libraries by name */
         const char *lib_search_root;    /* a tree searched for libraries (moved cores) */
+        struct strv binaries;           /* pairs: a path as the core names it, the file kept for it */
 };
+
+#define TARGET_MAX_BINARIES 4096
 
 struct target {
         struct core_file *core;

@@ -13,6 +13,7 @@
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include "analysis.h"
@@ -1070,7 +1071,14 @@ static Dwfl *report_modules(struct analysis *a) {
                 img = target_module_image(a->target, m);
                 if (!img)
                         continue;  /* missing or refused: its frames will read "???" */
-                dwfl_report_elf(dwfl, path_base_name(m->path), elf_image_path(img), -1, m->base, false);
+                /* the file we verified, by descriptor: its path may be one an unprivileged analyzer
+                 * cannot reopen (/dev/fd/N of a root-only kept binary); libdwfl owns the duplicate */
+                int fd = fcntl(elf_image_fd(img), F_DUPFD_CLOEXEC, 3);
+                if (fd < 0 || !dwfl_report_elf(dwfl, path_base_name(m->path), elf_image_path(img), fd, m->base,
+                                               false)) {
+                        if (fd >= 0)
+                                close(fd);
+                }
         }
         dwfl_report_end(dwfl, NULL, NULL);
         return dwfl;

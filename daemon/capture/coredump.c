@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
@@ -40,6 +41,7 @@
 #include "conf.h"
 #include "escape.h"
 #include "log.h"
+#include "binaries.h"
 #include "proc_info.h"
 #include "store.h"
 #include "util.h"
@@ -442,6 +444,8 @@ struct capture {
         struct args a;
         struct config cfg;
         struct proc_info pi;
+        struct binaries bin;            /* the files it had mapped (KeepBinaries=) */
+        bool bin_recorded;
         bool proc_known;                /* /proc/PID is the crashed process's (pidfd-checked) */
         char *boot_id;
         struct crash_record rec;
@@ -458,6 +462,7 @@ static void capture_done(struct capture *c) {
         closep(&c->cores_fd);
         closep(&c->storage_fd);
         proc_info_free(&c->pi);
+        binaries_free(&c->bin);
         free(c->boot_id);
         config_free(&c->cfg);
 }
@@ -469,6 +474,9 @@ static void gather_proc_info(struct capture *c) {
         if (procfd >= 0) {
                 proc_info_read(procfd, c->cfg.store_environment, &c->pi);
                 c->proc_known = true;
+                /* the files it mapped, while they are still the ones it ran (copied after) */
+                if (c->cfg.keep_binaries && (c->pi.python || c->cfg.capture == CAPTURE_ALL))
+                        binaries_take(procfd, &c->bin);
                 return;
         }
         /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
@@ -592,6 +600,66 @@ static void open_store_late(struct capture *c) {
                 c->id = 0;      /* record_crash inserts the row */
 }
 
+static int known_binary(const struct mapped_file *f, char hash[SHA256_HEX], void *userdata) {
+        struct capture *c = userdata;
+
+        return c->db ? store_find_binary(c->db, f->dev, f->ino, f->size, f->mtime_ns, f->ctime_ns, hash) : 0;
+}
+
+/* The mapped files taken while the process was held: into binaries/, and recorded for the crash. */
+static void keep_binaries(struct capture *c) {
+        struct binaries_limits lim = {
+                .max_file = c->cfg.max_binary_size, .max_total = c->cfg.max_binaries_per_crash,
+                .exclude = c->cfg.binaries_exclude, .known = known_binary, .userdata = c,
+        };
+        uint64_t added = 0, room, need;
+        int r;
+
+        if (c->bin.n == 0)
+                return;
+        /* the core comes first: the files get only what leaves room (under MaxUse/KeepFree) for its
+         * compressed copy, counted at the raw size, and the record */
+        room = space_allowed(c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0);
+        need = c->size + STORE_RESERVE;
+        if (room < need || room - need < lim.max_total) {
+                lim.max_total = room > need ? room - need : 0;
+                lim.max_total_is_room = true;
+        }
+        r = binaries_store(c->storage_fd, &lim, &c->bin, &added);
+        if (r < 0)
+                log_msg(LOG_WARNING, "crash of process %d: cannot keep its binaries: %s", c->a.pid, strerror(-r));
+}
+
+static void record_binaries(struct capture *c) {
+        struct crash_binary *rows;
+        char (*hex)[2 * 64 + 1];
+
+        if (c->bin_recorded || c->bin.n == 0 || !c->db || c->id <= 0)
+                return;
+        rows = calloc(c->bin.n, sizeof(*rows));
+        hex = calloc(c->bin.n, sizeof(*hex));
+        if (rows && hex) {
+                for (size_t i = 0; i < c->bin.n; i++) {
+                        const struct mapped_file *f = &c->bin.files[i];
+
+                        for (size_t k = 0; k < f->build_id_len; k++)
+                                snprintf(hex[i] + 2 * k, 3, "%02x", f->build_id[k]);
+                        rows[i] = (struct crash_binary) {
+                                .path = f->path, .address = f->start, .size = f->size,
+                                .build_id = f->build_id_len ? hex[i] : NULL, .hash = f->hash[0] ? f->hash : NULL,
+                                .note = f->note, .dev = f->dev, .ino = f->ino, .mtime_ns = f->mtime_ns,
+                                .ctime_ns = f->ctime_ns,
+                        };
+                }
+                if (store_add_binaries(c->db, c->id, rows, c->bin.n, clock_usec(CLOCK_REALTIME)) == 0) {
+                        c->bin_recorded = true;
+                        binaries_verify(&c->bin);
+                }
+        }
+        free(rows);
+        free(hex);
+}
+
 /* pystackd may start analysing the raw core now, while we compress it: the two overlap. */
 static void hand_over_raw_core(struct capture *c) {
         char msg[64];
@@ -676,6 +744,12 @@ int main(int argc, char **argv) {
 
         /* a fault in here must never produce a core that comes back to us */
         prctl(PR_SET_DUMPABLE, 0);
+        /* a descriptor per mapped file (BINARIES_MAX_FILES) is more than the kernel's default 1024 */
+        struct rlimit nofile;
+        if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+                nofile.rlim_cur = nofile.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &nofile);
+        }
         umask(077);
         signal(SIGPIPE, SIG_IGN);
         log_setup("pystack-coredump", LOG_TO_JOURNAL);
@@ -715,12 +789,15 @@ int main(int argc, char **argv) {
         }
         if (take(&c) == 0) {
                 open_store_late(&c);
+                keep_binaries(&c);
+                record_binaries(&c);
                 hand_over_raw_core(&c);
                 compress(&c);
         }
         close(STDIN_FILENO);    /* whatever happened, the process is let go before we wait for the store */
         if (record_crash(&c) < 0)
                 return 1;
+        record_binaries(&c);    /* when the row could only be made now */
         announce(&c);
         return 0;
 }

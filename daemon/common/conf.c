@@ -28,6 +28,9 @@ int config_defaults(struct config *c) {
                 .rate_limit_burst = 10,
                 .rate_limit_interval = 60,
                 .store_environment = false,
+                .keep_binaries = true,
+                .max_binary_size = 512ull << 20,
+                .max_binaries_per_crash = 2ull << 30,
                 .max_age = 30 * 86400,
                 .journal = true,
                 .workers = 0,
@@ -46,7 +49,43 @@ int config_defaults(struct config *c) {
         return 0;
 }
 
+static void free_patterns(char ***p) {
+        for (char **q = *p; q && *q; q++)
+                free(*q);
+        free(*p);
+        *p = NULL;
+}
+
+/* BinariesExclude=: absolute fnmatch(3) patterns separated by spaces, at most 64; "" clears */
+static int set_patterns(char ***out, const char *v) {
+        _cleanup_free_ char *copy = strdup(v);
+        char **p = NULL, *tok, *save = NULL;
+        size_t n = 0;
+
+        if (!copy)
+                return -ENOMEM;
+        for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+                char **q;
+
+                if (tok[0] != '/' || n == 64 || strlen(tok) > PATH_MAX || !(q = realloc(p, (n + 2) * sizeof(*p)))) {
+                        free_patterns(&p);
+                        return -EINVAL;
+                }
+                p = q;
+                p[n + 1] = NULL;
+                if (!(p[n] = strdup(tok))) {
+                        free_patterns(&p);
+                        return -ENOMEM;
+                }
+                n++;
+        }
+        free_patterns(out);
+        *out = p;
+        return 0;
+}
+
 void config_free(struct config *c) {
+        free_patterns(&c->binaries_exclude);
         free(c->directory);
         free(c->runtime_directory);
         free(c->user);
@@ -203,6 +242,22 @@ static int set_key(struct config *c, const char *section, const char *key, const
                 }
                 if (!strcmp(key, "StoreEnvironment"))
                         return parse_bool(v, &c->store_environment);
+                if (!strcmp(key, "KeepBinaries"))
+                        return parse_bool(v, &c->keep_binaries);
+                if (!strcmp(key, "MaxBinarySize")) {
+                        r = parse_size(v, false, &l);
+                        if (r == 0)
+                                c->max_binary_size = l.bytes;
+                        return r;
+                }
+                if (!strcmp(key, "MaxBinariesPerCrash")) {
+                        r = parse_size(v, false, &l);
+                        if (r == 0)
+                                c->max_binaries_per_crash = l.bytes;
+                        return r;
+                }
+                if (!strcmp(key, "BinariesExclude"))
+                        return set_patterns(&c->binaries_exclude, v);
         } else if (!strcmp(section, "Daemon")) {
                 if (!strcmp(key, "RuntimeDirectory"))
                         return set_path(&c->runtime_directory, v);

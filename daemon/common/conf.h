@@ -44,6 +44,10 @@ struct config {
         unsigned rate_limit_burst;      /* RateLimitBurst= (0: no limit) */
         unsigned rate_limit_interval;   /* RateLimitIntervalSec= */
         bool store_environment;         /* StoreEnvironment= */
+        bool keep_binaries;             /* KeepBinaries= */
+        uint64_t max_binary_size;       /* MaxBinarySize= (a larger mapped file is recorded, not kept) */
+        uint64_t max_binaries_per_crash;/* MaxBinariesPerCrash= */
+        char **binaries_exclude;        /* BinariesExclude= (fnmatch patterns; NULL-ended, or NULL) */
 
         uint64_t max_age;               /* MaxAge= (seconds; 0: no age limit) */
 

@@ -267,7 +267,6 @@ static void info_json(FILE *out, const struct crash_info *ci, const char *core_f
                 fputc('}', out);
         } else
                 fputs("null", out);
-        fputs("}\n", out);
 }
 
 static void info_text(FILE *out, const struct crash_info *ci, const char *core_file) {
@@ -340,6 +339,44 @@ static void info_text(FILE *out, const struct crash_info *ci, const char *core_f
         }
 }
 
+/* The files the crashed process had mapped, as the handler kept them (or said why not). */
+struct binaries_out {
+        FILE *out;
+        bool json;
+        size_t n;
+};
+
+static int binary_row(const struct crash_binary *b, void *userdata) {
+        struct binaries_out *o = userdata;
+        FILE *out = o->out;
+
+        if (o->json) {
+                fputs(o->n ? ",{\"path\":" : "{\"path\":", out);
+                put_json_str(out, b->path);
+                fprintf(out, ",\"address\":%llu,\"size\":%llu,\"build_id\":", (unsigned long long)b->address,
+                        (unsigned long long)b->size);
+                put_json_str(out, b->build_id);
+                fputs(",\"sha256\":", out);
+                put_json_str(out, b->hash);
+                fputs(",\"note\":", out);
+                put_json_str(out, b->note);
+                fputc('}', out);
+        } else {
+                fprintf(out, "%16s: ", o->n ? "" : "Binaries");
+                esc_fputs(out, b->path);
+                fprintf(out, " (%.1f MiB, %s", b->size / 1048576.0, b->hash ? "kept" : "not kept: ");
+                if (!b->hash)
+                        esc_fputs(out, b->note ? b->note : "?");
+                if (b->build_id) {
+                        fputs(", build-id ", out);
+                        esc_fputs(out, b->build_id);
+                }
+                fputs(")\n", out);
+        }
+        o->n++;
+        return 0;
+}
+
 static int run_info(sqlite3 *db, int64_t id, int64_t uid, const char *dir, bool json, FILE *out) {
         struct crash_info ci;
         char core_file[PATH_MAX] = "";
@@ -351,12 +388,17 @@ static int run_info(sqlite3 *db, int64_t id, int64_t uid, const char *dir, bool 
         if (col_text(&ci, COL_CORE_PATH) && col_text(&ci, COL_CORE_STATE) &&
             !strcmp(col_text(&ci, COL_CORE_STATE), core_state_to_string(CORE_PRESENT)))
                 snprintf(core_file, sizeof(core_file), "%s/%s", dir, col_text(&ci, COL_CORE_PATH));
-        if (json)
+        struct binaries_out b = { .out = out, .json = json };
+        if (json) {
                 info_json(out, &ci, core_file);
-        else
+                fputs(",\"binaries\":[", out);
+        } else
                 info_text(out, &ci, core_file);
+        r = store_list_binaries(db, id, binary_row, &b);
+        if (json)
+                fputs("]}\n", out);
         crash_info_done(&ci);
-        return 0;
+        return r < 0 ? r : 0;
 }
 
 /* The report in the format of pystack core: the stored report, through the one renderer. */

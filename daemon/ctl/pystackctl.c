@@ -40,6 +40,7 @@ struct options {
         bool no_pager, no_color;
         const char *output;
         const char *debugger;
+        bool with_binaries;
 };
 
 __attribute__((format(printf, 1, 2)))
@@ -93,6 +94,8 @@ static void help(void) {
              "  -n N                  the last N matches\n"
              "  -1                    the last match only\n"
              "  -o, --output=FILE     dump: write the core to FILE\n"
+             "      --with-binaries   dump -o DIR: DIR/core and the files the process had mapped, as\n"
+             "                        the handler kept them (root)\n"
              "      --debugger=CMD    debug: the debugger to run\n"
              "      --native          show: include native frames\n"
              "      --locals          show: include arguments and locals\n"
@@ -341,6 +344,101 @@ static int do_debug(const struct options *o, int core_fd, const char *exe) {
 
 /* ---- root: the store itself ---- */
 
+/* dump --with-binaries: DIR/core and, for each file the handler kept, DIR/<the path the process
+ * saw>, so that `pystack core DIR/core --lib-search-root=DIR` reads what the process ran. */
+struct binaries_dump {
+        int storage_fd, dir_fd;
+        unsigned written;
+        int error;
+};
+
+static int copy_fd_to(int in, int out) {
+        char buf[65536];
+        ssize_t n;
+
+        while ((n = read(in, buf, sizeof(buf))) > 0)
+                for (ssize_t w = 0; w < n;) {
+                        ssize_t k = write(out, buf + w, (size_t)(n - w));
+                        if (k < 0 && errno == EINTR)
+                                continue;
+                        if (k <= 0)
+                                return -errno;
+                        w += k;
+                }
+        return n < 0 ? -errno : 0;
+}
+
+static int dump_binary(const struct crash_binary *b, void *userdata) {
+        struct binaries_dump *d = userdata;
+        char rel[PATH_MAX], src[128], *p, *slash;
+        int parent, in, out, r;
+
+        /* an absolute path without "." or ".." components, below DIR; a name from the store only */
+        if (!b->hash || strlen(b->hash) != 64 || strspn(b->hash, "0123456789abcdef") != 64 || !b->path ||
+            b->path[0] != '/' || strstr(b->path, "/../") || strstr(b->path, "/./") ||
+            (strlen(b->path) >= 3 && !strcmp(b->path + strlen(b->path) - 3, "/..")) ||
+            (size_t)snprintf(rel, sizeof(rel), "%s", b->path + 1) >= sizeof(rel))
+                return 0;
+        parent = dup(d->dir_fd);
+        for (p = rel; parent >= 0 && (slash = strchr(p, '/')); p = slash + 1) {
+                *slash = 0;
+                if (!*p) {
+                        *slash = '/';
+                        continue;
+                }
+                if (mkdirat(parent, p, 0755) < 0 && errno != EEXIST) {
+                        close(parent);
+                        parent = -1;
+                        break;
+                }
+                int next = openat(parent, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+                close(parent);
+                parent = next;
+                *slash = '/';
+        }
+        if (parent < 0)
+                return d->error = -errno, 0;
+        snprintf(src, sizeof(src), "binaries/%s", b->hash);
+        in = openat(d->storage_fd, src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        out = openat(parent, p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        r = in < 0 || out < 0 ? -errno : copy_fd_to(in, out);
+        if (in >= 0)
+                close(in);
+        if (out >= 0)
+                close(out);
+        close(parent);
+        if (r < 0)
+                d->error = r;
+        else
+                d->written++;
+        return 0;
+}
+
+static int dump_with_binaries(const struct options *o, sqlite3 *db, const char *storage, int64_t id, int core_fd) {
+        struct binaries_dump d = { .storage_fd = -1, .dir_fd = -1 };
+        int out, r;
+
+        if (mkdir(o->output, 0700) < 0)
+                return die("cannot create the directory %s: %s", o->output, strerror(errno));
+        d.dir_fd = open(o->output, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        d.storage_fd = open(storage, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        out = d.dir_fd < 0 ? -1 : openat(d.dir_fd, "core", O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        r = out < 0 || d.storage_fd < 0 ? -errno : copy_core(core_fd, out);
+        if (out >= 0)
+                close(out);
+        if (r == 0)
+                r = store_list_binaries(db, id, dump_binary, &d);
+        if (d.dir_fd >= 0)
+                close(d.dir_fd);
+        if (d.storage_fd >= 0)
+                close(d.storage_fd);
+        if (r < 0 || d.error < 0)
+                return die("cannot write %s: %s", o->output, strerror(-(r < 0 ? r : d.error)));
+        printf("%s/core and %u file%s the process had mapped: pystack core %s/core --lib-search-root=%s\n",
+               o->output, d.written, d.written == 1 ? "" : "s", o->output, o->output);
+        return EXIT_OK;
+}
+
 
 static int run_local(struct options *o, const struct config *c) {
         char path[PATH_MAX], err[512];
@@ -374,7 +472,8 @@ static int run_local(struct options *o, const struct config *c) {
                 char *core_path = NULL, *exe = NULL;
 
                 r = query_find_newest(db, &o->q, -1, &id, &core_path, &exe);
-                store_close(db);
+                if (!(o->with_binaries && r > 0 && core_path))
+                        store_close(db);
                 if (r <= 0) {
                         free(core_path);
                         free(exe);
@@ -382,6 +481,8 @@ static int run_local(struct options *o, const struct config *c) {
                 }
                 if (!core_path) {
                         free(exe);
+                        if (o->with_binaries)
+                                store_close(db);
                         return die("crash %lld has no stored core (see pystackctl info ID=%lld)", (long long)id,
                                    (long long)id);
                 }
@@ -390,7 +491,16 @@ static int run_local(struct options *o, const struct config *c) {
                 free(core_path);
                 if (fd < 0) {
                         free(exe);
+                        if (o->with_binaries)
+                                store_close(db);
                         return die("the core of crash %lld is missing: %s", (long long)id, path);
+                }
+                if (o->with_binaries) {
+                        r = dump_with_binaries(o, db, c->directory, id, fd);
+                        store_close(db);
+                        close(fd);
+                        free(exe);
+                        return r;
                 }
                 r = o->q.verb == VERB_DUMP ? do_dump(o, fd) : do_debug(o, fd, exe);
                 close(fd);
@@ -456,7 +566,7 @@ static int run_remote(struct options *o, const struct config *c) {
 
 int main(int argc, char **argv) {
         enum { OPT_CONFIG = 256, OPT_JSON, OPT_DEBUGGER, OPT_NATIVE, OPT_LOCALS, OPT_NO_PAGER, OPT_NO_LEGEND,
-               OPT_NO_COLOR };
+               OPT_NO_COLOR, OPT_WITH_BINARIES };
         static const struct option options[] = {
                 { "config", required_argument, NULL, OPT_CONFIG },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -470,6 +580,7 @@ int main(int argc, char **argv) {
                 { "no-pager", no_argument, NULL, OPT_NO_PAGER },
                 { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
                 { "no-color", no_argument, NULL, OPT_NO_COLOR },
+                { "with-binaries", no_argument, NULL, OPT_WITH_BINARIES },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -528,6 +639,7 @@ int main(int argc, char **argv) {
                 case OPT_NO_PAGER: o.no_pager = true; break;
                 case OPT_NO_LEGEND: o.q.no_legend = true; break;
                 case OPT_NO_COLOR: o.no_color = true; break;
+                case OPT_WITH_BINARIES: o.with_binaries = true; break;
                 case 'h': help(); return EXIT_OK;
                 case ':': return usage("option '%s' needs a value", argv[optind - 1]);
                 default: return usage("unknown option '%s'", argv[optind - 1]);
@@ -539,6 +651,10 @@ int main(int argc, char **argv) {
                 return usage("--since is after --until");
         if (o.output && o.q.verb != VERB_DUMP)
                 return usage("-o goes with dump");
+        if (o.with_binaries && (o.q.verb != VERB_DUMP || !o.output))
+                return usage("--with-binaries goes with dump -o DIR");
+        if (o.with_binaries && geteuid() != 0)
+                return die("dump --with-binaries: only root, for now (the binaries are in root's store)");
         if (o.q.verb == VERB_VACUUM && geteuid() != 0)
                 return die("vacuum: only root may remove cores");
 

@@ -32,6 +32,7 @@
 
 #define MAX_REPORT (64u << 20)          /* a larger report is refused as broken */
 #define ANALYSIS_MAX_FILES 4096         /* the analyzer holds two descriptors per mapped ELF file */
+#define ANALYSIS_MAX_KEPT 1024          /* kept binaries handed to one analysis (BINARIES_MAX_FILES) */
 
 int analysis_open_core(const struct daemon *d, const char *core_path) {
         int fd;
@@ -43,22 +44,85 @@ int analysis_open_core(const struct daemon *d, const char *core_path) {
         return fd < 0 ? -errno : fd;
 }
 
+/* The files the crashed process had mapped, kept by the handler: opened for its analysis. */
+struct kept_files {
+        const struct daemon *d;
+        char **paths;                   /* "0x<address of the first mapping>" */
+        int *fds;
+        size_t n;
+};
+
+static void kept_files_done(struct kept_files *k) {
+        for (size_t i = 0; i < k->n; i++) {
+                free(k->paths[i]);
+                close(k->fds[i]);
+        }
+        free(k->paths);
+        free(k->fds);
+        *k = (struct kept_files) {};
+}
+
+static int add_kept(const struct crash_binary *b, void *userdata) {
+        struct kept_files *k = userdata;
+        char path[128];
+        char *p;
+        int fd;
+
+        /* binaries/<64 hex digits>: a name from the store never leads out of the directory */
+        if (!b->hash || strlen(b->hash) != 64 || strspn(b->hash, "0123456789abcdef") != 64 || !b->address ||
+            k->n >= ANALYSIS_MAX_KEPT)
+                return 0;
+        snprintf(path, sizeof(path), "binaries/%s", b->hash);
+        fd = openat(k->d->storage_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
+        if (fd < 0)
+                return 0;       /* removed meanwhile: the analysis looks for it as before */
+        int *fds = realloc(k->fds, (k->n + 1) * sizeof(*fds));
+        char **paths = fds ? realloc(k->paths, (k->n + 1) * sizeof(*paths)) : NULL;
+        if (fds)
+                k->fds = fds;
+        if (paths)
+                k->paths = paths;
+        if (!fds || !paths || asprintf(&p, "0x%llx", (unsigned long long)b->address) < 0) {
+                close(fd);
+                return -ENOMEM;
+        }
+        k->paths[k->n] = p;
+        k->fds[k->n++] = fd;
+        return 0;
+}
+
 /* In the child: shed everything, then become the analyzer. Never returns. */
 static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid,
-                                   pid_t parent) {
+                                   pid_t parent, const struct kept_files *kept) {
         struct rlimit lim;
-        char *argv[] = { d->cfg.analyzer, "core", "/dev/fd/3", "--json", "--with-text", "--native",
-                         "--locals", "--no-color", NULL };
+        static const char *const fixed[] = { "core", "/dev/fd/3", "--json", "--with-text", "--native", "--locals",
+                                             "--no-color" };
+        const size_t n_fixed = sizeof(fixed) / sizeof(*fixed);
+        char **argv = calloc(1 + n_fixed + kept->n + 1, sizeof(*argv));
         char cache_env[PATH_MAX + 32], debuginfod_env[1024];
         char *envp[6];
-        int n = 0;
+        int n = 0, *fds = calloc(kept->n + 1, sizeof(*fds));
 
+        if (!argv || !fds)
+                _exit(127);
+        /* the kept files above 3 first: the dup2s below must not land on one of them */
+        for (size_t i = 0; i < kept->n; i++)
+                if ((fds[i] = fcntl(kept->fds[i], F_DUPFD, 4)) < 0)
+                        _exit(127);
         if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0 || dup2(core_fd, 3) != 3)
                 _exit(127);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
         if (null < 0 || dup2(null, STDIN_FILENO) < 0)
                 _exit(127);
-        close_range(4, ~0U, 0);
+        close_range(4, ~0U, CLOSE_RANGE_CLOEXEC);
+        argv[0] = d->cfg.analyzer;
+        for (size_t i = 0; i < n_fixed; i++)
+                argv[1 + i] = (char *)fixed[i];
+        for (size_t i = 0; i < kept->n; i++) {
+                if (fcntl(fds[i], F_SETFD, 0) < 0 ||
+                    asprintf(&argv[1 + n_fixed + i], "--binary=%s=/dev/fd/%d", kept->paths[i], fds[i]) < 0)
+                        _exit(127);
+        }
         if (chdir("/") < 0)
                 _exit(127);
 
@@ -107,6 +171,7 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
 /* Start the analysis of a claimed crash on core_fd (taken). */
 static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
         _cleanup_close_ int core = core_fd, out_r = -1, out_w = -1, err_r = -1, err_w = -1;
+        _cleanup_(kept_files_done) struct kept_files kept = { .d = d };
         int p[2];
         /* the crashed process's own uid (it can read its own files, and a hostile core gains nothing
          * it did not have), or the dedicated user for root's crashes; a set-uid program's core
@@ -116,6 +181,9 @@ static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
         gid_t gid = own ? c->gid : d->analyzer_gid;
         pid_t parent = getpid(), pid;
 
+        if (store_list_binaries(d->db, c->id, add_kept, &kept) < 0)
+                log_msg(LOG_WARNING, "crash %lld: cannot read its kept binaries: %s", (long long)c->id,
+                        store_errmsg(d->db));
         if (pipe2(p, O_CLOEXEC) < 0)
                 return -errno;
         out_r = p[0], out_w = p[1];
@@ -126,7 +194,7 @@ static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                run_analyzer(d, core, out_w, err_w, uid, gid, parent);
+                run_analyzer(d, core, out_w, err_w, uid, gid, parent, &kept);
         fcntl(out_r, F_SETFL, O_NONBLOCK);
         fcntl(err_r, F_SETFL, O_NONBLOCK);
         d->jobs[d->n_jobs++] = (struct job) {

@@ -24,6 +24,24 @@ static void remove_core(sqlite3 *db, int storage_fd, const struct victim *v, con
         store_mark_core_removed(db, v->id, why);
 }
 
+/* A file in binaries/ no kept core needs any more (its row goes in the same transaction). */
+static int remove_binary(const char *h, void *userdata) {
+        int storage_fd = *(int *)userdata;
+        char path[128];
+
+        /* 64 hex digits only: a name from the store never leads out of binaries/ */
+        if (strlen(h) != 64 || strspn(h, "0123456789abcdef") != 64 ||
+            (size_t)snprintf(path, sizeof(path), "binaries/%s", h) >= sizeof(path))
+                return -EINVAL;
+        return unlinkat(storage_fd, path, 0) == 0 || errno == ENOENT ? 0 : -errno;
+}
+
+static void sweep_binaries(sqlite3 *db, int storage_fd) {
+        unsigned n;
+
+        store_sweep_binaries(db, 10000, remove_binary, &storage_fd, &n);
+}
+
 static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {
         struct statvfs sv;
         uint64_t total, avail;
@@ -58,6 +76,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                 if (r < 0)
                         return r;
         }
+        sweep_binaries(db, storage_fd);
         for (unsigned guard = 0; guard < 100000 && over_limits(db, storage_fd, c); guard++) {
                 struct victim v = {};
 
@@ -67,6 +86,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                 remove_core(db, storage_fd, &v, "removed by retention: MaxUse/KeepFree");
                 free(v.core_path);
                 (*removed)++;
+                sweep_binaries(db, storage_fd);
         }
         return 0;
 }

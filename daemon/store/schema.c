@@ -64,6 +64,15 @@
  *                  the first and last crash time; kept by triggers on crashes, so it is always
  *                  what `SELECT ... GROUP BY` over crashes would say
  * signatures.first_usec, last_usec   the first and last crash time (version 2: analysis times)
+ *
+ * Version 4: the files a crashed process had mapped, kept by the handler (daemon/capture/binaries.h):
+ * binaries         one row per file in binaries/: hash (its SHA-256, the file's name), size, when
+ *                  it was first stored, and the device, inode, mtime and ctime of the file it was
+ *                  copied from: the same file unchanged (a ctime no user can set back) is not
+ *                  read again
+ * crash_binaries   per crash, each mapped ELF file: path (as the process's maps named it, in its
+ *                  root), address (its first mapping), size, build_id (hex, as the file says),
+ *                  hash (NULL when not kept), note (why not)
  */
 static const char *const migrations[] = {
         /* 0 -> 1 */
@@ -164,6 +173,15 @@ static const char *const migrations[] = {
         "   WHERE signature = OLD.signature AND uid = OLD.uid AND dumpable = (OLD.dumpable = 1);"
         "  DELETE FROM signature_counts WHERE signature = OLD.signature AND count = 0;"
         " END;",
+        /* 3 -> 4 */
+        "CREATE TABLE binaries (hash TEXT PRIMARY KEY, size INTEGER NOT NULL, stored_usec INTEGER,"
+        "  dev INTEGER, ino INTEGER, mtime_ns INTEGER, ctime_ns INTEGER) WITHOUT ROWID;"
+        "CREATE INDEX binaries_inode ON binaries(dev, ino);"
+        "CREATE TABLE crash_binaries ("
+        "  crash_id INTEGER NOT NULL REFERENCES crashes(id) ON DELETE CASCADE, path TEXT NOT NULL,"
+        "  address INTEGER, size INTEGER, build_id TEXT, hash TEXT, note TEXT,"
+        "  PRIMARY KEY (crash_id, path)) WITHOUT ROWID;"
+        "CREATE INDEX crash_binaries_hash ON crash_binaries(hash) WHERE hash IS NOT NULL;",
 };
 
 int store_schema_version(void) {

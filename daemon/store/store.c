@@ -180,12 +180,157 @@ int store_finish_capture(sqlite3 *db, const struct crash_record *r, int64_t *id)
 
 int64_t store_cores_size(sqlite3 *db) {
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
-        int r = store_prepare(db, "SELECT coalesce(sum(core_stored_size), 0) FROM crashes WHERE core_state = 'present'",
-                              &st);
+        int r = store_prepare(db, "SELECT (SELECT coalesce(sum(core_stored_size), 0) FROM crashes"
+                              " WHERE core_state = 'present') + (SELECT coalesce(sum(size), 0) FROM binaries)", &st);
 
         if (r < 0)
                 return r;
         return sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : store_error(db);
+}
+
+/* ---- the files crashed processes had mapped ---- */
+
+int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, size_t n, int64_t now_usec) {
+        _cleanup_txn_ sqlite3 *txn = NULL;
+        _cleanup_finalize_ sqlite3_stmt *file = NULL, *row = NULL;
+        int r = store_begin(db, &txn);
+
+        if (r < 0)
+                return r;
+        r = store_prepare(db, "INSERT INTO binaries (hash, size, stored_usec, dev, ino, mtime_ns, ctime_ns)"
+                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (hash) DO UPDATE SET dev = ?4, ino = ?5,"
+                          " mtime_ns = ?6, ctime_ns = ?7", &file);
+        if (r < 0)
+                return r;
+        r = store_prepare(db, "INSERT OR REPLACE INTO crash_binaries (crash_id, path, address, size, build_id, hash,"
+                          " note) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)", &row);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                if (b[i].hash) {
+                        sqlite3_reset(file);
+                        store_bind_text(file, 1, b[i].hash);
+                        sqlite3_bind_int64(file, 2, (int64_t)b[i].size);
+                        sqlite3_bind_int64(file, 3, now_usec);
+                        sqlite3_bind_int64(file, 4, (int64_t)b[i].dev);
+                        sqlite3_bind_int64(file, 5, (int64_t)b[i].ino);
+                        sqlite3_bind_int64(file, 6, b[i].mtime_ns);
+                        sqlite3_bind_int64(file, 7, b[i].ctime_ns);
+                        if ((r = store_run(db, file)) < 0)
+                                return r;
+                }
+                sqlite3_reset(row);
+                sqlite3_bind_int64(row, 1, id);
+                store_bind_text(row, 2, b[i].path);
+                sqlite3_bind_int64(row, 3, (int64_t)b[i].address);
+                sqlite3_bind_int64(row, 4, (int64_t)b[i].size);
+                store_bind_text(row, 5, b[i].build_id);
+                store_bind_text(row, 6, b[i].hash);
+                store_bind_text(row, 7, b[i].note);
+                if ((r = store_run(db, row)) < 0)
+                        return r;
+        }
+        return store_commit(&txn);
+}
+
+int store_find_binary(sqlite3 *db, uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_ns, int64_t ctime_ns,
+                      char hash[65]) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT hash FROM binaries WHERE dev = ? AND ino = ? AND size = ? AND mtime_ns = ?"
+                              " AND ctime_ns = ? LIMIT 1", &st);
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (int64_t)dev);
+        sqlite3_bind_int64(st, 2, (int64_t)ino);
+        sqlite3_bind_int64(st, 3, (int64_t)size);
+        sqlite3_bind_int64(st, 4, mtime_ns);
+        sqlite3_bind_int64(st, 5, ctime_ns);
+        r = sqlite3_step(st);
+        if (r != SQLITE_ROW)
+                return r == SQLITE_DONE ? 0 : store_error(db);
+        if (!column_text(st, 0) || strlen(column_text(st, 0)) != 64)
+                return 0;
+        memcpy(hash, column_text(st, 0), 65);
+        return 1;
+}
+
+int store_list_binaries(sqlite3 *db, int64_t id, int (*row)(const struct crash_binary *b, void *userdata),
+                        void *userdata) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT path, address, size, build_id, hash, note FROM crash_binaries"
+                              " WHERE crash_id = ? ORDER BY path", &st), rc;
+
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, id);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                struct crash_binary b = {
+                        .path = column_text(st, 0), .address = (uint64_t)sqlite3_column_int64(st, 1),
+                        .size = (uint64_t)sqlite3_column_int64(st, 2), .build_id = column_text(st, 3),
+                        .hash = column_text(st, 4), .note = column_text(st, 5),
+                };
+                if ((r = row(&b, userdata)) != 0)
+                        return r;
+        }
+        return rc == SQLITE_DONE ? 0 : store_error(db);
+}
+
+int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT b.hash FROM binaries b WHERE NOT EXISTS (SELECT 1 FROM crash_binaries cb"
+                              " JOIN crashes c ON c.id = cb.crash_id WHERE cb.hash = b.hash AND c.core_state IN"
+                              " ('present', 'capturing')) LIMIT ?", &st), rc;
+        size_t allocated = 0;
+
+        *hashes = NULL;
+        *n = 0;
+        if (r < 0)
+                return r;
+        sqlite3_bind_int64(st, 1, (int64_t)max);
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+                char *h = column_text(st, 0) ? strdup(column_text(st, 0)) : NULL;
+
+                if (!h || grow_array(hashes, &allocated, *n + 1, sizeof(**hashes)) < 0) {
+                        free(h);
+                        return -ENOMEM;
+                }
+                (*hashes)[(*n)++] = h;
+        }
+        return rc == SQLITE_DONE ? 0 : store_error(db);
+}
+
+int store_forget_binary(sqlite3 *db, const char *hash) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "DELETE FROM binaries WHERE hash = ?", &st);
+
+        if (r < 0)
+                return r;
+        store_bind_text(st, 1, hash);
+        return store_run(db, st);
+}
+
+int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
+                         unsigned *removed) {
+        _cleanup_txn_ sqlite3 *txn = NULL;
+        char **hashes = NULL;
+        size_t n = 0;
+        int r = store_begin(db, &txn);
+
+        *removed = 0;
+        if (r < 0)
+                return r;
+        r = store_unused_binaries(db, max, &hashes, &n);
+        for (size_t i = 0; i < n; i++) {
+                if (r == 0 && remove(hashes[i], userdata) == 0) {
+                        r = store_forget_binary(db, hashes[i]);
+                        if (r == 0)
+                                (*removed)++;
+                }
+                free(hashes[i]);
+        }
+        free(hashes);
+        return r < 0 ? r : store_commit(&txn);
 }
 
 /* ---- the analysis queue ---- */

@@ -112,6 +112,47 @@ struct rate_limit {
  */
 int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_limit *limit, int64_t *id);
 
+/* One file a crashed process had mapped, as the handler kept it (or not: hash NULL, note why). */
+struct crash_binary {
+        const char *path;               /* as /proc/PID/maps named it */
+        uint64_t address, size;
+        const char *build_id;           /* hex, NULL when the file has none */
+        const char *hash;               /* binaries/<hash>; NULL when not kept */
+        const char *note;
+        /* the file it was copied from (store_add_binaries records them for store_find_binary) */
+        uint64_t dev, ino;
+        int64_t mtime_ns, ctime_ns;
+};
+
+/* The hash of a kept file copied from this very file, unchanged since: 1 and hash, or 0. */
+int store_find_binary(sqlite3 *db, uint64_t dev, uint64_t ino, uint64_t size, int64_t mtime_ns, int64_t ctime_ns,
+                      char hash[65]);
+
+/* The crash's files, in one transaction (each kept file counted once in binaries): 0 or -errno. */
+int store_add_binaries(sqlite3 *db, int64_t id, const struct crash_binary *b, size_t n, int64_t now_usec);
+
+/* The crash's files, in path order, to row(); a non-zero return from row() stops and is returned. */
+int store_list_binaries(sqlite3 *db, int64_t id, int (*row)(const struct crash_binary *b, void *userdata),
+                        void *userdata);
+
+/*
+ * Up to max files in binaries/ that no crash with a present core refers to: *hashes (free each
+ * and the array).  0, or -errno.
+ */
+int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n);
+
+/* The file is gone: its row too.  0 or -errno. */
+int store_forget_binary(sqlite3 *db, const char *hash);
+
+/*
+ * In one write transaction: each of up to max unused files (as above) goes through remove(), and
+ * its row with it when remove() returns 0.  A handler recording a crash that needs one of them
+ * commits before (then it is not unused) or after (then it finds the file gone and links its copy
+ * again: binaries_verify).  *removed: how many.  0 or -errno.
+ */
+int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
+                         unsigned *removed);
+
 /*
  * Complete the row of store_begin_capture() with what the capture found
  * (core path, sizes, state, note); or, when id is 0, insert the whole
@@ -121,7 +162,7 @@ int store_begin_capture(sqlite3 *db, struct crash_record *r, const struct rate_l
  */
 int store_finish_capture(sqlite3 *db, const struct crash_record *r, int64_t *id);
 
-/* Bytes of stored cores (rows whose core is present); -EIO. */
+/* Bytes of stored cores (rows whose core is present) and of the kept binaries; -EIO. */
 int64_t store_cores_size(sqlite3 *db);
 
 /* ---- the analysis queue (pystackd) ---- */

@@ -60,6 +60,17 @@ int main(void) {
         tap_ok(c.capture == CAPTURE_ALL && c.rate_limit_burst == 0 && c.rate_limit_interval == 10 &&
                c.store_environment && !strcmp(c.runtime_directory, "/run/x"), "capture and daemon keys");
 
+        tap_ok(c.keep_binaries && c.max_binary_size == 512ull << 20 && c.max_binaries_per_crash == 2ull << 30 &&
+               !c.binaries_exclude, "binaries: kept, 512M a file, 2G a crash, nothing excluded by default");
+        TAP_EQ_INT(parse(&c, "[Capture]\nKeepBinaries=no\nMaxBinarySize=64M\nMaxBinariesPerCrash=1G\n"
+                             "BinariesExclude=/opt/cuda/*  /usr/lib/*/libLLVM*.so*\n", err, sizeof(err)),
+                   0, "the binaries keys parse: %s", err);
+        tap_ok(!c.keep_binaries && c.max_binary_size == 64ull << 20 && c.max_binaries_per_crash == 1ull << 30 &&
+               c.binaries_exclude && !strcmp(c.binaries_exclude[0], "/opt/cuda/*") &&
+               !strcmp(c.binaries_exclude[1], "/usr/lib/*/libLLVM*.so*") && !c.binaries_exclude[2],
+               "and take effect: two patterns");
+        TAP_EQ_INT(parse(&c, "[Capture]\nBinariesExclude=\n", err, sizeof(err)), 0, "an empty BinariesExclude");
+        tap_ok(!c.binaries_exclude, "clears the patterns");
         TAP_EQ_INT(parse(&c, "[Storage]\nMaxAge=2w\n[Daemon]\nJournal=no\n[Analysis]\nWorkers=4\n"
                              "TimeoutSec=90s\nMemoryMax=512M\nMaxAttempts=5\nUser=nobody\nAnalyzer=/opt/pystack\n",
                              err, sizeof(err)), 0, "pystackd's keys parse: %s", err);
@@ -83,6 +94,8 @@ int main(void) {
                 { "[Storage]\nMaxUse=99999999999999999999G\n", "an overflowing size", "bad value" },
                 { "[Capture]\nProcesses=some\n", "an unknown Processes value", "bad value" },
                 { "[Capture]\nStoreEnvironment=maybe\n", "a bad boolean", "bad value" },
+                { "[Capture]\nBinariesExclude=lib*.so\n", "a relative exclude pattern", "bad value" },
+                { "[Capture]\nMaxBinarySize=5%\n", "a percentage for MaxBinarySize", "bad value" },
                 { "[Storage]\nDirectroy=/x\n", "a misspelled key", "unknown key" },
                 { "[Strage]\n", "an unknown section", "unknown section" },
                 { "Directory=/x\n", "a key outside a section", "outside a section" },

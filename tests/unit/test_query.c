@@ -837,7 +837,7 @@ static void test_info(sqlite3 *db) {
                "\"capture_note\":\"larger than MaxCoreSize\",\"suppressed\":3,\"state\":\"done\",\"attempts\":0,"
                "\"error\":null,\"python_version\":null,\"analyzed_usec\":null,"
                "\"cmdline\":[\"python3\",\"-m\",\"pkg.tool\"],\"thread_names\":null,\"signal_name\":\"SIGABRT\","
-               "\"core_file\":null,\"signature\":null}\n", "", "info --json ID=2: every column, in the store's names");
+               "\"core_file\":null,\"signature\":null,\"binaries\":[]}\n", "", "info --json ID=2: every column, in the store's names");
 
         struct answer a = ask(db, -1, VERB_INFO, "ID=1", "json", NULL);
         char storage[PATH_MAX + 64];
@@ -846,7 +846,7 @@ static void test_info(sqlite3 *db) {
                strstr(a.out, ",\"thread_names\":[[618,\"MainThread\"],[619,\"worker\"]],") && strstr(a.out, storage) &&
                strstr(a.out, ",\"signature\":{\"signature\":\"3f1c0d6e9a2b4c87\",\"title\":\"SIGSEGV in element_types "
                              "(worker.py:41) via PySequence_Tuple\",\"count\":2,\"first_usec\":1764265625000000,"
-                             "\"last_usec\":1764265745000000}}\n"),
+                             "\"last_usec\":1764265745000000},\"binaries\":[]}\n"),
                "info --json ID=1: the thread names, the core file, the signature's object");
         int keys = 0;
         for (const char *k = a.out; (k = strstr(k, "\"signature\":")); k++)

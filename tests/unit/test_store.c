@@ -282,7 +282,7 @@ static void test_open(void) {
         struct stat sb;
         mode_t old = umask(0);
 
-        TAP_EQ_INT(store_schema_version(), 3, "the schema is at version 3");
+        TAP_EQ_INT(store_schema_version(), 4, "the schema is at version 4");
         TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "store_open_current creates a store: %s", err);
         umask(old);
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
@@ -317,16 +317,16 @@ static void test_open(void) {
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 4;");
+        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 5;");
         sqlite3_close(raw);
         db = NULL;
         err[0] = 0;
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 4 is refused with -EPROTO");
-        EQ_STR(err, "the store's schema (version 4) is newer than this program's (3)", "with a message saying why");
+        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 5 is refused with -EPROTO");
+        EQ_STR(err, "the store's schema (version 5) is newer than this program's (4)", "with a message saying why");
         tap_ok(db == NULL, "and no handle");
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 4, "the newer store is left as it was");
+        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 5, "the newer store is left as it was");
         TAP_EQ_INT(sql_int(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'crashes'"), 0,
                    "with no table of ours added");
         sqlite3_close(raw);
@@ -458,7 +458,7 @@ static void test_migration(void) {
         TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "a version-2 store opens: %s", err);
         if (!db)
                 return;
-        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 3, "and is migrated to version 3");
+        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 4, "and is migrated to version 4");
         EQ_STR(sql_rows(db, "SELECT id, script FROM crashes ORDER BY id"),
                "1|worker.py\n2|w.py\n3|-m pkg.mod\n4|-c\n5|foo\n6|-c\n7|myprog\n8|x.py\n",
                "script derived by pystack_script() from cmdline, exe and comm");
@@ -1352,6 +1352,79 @@ static void test_reads(void) {
 
 /* ---- retention ---- */
 
+static int binaries_row(const struct crash_binary *b, void *userdata) {
+        struct rows *r = userdata;
+
+        r->len += (size_t)snprintf(r->text + r->len, sizeof(r->text) - r->len, "%s|%llu|%llu|%s|%s|%s\n", b->path,
+                                   (unsigned long long)b->address, (unsigned long long)b->size,
+                                   b->build_id ?: "NULL", b->hash ?: "NULL", b->note ?: "NULL");
+        r->n++;
+        return 0;
+}
+
+static const char *sweep_refuse;        /* the hash sweep_remove() cannot remove */
+
+static int sweep_remove(const char *hash, void *userdata) {
+        (void)userdata;
+        return sweep_refuse && !strcmp(hash, sweep_refuse) ? -EBUSY : 0;
+}
+
+/* The files a crash had mapped: recorded once per crash, each kept file counted once, and
+ * unused once no present core refers to it. */
+static void test_binaries(void) {
+        const char *dir = new_dir("binaries");
+        sqlite3 *db = open_store(dir);
+        int64_t a = captured(db, record(T0, 0, 1, "/usr/bin/python3.11", "python3"), "cores/a", 1000);
+        int64_t b = captured(db, record(T0 + SEC, 0, 1, "/usr/bin/python3.11", "python3"), "cores/b", 1000);
+        static const char h1[] = "1111111111111111111111111111111111111111111111111111111111111111",
+                          h2[] = "2222222222222222222222222222222222222222222222222222222222222222";
+        struct crash_binary files[] = {
+                { .path = "/usr/bin/python3.11", .address = 0x400000, .size = 7000, .build_id = "abcd", .hash = h1 },
+                { .path = "/usr/lib/libc.so.6", .address = 0x7f0000000000, .size = 2000, .build_id = "ef01", .hash = h2 },
+                { .path = "/opt/huge.so", .address = 0x7f1000000000, .size = 1ull << 33,
+                  .note = "larger than MaxBinarySize" },
+        };
+        struct rows rows = {};
+        char **unused = NULL;
+        size_t n = 0;
+
+        TAP_EQ_INT(store_cores_size(db), 2000, "two cores: 2000 bytes");
+        TAP_EQ_INT(store_add_binaries(db, a, files, 3, T0), 0, "crash a's three files");
+        TAP_EQ_INT(store_add_binaries(db, b, files, 2, T0 + SEC), 0, "crash b's two (the same bytes)");
+        TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 2, "two kept files, once each");
+        TAP_EQ_INT(store_cores_size(db), 2000 + 9000, "MaxUse counts them once: cores and binaries");
+        TAP_EQ_INT(store_list_binaries(db, a, binaries_row, &rows), 0, "store_list_binaries");
+        EQ_STR(rows.text,
+               "/opt/huge.so|139706696204288|8589934592|NULL|NULL|larger than MaxBinarySize\n"
+               "/usr/bin/python3.11|4194304|7000|abcd|1111111111111111111111111111111111111111111111111111111111111111|NULL\n"
+               "/usr/lib/libc.so.6|139637976727552|2000|ef01|2222222222222222222222222222222222222222222222222222222222222222|NULL\n",
+               "crash a's files in path order, the one not kept with its reason");
+        TAP_EQ_INT(store_unused_binaries(db, 100, &unused, &n), 0, "store_unused_binaries");
+        TAP_EQ_INT((int)n, 0, "none unused while both cores are present");
+        free(unused);
+        TAP_EQ_INT(store_mark_core_removed(db, a, "test"), 0, "crash a's core removed");
+        store_unused_binaries(db, 100, &unused, &n);
+        TAP_EQ_INT((int)n, 0, "still none: crash b's core needs both");
+        free(unused);
+        store_mark_core_removed(db, b, "test");
+        store_unused_binaries(db, 100, &unused, &n);
+        tap_ok(n == 2, "both unused once no present core refers to them");
+        for (size_t i = 0; i < n; i++)
+                free(unused[i]);
+        free(unused);
+        unsigned swept = 0;
+        sweep_refuse = h2;
+        TAP_EQ_INT(store_sweep_binaries(db, 100, sweep_remove, NULL, &swept), 0, "store_sweep_binaries");
+        tap_ok(swept == 1 && sql_int(db, "SELECT count(*) FROM binaries") == 1,
+               "one swept; the one whose file could not be removed keeps its row");
+        sweep_refuse = NULL;
+        store_sweep_binaries(db, 100, sweep_remove, NULL, &swept);
+        TAP_EQ_INT(swept, 1, "and goes the next time");
+        TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 0, "no kept file left");
+        TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM crash_binaries"), 5, "the crashes still say what they had mapped");
+        sqlite3_close(db);
+}
+
 static void test_retention(void) {
         const char *dir = new_dir("retention");
         sqlite3 *db = open_store(dir);
@@ -1448,6 +1521,7 @@ int main(void) {
         test_queue();
         test_file_report();
         test_frame_build_id();
+        test_binaries();
         test_transactions();
         test_reads();
         test_retention();
