@@ -12,45 +12,11 @@
 
 #include "binaries.h"
 #include "build_id.h"
+#include "proc_info.h"
 #include "util.h"
 
-#define MAPS_MAX (8u << 20)             /* bytes of /proc/PID/maps read */
 #define HEADER_BYTES 4096               /* where a build-id note is looked for */
 #define COPY_CHUNK (1u << 20)
-
-/* /proc/PID/maps, NUL-terminated, at most MAPS_MAX bytes; NULL when unreadable */
-static char *read_maps(int procfd) {
-        _cleanup_close_ int fd = openat(procfd, "maps", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        size_t cap = 1 << 16, n = 0;
-        char *p = NULL;
-
-        if (fd < 0)
-                return NULL;
-        for (;;) {
-                ssize_t r;
-
-                if (n == cap || !p) {
-                        char *q;
-
-                        if (p && cap >= MAPS_MAX)
-                                break;
-                        cap = p ? cap * 2 : cap;
-                        q = realloc(p, cap + 1);
-                        if (!q)
-                                break;
-                        p = q;
-                }
-                r = read(fd, p + n, cap - n);
-                if (r < 0 && errno == EINTR)
-                        continue;
-                if (r <= 0)
-                        break;
-                n += (size_t)r;
-        }
-        if (p)
-                p[n] = 0;
-        return p;
-}
 
 static bool seen(const struct binaries *b, dev_t dev, ino_t ino) {
         for (size_t i = 0; i < b->n; i++)
@@ -99,7 +65,8 @@ static int read_build_id(int fd, struct mapped_file *f) {
 }
 
 void binaries_take(int procfd, struct binaries *b) {
-        _cleanup_free_ char *maps = read_maps(procfd);
+        size_t maps_len;
+        _cleanup_free_ char *maps = proc_read_at(procfd, "maps", PROC_MAX_MAPS, &maps_len);
         char *line, *save = NULL;
 
         *b = (struct binaries) { .dirfd = -1 };

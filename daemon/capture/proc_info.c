@@ -14,8 +14,7 @@
 #include "util.h"
 #include "proc_info.h"
 
-/* Up to max bytes of dirfd/name; *len set; NULL on failure. */
-static char *read_at(int dirfd, const char *name, size_t max, size_t *len) {
+char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len) {
         int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         size_t cap = 4096, n = 0;
         char *p;
@@ -90,7 +89,7 @@ static char *script_of(const char *s, size_t n, const char *exe, const char *com
                 const char *e = memchr(s + i, 0, n - i);
 
                 if (!e)
-                        break;          /* read_at() NUL-terminates, but a cut argument is no argument */
+                        break;          /* proc_read_at() NUL-terminates, but a cut argument is no argument */
                 argv[argc++] = s + i;
                 i = (size_t)(e - s) + 1;
         }
@@ -109,7 +108,7 @@ bool looks_like_python(const char *path) {
 /* Is any mapped file a libpython? (for processes whose executable is called otherwise: uwsgi, embedded) */
 static bool maps_python(int procfd) {
         size_t n;
-        char *maps = read_at(procfd, "maps", PROC_MAX_MAPS, &n), *line, *save = NULL;
+        char *maps = proc_read_at(procfd, "maps", PROC_MAX_MAPS, &n), *line, *save = NULL;
         bool found = false;
 
         if (!maps)
@@ -145,7 +144,7 @@ static void read_threads(int procfd, struct buf *b) {
                 if (!isdigit((unsigned char)de->d_name[0]) || strlen(de->d_name) > 10)
                         continue;
                 snprintf(path, sizeof(path), "%.12s/comm", de->d_name);
-                comm = read_at(dirfd(d), path, 64, &n);
+                comm = proc_read_at(dirfd(d), path, 64, &n);
                 if (comm && n && comm[n - 1] == '\n')
                         n--;
                 snprintf(num, sizeof(num), "%s[%.12s,", first ? "" : ",", de->d_name);
@@ -176,7 +175,7 @@ static bool same_ns(int procfd, const char *ns) {
 /* "0::/system.slice/foo.service" -> "/system.slice/foo.service"; the unit is its last .service/.scope */
 static void read_cgroup(int procfd, struct proc_info *pi) {
         size_t n;
-        char *cg = read_at(procfd, "cgroup", 64 << 10, &n), *line, *save = NULL;
+        char *cg = proc_read_at(procfd, "cgroup", 64 << 10, &n), *line, *save = NULL;
 
         if (!cg)
                 return;
@@ -201,7 +200,7 @@ static void read_cgroup(int procfd, struct proc_info *pi) {
 
 static void read_status(int procfd, struct proc_info *pi) {
         size_t n;
-        char *st = read_at(procfd, "status", 64 << 10, &n), *line, *save = NULL;
+        char *st = proc_read_at(procfd, "status", 64 << 10, &n), *line, *save = NULL;
 
         if (!st)
                 return;
@@ -215,7 +214,7 @@ static void read_status(int procfd, struct proc_info *pi) {
 
 static void read_limits(int procfd, struct proc_info *pi) {
         size_t n;
-        char *lim = read_at(procfd, "limits", 64 << 10, &n), *line, *save = NULL;
+        char *lim = proc_read_at(procfd, "limits", 64 << 10, &n), *line, *save = NULL;
 
         pi->rlimit_core = -2;
         if (!lim)
@@ -236,7 +235,7 @@ static int32_t pidfd_pid(int pidfd) {
         int32_t pid = -1;
 
         snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-        info = read_at(AT_FDCWD, path, 4096, &n);
+        info = proc_read_at(AT_FDCWD, path, 4096, &n);
         if (info && (p = strstr(info, "\nPid:")))
                 pid = (int32_t)strtol(p + 5, NULL, 10);
         free(info);
@@ -246,7 +245,7 @@ static int32_t pidfd_pid(int pidfd) {
 /* "CoreDumping: 1" in /proc/PID/status: the kernel is dumping this process right now. */
 static bool core_dumping(int procfd) {
         size_t n;
-        char *st = read_at(procfd, "status", 64 << 10, &n), *p;
+        char *st = proc_read_at(procfd, "status", 64 << 10, &n), *p;
         bool yes = false;
 
         if (st && (p = strstr(st, "\nCoreDumping:")))
@@ -286,7 +285,7 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
         char *s;
 
         *pi = (struct proc_info) { .rlimit_core = -2 };
-        s = read_at(procfd, "comm", sizeof(pi->comm) - 1, &n);
+        s = proc_read_at(procfd, "comm", sizeof(pi->comm) - 1, &n);
         if (s) {
                 if (n && s[n - 1] == '\n')
                         s[--n] = 0;
@@ -295,12 +294,12 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
         }
         pi->exe = read_link(procfd, "exe");
         pi->cwd = read_link(procfd, "cwd");
-        s = read_at(procfd, "cmdline", PROC_MAX_CMDLINE, &n);
+        s = proc_read_at(procfd, "cmdline", PROC_MAX_CMDLINE, &n);
         json_strings(&pi->cmdline, s ? s : "", s ? n : 0);
         pi->script = script_of(s ? s : "", s ? n : 0, pi->exe, pi->comm);
         free(s);
         if (want_environ) {
-                s = read_at(procfd, "environ", PROC_MAX_ENVIRON, &n);
+                s = proc_read_at(procfd, "environ", PROC_MAX_ENVIRON, &n);
                 json_strings(&pi->environ, s ? s : "", s ? n : 0);
                 free(s);
         }

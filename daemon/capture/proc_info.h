@@ -48,5 +48,8 @@ int proc_open(int32_t pid, int pidfd);
 void proc_info_read(int procfd, bool want_environ, struct proc_info *pi);
 void proc_info_free(struct proc_info *pi);
 
+/* Up to max bytes of dirfd/name, NUL-terminated, *len set; NULL when unreadable or out of memory. */
+char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len);
+
 /* "python3.11", "/usr/lib/libpython3.12.so.1.0" -> true */
 bool looks_like_python(const char *path);

@@ -84,6 +84,23 @@ def _pdeathsig(sig=signal.SIGTERM):
 STARTED = []          # Popen objects: pystackd, journald
 
 
+def stop_started(keep=None):
+    """Stop (SIGTERM, then SIGKILL after 15 s) and forget every process
+    started through this module but `keep` (a case's pystackds, not the
+    journald the cases share)."""
+    for p in list(STARTED):
+        if p is keep:
+            continue
+        if p.poll() is None:
+            p.terminate()
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        STARTED.remove(p)
+
+
 def cleanup_processes():
     """SIGTERM, then SIGKILL, every process started through this module
     that is still running (by its own pid only)."""

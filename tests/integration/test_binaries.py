@@ -225,15 +225,7 @@ def main():
                     tap.ok(False, "%s: the harness" % name, traceback.format_exc().splitlines())
                 finally:
                     fx.reset_pattern()
-                    for p in list(pf.STARTED):
-                        if jd.proc is not p and p.poll() is None:
-                            p.terminate()
-                            try:
-                                p.wait(timeout=15)
-                            except subprocess.TimeoutExpired:
-                                p.kill()
-                        if jd.proc is not p:
-                            pf.STARTED.remove(p)
+                    pf.stop_started(keep=jd.proc)    # this case's pystackds, not the journald
             jd.stop()
     finally:
         pf.cleanup_processes()

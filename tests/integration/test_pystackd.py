@@ -1132,17 +1132,7 @@ def main():
                            traceback.format_exc().splitlines())
                 finally:
                     fx.reset_pattern()
-                    # this case's pystackds (not the journald)
-                    for p in list(pf.STARTED):
-                        if jd.proc is not p and p.poll() is None:
-                            p.terminate()
-                            try:
-                                p.wait(timeout=15)
-                            except subprocess.TimeoutExpired:
-                                p.kill()
-                                p.wait()
-                        if jd.proc is not p:
-                            pf.STARTED.remove(p)
+                    pf.stop_started(keep=jd.proc)    # this case's pystackds, not the journald
                     fx.kill_children()
                 tap.diag("%s: %.1fs" % (name, time.time() - t0))
             jrc = jd.stop()
