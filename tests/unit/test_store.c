@@ -282,7 +282,7 @@ static void test_open(void) {
         struct stat sb;
         mode_t old = umask(0);
 
-        TAP_EQ_INT(store_schema_version(), 4, "the schema is at version 4");
+        TAP_EQ_INT(store_schema_version(), 5, "the schema is at version 5");
         TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "store_open_current creates a store: %s", err);
         umask(old);
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
@@ -317,16 +317,16 @@ static void test_open(void) {
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 5;");
+        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 6;");
         sqlite3_close(raw);
         db = NULL;
         err[0] = 0;
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 5 is refused with -EPROTO");
-        EQ_STR(err, "the store's schema (version 5) is newer than this program's (4)", "with a message saying why");
+        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 6 is refused with -EPROTO");
+        EQ_STR(err, "the store's schema (version 6) is newer than this program's (5)", "with a message saying why");
         tap_ok(db == NULL, "and no handle");
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 5, "the newer store is left as it was");
+        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 6, "the newer store is left as it was");
         TAP_EQ_INT(sql_int(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'crashes'"), 0,
                    "with no table of ours added");
         sqlite3_close(raw);
@@ -458,7 +458,7 @@ static void test_migration(void) {
         TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "a version-2 store opens: %s", err);
         if (!db)
                 return;
-        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 4, "and is migrated to version 4");
+        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 5, "and is migrated to version 5");
         EQ_STR(sql_rows(db, "SELECT id, script FROM crashes ORDER BY id"),
                "1|worker.py\n2|w.py\n3|-m pkg.mod\n4|-c\n5|foo\n6|-c\n7|myprog\n8|x.py\n",
                "script derived by pystack_script() from cmdline, exe and comm");
