@@ -312,6 +312,17 @@ int store_forget_binary(sqlite3 *db, const char *hash) {
         return store_run(db, st);
 }
 
+int store_binary_known(sqlite3 *db, const char *hash) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT 1 FROM binaries WHERE hash = ?", &st);
+
+        if (r < 0)
+                return r;
+        store_bind_text(st, 1, hash);
+        r = sqlite3_step(st);
+        return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : store_error(db);
+}
+
 int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
                          unsigned *removed) {
         _cleanup_txn_ sqlite3 *txn = NULL;

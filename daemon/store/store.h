@@ -145,6 +145,9 @@ int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n);
 /* The file is gone: its row too.  0 or -errno. */
 int store_forget_binary(sqlite3 *db, const char *hash);
 
+/* binaries/<hash> has its row: 1, 0 (a file a handler linked before it was killed), or -errno. */
+int store_binary_known(sqlite3 *db, const char *hash);
+
 /*
  * In one write transaction: each of up to max unused files (as above) goes through remove(), and
  * its row with it when remove() returns 0.  A handler recording a crash that needs one of them

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "retention.h"
 #include "store.h"
 #include "tap.h"
 #include "util.h"
@@ -1422,6 +1423,27 @@ static void test_binaries(void) {
         TAP_EQ_INT(swept, 1, "and goes the next time");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 0, "no kept file left");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM crash_binaries"), 5, "the crashes still say what they had mapped");
+
+        /* files a handler linked and was killed before recording: gone once they are old */
+        static const char orphan[] = "3333333333333333333333333333333333333333333333333333333333333333";
+        int sfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const char *names[] = { orphan, h1, "not-a-hash", "33333333333333333333333333333333333333333333333333333333333333" };
+        mkdirat(sfd, "binaries", 0700);
+        for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+                char path[128];
+                snprintf(path, sizeof(path), "binaries/%s", names[i]);
+                close(openat(sfd, path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+        }
+        sql_exec(db, "INSERT INTO binaries (hash, size) VALUES ('" "1111111111111111111111111111111111111111111111111111111111111111" "', 1)");
+        int64_t now = clock_usec(CLOCK_REALTIME);
+        TAP_EQ_INT(retention_sweep_orphans(db, sfd, now), 0, "a file without a row, just linked: left (its handler may be recording it)");
+        TAP_EQ_INT(retention_sweep_orphans(db, sfd, now + ORPHAN_AGE_USEC + SEC), 1,
+                   "older than ORPHAN_AGE_USEC: removed");
+        tap_ok(faccessat(sfd, "binaries/3333333333333333333333333333333333333333333333333333333333333333", F_OK, 0) < 0 &&
+               faccessat(sfd, "binaries/1111111111111111111111111111111111111111111111111111111111111111", F_OK, 0) == 0 &&
+               faccessat(sfd, "binaries/not-a-hash", F_OK, 0) == 0,
+               "only the orphan: a file with its row, and names no handler makes, stay");
+        close(sfd);
         sqlite3_close(db);
 }
 
