@@ -1242,8 +1242,8 @@ static void test_reads(void) {
         /* store_get_crash */
         static const char *const names[_COL_MAX] = {
                 "id", "time_usec", "pid", "pid_ns", "tid", "uid", "gid", "signal", "comm", "exe", "cwd", "cgroup",
-                "unit", "container", "dumpable", "rlimit_core", "boot_id", "hostname", "core_path", "core_size",
-                "core_stored_size", "core_state", "capture_note", "suppressed", "state", "attempts", "error",
+                "unit", "container", "container_runtime", "container_id", "dumpable", "rlimit_core", "boot_id",
+                "hostname", "core_path", "core_size", "core_stored_size", "core_state", "capture_note", "suppressed", "state", "attempts", "error",
                 "python_version", "signature", "analyzed_usec", "cmdline", "thread_names", "script", "title",
                 "count", "first_usec", "last_usec", "core_truncated",
         };
