@@ -282,7 +282,7 @@ static void test_open(void) {
         struct stat sb;
         mode_t old = umask(0);
 
-        TAP_EQ_INT(store_schema_version(), 4, "the schema is at version 4");
+        TAP_EQ_INT(store_schema_version(), 5, "the schema is at version 5");
         TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "store_open_current creates a store: %s", err);
         umask(old);
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
@@ -317,16 +317,16 @@ static void test_open(void) {
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 5;");
+        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 6;");
         sqlite3_close(raw);
         db = NULL;
         err[0] = 0;
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 5 is refused with -EPROTO");
-        EQ_STR(err, "the store's schema (version 5) is newer than this program's (4)", "with a message saying why");
+        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 6 is refused with -EPROTO");
+        EQ_STR(err, "the store's schema (version 6) is newer than this program's (5)", "with a message saying why");
         tap_ok(db == NULL, "and no handle");
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 5, "the newer store is left as it was");
+        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 6, "the newer store is left as it was");
         TAP_EQ_INT(sql_int(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'crashes'"), 0,
                    "with no table of ours added");
         sqlite3_close(raw);
@@ -458,7 +458,7 @@ static void test_migration(void) {
         TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "a version-2 store opens: %s", err);
         if (!db)
                 return;
-        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 4, "and is migrated to version 4");
+        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 5, "and is migrated to version 5");
         EQ_STR(sql_rows(db, "SELECT id, script FROM crashes ORDER BY id"),
                "1|worker.py\n2|w.py\n3|-m pkg.mod\n4|-c\n5|foo\n6|-c\n7|myprog\n8|x.py\n",
                "script derived by pystack_script() from cmdline, exe and comm");
@@ -1391,6 +1391,15 @@ static void test_binaries(void) {
         TAP_EQ_INT(store_cores_size(db), 2000, "two cores: 2000 bytes");
         TAP_EQ_INT(store_add_binaries(db, a, files, 3, T0), 0, "crash a's three files");
         TAP_EQ_INT(store_add_binaries(db, b, files, 2, T0 + SEC), 0, "crash b's two (the same bytes)");
+        /* two files under one name in maps (a library renamed over and mapped again): a row each */
+        struct crash_binary twice[] = {
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f2000000000, .size = 7000, .hash = h1 },
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f3000000000, .size = 2000, .hash = h2 },
+        };
+        TAP_EQ_INT(store_add_binaries(db, a, twice, 2, T0), 0, "two files under one name");
+        TAP_EQ_INT(sql_int(db, "SELECT count(DISTINCT hash) FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'"),
+                   2, "a row each");
+        sql_exec(db, "DELETE FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 2, "two kept files, once each");
         TAP_EQ_INT(store_cores_size(db), 2000 + 9000, "MaxUse counts them once: cores and binaries");
         TAP_EQ_INT(store_list_binaries(db, a, binaries_row, &rows), 0, "store_list_binaries");
