@@ -1392,6 +1392,15 @@ static void test_binaries(void) {
         TAP_EQ_INT(store_cores_size(db), 2000, "two cores: 2000 bytes");
         TAP_EQ_INT(store_add_binaries(db, a, files, 3, T0), 0, "crash a's three files");
         TAP_EQ_INT(store_add_binaries(db, b, files, 2, T0 + SEC), 0, "crash b's two (the same bytes)");
+        /* two files under one name in maps (a library renamed over and mapped again): a row each */
+        struct crash_binary twice[] = {
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f2000000000, .size = 7000, .hash = h1 },
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f3000000000, .size = 2000, .hash = h2 },
+        };
+        TAP_EQ_INT(store_add_binaries(db, a, twice, 2, T0), 0, "two files under one name");
+        TAP_EQ_INT(sql_int(db, "SELECT count(DISTINCT hash) FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'"),
+                   2, "a row each");
+        sql_exec(db, "DELETE FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 2, "two kept files, once each");
         TAP_EQ_INT(store_cores_size(db), 2000 + 9000, "MaxUse counts them once: cores and binaries");
         TAP_EQ_INT(store_list_binaries(db, a, binaries_row, &rows), 0, "store_list_binaries");
