@@ -632,6 +632,9 @@ static void keep_binaries(struct capture *c) {
                 lim.max_total = room > need ? room - need : 0;
                 lim.max_total_is_room = true;
         }
+        if (c->bin.truncated)
+                log_msg(LOG_WARNING, "crash of process %d: more than %d mapped files (or %d opens): the rest are "
+                        "not kept", c->a.pid, BINARIES_MAX_FILES, 4 * BINARIES_MAX_FILES);
         r = binaries_store(c->storage_fd, &lim, &c->bin, &added);
         if (r < 0)
                 log_msg(LOG_WARNING, "crash of process %d: cannot keep its binaries: %s", c->a.pid, strerror(-r));
