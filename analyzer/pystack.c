@@ -43,6 +43,8 @@ static void help(FILE *out) {
               "                           kept at the crash: used first, if its build-id matches\n"
               "      --no-color           never colour the output (the default off a terminal)\n"
               "      --no-source          do not print source lines under Python frames\n"
+              "      --source-root=D      read source lines only under directory D, as if it were /\n"
+              "                           (the crashed process's root: a container's); none elsewhere\n"
               "  -h, --help               show this help\n"
               "  -V, --version            show the version\n"
               "\n"
@@ -88,7 +90,7 @@ static void print_error(const char *core_path, const char *error) {
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
-       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY };
+       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY, OPT_SOURCE_ROOT };
 
 /* What the command line asks for. */
 struct cli {
@@ -109,6 +111,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 { "binary", required_argument, NULL, OPT_BINARY },
                 { "no-color", no_argument, NULL, OPT_NO_COLOR },
                 { "no-source", no_argument, NULL, OPT_NO_SOURCE },
+                { "source-root", required_argument, NULL, OPT_SOURCE_ROOT },
                 { "native", no_argument, NULL, OPT_NATIVE },
                 { "native-all", no_argument, NULL, OPT_NATIVE_ALL },
                 { "native-last", no_argument, NULL, OPT_NATIVE_LAST },
@@ -191,6 +194,9 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                         break;
                 case OPT_NO_SOURCE:
                         cli->ropts.source = false;
+                        break;
+                case OPT_SOURCE_ROOT:
+                        cli->ropts.source_root = optarg;
                         break;
                 case OPT_NATIVE:
                         cli->opts.native = NATIVE_ON;

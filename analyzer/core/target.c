@@ -275,7 +275,7 @@ uint64_t target_module_bias(struct target *t, struct module *m) {
         return m->base - elf_image_first_load_vaddr(img);
 }
 
-/* One module per distinct path, in the order the kernel listed them. */
+/* One module per file mapped (its mappings listed together under one path), in the kernel's order. */
 static int build_modules(struct target *t) {
         const struct core_file *c = t->core;
 
@@ -286,8 +286,11 @@ static int build_modules(struct target *t) {
                 const struct core_mapping *m = &c->mappings[i];
                 struct module *mod = NULL;
 
-                /* the kernel lists one file's mappings next to each other */
-                if (t->n_modules && strcmp(t->modules[t->n_modules - 1].path, m->path) == 0)
+                /* the kernel lists one file's mappings next to each other; a second mapping of offset
+                 * 0 under the same name is another file (two deleted versions of one path, a memfd
+                 * name used twice) or another copy: its own module, found by its own address */
+                if (t->n_modules && strcmp(t->modules[t->n_modules - 1].path, m->path) == 0 &&
+                    !(m->file_offset == 0 && t->modules[t->n_modules - 1].base))
                         mod = &t->modules[t->n_modules - 1];
                 if (!mod) {
                         mod = &t->modules[t->n_modules++];

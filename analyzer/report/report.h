@@ -11,6 +11,7 @@
 struct report_options {
         bool color;                     /* ANSI colours (a terminal only) */
         bool source;                    /* print source lines under Python frames */
+        const char *source_root;        /* read them only under this root (--source-root), or NULL */
         const char *text;               /* JSON only: the text report, embedded as "text" (or NULL) */
 };
 

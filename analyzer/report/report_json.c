@@ -268,7 +268,8 @@ static void put_thread(FILE *out, const struct analysis *a, const struct thread_
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
         const struct core_process *p = &a->core->process;
         const struct core_signal *s = &a->core->signal;
-        struct source_cache *src = o->source ? source_cache_new(a->target->opts->lib_search_root) : NULL;
+        struct source_cache *src = !o->source ? NULL : o->source_root ? source_cache_new(o->source_root, true) :
+                                  source_cache_new(a->target->opts->lib_search_root, false);
         int signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
 
         struct crash_summary sum;

@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #include <ctype.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "source_lines.h"
 #include "util.h"
@@ -16,18 +20,28 @@ struct source_file {
 };
 
 struct source_cache {
-        char *root;
+        int root_fd;            /* the tree the process ran in, or -1 */
+        bool root_only;         /* nothing outside it is read */
         struct source_file files[SOURCE_MAX_FILES];
         size_t n;
         char line[1024];
 };
 
-struct source_cache *source_cache_new(const char *root) {
+struct source_cache *source_cache_new(const char *root, bool root_only) {
         struct source_cache *c = calloc(1, sizeof(struct source_cache));
+        struct stat st;
 
-        if (c && root && !(c->root = strdup(root))) {
-                free(c);
+        if (!c)
                 return NULL;
+        c->root_fd = -1;
+        c->root_only = root_only;
+        if (root) {
+                c->root_fd = open_path_or_fd(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+                /* a handle that is not a directory is no root (and none is used: root_only reads nothing) */
+                if (c->root_fd >= 0 && (fstat(c->root_fd, &st) < 0 || !S_ISDIR(st.st_mode))) {
+                        close(c->root_fd);
+                        c->root_fd = -1;
+                }
         }
         return c;
 }
@@ -40,29 +54,56 @@ void source_cache_free(struct source_cache *c) {
                 free(c->files[i].text);
                 free(c->files[i].line_starts);
         }
-        free(c->root);
+        if (c->root_fd >= 0)
+                close(c->root_fd);
         free(c);
 }
 
-static int open_source(const char *path) {
-        return open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+/*
+ * A regular file, opened for reading: looked at through an O_PATH handle first, so that a device
+ * named like a source file is never opened (opening one can have effects), then opened by the same
+ * resolution and checked to be the same file.  Under a root (dirfd), resolved as if it were / (its
+ * links and ".." stay inside it, /proc's magic links are refused).
+ */
+static int open_regular(int dirfd, const char *path, bool in_root) {
+        struct open_how how = {
+                .flags = O_PATH | O_CLOEXEC,
+                .resolve = in_root ? RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS : 0,
+        };
+        struct stat a, b;
+        int p, fd;
+
+        p = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (p < 0)
+                return -errno;
+        if (fstat(p, &a) < 0 || !S_ISREG(a.st_mode) || a.st_size > SOURCE_MAX_FILE) {
+                close(p);
+                return -EINVAL;
+        }
+        close(p);
+        how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &b) < 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
+                close(fd);
+                return -EINVAL;
+        }
+        return fd;
 }
 
-static void load(struct source_file *f, const char *root) {
+static void load(struct source_file *f, const struct source_cache *c) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         size_t got = 0, allocated = 0;
 
         if (f->path[0] == '<')  /* "<string>", "<stdin>", "<frozen ...>" */
                 return;
-        if (root && f->path[0] == '/') {
-                _cleanup_free_ char *inside = NULL;
-
-                if (asprintf(&inside, "%s%s", root, f->path) >= 0)
-                        fd = open_source(inside);
-        }
-        if (fd < 0)
-                fd = open_source(f->path);
+        /* under a root: absolute names only (a relative one was relative to a cwd we do not know) */
+        if (c->root_fd >= 0 && f->path[0] == '/')
+                fd = open_regular(c->root_fd, f->path, true);
+        if (fd < 0 && !c->root_only)
+                fd = open_regular(AT_FDCWD, f->path, false);
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_FILE)
                 return;
         f->text = malloc(st.st_size + 1);
@@ -110,7 +151,7 @@ const char *source_line(struct source_cache *c, const char *file, int line) {
                 if (!f->path)
                         return NULL;
                 c->n++;
-                load(f, c->root);
+                load(f, c);
         }
         if (!f->text || (size_t)line > f->n_lines)
                 return NULL;

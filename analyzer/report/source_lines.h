@@ -9,6 +9,7 @@
  * SOURCE_MAX_FILE bytes each, and at most SOURCE_MAX_FILES files per report.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SOURCE_MAX_FILE (16u << 20)
@@ -16,9 +17,14 @@
 
 struct source_cache;
 
-/* root (may be NULL): the tree the process ran in (--lib-search-root); a
- * file is read below it first, then where the host has it. */
-struct source_cache *source_cache_new(const char *root);
+/*
+ * root (may be NULL; a path or /dev/fd/N): the tree the process ran in.  A
+ * file is read below it first, resolved as if it were / (openat2's
+ * RESOLVE_IN_ROOT: its links cannot lead out of it), then — unless
+ * root_only — where the host has it.  root_only with a root that cannot be
+ * opened: no line at all.
+ */
+struct source_cache *source_cache_new(const char *root, bool root_only);
 void source_cache_free(struct source_cache *c);
 
 /* Line `line` (1-based) of file, without leading/trailing white space, or

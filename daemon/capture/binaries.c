@@ -27,12 +27,15 @@ static bool seen(const struct binaries *b, dev_t dev, ino_t ino) {
 
 /*
  * The file behind one mapping: opened O_PATH through map_files/ (no open of a device or FIFO
- * ever happens), checked to be a regular file, reopened read-only through our own descriptor.
+ * ever happens), checked to be a regular file, reopened read-only through our own descriptor,
+ * never waiting (a lease another process holds on it makes that fail: -EWOULDBLOCK).  st is
+ * filled, and its mode a regular file's, when the file is a regular one however the reopen went.
  */
 static int open_mapping(int procfd, uint64_t start, uint64_t end, struct stat *st) {
         char name[64], self[64];
         _cleanup_close_ int path_fd = -1;
 
+        st->st_mode = 0;
         snprintf(name, sizeof(name), "map_files/%" PRIx64 "-%" PRIx64, start, end);
         path_fd = openat(procfd, name, O_PATH | O_CLOEXEC);
         if (path_fd < 0)
@@ -102,7 +105,7 @@ void binaries_take(int procfd, struct binaries *b) {
                 }
                 opens++;
                 int fd = open_mapping(procfd, start, end, &st);
-                if (fd < 0 || seen(b, st.st_dev, st.st_ino)) {
+                if ((fd < 0 && !S_ISREG(st.st_mode)) || seen(b, st.st_dev, st.st_ino)) {
                         if (fd >= 0)
                                 close(fd);
                         continue;
@@ -114,6 +117,16 @@ void binaries_take(int procfd, struct binaries *b) {
                         .mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
                         .ctime_ns = (int64_t)st.st_ctim.tv_sec * 1000000000 + st.st_ctim.tv_nsec,
                 };
+                /* a regular file we could not open without waiting (a lease on it): recorded, not kept,
+                 * so that the record says what is missing; whether it was ELF cannot be known */
+                if (fd < 0) {
+                        f->note = fd == -EWOULDBLOCK ? "cannot be opened without waiting (a lease on it)" :
+                                                       "cannot be opened";
+                        if (!(f->path = strdup(line + path_at)))
+                                continue;
+                        b->n++;
+                        continue;
+                }
                 /* a data file (a locale archive, a cache) is not what an analysis needs */
                 if (read_build_id(fd, f) < 0 || !(f->path = strdup(line + path_at))) {
                         close(fd);
@@ -207,6 +220,8 @@ int binaries_store(int storage_fd, const struct binaries_limits *lim, struct bin
                 struct mapped_file *f = &b->files[i];
                 int r;
 
+                if (f->fd < 0)
+                        continue;       /* not opened at the crash (f->note says why) */
                 if (excluded(lim, f->path))
                         f->note = "excluded by BinariesExclude";
                 else if (f->size > lim->max_file)

@@ -452,6 +452,7 @@ struct capture {
         int64_t start, id;
         sqlite3 *db;                    /* NULL: not open (yet) */
         int storage_fd, cores_fd, raw_fd;
+        int root_fd;                    /* O_PATH on a container's root, for pystackd's analysis; -1 */
         uint64_t size;                  /* bytes of core taken */
         char name[256], rel[300];       /* the stored core's file name, and its path in the store */
 };
@@ -460,6 +461,7 @@ static void capture_done(struct capture *c) {
         store_close(c->db);
         closep(&c->raw_fd);
         closep(&c->cores_fd);
+        closep(&c->root_fd);
         closep(&c->storage_fd);
         proc_info_free(&c->pi);
         binaries_free(&c->bin);
@@ -477,6 +479,10 @@ static void gather_proc_info(struct capture *c) {
                 /* the files it mapped, while they are still the ones it ran (copied after) */
                 if (c->cfg.keep_binaries && (c->pi.python || c->cfg.capture == CAPTURE_ALL))
                         binaries_take(procfd, &c->bin);
+                /* a container's files are not the host's of the same names: the analysis reads its
+                 * source lines under its root, through this handle (we resolve nothing under it) */
+                if (c->pi.container)
+                        c->root_fd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
                 return;
         }
         /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
@@ -498,7 +504,8 @@ static void make_record(struct capture *c) {
                 .cmdline_json = c->proc_known ? buf_str(&pi->cmdline) : NULL, .script = pi->script,
                 .thread_names_json = c->proc_known ? buf_str(&pi->threads) : NULL,
                 .environ_json = c->cfg.store_environment && c->proc_known ? buf_str(&pi->environ) : NULL,
-                .container = pi->container, .dumpable = a->dumpable,
+                .container = pi->container, .container_runtime = pi->container_runtime,
+                .container_id = pi->container_id, .dumpable = a->dumpable,
                 .rlimit_core = pi->rlimit_core != -2 ? pi->rlimit_core : a->rlimit,
                 .core_size = -1, .core_state = CORE_PRESENT,
         };
@@ -625,6 +632,9 @@ static void keep_binaries(struct capture *c) {
                 lim.max_total = room > need ? room - need : 0;
                 lim.max_total_is_room = true;
         }
+        if (c->bin.truncated)
+                log_msg(LOG_WARNING, "crash of process %d: more than %d mapped files (or %d opens): the rest are "
+                        "not kept", c->a.pid, BINARIES_MAX_FILES, 4 * BINARIES_MAX_FILES);
         r = binaries_store(c->storage_fd, &lim, &c->bin, &added);
         if (r < 0)
                 log_msg(LOG_WARNING, "crash of process %d: cannot keep its binaries: %s", c->a.pid, strerror(-r));
@@ -660,14 +670,18 @@ static void record_binaries(struct capture *c) {
         free(hex);
 }
 
-/* pystackd may start analysing the raw core now, while we compress it: the two overlap. */
+/*
+ * pystackd may start analysing the raw core now, while we compress it: the two overlap.  A
+ * container's root goes with it (and only here: pystackd keeps it for the crash's analysis).
+ */
 static void hand_over_raw_core(struct capture *c) {
+        int fds[2] = { c->raw_fd, c->root_fd };
         char msg[64];
 
         if (c->id <= 0)
                 return;
         snprintf(msg, sizeof(msg), "CORE=%lld", (long long)c->id);
-        notify_daemon(c->cfg.runtime_directory, msg, c->raw_fd);
+        notify_daemon(c->cfg.runtime_directory, msg, fds, c->root_fd >= 0 ? 2 : 1);
 }
 
 /* The raw core as a seekable zstd file, linked into place under its final name. */
@@ -734,11 +748,11 @@ static void announce(const struct capture *c) {
         if (c->rec.core_state != CORE_PRESENT)
                 return;
         snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)c->id);
-        notify_daemon(c->cfg.runtime_directory, msg, -1);
+        notify_daemon(c->cfg.runtime_directory, msg, NULL, 0);
 }
 
 int main(int argc, char **argv) {
-        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .start = clock_usec(CLOCK_REALTIME) };
+        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .start = clock_usec(CLOCK_REALTIME) };
         const char *config_path = PYSTACK_CONF_DEFAULT;
         char err[512];
 

@@ -159,6 +159,15 @@ static void read_threads(int procfd, struct buf *b) {
         buf_puts(b, "]");
 }
 
+/* Its root directory is ours (the link followed to the directory itself, nothing under it). */
+static bool same_root(int procfd) {
+        struct stat a, b;
+
+        if (fstatat(procfd, "root", &a, 0) < 0 || stat("/", &b) < 0)
+                return true;    /* cannot tell: as the host, as for the namespaces */
+        return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+}
+
 static bool same_ns(int procfd, const char *ns) {
         char path[32];
         struct stat a, b;
@@ -172,18 +181,25 @@ static bool same_ns(int procfd, const char *ns) {
         return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 
-/* "0::/system.slice/foo.service" -> "/system.slice/foo.service"; the unit is its last .service/.scope */
+/*
+ * "0::/system.slice/foo.service" -> "/system.slice/foo.service"; the unit is its last
+ * .service/.scope.  The container is named by that path, or (a hybrid system's runtime that
+ * puts it in the v1 hierarchies only) by a v1 controller's path.
+ */
 static void read_cgroup(int procfd, struct proc_info *pi) {
         size_t n;
         char *cg = proc_read_at(procfd, "cgroup", 64 << 10, &n), *line, *save = NULL;
 
         if (!cg)
                 return;
-        for (line = strtok_r(cg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
-                if (strncmp(line, "0::", 3) == 0) {
+        for (line = strtok_r(cg, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                char *path = strchr(line, ':') ? strchr(strchr(line, ':') + 1, ':') : NULL;
+
+                if (strncmp(line, "0::", 3) == 0 && !pi->cgroup)
                         pi->cgroup = strdup(line + 3);
-                        break;
-                }
+                else if (path && !pi->container_id)
+                        (void)cgroup_container(path + 1, &pi->container_runtime, &pi->container_id);
+        }
         free(cg);
         if (!pi->cgroup)
                 return;
@@ -196,6 +212,93 @@ static void read_cgroup(int procfd, struct proc_info *pi) {
                 }
         }
         free(copy);
+        char *rt, *id;
+        if (cgroup_container(pi->cgroup, &rt, &id) == 0) {
+                /* the unified hierarchy's word first */
+                free(pi->container_runtime);
+                free(pi->container_id);
+                pi->container_runtime = rt, pi->container_id = id;
+        }
+}
+
+static bool hex64(const char *s, size_t n) {
+        return n == 64 && strspn(s, "0123456789abcdef") >= 64;
+}
+
+/* One cgroup path component, and the one above it: a container's runtime and id, or false. */
+static bool container_of(const char *comp, size_t n, const char *parent, size_t pn, const char **runtime,
+                         const char **id, size_t *id_len) {
+        /* "<prefix>-<64 hex>[.scope]": the systemd driver's scopes, and podman's cgroupfs ones */
+        static const struct { const char *prefix, *runtime; } scopes[] = {
+                { "docker-", "docker" }, { "libpod-", "podman" }, { "cri-containerd-", "containerd" },
+                { "crio-", "cri-o" },
+        };
+        size_t body = n > 6 && !memcmp(comp + n - 6, ".scope", 6) ? n - 6 : n;
+
+        for (size_t i = 0; i < sizeof(scopes) / sizeof(*scopes); i++) {
+                size_t l = strlen(scopes[i].prefix);
+                if (body == l + 64 && !memcmp(comp, scopes[i].prefix, l) && hex64(comp + l, 64)) {
+                        *runtime = scopes[i].runtime, *id = comp + l, *id_len = 64;
+                        return true;
+                }
+        }
+        /* the cgroupfs driver: "/docker/<64 hex>", "/kubepods/burstable/pod<uid>/<64 hex>" */
+        if (hex64(comp, n) && parent) {
+                *runtime = pn == 6 && !memcmp(parent, "docker", 6) ? "docker" :
+                           pn > 3 && !memcmp(parent, "pod", 3) ? "kubernetes" : NULL;
+                *id = comp, *id_len = 64;
+                return *runtime != NULL;
+        }
+        /* LXC names its containers: "lxc.payload.<name>" (4.0+), "/lxc/<name>" before */
+        if (n > 12 && !memcmp(comp, "lxc.payload.", 12)) {
+                *runtime = "lxc", *id = comp + 12, *id_len = n - 12;
+                return true;
+        }
+        if (parent && pn == 3 && !memcmp(parent, "lxc", 3)) {
+                *runtime = "lxc", *id = comp, *id_len = n;
+                return true;
+        }
+        /* systemd-machined's machines (systemd-nspawn, VMs): "machine-<name>.scope",
+         * "systemd-nspawn@<name>.service"; the name as systemd escaped it */
+        if (body != n && n > 8 + 6 && !memcmp(comp, "machine-", 8)) {
+                *runtime = "machine", *id = comp + 8, *id_len = n - 8 - 6;
+                return true;
+        }
+        if (n > 15 + 8 && !memcmp(comp, "systemd-nspawn@", 15) && !memcmp(comp + n - 8, ".service", 8)) {
+                *runtime = "systemd-nspawn", *id = comp + 15, *id_len = n - 15 - 8;
+                return true;
+        }
+        return false;
+}
+
+int cgroup_container(const char *cgroup, char **runtime, char **id) {
+        const char *rt = NULL, *found = NULL, *parent = NULL, *p = cgroup;
+        size_t found_len = 0, pn = 0;
+
+        *runtime = *id = NULL;
+        while (p && *p) {
+                const char *r, *i;
+                size_t n, il;
+
+                while (*p == '/')
+                        p++;
+                n = strcspn(p, "/");
+                if (n && container_of(p, n, parent, pn, &r, &i, &il) && il > 0)
+                        rt = r, found = i, found_len = il;
+                parent = p, pn = n;
+                p += n;
+        }
+        if (!found)
+                return -ENOENT;
+        *runtime = strdup(rt);
+        *id = strndup(found, found_len);
+        if (!*runtime || !*id) {
+                free(*runtime);
+                free(*id);
+                *runtime = *id = NULL;
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 static void read_status(int procfd, struct proc_info *pi) {
@@ -308,7 +411,9 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
         read_status(procfd, pi);
         read_limits(procfd, pi);
         pi->same_mount_ns = same_ns(procfd, "mnt");
-        pi->container = !pi->same_mount_ns || !same_ns(procfd, "pid") || !same_ns(procfd, "user");
+        /* a chroot too: its files are not the host's files of the same names */
+        pi->container = !pi->same_mount_ns || !same_ns(procfd, "pid") || !same_ns(procfd, "user") ||
+                        !same_root(procfd) || pi->container_id;
         pi->python = (pi->exe && looks_like_python(pi->exe)) || looks_like_python(pi->comm) ||
                      maps_python(procfd);
 }
@@ -318,6 +423,8 @@ void proc_info_free(struct proc_info *pi) {
         free(pi->cwd);
         free(pi->cgroup);
         free(pi->unit);
+        free(pi->container_runtime);
+        free(pi->container_id);
         free(pi->script);
         buf_free(&pi->cmdline);
         buf_free(&pi->environ);

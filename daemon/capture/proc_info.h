@@ -32,8 +32,10 @@ struct proc_info {
         struct buf threads;             /* JSON array of [tid, name] */
         char *cgroup;                   /* the cgroup v2 path */
         char *unit;                     /* the systemd unit from the cgroup path, or NULL */
-        bool container;                 /* its pid, mount or user namespace differs from ours */
+        bool container;                 /* its root, or its pid, mount or user namespace, differs from ours */
         bool same_mount_ns;
+        char *container_runtime;        /* "docker", "podman", ... from the cgroup path, or NULL */
+        char *container_id;             /* the runtime's id (or name) for it, or NULL */
         int64_t rlimit_core;            /* -1: unlimited, -2: unknown */
         bool python;                    /* exe or a mapped file looks like CPython */
 };
@@ -50,6 +52,13 @@ void proc_info_free(struct proc_info *pi);
 
 /* Up to max bytes of dirfd/name, NUL-terminated, *len set; NULL when unreadable or out of memory. */
 char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len);
+
+/*
+ * The container a cgroup v2 path names, by the runtimes' conventions: 0 and *runtime, *id
+ * (malloc'ed) when one does ("/system.slice/docker-<64 hex>.scope" -> "docker", "<64 hex>"),
+ * -ENOENT when none does, -ENOMEM.  The innermost container in the path wins.
+ */
+int cgroup_container(const char *cgroup, char **runtime, char **id);
 
 /* "python3.11", "/usr/lib/libpython3.12.so.1.0" -> true */
 bool looks_like_python(const char *path);

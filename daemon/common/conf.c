@@ -508,25 +508,32 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
         return r;
 }
 
-ssize_t send_with_fd(int sock, const struct sockaddr_un *to, const void *msg, size_t len, int fd, int flags) {
-        char cbuf[CMSG_SPACE(sizeof(int))] = {};
+ssize_t send_with_fds(int sock, const struct sockaddr_un *to, const void *msg, size_t len, const int *fds,
+                      size_t n_fds, int flags) {
+        char cbuf[CMSG_SPACE(SEND_MAX_FDS * sizeof(int))] = {};
         struct iovec iov = { .iov_base = (void *)msg, .iov_len = len };
         struct msghdr mh = { .msg_name = (void *)to, .msg_namelen = to ? sizeof(*to) : 0, .msg_iov = &iov,
                              .msg_iovlen = 1 };
 
-        if (fd >= 0) {
+        if (n_fds > SEND_MAX_FDS)
+                return -EINVAL;
+        if (n_fds > 0) {
                 mh.msg_control = cbuf;
-                mh.msg_controllen = sizeof(cbuf);
+                mh.msg_controllen = CMSG_SPACE(n_fds * sizeof(int));
                 struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
                 c->cmsg_level = SOL_SOCKET;
                 c->cmsg_type = SCM_RIGHTS;
-                c->cmsg_len = CMSG_LEN(sizeof(int));
-                memcpy(CMSG_DATA(c), &fd, sizeof(int));
+                c->cmsg_len = CMSG_LEN(n_fds * sizeof(int));
+                memcpy(CMSG_DATA(c), fds, n_fds * sizeof(int));
         }
         return sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
 }
 
-void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass) {
+ssize_t send_with_fd(int sock, const struct sockaddr_un *to, const void *msg, size_t len, int fd, int flags) {
+        return send_with_fds(sock, to, msg, len, &fd, fd >= 0, flags);
+}
+
+void notify_daemon(const char *runtime_dir, const char *msg, const int *fds, size_t n_fds) {
         struct sockaddr_un sa = { .sun_family = AF_UNIX };
         char last[NAME_MAX + 1], why[PATH_MAX + 128];
         struct stat st;
@@ -547,7 +554,7 @@ void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass) {
         snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/notify", dfd);
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd >= 0) {
-                (void)send_with_fd(fd, &sa, msg, strlen(msg), fd_to_pass, MSG_DONTWAIT);
+                (void)send_with_fds(fd, &sa, msg, strlen(msg), fds, n_fds, MSG_DONTWAIT);
                 close(fd);
         }
         close(dfd);

@@ -91,13 +91,17 @@ int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_
  * may not run, and that is fine: the work waits in the store.  Only a socket
  * of root's in a directory only root can change, addressed through a
  * descriptor of that directory: never a link to another program's socket.
- * fd_to_pass (>= 0) rides along (SCM_RIGHTS): the raw core of a crash being captured.
+ * fds (n_fds of them, at most SEND_MAX_FDS) ride along (SCM_RIGHTS): the raw core of a crash
+ * being captured, and the root of a container's process.
  */
-void notify_daemon(const char *runtime_dir, const char *msg, int fd_to_pass);
+void notify_daemon(const char *runtime_dir, const char *msg, const int *fds, size_t n_fds);
 
 /* msg (len bytes) on sock, to `to` (NULL: its peer), with descriptor fd (>= 0) as SCM_RIGHTS:
  * sendmsg()'s result; MSG_NOSIGNAL is added to flags. */
 struct sockaddr_un;
+#define SEND_MAX_FDS 2
+ssize_t send_with_fds(int sock, const struct sockaddr_un *to, const void *msg, size_t len, const int *fds,
+                      size_t n_fds, int flags);
 ssize_t send_with_fd(int sock, const struct sockaddr_un *to, const void *msg, size_t len, int fd, int flags);
 
 /* Parse text (for tests and the fuzzer): as config_load without the file checks. */

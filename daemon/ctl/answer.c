@@ -301,7 +301,12 @@ static void info_text(FILE *out, const struct crash_info *ci, const char *core_f
         info_line(out, "Working Dir", col_text(ci, COL_CWD));
         info_line(out, "Control Group", col_text(ci, COL_CGROUP));
         info_line(out, "Unit", col_text(ci, COL_UNIT));
-        info_line(out, "Container", col_int(ci, COL_CONTAINER) ? "yes (own namespaces)" : NULL);
+        if (col_text(ci, COL_CONTAINER_ID)) {
+                snprintf(buf, sizeof(buf), "%s %s", col_text(ci, COL_CONTAINER_RUNTIME) ?
+                         col_text(ci, COL_CONTAINER_RUNTIME) : "?", col_text(ci, COL_CONTAINER_ID));
+                info_line(out, "Container", buf);
+        } else
+                info_line(out, "Container", col_int(ci, COL_CONTAINER) ? "yes (its own root or namespaces)" : NULL);
         info_line(out, "Boot ID", col_text(ci, COL_BOOT_ID));
         info_line(out, "Hostname", col_text(ci, COL_HOSTNAME));
         snprintf(buf, sizeof(buf), "%s%s%s", col_text(ci, COL_CORE_STATE) ? col_text(ci, COL_CORE_STATE) : "?",

@@ -83,7 +83,8 @@ static void help(void) {
              "  vacuum               apply the retention limits now (root)\n"
              "\n"
              "Matches: a number (PID), a word (command name), a path (executable), or\n"
-             "ID=, PID=, COMM=, EXE=, UID=, SIG= (SIGSEGV, SEGV, 11), SIGNATURE=.\n"
+             "ID=, PID=, COMM=, EXE=, UID=, SIG= (SIGSEGV, SEGV, 11), SIGNATURE=,\n"
+             "CONTAINER= (the start of a container's id, or its name).\n"
              "\n"
              "Options:\n"
              "      --config=FILE     read FILE instead of " PYSTACK_CONF_DEFAULT "\n"
@@ -511,7 +512,7 @@ static int run_local(struct options *o, const struct config *c) {
         r = query_run(db, &o->q, -1, c->directory, stdout, err, sizeof(err));
         store_close(db);
         if (r == 0 && o->q.verb == VERB_ANALYZE)
-                notify_daemon(c->runtime_directory, "ANALYZE", -1);
+                notify_daemon(c->runtime_directory, "ANALYZE", NULL, 0);
         fflush(stdout);
         pager_end();
         if (r != 0)

@@ -22,6 +22,7 @@ static const char *const verb_names[_VERB_MAX] = {
 static const char *const match_names[] = {
         [MATCH_ID] = "ID", [MATCH_PID] = "PID", [MATCH_COMM] = "COMM", [MATCH_EXE] = "EXE",
         [MATCH_UID] = "UID", [MATCH_SIG] = "SIG", [MATCH_SIGNATURE] = "SIGNATURE",
+        [MATCH_CONTAINER] = "CONTAINER",
 };
 
 void query_init(struct query *q) {
@@ -95,7 +96,7 @@ int query_add_match(struct query *q, const char *arg, char *err, size_t errsz) {
                 for (size_t k = 0; k < sizeof(match_names) / sizeof(match_names[0]); k++)
                         if (strlen(match_names[k]) == (size_t)(eq - arg) && !strncmp(arg, match_names[k], eq - arg))
                                 return add(q, (enum match_key)k, eq + 1, err, errsz);
-                return errorf(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)",
+                return errorf(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)",
                             (int)(eq - arg), arg);
         }
         if (all_digits(arg))

@@ -91,14 +91,53 @@ static int add_kept(const struct crash_binary *b, void *userdata) {
         return 0;
 }
 
-/* In the child: shed everything, then become the analyzer. Never returns. */
+static void drop_root(struct daemon *d, unsigned i) {
+        close(d->roots[i].fd);
+        d->roots[i] = d->roots[--d->n_roots];
+}
+
+void analysis_keep_root(struct daemon *d, int64_t id, int fd) {
+        int64_t now = clock_usec(CLOCK_MONOTONIC);
+        unsigned oldest = 0;
+
+        for (unsigned i = d->n_roots; i-- > 0;)
+                if (d->roots[i].id == id || now - d->roots[i].since > ROOT_KEEP_USEC)
+                        drop_root(d, i);
+        if (d->n_roots == MAX_ROOTS) {
+                for (unsigned i = 1; i < d->n_roots; i++)
+                        if (d->roots[i].since < d->roots[oldest].since)
+                                oldest = i;
+                drop_root(d, oldest);
+        }
+        d->roots[d->n_roots++] = (struct root_handle) { .id = id, .fd = fd, .since = now };
+}
+
+static int root_of(const struct daemon *d, int64_t id) {
+        for (unsigned i = 0; i < d->n_roots; i++)
+                if (d->roots[i].id == id)
+                        return d->roots[i].fd;
+        return -1;
+}
+
+static void forget_root(struct daemon *d, int64_t id) {
+        for (unsigned i = 0; i < d->n_roots; i++)
+                if (d->roots[i].id == id) {
+                        drop_root(d, i);
+                        return;
+                }
+}
+
+/*
+ * In the child: shed everything, then become the analyzer. Never returns.  root_fd >= 0: the
+ * container's root, under which alone its source lines are read; container without one: none are.
+ */
 static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid,
-                                   pid_t parent, const struct kept_files *kept) {
+                                   pid_t parent, const struct kept_files *kept, bool container, int root_fd) {
         struct rlimit lim;
         static const char *const fixed[] = { "core", "/dev/fd/3", "--json", "--with-text", "--native", "--locals",
                                              "--no-color" };
         const size_t n_fixed = sizeof(fixed) / sizeof(*fixed);
-        char **argv = calloc(1 + n_fixed + kept->n + 1, sizeof(*argv));
+        char **argv = calloc(1 + n_fixed + kept->n + 2, sizeof(*argv));
         char cache_env[PATH_MAX + 32], debuginfod_env[1024];
         char *envp[6];
         int n = 0, *fds = calloc(kept->n + 1, sizeof(*fds));
@@ -109,6 +148,8 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         for (size_t i = 0; i < kept->n; i++)
                 if ((fds[i] = fcntl(kept->fds[i], F_DUPFD, 4)) < 0)
                         _exit(127);
+        if (root_fd >= 0 && (root_fd = fcntl(root_fd, F_DUPFD, 4)) < 0)
+                _exit(127);
         if (dup2(out_fd, STDOUT_FILENO) < 0 || dup2(err_fd, STDERR_FILENO) < 0 || dup2(core_fd, 3) != 3)
                 _exit(127);
         int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -123,6 +164,13 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
                     asprintf(&argv[1 + n_fixed + i], "--binary=%s=/dev/fd/%d", kept->paths[i], fds[i]) < 0)
                         _exit(127);
         }
+        if (root_fd >= 0) {
+                if (fcntl(root_fd, F_SETFD, 0) < 0 ||
+                    asprintf(&argv[1 + n_fixed + kept->n], "--source-root=/dev/fd/%d", root_fd) < 0)
+                        _exit(127);
+        } else if (container)
+                /* never a host file that merely has the name the container's file had */
+                argv[1 + n_fixed + kept->n] = "--no-source";
         if (chdir("/") < 0)
                 _exit(127);
 
@@ -194,7 +242,7 @@ static int start_job(struct daemon *d, const struct claim *c, int core_fd) {
         if (pid < 0)
                 return -errno;
         if (pid == 0)
-                run_analyzer(d, core, out_w, err_w, uid, gid, parent, &kept);
+                run_analyzer(d, core, out_w, err_w, uid, gid, parent, &kept, c->container, root_of(d, c->id));
         fcntl(out_r, F_SETFL, O_NONBLOCK);
         fcntl(err_r, F_SETFL, O_NONBLOCK);
         d->jobs[d->n_jobs++] = (struct job) {
@@ -267,6 +315,7 @@ static void file_report(struct daemon *d, struct job *j, const char *note) {
         if (r == -EBADMSG) {
                 store_fail(d->db, j->id, "the analyzer's report is not valid JSON");
                 d->failed++;
+                j->final = true;
                 return;
         }
         if (r == -EBUSY) {
@@ -285,6 +334,7 @@ static void file_report(struct daemon *d, struct job *j, const char *note) {
                 return;
         }
         d->analysed++;
+        j->final = true;
         journal_crash(d, j->id, buf_str(&j->out), j->out.n, NULL);
 }
 
@@ -298,6 +348,7 @@ static void fail_job(struct daemon *d, struct job *j, const char *reason, bool r
                 return;
         }
         d->failed++;
+        j->final = true;
         log_msg(LOG_WARNING, "crash %lld: analysis failed: %s", (long long)j->id, reason);
         /* the crash still happened: the journal hears of it, with what we know */
         journal_crash(d, j->id, NULL, 0, reason);
@@ -391,6 +442,8 @@ void analysis_reap(struct daemon *d) {
                         j->status = status;
                         read_job(j);     /* what is left in the pipes */
                         judge(d, j);
+                        if (j->final)
+                                forget_root(d, j->id);
                         close(j->out_fd);
                         close(j->err_fd);
                         buf_free(&j->out);

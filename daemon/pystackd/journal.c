@@ -125,6 +125,10 @@ void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t 
         field(&e, "COREDUMP_HOSTNAME", text_of(&ci, COL_HOSTNAME));
         field(&e, "COREDUMP_UNIT", text_of(&ci, COL_UNIT));
         field(&e, "COREDUMP_CGROUP", text_of(&ci, COL_CGROUP));
+        if (int_of(&ci, COL_CONTAINER))
+                field(&e, "PYSTACK_CONTAINER", "1");
+        field(&e, "PYSTACK_CONTAINER_RUNTIME", text_of(&ci, COL_CONTAINER_RUNTIME));
+        field(&e, "PYSTACK_CONTAINER_ID", text_of(&ci, COL_CONTAINER_ID));
         if (ci.v[COL_RLIMIT].type == STORE_INT && int_of(&ci, COL_RLIMIT) >= 0)
                 fieldf(&e, "COREDUMP_RLIMIT", "%lld", int_of(&ci, COL_RLIMIT));
         if (text_of(&ci, COL_CORE_PATH) &&

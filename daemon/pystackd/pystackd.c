@@ -145,26 +145,44 @@ static int read_notifications(void) {
         int wake = 0;
 
         for (;;) {
-                char msg[128], cbuf[CMSG_SPACE(sizeof(int))];
+                char msg[128], cbuf[CMSG_SPACE(SEND_MAX_FDS * sizeof(int))];
                 struct iovec iov = { .iov_base = msg, .iov_len = sizeof(msg) - 1 };
                 struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
                                      .msg_controllen = sizeof(cbuf) };
-                int fd = -1;
+                int fds[SEND_MAX_FDS] = { -1, -1 };
+                size_t n_fds = 0;
                 ssize_t n = recvmsg(d.notify_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 
                 if (n < 0)
                         return wake;
                 for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
                         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS &&
-                            c->cmsg_len == CMSG_LEN(sizeof(int)))
-                                memcpy(&fd, CMSG_DATA(c), sizeof(int));
+                            c->cmsg_len >= CMSG_LEN(0)) {
+                                size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+                                for (size_t i = 0; i < k; i++) {
+                                        int fd;
+                                        memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+                                        if (n_fds < SEND_MAX_FDS)
+                                                fds[n_fds++] = fd;
+                                        else
+                                                close(fd);
+                                }
+                        }
                 msg[n] = 0;
                 long long id;
                 char end;
-                if (fd >= 0 && !(mh.msg_flags & MSG_CTRUNC) && sscanf(msg, "CORE=%lld%c", &id, &end) == 1 && id > 0)
-                        analysis_start_raw(&d, id, fd);         /* takes fd */
-                else if (fd >= 0)
-                        close(fd);
+                if (n_fds > 0 && !(mh.msg_flags & MSG_CTRUNC) && sscanf(msg, "CORE=%lld%c", &id, &end) == 1 &&
+                    id > 0) {
+                        struct stat st;
+                        /* the container's root first: the analysis may start at once */
+                        if (n_fds == 2 && fstat(fds[1], &st) == 0 && S_ISDIR(st.st_mode))
+                                analysis_keep_root(&d, id, fds[1]);
+                        else if (n_fds == 2)
+                                close(fds[1]);
+                        analysis_start_raw(&d, id, fds[0]);     /* takes fds[0] */
+                } else
+                        for (size_t i = 0; i < n_fds; i++)
+                                close(fds[i]);
                 wake = 1;
         }
 }

@@ -19,6 +19,8 @@
 #define MAX_JOBS 256
 #define MAX_QUERIES 16
 #define MAX_STDERR 4096
+#define MAX_ROOTS 64                    /* containers' roots kept for analyses still to come */
+#define ROOT_KEEP_USEC (3600ll * 1000000)
 
 /* One analysis under way. */
 struct job {
@@ -31,7 +33,15 @@ struct job {
         int64_t deadline;
         bool timed_out, too_big;
         bool requeue;                   /* killed because we are stopping: back to the queue, uncounted */
+        bool final;                     /* judged: its report filed, or failed for good */
         int status;
+};
+
+/* A container's root, from the handler with the raw core: source lines are read under it. */
+struct root_handle {
+        int64_t id;                     /* the crash */
+        int fd;                         /* O_PATH */
+        int64_t since;                  /* CLOCK_MONOTONIC µs */
 };
 
 struct daemon {
@@ -49,6 +59,8 @@ struct daemon {
         gid_t analyzer_gid;
         char cache_dir[PATH_MAX];
         uint64_t analysed, failed;
+        struct root_handle roots[MAX_ROOTS];
+        unsigned n_roots;
 };
 
 /* analysis.c */
@@ -57,6 +69,9 @@ void analysis_fill_workers(struct daemon *d);
 /* A raw core the handler passed while it compresses it (crash id): analysed now when a worker is
  * free and the crash still waits for its capture; otherwise the queue has it later.  Takes core_fd. */
 void analysis_start_raw(struct daemon *d, int64_t id, int core_fd);
+/* Keep crash id's container root (takes fd) until its analysis is judged, for at most an hour;
+ * the oldest goes when MAX_ROOTS are kept. */
+void analysis_keep_root(struct daemon *d, int64_t id, int fd);
 /* Read what the children wrote. */
 void analysis_read(struct daemon *d);
 /* Reap exited children (analyses and query servers) and file what they found. */

@@ -150,7 +150,7 @@ static _Noreturn void answer_query(struct daemon *d, int conn) {
         if (send_ok(conn, -1) == 0)
                 write_all(conn, body, body_len);
         if (q.verb == VERB_ANALYZE)
-                notify_daemon(d->cfg.runtime_directory, "ANALYZE", -1);   /* the parent looks at the queue at once */
+                notify_daemon(d->cfg.runtime_directory, "ANALYZE", NULL, 0);   /* the parent looks at the queue at once */
         _exit(0);
 }
 

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /* retention: which cores go when the store is over its limits (MaxAge, MaxUse, KeepFree). */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
@@ -42,6 +45,36 @@ static void sweep_binaries(sqlite3 *db, int storage_fd) {
         store_sweep_binaries(db, 10000, remove_binary, &storage_fd, &n);
 }
 
+int retention_sweep_orphans(sqlite3 *db, int storage_fd, int64_t now_usec) {
+        int fd = openat(storage_fd, "binaries", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), removed = 0;
+        struct dirent *de;
+        DIR *d;
+
+        if (fd < 0)
+                return errno == ENOENT ? 0 : -errno;
+        d = fdopendir(fd);
+        if (!d) {
+                close(fd);
+                return -errno;
+        }
+        for (unsigned seen = 0; seen < 100000 && (de = readdir(d)); seen++) {
+                struct stat st;
+                int64_t changed;
+
+                if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64 ||
+                    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+                        continue;
+                /* a handler links its file, then records it: a young file may be on its way */
+                changed = (int64_t)st.st_ctim.tv_sec * 1000000 + st.st_ctim.tv_nsec / 1000;
+                if (now_usec - changed < ORPHAN_AGE_USEC || store_binary_known(db, de->d_name) != 0)
+                        continue;
+                if (unlinkat(dirfd(d), de->d_name, 0) == 0)
+                        removed++;
+        }
+        closedir(d);
+        return removed;
+}
+
 static bool over_limits(sqlite3 *db, int storage_fd, const struct config *c) {
         struct statvfs sv;
         uint64_t total, avail;
@@ -77,6 +110,7 @@ int retention_apply(sqlite3 *db, int storage_fd, const struct config *c, unsigne
                         return r;
         }
         sweep_binaries(db, storage_fd);
+        retention_sweep_orphans(db, storage_fd, now);
         for (unsigned guard = 0; guard < 100000 && over_limits(db, storage_fd, c); guard++) {
                 struct victim v = {};
 

@@ -73,6 +73,15 @@
  * crash_binaries   per crash, each mapped ELF file: path (as the process's maps named it, in its
  *                  root), address (its first mapping), size, build_id (hex, as the file says),
  *                  hash (NULL when not kept), note (why not)
+ *
+ * Version 5: which container a crash came from, by its cgroup path and the runtimes' conventions
+ * (daemon/capture/proc_info.h); crashes.container now also says a root other than the host's:
+ * crashes.container_runtime   "docker", "podman", "containerd", "cri-o", "kubernetes", "lxc",
+ *                              "machine", "systemd-nspawn"; NULL when the cgroup names none
+ * crashes.container_id        the runtime's id (64 hex digits) or name for it
+ * crash_binaries   keyed by (crash_id, address), not the path: two files can have one name
+ *                  in maps (a library renamed over while mapped and mapped again, both "... (deleted)";
+ *                  two memfds of one name), and each is a row
  */
 static const char *const migrations[] = {
         /* 0 -> 1 */
@@ -181,6 +190,19 @@ static const char *const migrations[] = {
         "  crash_id INTEGER NOT NULL REFERENCES crashes(id) ON DELETE CASCADE, path TEXT NOT NULL,"
         "  address INTEGER, size INTEGER, build_id TEXT, hash TEXT, note TEXT,"
         "  PRIMARY KEY (crash_id, path)) WITHOUT ROWID;"
+        "CREATE INDEX crash_binaries_hash ON crash_binaries(hash) WHERE hash IS NOT NULL;",
+        /* 4 -> 5 */
+        "ALTER TABLE crashes ADD COLUMN container_runtime TEXT;"
+        "ALTER TABLE crashes ADD COLUMN container_id TEXT;"
+        "CREATE INDEX crashes_container ON crashes(container_id, time_usec) WHERE container_id IS NOT NULL;"
+        "CREATE TABLE crash_binaries_5 ("
+        "  crash_id INTEGER NOT NULL REFERENCES crashes(id) ON DELETE CASCADE, path TEXT NOT NULL,"
+        "  address INTEGER NOT NULL, size INTEGER, build_id TEXT, hash TEXT, note TEXT,"
+        "  PRIMARY KEY (crash_id, address)) WITHOUT ROWID;"
+        "INSERT OR IGNORE INTO crash_binaries_5 SELECT crash_id, path, coalesce(address, 0), size, build_id, hash,"
+        "  note FROM crash_binaries;"
+        "DROP TABLE crash_binaries;"
+        "ALTER TABLE crash_binaries_5 RENAME TO crash_binaries;"
         "CREATE INDEX crash_binaries_hash ON crash_binaries(hash) WHERE hash IS NOT NULL;",
 };
 

@@ -60,8 +60,8 @@ static int insert_crash(sqlite3 *db, const struct crash_record *r, int64_t *id) 
                 "INSERT INTO crashes (time_usec, boot_id, hostname, pid, pid_ns, uid, gid, signal,"
                 " comm, exe, cmdline, cwd, cgroup, unit, container, dumpable, rlimit_core,"
                 " thread_names, environ, core_path, core_size, core_stored_size, core_state,"
-                " capture_note, suppressed, state, script)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
+                " capture_note, suppressed, state, script, container_runtime, container_id)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", &st);
         if (k < 0)
                 return k;
         sqlite3_bind_int64(st, i++, r->time_usec);
@@ -97,6 +97,8 @@ static int insert_crash(sqlite3 *db, const struct crash_record *r, int64_t *id) 
         sqlite3_bind_int64(st, i++, r->suppressed);
         store_bind_text(st, i++, crash_state_to_string(first_state(r->core_state)));
         store_bind_text(st, i++, r->script);
+        store_bind_text(st, i++, r->container_runtime);
+        store_bind_text(st, i++, r->container_id);
         k = store_run(db, st);
         if (k < 0)
                 return k;
@@ -310,6 +312,17 @@ int store_forget_binary(sqlite3 *db, const char *hash) {
         return store_run(db, st);
 }
 
+int store_binary_known(sqlite3 *db, const char *hash) {
+        _cleanup_finalize_ sqlite3_stmt *st = NULL;
+        int r = store_prepare(db, "SELECT 1 FROM binaries WHERE hash = ?", &st);
+
+        if (r < 0)
+                return r;
+        store_bind_text(st, 1, hash);
+        r = sqlite3_step(st);
+        return r == SQLITE_ROW ? 1 : r == SQLITE_DONE ? 0 : store_error(db);
+}
+
 int store_sweep_binaries(sqlite3 *db, size_t max, int (*remove)(const char *hash, void *userdata), void *userdata,
                          unsigned *removed) {
         _cleanup_txn_ sqlite3 *txn = NULL;
@@ -360,6 +373,7 @@ static int claim(sqlite3 *db, sqlite3_stmt *st, struct claim *c) {
                 .uid = (uint32_t)sqlite3_column_int64(st, 3),
                 .gid = (uint32_t)sqlite3_column_int64(st, 4),
                 .dumpable = sqlite3_column_int(st, 5),
+                .container = sqlite3_column_int(st, 6) != 0,
         };
         if (column_text(st, 1) && !(c->core_path = strdup(column_text(st, 1))))
                 return -ENOMEM;
@@ -372,7 +386,7 @@ int store_claim_next(sqlite3 *db, struct claim *c) {
                 "UPDATE crashes SET state = 'running', attempts = attempts + 1"
                 " WHERE id = (SELECT id FROM crashes WHERE state = 'pending' AND core_state = 'present'"
                 "             ORDER BY id LIMIT 1)"
-                " RETURNING id, core_path, attempts, uid, gid, dumpable", &st);
+                " RETURNING id, core_path, attempts, uid, gid, dumpable, container", &st);
 
         return r < 0 ? r : claim(db, st, c);
 }
@@ -382,7 +396,7 @@ int store_claim_capturing(sqlite3 *db, int64_t id, struct claim *c) {
         int r = store_prepare(db,
                 "UPDATE crashes SET state = 'running', attempts = attempts + 1"
                 " WHERE id = ? AND state = 'capturing' AND core_state = 'capturing'"
-                " RETURNING id, NULL, attempts, uid, gid, dumpable", &st);
+                " RETURNING id, NULL, attempts, uid, gid, dumpable, container", &st);
 
         if (r < 0)
                 return r;

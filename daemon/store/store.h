@@ -85,7 +85,8 @@ struct crash_record {
         int32_t signal;
         const char *comm, *exe, *cmdline_json, *cwd, *cgroup, *unit, *thread_names_json, *environ_json;
         const char *script;             /* cmdline_script() of the command line */
-        bool container;                 /* other namespaces than the host's */
+        bool container;                 /* another root or other namespaces than the host's */
+        const char *container_runtime, *container_id;   /* from the cgroup path, or NULL */
         int dumpable;                   /* %d: 0 (not), 1, 2 (suid_dumpable) */
         int64_t rlimit_core;            /* -1 for unlimited */
         const char *core_path;          /* relative to the storage directory, or NULL */
@@ -144,6 +145,9 @@ int store_unused_binaries(sqlite3 *db, size_t max, char ***hashes, size_t *n);
 /* The file is gone: its row too.  0 or -errno. */
 int store_forget_binary(sqlite3 *db, const char *hash);
 
+/* binaries/<hash> has its row: 1, 0 (a file a handler linked before it was killed), or -errno. */
+int store_binary_known(sqlite3 *db, const char *hash);
+
 /*
  * In one write transaction: each of up to max unused files (as above) goes through remove(), and
  * its row with it when remove() returns 0.  A handler recording a crash that needs one of them
@@ -177,6 +181,7 @@ struct claim {
         int attempts;                   /* this one included */
         uint32_t uid, gid;
         int dumpable;
+        bool container;                 /* its files are not the host's: source lines only from its root */
 };
 void claim_done(struct claim *c);
 
@@ -224,7 +229,7 @@ int store_requeue_for_analysis(sqlite3 *db, int64_t id);
 /* ---- what the programs read ---- */
 
 enum match_key { MATCH_ID, MATCH_PID, MATCH_COMM, MATCH_EXE, MATCH_UID, MATCH_SIG, MATCH_SIGNATURE,
-                 _MATCH_MAX };
+                 MATCH_CONTAINER, _MATCH_MAX };
 
 struct match {
         enum match_key key;
@@ -275,7 +280,7 @@ struct store_value {
 /* Everything the store knows about a crash (info). */
 enum crash_column {
         COL_ID, COL_TIME, COL_PID, COL_PID_NS, COL_TID, COL_UID, COL_GID, COL_SIGNAL, COL_COMM, COL_EXE,
-        COL_CWD, COL_CGROUP, COL_UNIT, COL_CONTAINER, COL_DUMPABLE, COL_RLIMIT, COL_BOOT_ID, COL_HOSTNAME,
+        COL_CWD, COL_CGROUP, COL_UNIT, COL_CONTAINER, COL_CONTAINER_RUNTIME, COL_CONTAINER_ID, COL_DUMPABLE, COL_RLIMIT, COL_BOOT_ID, COL_HOSTNAME,
         COL_CORE_PATH, COL_CORE_SIZE, COL_CORE_STORED_SIZE, COL_CORE_STATE, COL_CAPTURE_NOTE, COL_SUPPRESSED,
         COL_STATE, COL_ATTEMPTS, COL_ERROR, COL_PYTHON, COL_SIGNATURE, COL_ANALYZED,
         _COL_JSON_MAX,          /* the columns above: info --json prints them in this order */

@@ -19,6 +19,8 @@ static void where_clause(const struct store_filter *f, char *out, size_t size) {
                 [MATCH_ID] = "c.id = ?", [MATCH_PID] = "c.pid = ?", [MATCH_COMM] = "c.comm = ?",
                 [MATCH_EXE] = "c.exe = ?", [MATCH_UID] = "c.uid = ?", [MATCH_SIG] = "c.signal = ?",
                 [MATCH_SIGNATURE] = "c.signature = ?",
+                /* an id's prefix, as docker ps shows 12 digits; or a name whole */
+                [MATCH_CONTAINER] = "instr(c.container_id, ?) = 1",
         };
         size_t len = 0;
 
@@ -40,7 +42,8 @@ static int bind_filter(sqlite3_stmt *st, int first, const struct store_filter *f
 
         for (size_t k = 0; k < f->n_matches; k++) {
                 const struct match *m = &f->matches[k];
-                if (m->key == MATCH_COMM || m->key == MATCH_EXE || m->key == MATCH_SIGNATURE)
+                if (m->key == MATCH_COMM || m->key == MATCH_EXE || m->key == MATCH_SIGNATURE ||
+                    m->key == MATCH_CONTAINER)
                         sqlite3_bind_text(st, i++, m->value, -1, SQLITE_STATIC);
                 else
                         sqlite3_bind_int64(st, i++, strtoll(m->value, NULL, 10));
@@ -168,7 +171,7 @@ int store_get_crash(sqlite3 *db, int64_t id, int64_t uid, struct crash_info *ci)
          * group's count and times are the crashes' own (as groups shows them), of what uid sees */
         static const char sql[] =
                 "SELECT c.id, c.time_usec, c.pid, c.pid_ns, c.tid, c.uid, c.gid, c.signal, c.comm, c.exe,"
-                " c.cwd, c.cgroup, c.unit, c.container, c.dumpable, c.rlimit_core, c.boot_id, c.hostname,"
+                " c.cwd, c.cgroup, c.unit, c.container, c.container_runtime, c.container_id, c.dumpable, c.rlimit_core, c.boot_id, c.hostname,"
                 " c.core_path, c.core_size, c.core_stored_size, c.core_state, c.capture_note, c.suppressed,"
                 " c.state, c.attempts, c.error, c.python_version, c.signature, c.analyzed_usec,"
                 " c.cmdline, c.thread_names, c.script, s.title, g.count, g.first_usec, g.last_usec,"

@@ -94,6 +94,11 @@ FIXES = [
     ("info-%d.json" % n, b"}\n", b',"binaries":[]}\n',
      "info --json lists the files the handler kept at the crash; the release kept none (issue 13)")
     for n in range(1, 6)
+] + [
+    ("info-%d.json" % n, b'"container":0,"dumpable"',
+     b'"container":0,"container_runtime":null,"container_id":null,"dumpable"',
+     "info --json has the container's runtime and id from its cgroup; the release recorded none (issue 13)")
+    for n in range(1, 6)
 ]
 
 

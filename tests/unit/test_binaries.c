@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "binaries.h"
+#include "proc_info.h"
 #include "sha256.h"
 #include "tap.h"
 
@@ -52,6 +53,53 @@ static const struct mapped_file *find(const struct binaries *b, const char *base
         return NULL;
 }
 
+#define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+/* cgroup_container: the runtimes' conventions, and what merely looks like them */
+static void test_cgroup_container(void) {
+        static const struct { const char *cgroup, *runtime, *id; } cases[] = {
+                { "/system.slice/docker-" ID ".scope", "docker", ID },
+                { "/docker/" ID, "docker", ID },
+                { "/machine.slice/libpod-" ID ".scope/container", "podman", ID },
+                { "/libpod_parent/libpod-" ID, "podman", ID },
+                { "/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1234.slice/cri-containerd-" ID
+                  ".scope", "containerd", ID },
+                { "/kubepods.slice/kubepods-besteffort.slice/x.slice/crio-" ID ".scope", "cri-o", ID },
+                { "/kubepods/burstable/pod0a1b-2c3d/" ID, "kubernetes", ID },
+                { "/lxc.payload.web1", "lxc", "web1" },
+                { "/lxc/web2/sub", "lxc", "web2" },
+                { "/machine.slice/machine-box.scope", "machine", "box" },
+                { "/machine.slice/systemd-nspawn@box2.service/payload", "systemd-nspawn", "box2" },
+                /* the innermost wins: docker in a machine */
+                { "/machine.slice/machine-outer.scope/docker/" ID, "docker", ID },
+                { "/user.slice/user-1000.slice/session-3.scope", NULL, NULL },
+                { "/system.slice/docker.service", NULL, NULL },
+                { "/system.slice/docker-0123.scope", NULL, NULL },              /* not 64 digits */
+                { "/system.slice/docker-" ID "0.scope", NULL, NULL },           /* 65 */
+                { "/machine.slice/libpod-conmon-" ID ".scope", NULL, NULL },    /* podman's monitor */
+                { "/" ID, NULL, NULL },                                         /* whose? */
+                { "/machine-.scope", NULL, NULL },
+                { "/lxc.payload.", NULL, NULL },
+                { "", NULL, NULL },
+                { "/", NULL, NULL },
+        };
+
+        for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+                char *rt = NULL, *id = NULL;
+                int r = cgroup_container(cases[i].cgroup, &rt, &id);
+
+                if (cases[i].runtime)
+                        tap_ok(r == 0 && rt && id && !strcmp(rt, cases[i].runtime) && !strcmp(id, cases[i].id),
+                               "cgroup %s: %s %s (got %d %s %s)", cases[i].cgroup, cases[i].runtime, cases[i].id, r,
+                               rt ? rt : "-", id ? id : "-");
+                else
+                        tap_ok(r == -ENOENT && !rt && !id, "cgroup '%s': no container (got %d %s %s)",
+                               cases[i].cgroup, r, rt ? rt : "-", id ? id : "-");
+                free(rt);
+                free(id);
+        }
+}
+
 int main(void) {
         char dir[] = "/tmp/test_binaries.XXXXXX";
         struct binaries b;
@@ -59,9 +107,10 @@ int main(void) {
         uint64_t added = 0;
         int procfd, storage;
 
+        test_cgroup_container();
         if (geteuid() != 0) {
-                printf("1..0 # SKIP map_files needs root (CAP_SYS_ADMIN)\n");
-                return 0;
+                tap_skip("map_files needs root (CAP_SYS_ADMIN)");
+                return tap_done();
         }
         if (!mkdtemp(dir))
                 return 1;

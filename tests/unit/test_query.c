@@ -6,7 +6,7 @@
  *
  * The crashes of the store (now: Thu 2025-11-27 17:47:05 UTC, crash 1's time):
  *   1  17:47:05  uid 1000, dumpable 1, SIGSEGV, worker.py, core present, analysed (report R1)
- *   2  17:48:05  uid 0, SIGABRT, -m pkg.tool, core too large, 3 suppressed, in a container
+ *   2  17:48:05  uid 0, SIGABRT, -m pkg.tool, core too large, 3 suppressed, in a Docker container
  *   3  17:49:05  uid 1000, dumpable 2 (set-uid), SIGSEGV, admin.py, core present, analysed (R1)
  *   4  17:50:05  uid 1000, dumpable 1, SIGBUS, a long script name, its core file missing, pending
  *   5  17:51:05  uid 1001, dumpable 1, SIGSEGV, job.py, core present, analysed (report R2)
@@ -92,9 +92,9 @@ static void test_matches(void) {
                 { "SIG=SIGFOO", "unknown signal 'SIGFOO'" }, { "SIG=", "bad match value for SIG=" },
                 { "SIGNATURE=3F1C", "SIGNATURE= takes a hex signature: '3F1C'" },
                 { "SIGNATURE=xyz", "SIGNATURE= takes a hex signature: 'xyz'" },
-                { "FOO=1", "unknown match 'FOO=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)" },
-                { "id=1", "unknown match 'id=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)" },
-                { "=1", "unknown match '=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE)" },
+                { "FOO=1", "unknown match 'FOO=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
+                { "id=1", "unknown match 'id=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
+                { "=1", "unknown match '=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
                 { "COMM=a\nverb=vacuum", "bad match value for COMM=" },
                 { "/a\nb", "bad match value for EXE=" },
         };
@@ -667,6 +667,7 @@ static sqlite3 *fill_store(void) {
         r = base;
         r.time_usec = NOW + 60 * SEC, r.pid = 700, r.uid = r.gid = 0, r.signal = 6, r.exe = "/usr/bin/python3.12";
         r.cmdline_json = "[\"python3\",\"-m\",\"pkg.tool\"]", r.script = "-m pkg.tool", r.container = true;
+        r.container_runtime = "docker", r.container_id = "c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789";
         r.cgroup = "/system.slice/tool.service", r.unit = "tool.service", r.rlimit_core = 0;
         r.core_size = 8589934592, r.core_state = CORE_TOO_LARGE, r.capture_note = "larger than MaxCoreSize";
         r.suppressed = 3;
@@ -732,6 +733,15 @@ static void test_list(sqlite3 *db) {
                "list --since 17:48 --until '2025-11-27 17:50:05'");
         free(want);
         expect(ask(db, -1, VERB_LIST, "COMM=nothing", NULL), 1, "", "No crashes match.", "list COMM=nothing");
+        want = cat(list_header, row[2], "\n1 crash listed.\n", NULL);
+        expect(ask(db, -1, VERB_LIST, "CONTAINER=c0ffee012345", NULL), 0, want, NULL,
+               "list CONTAINER=<12 digits>: the container's crash");
+        expect(ask(db, -1, VERB_LIST, "CONTAINER=c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789", NULL), 0, want, NULL, "list CONTAINER=<the whole id>");
+        free(want);
+        expect(ask(db, -1, VERB_LIST, "CONTAINER=0ffee012345", NULL), 1, "", "No crashes match.",
+               "list CONTAINER=<digits from the middle>: none");
+        expect(ask(db, -1, VERB_LIST, "CONTAINER=%", NULL), 1, "", "No crashes match.",
+               "list CONTAINER=%: no LIKE pattern");
         expect(ask(db, -1, VERB_LIST, "COMM=nothing", "json", NULL), 1, "[]\n", "No crashes match.",
                "list --json COMM=nothing: still a document");
 
@@ -822,7 +832,7 @@ static void test_info(sqlite3 *db) {
                "     Working Dir: /srv\n"
                "   Control Group: /system.slice/tool.service\n"
                "            Unit: tool.service\n"
-               "       Container: yes (own namespaces)\n"
+               "       Container: docker c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789\n"
                "         Boot ID: 0123456789abcdef0123456789abcdef\n"
                "        Hostname: box\n"
                "            Core: too-large: larger than MaxCoreSize\n"
@@ -831,7 +841,8 @@ static void test_info(sqlite3 *db) {
         expect(ask(db, -1, VERB_INFO, "ID=2", "json", NULL), 0,
                "{\"id\":2,\"time_usec\":1764265685000000,\"pid\":700,\"pid_ns\":null,\"tid\":null,\"uid\":0,\"gid\":0,"
                "\"signal\":6,\"comm\":\"python3\",\"exe\":\"/usr/bin/python3.12\",\"cwd\":\"/srv\","
-               "\"cgroup\":\"/system.slice/tool.service\",\"unit\":\"tool.service\",\"container\":1,\"dumpable\":1,"
+               "\"cgroup\":\"/system.slice/tool.service\",\"unit\":\"tool.service\",\"container\":1,"
+               "\"container_runtime\":\"docker\",\"container_id\":\"c0ffee0123456789abcdef0123456789abcdef0123456789abcdef0123456789\",\"dumpable\":1,"
                "\"rlimit_core\":0,\"boot_id\":\"0123456789abcdef0123456789abcdef\",\"hostname\":\"box\","
                "\"core_path\":null,\"core_size\":8589934592,\"core_stored_size\":0,\"core_state\":\"too-large\","
                "\"capture_note\":\"larger than MaxCoreSize\",\"suppressed\":3,\"state\":\"done\",\"attempts\":0,"

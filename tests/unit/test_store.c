@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "retention.h"
 #include "store.h"
 #include "tap.h"
 #include "util.h"
@@ -282,7 +283,7 @@ static void test_open(void) {
         struct stat sb;
         mode_t old = umask(0);
 
-        TAP_EQ_INT(store_schema_version(), 4, "the schema is at version 4");
+        TAP_EQ_INT(store_schema_version(), 5, "the schema is at version 5");
         TAP_EQ_INT(store_open_current(dir, &db, err, sizeof(err)), 0, "store_open_current creates a store: %s", err);
         umask(old);
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
@@ -317,16 +318,16 @@ static void test_open(void) {
         snprintf(path, sizeof(path), "%s/pystack.db", dir);
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 5;");
+        sql_exec(raw, "CREATE TABLE future (x); PRAGMA user_version = 6;");
         sqlite3_close(raw);
         db = NULL;
         err[0] = 0;
-        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 5 is refused with -EPROTO");
-        EQ_STR(err, "the store's schema (version 5) is newer than this program's (4)", "with a message saying why");
+        TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), -EPROTO, "a store at version 6 is refused with -EPROTO");
+        EQ_STR(err, "the store's schema (version 6) is newer than this program's (5)", "with a message saying why");
         tap_ok(db == NULL, "and no handle");
         if (sqlite3_open(path, &raw) != SQLITE_OK)
                 abort();
-        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 5, "the newer store is left as it was");
+        TAP_EQ_INT(sql_int(raw, "PRAGMA user_version"), 6, "the newer store is left as it was");
         TAP_EQ_INT(sql_int(raw, "SELECT count(*) FROM sqlite_master WHERE name = 'crashes'"), 0,
                    "with no table of ours added");
         sqlite3_close(raw);
@@ -458,7 +459,7 @@ static void test_migration(void) {
         TAP_EQ_INT(store_open(dir, &db, err, sizeof(err)), 0, "a version-2 store opens: %s", err);
         if (!db)
                 return;
-        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 4, "and is migrated to version 4");
+        TAP_EQ_INT(sql_int(db, "PRAGMA user_version"), 5, "and is migrated to version 5");
         EQ_STR(sql_rows(db, "SELECT id, script FROM crashes ORDER BY id"),
                "1|worker.py\n2|w.py\n3|-m pkg.mod\n4|-c\n5|foo\n6|-c\n7|myprog\n8|x.py\n",
                "script derived by pystack_script() from cmdline, exe and comm");
@@ -1241,8 +1242,8 @@ static void test_reads(void) {
         /* store_get_crash */
         static const char *const names[_COL_MAX] = {
                 "id", "time_usec", "pid", "pid_ns", "tid", "uid", "gid", "signal", "comm", "exe", "cwd", "cgroup",
-                "unit", "container", "dumpable", "rlimit_core", "boot_id", "hostname", "core_path", "core_size",
-                "core_stored_size", "core_state", "capture_note", "suppressed", "state", "attempts", "error",
+                "unit", "container", "container_runtime", "container_id", "dumpable", "rlimit_core", "boot_id",
+                "hostname", "core_path", "core_size", "core_stored_size", "core_state", "capture_note", "suppressed", "state", "attempts", "error",
                 "python_version", "signature", "analyzed_usec", "cmdline", "thread_names", "script", "title",
                 "count", "first_usec", "last_usec", "core_truncated",
         };
@@ -1391,6 +1392,15 @@ static void test_binaries(void) {
         TAP_EQ_INT(store_cores_size(db), 2000, "two cores: 2000 bytes");
         TAP_EQ_INT(store_add_binaries(db, a, files, 3, T0), 0, "crash a's three files");
         TAP_EQ_INT(store_add_binaries(db, b, files, 2, T0 + SEC), 0, "crash b's two (the same bytes)");
+        /* two files under one name in maps (a library renamed over and mapped again): a row each */
+        struct crash_binary twice[] = {
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f2000000000, .size = 7000, .hash = h1 },
+                { .path = "/opt/lib.so (deleted)", .address = 0x7f3000000000, .size = 2000, .hash = h2 },
+        };
+        TAP_EQ_INT(store_add_binaries(db, a, twice, 2, T0), 0, "two files under one name");
+        TAP_EQ_INT(sql_int(db, "SELECT count(DISTINCT hash) FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'"),
+                   2, "a row each");
+        sql_exec(db, "DELETE FROM crash_binaries WHERE path = '/opt/lib.so (deleted)'");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 2, "two kept files, once each");
         TAP_EQ_INT(store_cores_size(db), 2000 + 9000, "MaxUse counts them once: cores and binaries");
         TAP_EQ_INT(store_list_binaries(db, a, binaries_row, &rows), 0, "store_list_binaries");
@@ -1422,6 +1432,27 @@ static void test_binaries(void) {
         TAP_EQ_INT(swept, 1, "and goes the next time");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM binaries"), 0, "no kept file left");
         TAP_EQ_INT(sql_int(db, "SELECT count(*) FROM crash_binaries"), 5, "the crashes still say what they had mapped");
+
+        /* files a handler linked and was killed before recording: gone once they are old */
+        static const char orphan[] = "3333333333333333333333333333333333333333333333333333333333333333";
+        int sfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        const char *names[] = { orphan, h1, "not-a-hash", "33333333333333333333333333333333333333333333333333333333333333" };
+        mkdirat(sfd, "binaries", 0700);
+        for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++) {
+                char path[128];
+                snprintf(path, sizeof(path), "binaries/%s", names[i]);
+                close(openat(sfd, path, O_CREAT | O_WRONLY | O_CLOEXEC, 0600));
+        }
+        sql_exec(db, "INSERT INTO binaries (hash, size) VALUES ('" "1111111111111111111111111111111111111111111111111111111111111111" "', 1)");
+        int64_t now = clock_usec(CLOCK_REALTIME);
+        TAP_EQ_INT(retention_sweep_orphans(db, sfd, now), 0, "a file without a row, just linked: left (its handler may be recording it)");
+        TAP_EQ_INT(retention_sweep_orphans(db, sfd, now + ORPHAN_AGE_USEC + SEC), 1,
+                   "older than ORPHAN_AGE_USEC: removed");
+        tap_ok(faccessat(sfd, "binaries/3333333333333333333333333333333333333333333333333333333333333333", F_OK, 0) < 0 &&
+               faccessat(sfd, "binaries/1111111111111111111111111111111111111111111111111111111111111111", F_OK, 0) == 0 &&
+               faccessat(sfd, "binaries/not-a-hash", F_OK, 0) == 0,
+               "only the orphan: a file with its row, and names no handler makes, stay");
+        close(sfd);
         sqlite3_close(db);
 }
 

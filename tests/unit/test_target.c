@@ -775,6 +775,23 @@ static void opening(void) {
                        "no AT_ENTRY: its undumped pages read");
         close_target(&c, &t);
 
+        /* two files behind one name (a path renamed over while mapped, then mapped again; both
+         * deleted since): a module each, from its own offset-0 mapping, so that each is found by the
+         * address of its first mapping (--binary=0xADDR) and its own build-id page */
+        main_spec(&s);
+        for (uint64_t at = 0xe00000; at < 0xe04000; at += PAGE)
+                add_map(&s, at, at + PAGE, (at - 0xe00000) / PAGE % 2, "/gone/libtwice.so (deleted)");
+        r = open_spec(&s, &opts, &c, &t, &err);
+        if (r == 0) {
+                struct module *one = target_module_at(t, 0xe01800), *two = target_module_at(t, 0xe02800);
+
+                tap_ok(t->n_modules == 10 && one && two && one != two && one->start == 0xe00000 &&
+                       one->end == 0xe02000 && two->start == 0xe02000 && two->end == 0xe04000 && two->base == 0xe02000,
+                       "two files under one name: two modules (%zu modules)", t->n_modules);
+        } else
+                tap_ok(false, "two files under one name: opens (%d, %s)", r, err);
+        close_target(&c, &t);
+
         /* the executable's first page not dumped: no build-id to check against, the file is used */
         main_spec(&s);
         s.segs[0].filesz = 0;
