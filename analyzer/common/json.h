@@ -22,6 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 #define JSON_MAX_DEPTH 64
 
 enum json_type { JSON_NULL, JSON_FALSE, JSON_TRUE, JSON_NUMBER, JSON_STRING, JSON_ARRAY, JSON_OBJECT };
@@ -68,3 +70,10 @@ bool json_true(const struct json_value *v);
 /* An integral number in range, or def. */
 int64_t json_int(const struct json_value *v, int64_t def);
 uint64_t json_uint(const struct json_value *v, uint64_t def);
+
+/*
+ * v as JSON text into b: strings by escape.h's rule (a byte the reader decoded from "\udcXX" is
+ * written so again), numbers as they were written.  Recursion is bounded by the reader's
+ * JSON_MAX_DEPTH.
+ */
+void json_write(struct buf *b, const struct json_value *v);
