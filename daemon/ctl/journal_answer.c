@@ -1,0 +1,681 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <glob.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <systemd/sd-journal.h>
+
+#include "cmdline.h"
+#include "escape.h"
+#include "journal_answer.h"
+#include "json.h"
+#include "report_text.h"
+#include "util.h"
+
+#define MESSAGE_ID "fc2e22bc6ee647b6b90729ab34a250b1"   /* systemd-coredump's, which pystackd uses */
+#define FIELD_MAX 4096                  /* a field list and info read is cut here */
+#define REPORT_MAX (16u << 20)          /* JournalReportMax's upper bound: a larger field is no report of ours */
+#define MAX_FILES 100000                /* files --file's patterns may name */
+#define MAX_SKIPPED_SAID 20             /* entries that do not hold together, each said in a line */
+
+/* One crash entry: what list, groups and info print, as the entry said it. */
+struct jcrash {
+        int64_t id, time_usec, uid, gid;
+        uint64_t realtime;              /* when the entry was written (a newer analysis replaces an older) */
+        int32_t pid;
+        int signal, line;
+        char *host, *machine, *python, *comm, *exe, *script, *function, *file, *signature, *title, *error;
+        char *core_file, *container_id;
+};
+
+static void jcrash_free(struct jcrash *c) {
+        char **s[] = { &c->host, &c->machine, &c->python, &c->comm, &c->exe, &c->script, &c->function, &c->file,
+                       &c->signature, &c->title, &c->error, &c->core_file, &c->container_id };
+
+        for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++)
+                free(*s[i]);
+}
+
+struct reader {
+        sd_journal *j;
+        const struct query *q;
+        unsigned skipped;
+        char *container;                /* CONTAINER=: a prefix, matched here (the journal matches whole values) */
+};
+
+/* Field `name` of the current entry, at most max bytes of it, as a C string; NULL when absent. */
+static char *get_max(sd_journal *j, const char *name, size_t max) {
+        const void *data;
+        size_t len, n = strlen(name);
+        char *s;
+
+        if (sd_journal_get_data(j, name, &data, &len) < 0 || len < n + 1 || memcmp(data, name, n) != 0 ||
+            ((const char *)data)[n] != '=')
+                return NULL;
+        len -= n + 1;
+        if (len > max)
+                len = max;
+        s = malloc(len + 1);
+        if (!s)
+                return NULL;
+        memcpy(s, (const char *)data + n + 1, len);
+        s[len] = 0;     /* a NUL inside ends the C string: nothing after it is printed */
+        return s;
+}
+
+static char *get(sd_journal *j, const char *name) {
+        return get_max(j, name, FIELD_MAX);
+}
+
+/* An integer field within [min, max]: true and *out. */
+static bool get_int(sd_journal *j, const char *name, int64_t min, int64_t max, int64_t *out) {
+        _cleanup_free_ char *s = get_max(j, name, 32);
+        char *end;
+        long long v;
+
+        if (!s || !*s)
+                return false;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return false;
+        *out = v;
+        return true;
+}
+
+/* An entry that does not hold together: one line, escaped, for the first few; counted after. */
+static void skip(struct reader *r, const char *why) {
+        if (r->skipped++ < MAX_SKIPPED_SAID) {
+                _cleanup_free_ char *host = get(r->j, "_HOSTNAME");
+                fputs("pystackctl: skipped an entry", stderr);
+                if (host) {
+                        fputs(" of host ", stderr);
+                        esc_fputs(stderr, host);
+                }
+                fprintf(stderr, ": %s\n", why);
+        }
+}
+
+static void said_skipped(const struct reader *r) {
+        if (r->skipped > MAX_SKIPPED_SAID)
+                fprintf(stderr, "pystackctl: %u more entries skipped\n", r->skipped - MAX_SKIPPED_SAID);
+}
+
+/* The current entry as a crash: 1, 0 when it is skipped (said so), -ENOMEM. */
+static int read_crash(struct reader *r, struct jcrash *c) {
+        sd_journal *j = r->j;
+        int64_t v;
+
+        *c = (struct jcrash) {};
+        if (!get_int(j, "PYSTACK_CRASH_ID", 1, INT64_MAX, &c->id))
+                return skip(r, "no valid PYSTACK_CRASH_ID"), 0;
+        if (!get_int(j, "COREDUMP_PID", 1, INT32_MAX, &v))
+                return skip(r, "no valid COREDUMP_PID"), 0;
+        c->pid = (int32_t)v;
+        if (!get_int(j, "COREDUMP_UID", 0, UINT32_MAX, &c->uid) || !get_int(j, "COREDUMP_GID", 0, UINT32_MAX, &c->gid))
+                return skip(r, "no valid COREDUMP_UID or COREDUMP_GID"), 0;
+        if (!get_int(j, "COREDUMP_SIGNAL", 1, 64, &v))
+                return skip(r, "no valid COREDUMP_SIGNAL"), 0;
+        c->signal = (int)v;
+        if (!get_int(j, "COREDUMP_TIMESTAMP", 0, INT64_MAX, &c->time_usec))
+                return skip(r, "no valid COREDUMP_TIMESTAMP"), 0;
+        if (get_int(j, "PYSTACK_LINE", -1, INT32_MAX, &v))
+                c->line = (int)v;
+        if (sd_journal_get_realtime_usec(j, &c->realtime) < 0)
+                c->realtime = 0;
+        c->host = get(j, "_HOSTNAME");
+        c->machine = get(j, "_MACHINE_ID");
+        c->python = get(j, "PYSTACK_PYTHON_VERSION");
+        c->comm = get(j, "COREDUMP_COMM");
+        c->exe = get(j, "COREDUMP_EXE");
+        c->script = get(j, "PYSTACK_SCRIPT");
+        c->function = get(j, "PYSTACK_FUNCTION");
+        c->file = get(j, "PYSTACK_FILE");
+        c->signature = get(j, "PYSTACK_SIGNATURE");
+        c->title = get(j, "PYSTACK_TITLE");
+        c->error = get(j, "PYSTACK_ANALYSIS_ERROR");
+        c->core_file = get(j, "COREDUMP_FILENAME");
+        c->container_id = get(j, "PYSTACK_CONTAINER_ID");
+        /* the signature names a group: hex, as pystackd writes it, or none */
+        if (c->signature && (!*c->signature || strspn(c->signature, "0123456789abcdef") != strlen(c->signature))) {
+                free(c->signature);
+                c->signature = NULL;
+        }
+        if (r->container && !(c->container_id && !strncmp(c->container_id, r->container, strlen(r->container)))) {
+                jcrash_free(c);
+                return 0;
+        }
+        if (r->q->since != INT64_MIN && c->time_usec < r->q->since) {
+                jcrash_free(c);
+                return 0;
+        }
+        if (r->q->until != INT64_MAX && c->time_usec > r->q->until) {
+                jcrash_free(c);
+                return 0;
+        }
+        return 1;
+}
+
+static void row_of(const struct jcrash *c, struct crash_row *row) {
+        *row = (struct crash_row) {
+                .id = c->id, .time_usec = c->time_usec, .uid = c->uid, .gid = c->gid, .pid = c->pid,
+                .signal = c->signal, .python_version = c->python, .core = c->core_file ? "on its host" : "none",
+                .comm = c->comm, .exe = c->exe, .script = c->script, .function = c->function, .file = c->file,
+                .line = c->line, .state = c->error ? "failed" : "done", .error = c->error, .signature = c->signature,
+                .host = c->host ? c->host : "?",
+        };
+}
+
+/* ---- opening ---- */
+
+static int add_matches(sd_journal *j, const struct query *q, char **container) {
+        static const char *const fields[_MATCH_MAX] = {
+                [MATCH_ID] = "PYSTACK_CRASH_ID", [MATCH_PID] = "COREDUMP_PID", [MATCH_COMM] = "COREDUMP_COMM",
+                [MATCH_EXE] = "COREDUMP_EXE", [MATCH_UID] = "COREDUMP_UID", [MATCH_SIG] = "COREDUMP_SIGNAL",
+                [MATCH_SIGNATURE] = "PYSTACK_SIGNATURE", [MATCH_HOST] = "_HOSTNAME",
+                [MATCH_MACHINE_ID] = "_MACHINE_ID",
+        };
+        char m[512];
+        int r;
+
+        /* pystackd's entries: systemd-coredump's own have the same MESSAGE_ID */
+        if ((r = sd_journal_add_match(j, "MESSAGE_ID=" MESSAGE_ID, 0)) < 0 ||
+            (r = sd_journal_add_match(j, "SYSLOG_IDENTIFIER=pystackd", 0)) < 0)
+                return r;
+        for (size_t i = 0; i < q->n_matches; i++) {
+                const struct match *x = &q->matches[i];
+
+                if (x->key == MATCH_CONTAINER) {
+                        *container = x->value[0] ? strdup(x->value) : NULL;
+                        continue;
+                }
+                if (!fields[x->key])
+                        continue;
+                snprintf(m, sizeof(m), "%s=%s", fields[x->key], x->value);
+                if ((r = sd_journal_add_match(j, m, 0)) < 0)
+                        return r;
+        }
+        return 0;
+}
+
+static int open_journal(const struct journal_source *src, sd_journal **ret, char *err, size_t errsz) {
+        int r;
+
+        if (src->directory)
+                r = sd_journal_open_directory(ret, src->directory, 0);
+        else if (src->files) {
+                glob_t g = {};
+                int flags = 0;
+
+                for (char **p = src->files; *p; p++) {
+                        int gr = glob(*p, flags | GLOB_NOSORT, NULL, &g);
+                        if (gr != 0 && gr != GLOB_NOMATCH) {
+                                globfree(&g);
+                                return errorf(err, errsz, "--file=%s: cannot be expanded", *p), -EINVAL;
+                        }
+                        flags = GLOB_APPEND;
+                }
+                if (g.gl_pathc == 0) {
+                        globfree(&g);
+                        return errorf(err, errsz, "--file: no journal file matches"), -ENOENT;
+                }
+                if (g.gl_pathc > MAX_FILES) {
+                        globfree(&g);
+                        return errorf(err, errsz, "--file: more than %d files match", MAX_FILES), -E2BIG;
+                }
+                r = sd_journal_open_files(ret, (const char **)g.gl_pathv, 0);
+                globfree(&g);
+        } else
+                r = sd_journal_open(ret, 0);    /* --merge: local and remote journals alike */
+        if (r < 0)
+                return errorf(err, errsz, "cannot open the journal%s%s: %s", src->directory ? " in " : "",
+                              src->directory ? src->directory : "", strerror(-r)), r;
+        /* list reads short fields; a report is read whole by show only */
+        sd_journal_set_data_threshold(*ret, FIELD_MAX + 64);
+        return 0;
+}
+
+/* ---- list ---- */
+
+static int by_time(const void *a, const void *b) {
+        const struct jcrash *x = a, *y = b;
+        int c;
+
+        if (x->time_usec != y->time_usec)
+                return x->time_usec < y->time_usec ? -1 : 1;
+        c = strcmp(x->host ? x->host : "", y->host ? y->host : "");
+        return c ? c : x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* The same crash twice (an analysis again, or a journal read twice): by machine, id and time. */
+static int by_crash(const void *a, const void *b) {
+        const struct jcrash *x = a, *y = b;
+        int c = strcmp(x->machine ? x->machine : "", y->machine ? y->machine : "");
+
+        if (c)
+                return c;
+        if (x->id != y->id)
+                return x->id < y->id ? -1 : 1;
+        if (x->time_usec != y->time_usec)
+                return x->time_usec < y->time_usec ? -1 : 1;
+        return x->realtime < y->realtime ? -1 : x->realtime > y->realtime;
+}
+
+static bool by_crash_key_differs(const struct jcrash *x, const struct jcrash *y) {
+        return strcmp(x->machine ? x->machine : "", y->machine ? y->machine : "") || x->id != y->id ||
+               x->time_usec != y->time_usec;
+}
+
+/* Every matching crash, each once (its newest entry), sorted by time. */
+static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
+        size_t allocated = 0, k = 0;
+        int r;
+
+        *out = NULL;
+        *n = 0;
+        r = rd->q->since != INT64_MIN ? sd_journal_seek_realtime_usec(rd->j, (uint64_t)rd->q->since) :
+                                         sd_journal_seek_head(rd->j);
+        if (r < 0)
+                return r;
+        while ((r = sd_journal_next(rd->j)) > 0) {
+                struct jcrash c;
+
+                r = read_crash(rd, &c);
+                if (r <= 0)
+                        continue;
+                if (grow_array(out, &allocated, *n + 1, sizeof(**out)) < 0) {
+                        jcrash_free(&c);
+                        return -ENOMEM;
+                }
+                (*out)[(*n)++] = c;
+        }
+        if (r < 0)
+                return r;
+        qsort(*out, *n, sizeof(**out), by_crash);
+        for (size_t i = 0; i < *n; i++) {
+                if (i + 1 < *n && !by_crash_key_differs(&(*out)[i], &(*out)[i + 1])) {
+                        jcrash_free(&(*out)[i]);
+                        continue;
+                }
+                (*out)[k++] = (*out)[i];
+        }
+        *n = k;
+        qsort(*out, *n, sizeof(**out), by_time);
+        return 0;
+}
+
+static void free_all(struct jcrash *c, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                jcrash_free(&c[i]);
+        free(c);
+}
+
+static int run_list(struct reader *rd, FILE *out, char *err, size_t errsz) {
+        const struct query *q = rd->q;
+        struct jcrash *c;
+        size_t n, first = 0, count;
+        int r = collect(rd, &c, &n);
+
+        said_skipped(rd);
+        if (r < 0)
+                return free_all(c, n), errorf(err, errsz, "cannot read the journal: %s", strerror(-r)), r;
+        if (n == 0) {
+                if (q->json)
+                        fputs("[]\n", out);
+                free(c);
+                return snprintf(err, errsz, "No crashes match."), 1;
+        }
+        count = n;
+        if (q->limit > 0 && (size_t)q->limit < n) {
+                first = n - (size_t)q->limit;
+                count = (size_t)q->limit;
+        }
+        answer_list_header(out, q);
+        for (size_t k = 0; k < count; k++) {
+                size_t i = q->reverse ? first + count - 1 - k : first + k;
+                struct crash_row row;
+
+                row_of(&c[i], &row);
+                if (q->json && k)
+                        fputc(',', out);
+                answer_list_row(out, q, &row);
+                if (!q->json)
+                        fputc('\n', out);
+        }
+        if (q->json)
+                fputs("]\n", out);
+        else if (!q->no_legend)
+                fprintf(out, "\n%zu crash%s listed.\n", count, count == 1 ? "" : "es");
+        free_all(c, n);
+        return 0;
+}
+
+/* ---- groups ---- */
+
+struct group {
+        const char *signature, *title;  /* of the crashes (the newest's title) */
+        size_t count, hosts;
+        int64_t first, last;
+};
+
+static int by_signature_machine(const void *a, const void *b) {
+        const struct jcrash *x = a, *y = b;
+        int c = strcmp(x->signature, y->signature);
+
+        if (c)
+                return c;
+        c = strcmp(x->machine ? x->machine : x->host ? x->host : "", y->machine ? y->machine : y->host ? y->host : "");
+        return c ? c : x->time_usec < y->time_usec ? -1 : x->time_usec > y->time_usec;
+}
+
+static int by_count(const void *a, const void *b) {
+        const struct group *x = a, *y = b;
+
+        if (x->count != y->count)
+                return x->count > y->count ? -1 : 1;
+        return x->last > y->last ? -1 : x->last < y->last;
+}
+
+static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
+        const struct query *q = rd->q;
+        struct jcrash *c;
+        struct group *g = NULL;
+        size_t n, k = 0, ng = 0, allocated = 0;
+        int r = collect(rd, &c, &n);
+
+        said_skipped(rd);
+        if (r < 0)
+                return free_all(c, n), errorf(err, errsz, "cannot read the journal: %s", strerror(-r)), r;
+        /* the analysed ones, by signature and host */
+        for (size_t i = 0; i < n; i++) {
+                if (c[i].signature)
+                        c[k++] = c[i];
+                else
+                        jcrash_free(&c[i]);
+        }
+        n = k;
+        qsort(c, n, sizeof(*c), by_signature_machine);
+        for (size_t i = 0; i < n; i++) {
+                const char *m = c[i].machine ? c[i].machine : c[i].host ? c[i].host : "";
+                bool new_group = i == 0 || strcmp(c[i].signature, c[i - 1].signature);
+
+                if (new_group) {
+                        if (grow_array(&g, &allocated, ng + 1, sizeof(*g)) < 0) {
+                                free(g);
+                                free_all(c, n);
+                                return errorf(err, errsz, "out of memory"), -ENOMEM;
+                        }
+                        g[ng++] = (struct group) { .signature = c[i].signature, .first = c[i].time_usec };
+                }
+                struct group *x = &g[ng - 1];
+                const char *pm = i ? (c[i - 1].machine ? c[i - 1].machine : c[i - 1].host ? c[i - 1].host : "") : NULL;
+                if (new_group || strcmp(m, pm))
+                        x->hosts++;
+                x->count++;
+                if (c[i].time_usec <= x->first)
+                        x->first = c[i].time_usec;
+                if (c[i].time_usec >= x->last) {
+                        x->last = c[i].time_usec;
+                        x->title = c[i].title;
+                }
+        }
+        qsort(g, ng, sizeof(*g), by_count);
+        if (ng == 0) {
+                if (q->json)
+                        fputs("[]\n", out);
+                free(g);
+                free_all(c, n);
+                return snprintf(err, errsz, "No analysed crashes match."), 1;
+        }
+        if (q->json)
+                fputc('[', out);
+        else if (!q->no_legend)
+                fprintf(out, "%-16s %6s %5s %-27s %-27s %s\n", "SIGNATURE", "COUNT", "HOSTS", "FIRST", "LAST",
+                        "SUMMARY");
+        for (size_t i = 0; i < ng; i++) {
+                if (q->json) {
+                        fputs(i ? ",{\"signature\":" : "{\"signature\":", out);
+                        esc_fput_json(out, g[i].signature, strlen(g[i].signature));
+                        fputs(",\"title\":", out);
+                        if (g[i].title)
+                                esc_fput_json(out, g[i].title, strlen(g[i].title));
+                        else
+                                fputs("null", out);
+                        fprintf(out, ",\"count\":%zu,\"hosts\":%zu,\"first_usec\":%lld,\"last_usec\":%lld}", g[i].count,
+                                g[i].hosts, (long long)g[i].first, (long long)g[i].last);
+                        continue;
+                }
+                esc_fput_column(out, g[i].signature, 16);
+                fprintf(out, " %6zu %5zu ", g[i].count, g[i].hosts);
+                answer_put_time(out, g[i].first);
+                fputc(' ', out);
+                answer_put_time(out, g[i].last);
+                fputc(' ', out);
+                esc_fputs(out, g[i].title ? g[i].title : "-");
+                fputc('\n', out);
+        }
+        if (q->json)
+                fputs("]\n", out);
+        else if (!q->no_legend)
+                fprintf(out, "\n%zu signature%s.\n", ng, ng == 1 ? "" : "s");
+        free(g);
+        free_all(c, n);
+        return 0;
+}
+
+/* ---- one crash: info, show, dump, debug ---- */
+
+/* The newest matching entry: 1 with the journal on it and *c, 0 when none. */
+static int find_newest(struct reader *rd, struct jcrash *c) {
+        int r = sd_journal_seek_tail(rd->j);
+
+        if (r < 0)
+                return r;
+        while ((r = sd_journal_previous(rd->j)) > 0) {
+                r = read_crash(rd, c);
+                if (r != 0)
+                        return r;
+        }
+        return r;
+}
+
+static void info_line(FILE *out, const char *key, const char *value) {
+        if (!value)
+                return;
+        fprintf(out, "%16s: ", key);
+        esc_fputs(out, value);
+        fputc('\n', out);
+}
+
+static void json_member(FILE *out, const char *key, const char *value) {
+        fprintf(out, ",\"%s\":", key);
+        if (value)
+                esc_fput_json(out, value, strlen(value));
+        else
+                fputs("null", out);
+}
+
+static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
+        sd_journal *j = rd->j;
+        _cleanup_free_ char *boot = get(j, "_BOOT_ID"), *cmdline = get(j, "COREDUMP_CMDLINE"),
+                            *cwd = get(j, "COREDUMP_CWD"), *cgroup = get(j, "COREDUMP_CGROUP"),
+                            *unit = get(j, "COREDUMP_UNIT"), *hostname = get(j, "COREDUMP_HOSTNAME"),
+                            *runtime = get(j, "PYSTACK_CONTAINER_RUNTIME"), *container = get(j, "PYSTACK_CONTAINER"),
+                            *truncated = get(j, "PYSTACK_REPORT_TRUNCATED"), *tname = get(j, "COREDUMP_THREAD_NAME"),
+                            *pkg = get(j, "COREDUMP_PACKAGE_NAME"), *pkgv = get(j, "COREDUMP_PACKAGE_VERSION");
+        int64_t tid = 0;
+        char buf[256];
+
+        get_int(j, "COREDUMP_TID", 1, INT32_MAX, &tid);
+        if (rd->q->json) {
+                fprintf(out, "{\"id\":%lld,\"time_usec\":%lld,\"pid\":%d,\"tid\":", (long long)c->id,
+                        (long long)c->time_usec, c->pid);
+                if (tid)
+                        fprintf(out, "%lld", (long long)tid);
+                else
+                        fputs("null", out);
+                fprintf(out, ",\"uid\":%lld,\"gid\":%lld,\"signal\":%d,\"signal_name\":\"%s\"", (long long)c->uid,
+                        (long long)c->gid, c->signal, signal_full_name(c->signal));
+                json_member(out, "host", c->host);
+                json_member(out, "machine_id", c->machine);
+                json_member(out, "boot_id", boot);
+                json_member(out, "comm", c->comm);
+                json_member(out, "exe", c->exe);
+                json_member(out, "cmdline", cmdline);
+                json_member(out, "cwd", cwd);
+                json_member(out, "cgroup", cgroup);
+                json_member(out, "unit", unit);
+                fprintf(out, ",\"container\":%s", container ? "true" : "false");
+                json_member(out, "container_runtime", runtime);
+                json_member(out, "container_id", c->container_id);
+                json_member(out, "hostname", hostname);
+                json_member(out, "core_file", c->core_file);
+                json_member(out, "python_version", c->python);
+                json_member(out, "signature", c->signature);
+                json_member(out, "title", c->title);
+                json_member(out, "error", c->error);
+                json_member(out, "package_name", pkg);
+                json_member(out, "package_version", pkgv);
+                fprintf(out, ",\"report_truncated\":%s}\n", truncated ? "true" : "false");
+                return 0;
+        }
+        snprintf(buf, sizeof(buf), "%lld", (long long)c->id);
+        info_line(out, "Crash", buf);
+        info_line(out, "Host", c->host);
+        info_line(out, "Machine ID", c->machine);
+        snprintf(buf, sizeof(buf), "%d (%s)", c->pid, c->comm ? c->comm : "?");
+        info_line(out, "PID", buf);
+        if (tid) {
+                snprintf(buf, sizeof(buf), "%lld%s%s%s", (long long)tid, tname ? " (" : "", tname ? tname : "",
+                         tname ? ")" : "");
+                info_line(out, "Crashed thread", buf);
+        }
+        snprintf(buf, sizeof(buf), "%lld", (long long)c->uid);
+        info_line(out, "UID", buf);
+        snprintf(buf, sizeof(buf), "%lld", (long long)c->gid);
+        info_line(out, "GID", buf);
+        snprintf(buf, sizeof(buf), "%d (%s)", c->signal, signal_full_name(c->signal));
+        info_line(out, "Signal", buf);
+        fprintf(out, "%16s: ", "Timestamp");
+        answer_put_time(out, c->time_usec);
+        fputc('\n', out);
+        info_line(out, "Command Line", cmdline);
+        info_line(out, "Executable", c->exe);
+        if (pkg) {
+                snprintf(buf, sizeof(buf), "%.100s %.100s", pkg, pkgv ? pkgv : "");
+                info_line(out, "Package", buf);
+        }
+        info_line(out, "Working Dir", cwd);
+        info_line(out, "Control Group", cgroup);
+        info_line(out, "Unit", unit);
+        if (c->container_id) {
+                snprintf(buf, sizeof(buf), "%.40s %.160s", runtime ? runtime : "?", c->container_id);
+                info_line(out, "Container", buf);
+        } else
+                info_line(out, "Container", container ? "yes (its own root or namespaces)" : NULL);
+        info_line(out, "Boot ID", boot);
+        info_line(out, "Hostname", hostname);
+        info_line(out, "Core", c->core_file ? c->core_file : "none");
+        info_line(out, "Python", c->python);
+        info_line(out, "Analysis", c->error ? c->error : "done");
+        info_line(out, "Signature", c->signature);
+        info_line(out, "Summary", c->title);
+        info_line(out, "Report", truncated ? "cut to fit the journal (JournalReportMax)" : NULL);
+        return 0;
+}
+
+static int run_show(struct reader *rd, const struct jcrash *c, FILE *out, char *err, size_t errsz) {
+        struct text_options o = { .native = rd->q->native, .locals = rd->q->locals };
+        struct json_doc *doc = NULL;
+        char *json;
+        int r;
+
+        sd_journal_set_data_threshold(rd->j, REPORT_MAX + 64);
+        json = get_max(rd->j, "PYSTACK_REPORT_JSON", REPORT_MAX + 1);
+        if (!json) {
+                _cleanup_free_ char *host = esc_strdup(c->host ? c->host : "?");
+                return errorf(err, errsz, "crash %lld of host %s: its entry has no report as data (%s)",
+                              (long long)c->id, host ? host : "?",
+                              c->error ? "its analysis failed" : "written before pystackd put it there, or "
+                              "JournalReportMax=0"), 1;
+        }
+        r = strlen(json) > REPORT_MAX ? -E2BIG : json_parse(json, strlen(json), &doc);
+        free(json);
+        if (r == -ENOMEM)
+                return errorf(err, errsz, "out of memory"), r;
+        if (r < 0 || json_root(doc)->type != JSON_OBJECT) {
+                json_free(doc);
+                return errorf(err, errsz, "crash %lld: its PYSTACK_REPORT_JSON is not a report (not a JSON object)",
+                              (long long)c->id), 1;
+        }
+        if (json_len(json_get(json_root(doc), "journal_cut")))
+                fputs("pystackctl: this report was cut to fit the journal (JournalReportMax): the text has less "
+                      "than the host's\n", stderr);
+        if (rd->q->json) {
+                struct buf b = {};
+                json_write(&b, json_root(doc));
+                if (buf_str(&b))
+                        fprintf(out, "%s\n", buf_str(&b));
+                buf_free(&b);
+                r = 0;
+        } else
+                r = report_text_render(out, json_root(doc), &o);
+        json_free(doc);
+        return r;
+}
+
+int journal_run(const struct journal_source *src, const struct query *q, FILE *out, char *err, size_t errsz) {
+        struct reader rd = { .q = q };
+        struct jcrash c;
+        int r;
+
+        if (q->verb == VERB_ANALYZE || q->verb == VERB_VACUUM)
+                return errorf(err, errsz, "%s acts on a host's store: not with --directory, --file or --merge",
+                              query_verb_name(q->verb)), -EINVAL;
+        r = open_journal(src, &rd.j, err, errsz);
+        if (r < 0)
+                return r;
+        r = add_matches(rd.j, q, &rd.container);
+        if (r < 0) {
+                sd_journal_close(rd.j);
+                free(rd.container);
+                return errorf(err, errsz, "cannot match the journal: %s", strerror(-r)), r;
+        }
+        if (q->verb == VERB_LIST)
+                r = run_list(&rd, out, err, errsz);
+        else if (q->verb == VERB_GROUPS)
+                r = run_groups(&rd, out, err, errsz);
+        else {
+                r = find_newest(&rd, &c);
+                said_skipped(&rd);
+                if (r < 0)
+                        errorf(err, errsz, "cannot read the journal: %s", strerror(-r));
+                else if (r == 0) {
+                        snprintf(err, errsz, "No crashes match.");
+                        r = 1;
+                } else {
+                        if (q->verb == VERB_INFO)
+                                r = run_info(&rd, &c, out);
+                        else if (q->verb == VERB_SHOW)
+                                r = run_show(&rd, &c, out, err, errsz);
+                        else {
+                                /* the core stays on its host: say where */
+                                _cleanup_free_ char *host = esc_strdup(c.host ? c.host : "?"),
+                                                    *file = c.core_file ? esc_strdup(c.core_file) : NULL;
+                                if (file)
+                                        snprintf(err, errsz, "the core of crash %lld is on host %s, %s: run "
+                                                 "pystackctl %s ID=%lld there", (long long)c.id, host, file,
+                                                 query_verb_name(q->verb), (long long)c.id);
+                                else
+                                        snprintf(err, errsz, "crash %lld of host %s has no stored core",
+                                                 (long long)c.id, host);
+                                r = 1;
+                        }
+                        jcrash_free(&c);
+                }
+        }
+        sd_journal_close(rd.j);
+        free(rd.container);
+        return r;
+}
