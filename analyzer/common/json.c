@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "json.h"
 #include "util.h"
 
@@ -380,4 +381,44 @@ uint64_t json_uint(const struct json_value *v, uint64_t def) {
         errno = 0;
         x = strtoull(v->str, &end, 10);
         return errno || *end ? def : x;
+}
+
+void json_fput(FILE *out, const struct json_value *v) {
+        switch (v->type) {
+        case JSON_NULL:
+                fputs("null", out);
+                break;
+        case JSON_FALSE:
+                fputs("false", out);
+                break;
+        case JSON_TRUE:
+                fputs("true", out);
+                break;
+        case JSON_NUMBER:
+                fputs(v->str, out);     /* the reader checked its grammar */
+                break;
+        case JSON_STRING:
+                esc_fput_json(out, v->str, v->n);
+                break;
+        case JSON_ARRAY:
+                fputc('[', out);
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                fputc(',', out);
+                        json_fput(out, &v->items[i]);
+                }
+                fputc(']', out);
+                break;
+        case JSON_OBJECT:
+                fputc('{', out);
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                fputc(',', out);
+                        esc_fput_json(out, v->members[i].key, strlen(v->members[i].key));
+                        fputc(':', out);
+                        json_fput(out, &v->members[i].value);
+                }
+                fputc('}', out);
+                break;
+        }
 }

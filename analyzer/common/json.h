@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define JSON_MAX_DEPTH 64
 
@@ -68,3 +69,10 @@ bool json_true(const struct json_value *v);
 /* An integral number in range, or def. */
 int64_t json_int(const struct json_value *v, int64_t def);
 uint64_t json_uint(const struct json_value *v, uint64_t def);
+
+/*
+ * v written again as compact JSON: strings and keys by escape.h's JSON rule (so text a file
+ * or a process chose is printed as the report prints any such text), numbers as they were
+ * written.  For a document json_parse() read, whose nesting is bounded by JSON_MAX_DEPTH.
+ */
+void json_fput(FILE *out, const struct json_value *v);
