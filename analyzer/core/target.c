@@ -266,7 +266,7 @@ static void read_package(struct target *t, struct module *m) {
                 strv_addf(&t->warnings, "%s: package metadata note longer than %d bytes: not used",
                           m->path, PACKAGE_NOTE_MAX_JSON);
         else if (r == -EBADMSG)
-                strv_addf(&t->warnings, "%s: package metadata note is not a NUL-terminated JSON object: not used",
+                strv_addf(&t->warnings, "%s: package metadata note is not a NUL-terminated JSON object with unique keys: not used",
                           m->path);
         if (r <= 0)
                 m->package = NULL;
