@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "json.h"
 #include "util.h"
 
@@ -418,4 +419,13 @@ void json_write(struct buf *b, const struct json_value *v) {
                 buf_put(b, "}", 1);
                 return;
         }
+}
+
+void json_fput(FILE *out, const struct json_value *v) {
+        struct buf b = {};
+
+        json_write(&b, v);
+        if (buf_str(&b))
+                fwrite(b.p, 1, b.n, out);
+        buf_free(&b);
 }

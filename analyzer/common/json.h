@@ -21,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "buf.h"
 
@@ -77,3 +78,5 @@ uint64_t json_uint(const struct json_value *v, uint64_t def);
  * JSON_MAX_DEPTH.
  */
 void json_write(struct buf *b, const struct json_value *v);
+/* The same, to a stream (a document json_parse() read, compact, by the same rule). */
+void json_fput(FILE *out, const struct json_value *v);

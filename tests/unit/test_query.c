@@ -92,9 +92,9 @@ static void test_matches(void) {
                 { "SIG=SIGFOO", "unknown signal 'SIGFOO'" }, { "SIG=", "bad match value for SIG=" },
                 { "SIGNATURE=3F1C", "SIGNATURE= takes a hex signature: '3F1C'" },
                 { "SIGNATURE=xyz", "SIGNATURE= takes a hex signature: 'xyz'" },
-                { "FOO=1", "unknown match 'FOO=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
-                { "id=1", "unknown match 'id=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
-                { "=1", "unknown match '=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)" },
+                { "FOO=1", "unknown match 'FOO=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
+                { "id=1", "unknown match 'id=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
+                { "=1", "unknown match '=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
                 { "COMM=a\nverb=vacuum", "bad match value for COMM=" },
                 { "/a\nb", "bad match value for EXE=" },
         };
