@@ -102,41 +102,112 @@ static void said_skipped(const struct reader *r) {
                 fprintf(stderr, "pystackctl: %u more entries skipped\n", r->skipped - MAX_SKIPPED_SAID);
 }
 
-/* The current entry as a crash: 1, 0 when it is skipped (said so), -ENOMEM. */
+/* A field's value in an entry's data ("NAME=value"): a C string of at most FIELD_MAX bytes. */
+static char *value_dup(const void *data, size_t len, size_t name_len) {
+        size_t n = len - name_len - 1;
+        char *s;
+
+        if (n > FIELD_MAX)
+                n = FIELD_MAX;
+        s = malloc(n + 1);
+        if (s) {
+                memcpy(s, (const char *)data + name_len + 1, n);
+                s[n] = 0;
+        }
+        return s;
+}
+
+static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
+        char *end;
+        long long v;
+
+        if (!s || !*s || strlen(s) > 24)
+                return false;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno || *end || v < min || v > max)
+                return false;
+        *out = v;
+        return true;
+}
+
+/*
+ * The current entry as a crash: 1, 0 when it is skipped (said so, if it does not hold together).
+ *
+ * One pass over the entry's fields, stopped once every field list reads was seen.  Looking fields
+ * up one by one goes through all of an entry's fields for each (sd_journal_get_data), and the
+ * journal compresses a field over 512 bytes, which then must be decompressed to see its name: with
+ * the reports in every entry, 300 µs an entry.  pystackd writes the reports last, so the pass
+ * stops before them.
+ */
 static int read_crash(struct reader *r, struct jcrash *c) {
-        sd_journal *j = r->j;
-        int64_t v;
+        enum { F_ID, F_PID, F_UID, F_GID, F_SIG, F_TIME, F_LINE, F_HOST, F_MACHINE, F_PY, F_COMM, F_EXE, F_SCRIPT,
+               F_FUNC, F_FILE, F_SIGNATURE, F_TITLE, F_CORE, F_ERROR, F_CONTAINER, F_MAX };
+        static const char *const names[F_MAX] = {
+                [F_ID] = "PYSTACK_CRASH_ID", [F_PID] = "COREDUMP_PID", [F_UID] = "COREDUMP_UID",
+                [F_GID] = "COREDUMP_GID", [F_SIG] = "COREDUMP_SIGNAL", [F_TIME] = "COREDUMP_TIMESTAMP",
+                [F_LINE] = "PYSTACK_LINE", [F_HOST] = "_HOSTNAME", [F_MACHINE] = "_MACHINE_ID",
+                [F_PY] = "PYSTACK_PYTHON_VERSION", [F_COMM] = "COREDUMP_COMM", [F_EXE] = "COREDUMP_EXE",
+                [F_SCRIPT] = "PYSTACK_SCRIPT", [F_FUNC] = "PYSTACK_FUNCTION", [F_FILE] = "PYSTACK_FILE",
+                [F_SIGNATURE] = "PYSTACK_SIGNATURE", [F_TITLE] = "PYSTACK_TITLE", [F_CORE] = "COREDUMP_FILENAME",
+                [F_ERROR] = "PYSTACK_ANALYSIS_ERROR", [F_CONTAINER] = "PYSTACK_CONTAINER_ID",
+        };
+        char *v[F_MAX] = {};
+        /* an analysed crash has every field but the error (and a container's id only in a
+         * container): the pass stops when it saw them; a failed crash's has no report to stop
+         * before */
+        unsigned want = F_MAX - 1 - !r->container, seen = 0;
+        const void *data;
+        size_t len;
+        int64_t x;
 
         *c = (struct jcrash) {};
-        if (!get_int(j, "PYSTACK_CRASH_ID", 1, INT64_MAX, &c->id))
-                return skip(r, "no valid PYSTACK_CRASH_ID"), 0;
-        if (!get_int(j, "COREDUMP_PID", 1, INT32_MAX, &v))
-                return skip(r, "no valid COREDUMP_PID"), 0;
-        c->pid = (int32_t)v;
-        if (!get_int(j, "COREDUMP_UID", 0, UINT32_MAX, &c->uid) || !get_int(j, "COREDUMP_GID", 0, UINT32_MAX, &c->gid))
-                return skip(r, "no valid COREDUMP_UID or COREDUMP_GID"), 0;
-        if (!get_int(j, "COREDUMP_SIGNAL", 1, 64, &v))
-                return skip(r, "no valid COREDUMP_SIGNAL"), 0;
-        c->signal = (int)v;
-        if (!get_int(j, "COREDUMP_TIMESTAMP", 0, INT64_MAX, &c->time_usec))
-                return skip(r, "no valid COREDUMP_TIMESTAMP"), 0;
-        if (get_int(j, "PYSTACK_LINE", -1, INT32_MAX, &v))
-                c->line = (int)v;
-        if (sd_journal_get_realtime_usec(j, &c->realtime) < 0)
+        SD_JOURNAL_FOREACH_DATA(r->j, data, len) {
+                const char *eq = memchr(data, '=', len);
+                size_t nl = eq ? (size_t)(eq - (const char *)data) : 0;
+
+                if (!eq)
+                        continue;
+                for (unsigned i = 0; i < F_MAX; i++)
+                        if (!v[i] && strlen(names[i]) == nl && !memcmp(data, names[i], nl)) {
+                                if (i == F_CONTAINER && !r->container)
+                                        break;
+                                v[i] = value_dup(data, len, nl);
+                                seen++;
+                                break;
+                        }
+                if (seen >= want)
+                        break;
+        }
+        int ok = 0;
+        if (!parse_int(v[F_ID], 1, INT64_MAX, &c->id))
+                skip(r, "no valid PYSTACK_CRASH_ID");
+        else if (!parse_int(v[F_PID], 1, INT32_MAX, &x))
+                skip(r, "no valid COREDUMP_PID");
+        else if (c->pid = (int32_t)x, !parse_int(v[F_UID], 0, UINT32_MAX, &c->uid) ||
+                 !parse_int(v[F_GID], 0, UINT32_MAX, &c->gid))
+                skip(r, "no valid COREDUMP_UID or COREDUMP_GID");
+        else if (!parse_int(v[F_SIG], 1, 64, &x))
+                skip(r, "no valid COREDUMP_SIGNAL");
+        else if (c->signal = (int)x, !parse_int(v[F_TIME], 0, INT64_MAX, &c->time_usec))
+                skip(r, "no valid COREDUMP_TIMESTAMP");
+        else
+                ok = 1;
+        if (v[F_FUNC] && parse_int(v[F_LINE], -1, INT32_MAX, &x))
+                c->line = (int)x;
+        for (unsigned i = 0; i < F_MAX; i++)
+                if (i <= F_LINE)
+                        free(v[i]);
+        c->host = v[F_HOST], c->machine = v[F_MACHINE], c->python = v[F_PY], c->comm = v[F_COMM];
+        c->exe = v[F_EXE], c->script = v[F_SCRIPT], c->function = v[F_FUNC], c->file = v[F_FILE];
+        c->signature = v[F_SIGNATURE], c->title = v[F_TITLE], c->core_file = v[F_CORE], c->error = v[F_ERROR];
+        c->container_id = v[F_CONTAINER];
+        if (!ok) {
+                jcrash_free(c);
+                return 0;
+        }
+        if (sd_journal_get_realtime_usec(r->j, &c->realtime) < 0)
                 c->realtime = 0;
-        c->host = get(j, "_HOSTNAME");
-        c->machine = get(j, "_MACHINE_ID");
-        c->python = get(j, "PYSTACK_PYTHON_VERSION");
-        c->comm = get(j, "COREDUMP_COMM");
-        c->exe = get(j, "COREDUMP_EXE");
-        c->script = get(j, "PYSTACK_SCRIPT");
-        c->function = get(j, "PYSTACK_FUNCTION");
-        c->file = get(j, "PYSTACK_FILE");
-        c->signature = get(j, "PYSTACK_SIGNATURE");
-        c->title = get(j, "PYSTACK_TITLE");
-        c->error = get(j, "PYSTACK_ANALYSIS_ERROR");
-        c->core_file = get(j, "COREDUMP_FILENAME");
-        c->container_id = get(j, "PYSTACK_CONTAINER_ID");
         /* the signature names a group: hex, as pystackd writes it, or none */
         if (c->signature && (!*c->signature || strspn(c->signature, "0123456789abcdef") != strlen(c->signature))) {
                 free(c->signature);
@@ -507,6 +578,9 @@ static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
         int64_t tid = 0;
         char buf[256];
 
+        _cleanup_free_ char *container_id = c->container_id ? NULL : get(j, "PYSTACK_CONTAINER_ID");
+        const char *cid = c->container_id ? c->container_id : container_id;
+
         get_int(j, "COREDUMP_TID", 1, INT32_MAX, &tid);
         if (rd->q->json) {
                 fprintf(out, "{\"id\":%lld,\"time_usec\":%lld,\"pid\":%d,\"tid\":", (long long)c->id,
@@ -528,7 +602,7 @@ static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
                 json_member(out, "unit", unit);
                 fprintf(out, ",\"container\":%s", container ? "true" : "false");
                 json_member(out, "container_runtime", runtime);
-                json_member(out, "container_id", c->container_id);
+                json_member(out, "container_id", cid);
                 json_member(out, "hostname", hostname);
                 json_member(out, "core_file", c->core_file);
                 json_member(out, "python_version", c->python);
@@ -569,8 +643,8 @@ static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
         info_line(out, "Working Dir", cwd);
         info_line(out, "Control Group", cgroup);
         info_line(out, "Unit", unit);
-        if (c->container_id) {
-                snprintf(buf, sizeof(buf), "%.40s %.160s", runtime ? runtime : "?", c->container_id);
+        if (cid) {
+                snprintf(buf, sizeof(buf), "%.40s %.160s", runtime ? runtime : "?", cid);
                 info_line(out, "Container", buf);
         } else
                 info_line(out, "Container", container ? "yes (its own root or namespaces)" : NULL);
@@ -578,7 +652,8 @@ static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
         info_line(out, "Hostname", hostname);
         info_line(out, "Core", c->core_file ? c->core_file : "none");
         info_line(out, "Python", c->python);
-        info_line(out, "Analysis", c->error ? c->error : "done");
+        _cleanup_free_ char *error = c->error || c->signature ? NULL : get(j, "PYSTACK_ANALYSIS_ERROR");
+        info_line(out, "Analysis", c->error ? c->error : error ? error : "done");
         info_line(out, "Signature", c->signature);
         info_line(out, "Summary", c->title);
         info_line(out, "Report", truncated ? "cut to fit the journal (JournalReportMax)" : NULL);
