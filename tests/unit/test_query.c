@@ -92,6 +92,9 @@ static void test_matches(void) {
                 { "SIG=SIGFOO", "unknown signal 'SIGFOO'" }, { "SIG=", "bad match value for SIG=" },
                 { "SIGNATURE=3F1C", "SIGNATURE= takes a hex signature: '3F1C'" },
                 { "SIGNATURE=xyz", "SIGNATURE= takes a hex signature: 'xyz'" },
+                { "MACHINE_ID=xyz", "MACHINE_ID= takes 32 hex digits: 'xyz'" },
+                { "MACHINE_ID=0123456789ABCDEF0123456789ABCDEF", "MACHINE_ID= takes 32 hex digits: "
+                  "'0123456789ABCDEF0123456789ABCDEF'" },
                 { "FOO=1", "unknown match 'FOO=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
                 { "id=1", "unknown match 'id=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
                 { "=1", "unknown match '=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)" },
@@ -331,6 +334,8 @@ static void test_wire(void) {
                 { "verb=\n\n", "an empty verb" },
                 { "verb=List\n\n", "a verb in capitals" },
                 { "verb=list\nfoo=1\n\n", "an unknown key" },
+                { "verb=list\nmatch=HOST=web-1\n\n", "HOST= (journals only: never asked of pystackd)" },
+                { "verb=list\nmatch=MACHINE_ID=0123456789abcdef0123456789abcdef\n\n", "MACHINE_ID= (journals only)" },
                 { "verb=list\nVerb=list\n\n", "a key in capitals" },
                 { "verb=list\nlimit\n\n", "a line without '='" },
                 { "verb=list\n=list\n\n", "an empty key" },
