@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
+#include <dirent.h>
 #include <errno.h>
 #include <glob.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <systemd/sd-journal.h>
 
@@ -27,7 +30,27 @@ struct jcrash {
         int signal, line;
         char *host, *machine, *python, *comm, *exe, *script, *function, *file, *signature, *title, *error;
         char *core_file, *container_id;
+        uint64_t who[2];                /* the machine id as a number (or a hash of the host name) */
+        uint64_t sig;                   /* the signature as a number (they are 16 hex digits) */
 };
+
+/* 32 hex digits as two numbers, or a hash (FNV-1a) of whatever the machine is known by. */
+static void who_key(const char *machine, const char *host, uint64_t k[2]) {
+        char part[17];
+
+        if (machine && strlen(machine) == 32 && strspn(machine, "0123456789abcdef") == 32) {
+                memcpy(part, machine, 16);
+                part[16] = 0;
+                k[0] = strtoull(part, NULL, 16);
+                k[1] = strtoull(machine + 16, NULL, 16);
+                return;
+        }
+        /* no machine id: a hash of the name (a collision merges two hosts' counts, never a crash) */
+        k[1] = 14695981039346656037ull;
+        for (const char *p = machine ? machine : host ? host : ""; *p; p++)
+                k[1] = (k[1] ^ (unsigned char)*p) * 1099511628211ull;
+        k[0] = 0;
+}
 
 static void jcrash_free(struct jcrash *c) {
         char **s[] = { &c->host, &c->machine, &c->python, &c->comm, &c->exe, &c->script, &c->function, &c->file,
@@ -38,9 +61,12 @@ static void jcrash_free(struct jcrash *c) {
 }
 
 struct reader {
-        sd_journal *j;
+        sd_journal *j;                  /* the journal being read */
+        char **paths;                   /* its files, read one at a time (NULL: --merge, one journal) */
+        size_t n_paths;
         const struct query *q;
         unsigned skipped;
+        bool groups_only;               /* groups: only what counts, who and when */
         char *container;                /* CONTAINER=: a prefix, matched here (the journal matches whole values) */
 };
 
@@ -143,20 +169,28 @@ static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
 static int read_crash(struct reader *r, struct jcrash *c) {
         enum { F_ID, F_PID, F_UID, F_GID, F_SIG, F_TIME, F_LINE, F_HOST, F_MACHINE, F_PY, F_COMM, F_EXE, F_SCRIPT,
                F_FUNC, F_FILE, F_SIGNATURE, F_TITLE, F_CORE, F_ERROR, F_CONTAINER, F_MAX };
-        static const char *const names[F_MAX] = {
-                [F_ID] = "PYSTACK_CRASH_ID", [F_PID] = "COREDUMP_PID", [F_UID] = "COREDUMP_UID",
-                [F_GID] = "COREDUMP_GID", [F_SIG] = "COREDUMP_SIGNAL", [F_TIME] = "COREDUMP_TIMESTAMP",
-                [F_LINE] = "PYSTACK_LINE", [F_HOST] = "_HOSTNAME", [F_MACHINE] = "_MACHINE_ID",
-                [F_PY] = "PYSTACK_PYTHON_VERSION", [F_COMM] = "COREDUMP_COMM", [F_EXE] = "COREDUMP_EXE",
-                [F_SCRIPT] = "PYSTACK_SCRIPT", [F_FUNC] = "PYSTACK_FUNCTION", [F_FILE] = "PYSTACK_FILE",
-                [F_SIGNATURE] = "PYSTACK_SIGNATURE", [F_TITLE] = "PYSTACK_TITLE", [F_CORE] = "COREDUMP_FILENAME",
-                [F_ERROR] = "PYSTACK_ANALYSIS_ERROR", [F_CONTAINER] = "PYSTACK_CONTAINER_ID",
+#define N(s) { s, sizeof(s) - 1 }
+        static const struct { const char *name; size_t len; } names[F_MAX] = {
+                [F_ID] = N("PYSTACK_CRASH_ID"), [F_PID] = N("COREDUMP_PID"), [F_UID] = N("COREDUMP_UID"),
+                [F_GID] = N("COREDUMP_GID"), [F_SIG] = N("COREDUMP_SIGNAL"), [F_TIME] = N("COREDUMP_TIMESTAMP"),
+                [F_LINE] = N("PYSTACK_LINE"), [F_HOST] = N("_HOSTNAME"), [F_MACHINE] = N("_MACHINE_ID"),
+                [F_PY] = N("PYSTACK_PYTHON_VERSION"), [F_COMM] = N("COREDUMP_COMM"), [F_EXE] = N("COREDUMP_EXE"),
+                [F_SCRIPT] = N("PYSTACK_SCRIPT"), [F_FUNC] = N("PYSTACK_FUNCTION"), [F_FILE] = N("PYSTACK_FILE"),
+                [F_SIGNATURE] = N("PYSTACK_SIGNATURE"), [F_TITLE] = N("PYSTACK_TITLE"),
+                [F_CORE] = N("COREDUMP_FILENAME"), [F_ERROR] = N("PYSTACK_ANALYSIS_ERROR"),
+                [F_CONTAINER] = N("PYSTACK_CONTAINER_ID"),
         };
+#undef N
+        /* what groups reads: whether the entry holds together, and its host, signature, title */
+        const uint32_t groups_fields = 1u << F_ID | 1u << F_PID | 1u << F_UID | 1u << F_GID | 1u << F_SIG |
+                                       1u << F_TIME | 1u << F_HOST | 1u << F_MACHINE | 1u << F_SIGNATURE |
+                                       1u << F_TITLE;
+        uint32_t wanted = r->groups_only ? groups_fields : ((1u << F_MAX) - 1) & ~(r->container ? 0 : 1u << F_CONTAINER);
         char *v[F_MAX] = {};
         /* an analysed crash has every field but the error (and a container's id only in a
          * container): the pass stops when it saw them; a failed crash's has no report to stop
          * before */
-        unsigned want = F_MAX - 1 - !r->container, seen = 0;
+        unsigned want = (unsigned)__builtin_popcount(wanted & ~(1u << F_ERROR)), seen = 0;
         const void *data;
         size_t len;
         int64_t x;
@@ -169,11 +203,11 @@ static int read_crash(struct reader *r, struct jcrash *c) {
                 if (!eq)
                         continue;
                 for (unsigned i = 0; i < F_MAX; i++)
-                        if (!v[i] && strlen(names[i]) == nl && !memcmp(data, names[i], nl)) {
-                                if (i == F_CONTAINER && !r->container)
-                                        break;
-                                v[i] = value_dup(data, len, nl);
-                                seen++;
+                        if (names[i].len == nl && !memcmp(data, names[i].name, nl)) {
+                                if (!v[i] && (wanted & (1u << i))) {
+                                        v[i] = value_dup(data, len, nl);
+                                        seen += i != F_ERROR;
+                                }
                                 break;
                         }
                 if (seen >= want)
@@ -208,11 +242,14 @@ static int read_crash(struct reader *r, struct jcrash *c) {
         }
         if (sd_journal_get_realtime_usec(r->j, &c->realtime) < 0)
                 c->realtime = 0;
-        /* the signature names a group: hex, as pystackd writes it, or none */
-        if (c->signature && (!*c->signature || strspn(c->signature, "0123456789abcdef") != strlen(c->signature))) {
+        who_key(c->machine, c->host, c->who);
+        /* the signature names a group: 16 hex digits, as pystackd writes it, or none */
+        if (c->signature && (strlen(c->signature) != 16 || strspn(c->signature, "0123456789abcdef") != 16)) {
                 free(c->signature);
                 c->signature = NULL;
         }
+        if (c->signature)
+                c->sig = strtoull(c->signature, NULL, 16);
         if (r->container && !(c->container_id && !strncmp(c->container_id, r->container, strlen(r->container)))) {
                 jcrash_free(c);
                 return 0;
@@ -258,7 +295,8 @@ static int add_matches(sd_journal *j, const struct query *q, char **container) {
                 const struct match *x = &q->matches[i];
 
                 if (x->key == MATCH_CONTAINER) {
-                        *container = x->value[0] ? strdup(x->value) : NULL;
+                        if (!*container && !(*container = strdup(x->value)))
+                                return -ENOMEM;
                         continue;
                 }
                 if (!fields[x->key])
@@ -270,41 +308,124 @@ static int add_matches(sd_journal *j, const struct query *q, char **container) {
         return 0;
 }
 
-static int open_journal(const struct journal_source *src, sd_journal **ret, char *err, size_t errsz) {
-        int r;
+static bool journal_name(const char *name) {
+        size_t n = strlen(name);
 
-        if (src->directory)
-                r = sd_journal_open_directory(ret, src->directory, 0);
-        else if (src->files) {
+        return (n > 8 && !strcmp(name + n - 8, ".journal")) || (n > 9 && !strcmp(name + n - 9, ".journal~"));
+}
+
+static int add_path(struct reader *rd, size_t *allocated, const char *path) {
+        char *p;
+
+        if (rd->n_paths >= MAX_FILES)
+                return -E2BIG;
+        if (grow_array(&rd->paths, allocated, rd->n_paths + 2, sizeof(*rd->paths)) < 0 || !(p = strdup(path)))
+                return -ENOMEM;
+        rd->paths[rd->n_paths++] = p;
+        rd->paths[rd->n_paths] = NULL;
+        return 0;
+}
+
+/* The journal files of dir and of its subdirectories (machine ids, remote/), depth levels down. */
+static int add_directory(struct reader *rd, size_t *allocated, const char *dir, int depth) {
+        struct dirent **names = NULL;
+        int n = scandir(dir, &names, NULL, alphasort), r = 0;
+
+        if (n < 0)
+                return -errno;
+        for (int i = 0; i < n; i++) {
+                char path[PATH_MAX];
+                struct stat st;
+
+                if (r == 0 && names[i]->d_name[0] != '.' &&
+                    (size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]->d_name) < sizeof(path) &&
+                    lstat(path, &st) == 0) {
+                        if (S_ISREG(st.st_mode) && journal_name(names[i]->d_name))
+                                r = add_path(rd, allocated, path);
+                        else if (S_ISDIR(st.st_mode) && depth > 0)
+                                r = add_directory(rd, allocated, path, depth - 1) == -E2BIG ? -E2BIG : 0;
+                }
+                free(names[i]);
+        }
+        free(names);
+        return r;
+}
+
+/*
+ * The files to read, each on its own: sd-journal steps through many files at once by looking at
+ * every file for each entry (1,000 files: 100 µs an entry); read one by one and sorted here, each
+ * entry costs the same however many files there are.  --merge: the system's journals, as one.
+ */
+static int find_files(const struct journal_source *src, struct reader *rd, char *err, size_t errsz) {
+        size_t allocated = 0;
+        int r = 0;
+
+        if (src->directory) {
+                r = add_directory(rd, &allocated, src->directory, 2);
+                if (r == -E2BIG)
+                        return errorf(err, errsz, "%s: more than %d journal files", src->directory, MAX_FILES), r;
+                if (r < 0)
+                        return errorf(err, errsz, "%s: %s", src->directory, strerror(-r)), r;
+                if (rd->n_paths == 0)
+                        return errorf(err, errsz, "%s: no journal files", src->directory), -ENOENT;
+        } else if (src->files) {
                 glob_t g = {};
                 int flags = 0;
 
                 for (char **p = src->files; *p; p++) {
-                        int gr = glob(*p, flags | GLOB_NOSORT, NULL, &g);
+                        int gr = glob(*p, flags, NULL, &g);
                         if (gr != 0 && gr != GLOB_NOMATCH) {
                                 globfree(&g);
                                 return errorf(err, errsz, "--file=%s: cannot be expanded", *p), -EINVAL;
                         }
                         flags = GLOB_APPEND;
                 }
-                if (g.gl_pathc == 0) {
-                        globfree(&g);
-                        return errorf(err, errsz, "--file: no journal file matches"), -ENOENT;
-                }
-                if (g.gl_pathc > MAX_FILES) {
-                        globfree(&g);
-                        return errorf(err, errsz, "--file: more than %d files match", MAX_FILES), -E2BIG;
-                }
-                r = sd_journal_open_files(ret, (const char **)g.gl_pathv, 0);
+                for (size_t i = 0; r == 0 && i < g.gl_pathc; i++)
+                        r = add_path(rd, &allocated, g.gl_pathv[i]);
                 globfree(&g);
-        } else
-                r = sd_journal_open(ret, 0);    /* --merge: local and remote journals alike */
-        if (r < 0)
-                return errorf(err, errsz, "cannot open the journal%s%s: %s", src->directory ? " in " : "",
-                              src->directory ? src->directory : "", strerror(-r)), r;
-        /* list reads short fields; a report is read whole by show only */
-        sd_journal_set_data_threshold(*ret, FIELD_MAX + 64);
+                if (r == -E2BIG)
+                        return errorf(err, errsz, "--file: more than %d files match", MAX_FILES), r;
+                if (r < 0)
+                        return errorf(err, errsz, "out of memory"), r;
+                if (rd->n_paths == 0)
+                        return errorf(err, errsz, "--file: no journal file matches"), -ENOENT;
+        }
         return 0;
+}
+
+/* Journal i of the reader (a file, or with --merge the system's), with pystackd's matches. */
+static int open_one(struct reader *rd, size_t i) {
+        const char *one[2] = { rd->paths ? rd->paths[i] : NULL, NULL };
+        int r = rd->paths ? sd_journal_open_files(&rd->j, one, 0) : sd_journal_open(&rd->j, 0);
+
+        if (r < 0) {
+                rd->j = NULL;
+                if (rd->paths) {
+                        /* one unreadable file among many: said, and the others read */
+                        fputs("pystackctl: cannot open ", stderr);
+                        esc_fputs(stderr, rd->paths[i]);
+                        fprintf(stderr, ": %s\n", strerror(-r));
+                }
+                return r;
+        }
+        r = add_matches(rd->j, rd->q, &rd->container);
+        if (r < 0) {
+                sd_journal_close(rd->j);
+                rd->j = NULL;
+                return r;
+        }
+        /* list reads short fields; a report is read whole by show only */
+        sd_journal_set_data_threshold(rd->j, FIELD_MAX + 64);
+        return 0;
+}
+
+static void close_one(struct reader *rd) {
+        sd_journal_close(rd->j);
+        rd->j = NULL;
+}
+
+static size_t n_journals(const struct reader *rd) {
+        return rd->paths ? rd->n_paths : 1;
 }
 
 /* ---- list ---- */
@@ -322,10 +443,11 @@ static int by_time(const void *a, const void *b) {
 /* The same crash twice (an analysis again, or a journal read twice): by machine, id and time. */
 static int by_crash(const void *a, const void *b) {
         const struct jcrash *x = a, *y = b;
-        int c = strcmp(x->machine ? x->machine : "", y->machine ? y->machine : "");
 
-        if (c)
-                return c;
+        if (x->who[0] != y->who[0])
+                return x->who[0] < y->who[0] ? -1 : 1;
+        if (x->who[1] != y->who[1])
+                return x->who[1] < y->who[1] ? -1 : 1;
         if (x->id != y->id)
                 return x->id < y->id ? -1 : 1;
         if (x->time_usec != y->time_usec)
@@ -334,8 +456,7 @@ static int by_crash(const void *a, const void *b) {
 }
 
 static bool by_crash_key_differs(const struct jcrash *x, const struct jcrash *y) {
-        return strcmp(x->machine ? x->machine : "", y->machine ? y->machine : "") || x->id != y->id ||
-               x->time_usec != y->time_usec;
+        return x->who[0] != y->who[0] || x->who[1] != y->who[1] || x->id != y->id || x->time_usec != y->time_usec;
 }
 
 /* Every matching crash, each once (its newest entry), sorted by time. */
@@ -345,24 +466,29 @@ static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
 
         *out = NULL;
         *n = 0;
-        r = rd->q->since != INT64_MIN ? sd_journal_seek_realtime_usec(rd->j, (uint64_t)rd->q->since) :
-                                         sd_journal_seek_head(rd->j);
-        if (r < 0)
-                return r;
-        while ((r = sd_journal_next(rd->j)) > 0) {
-                struct jcrash c;
-
-                r = read_crash(rd, &c);
-                if (r <= 0)
+        for (size_t f = 0; f < n_journals(rd); f++) {
+                if (open_one(rd, f) < 0) {
+                        if (!rd->paths)
+                                return -EIO;
                         continue;
-                if (grow_array(out, &allocated, *n + 1, sizeof(**out)) < 0) {
-                        jcrash_free(&c);
-                        return -ENOMEM;
                 }
-                (*out)[(*n)++] = c;
+                r = rd->q->since != INT64_MIN ? sd_journal_seek_realtime_usec(rd->j, (uint64_t)rd->q->since) :
+                                                 sd_journal_seek_head(rd->j);
+                while (r >= 0 && (r = sd_journal_next(rd->j)) > 0) {
+                        struct jcrash c;
+
+                        if (read_crash(rd, &c) <= 0)
+                                continue;
+                        if (grow_array(out, &allocated, *n + 1, sizeof(**out)) < 0) {
+                                jcrash_free(&c);
+                                close_one(rd);
+                                return -ENOMEM;
+                        }
+                        (*out)[(*n)++] = c;
+                }
+                close_one(rd);
+                /* a file that breaks off (corrupt) gives what it had */
         }
-        if (r < 0)
-                return r;
         qsort(*out, *n, sizeof(**out), by_crash);
         for (size_t i = 0; i < *n; i++) {
                 if (i + 1 < *n && !by_crash_key_differs(&(*out)[i], &(*out)[i + 1])) {
@@ -372,7 +498,8 @@ static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
                 (*out)[k++] = (*out)[i];
         }
         *n = k;
-        qsort(*out, *n, sizeof(**out), by_time);
+        if (!rd->groups_only)
+                qsort(*out, *n, sizeof(**out), by_time);
         return 0;
 }
 
@@ -432,12 +559,14 @@ struct group {
 
 static int by_signature_machine(const void *a, const void *b) {
         const struct jcrash *x = a, *y = b;
-        int c = strcmp(x->signature, y->signature);
 
-        if (c)
-                return c;
-        c = strcmp(x->machine ? x->machine : x->host ? x->host : "", y->machine ? y->machine : y->host ? y->host : "");
-        return c ? c : x->time_usec < y->time_usec ? -1 : x->time_usec > y->time_usec;
+        if (x->sig != y->sig)
+                return x->sig < y->sig ? -1 : 1;
+        if (x->who[0] != y->who[0])
+                return x->who[0] < y->who[0] ? -1 : 1;
+        if (x->who[1] != y->who[1])
+                return x->who[1] < y->who[1] ? -1 : 1;
+        return x->time_usec < y->time_usec ? -1 : x->time_usec > y->time_usec;
 }
 
 static int by_count(const void *a, const void *b) {
@@ -453,7 +582,10 @@ static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
         struct jcrash *c;
         struct group *g = NULL;
         size_t n, k = 0, ng = 0, allocated = 0;
-        int r = collect(rd, &c, &n);
+        int r;
+
+        rd->groups_only = true;
+        r = collect(rd, &c, &n);
 
         said_skipped(rd);
         if (r < 0)
@@ -468,8 +600,7 @@ static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
         n = k;
         qsort(c, n, sizeof(*c), by_signature_machine);
         for (size_t i = 0; i < n; i++) {
-                const char *m = c[i].machine ? c[i].machine : c[i].host ? c[i].host : "";
-                bool new_group = i == 0 || strcmp(c[i].signature, c[i - 1].signature);
+                bool new_group = i == 0 || c[i].sig != c[i - 1].sig;
 
                 if (new_group) {
                         if (grow_array(&g, &allocated, ng + 1, sizeof(*g)) < 0) {
@@ -480,8 +611,7 @@ static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
                         g[ng++] = (struct group) { .signature = c[i].signature, .first = c[i].time_usec };
                 }
                 struct group *x = &g[ng - 1];
-                const char *pm = i ? (c[i - 1].machine ? c[i - 1].machine : c[i - 1].host ? c[i - 1].host : "") : NULL;
-                if (new_group || strcmp(m, pm))
+                if (new_group || c[i].who[0] != c[i - 1].who[0] || c[i].who[1] != c[i - 1].who[1])
                         x->hosts++;
                 x->count++;
                 if (c[i].time_usec <= x->first)
@@ -537,18 +667,53 @@ static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
 
 /* ---- one crash: info, show, dump, debug ---- */
 
-/* The newest matching entry: 1 with the journal on it and *c, 0 when none. */
+/*
+ * The newest matching entry of all journals: 1 with rd->j open on it and *c, 0 when none.  Each
+ * journal's newest is found from its end; the newest of those is opened again by its cursor.
+ */
 static int find_newest(struct reader *rd, struct jcrash *c) {
-        int r = sd_journal_seek_tail(rd->j);
+        _cleanup_free_ char *best_cursor = NULL;
+        size_t best_file = 0;
+        uint64_t best = 0;
+        bool found = false;
+        int r;
 
-        if (r < 0)
-                return r;
-        while ((r = sd_journal_previous(rd->j)) > 0) {
-                r = read_crash(rd, c);
-                if (r != 0)
-                        return r;
+        for (size_t f = 0; f < n_journals(rd); f++) {
+                if (open_one(rd, f) < 0) {
+                        if (!rd->paths)
+                                return -EIO;
+                        continue;
+                }
+                r = sd_journal_seek_tail(rd->j);
+                while (r >= 0 && (r = sd_journal_previous(rd->j)) > 0) {
+                        struct jcrash x;
+                        char *cursor = NULL;
+
+                        if (read_crash(rd, &x) <= 0)
+                                continue;
+                        if ((!found || x.realtime > best) && sd_journal_get_cursor(rd->j, &cursor) >= 0) {
+                                free(best_cursor);
+                                best_cursor = cursor;
+                                best = x.realtime;
+                                best_file = f;
+                                found = true;
+                        }
+                        jcrash_free(&x);
+                        break;
+                }
+                close_one(rd);
         }
-        return r;
+        if (!found)
+                return 0;
+        if (open_one(rd, best_file) < 0)
+                return -EIO;
+        r = sd_journal_seek_cursor(rd->j, best_cursor);
+        if (r >= 0)
+                r = sd_journal_next(rd->j);
+        if (r > 0 && sd_journal_test_cursor(rd->j, best_cursor) > 0)
+                return read_crash(rd, c);
+        close_one(rd);
+        return r < 0 ? r : -EIO;
 }
 
 static void info_line(FILE *out, const char *key, const char *value) {
@@ -708,14 +873,12 @@ int journal_run(const struct journal_source *src, const struct query *q, FILE *o
         if (q->verb == VERB_ANALYZE || q->verb == VERB_VACUUM)
                 return errorf(err, errsz, "%s acts on a host's store: not with --directory, --file or --merge",
                               query_verb_name(q->verb)), -EINVAL;
-        r = open_journal(src, &rd.j, err, errsz);
-        if (r < 0)
-                return r;
-        r = add_matches(rd.j, q, &rd.container);
+        r = find_files(src, &rd, err, errsz);
         if (r < 0) {
-                sd_journal_close(rd.j);
-                free(rd.container);
-                return errorf(err, errsz, "cannot match the journal: %s", strerror(-r)), r;
+                for (size_t i = 0; i < rd.n_paths; i++)
+                        free(rd.paths[i]);
+                free(rd.paths);
+                return r;
         }
         if (q->verb == VERB_LIST)
                 r = run_list(&rd, out, err, errsz);
@@ -750,7 +913,11 @@ int journal_run(const struct journal_source *src, const struct query *q, FILE *o
                         jcrash_free(&c);
                 }
         }
-        sd_journal_close(rd.j);
+        if (rd.j)
+                close_one(&rd);
+        for (size_t i = 0; i < rd.n_paths; i++)
+                free(rd.paths[i]);
+        free(rd.paths);
         free(rd.container);
         return r;
 }
