@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "escape.h"
 #include "json.h"
 #include "util.h"
 
@@ -380,4 +381,51 @@ uint64_t json_uint(const struct json_value *v, uint64_t def) {
         errno = 0;
         x = strtoull(v->str, &end, 10);
         return errno || *end ? def : x;
+}
+
+void json_write(struct buf *b, const struct json_value *v) {
+        static const char *const words[] = { [JSON_NULL] = "null", [JSON_FALSE] = "false", [JSON_TRUE] = "true" };
+
+        switch (v->type) {
+        case JSON_NULL:
+        case JSON_FALSE:
+        case JSON_TRUE:
+                buf_puts(b, words[v->type]);
+                return;
+        case JSON_NUMBER:
+                buf_puts(b, v->str);
+                return;
+        case JSON_STRING:
+                buf_put_json_string(b, v->str, v->n);
+                return;
+        case JSON_ARRAY:
+                buf_put(b, "[", 1);
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                buf_put(b, ",", 1);
+                        json_write(b, &v->items[i]);
+                }
+                buf_put(b, "]", 1);
+                return;
+        case JSON_OBJECT:
+                buf_put(b, "{", 1);
+                for (size_t i = 0; i < v->n; i++) {
+                        if (i)
+                                buf_put(b, ",", 1);
+                        buf_put_json_string(b, v->members[i].key, strlen(v->members[i].key));
+                        buf_put(b, ":", 1);
+                        json_write(b, &v->members[i].value);
+                }
+                buf_put(b, "}", 1);
+                return;
+        }
+}
+
+void json_fput(FILE *out, const struct json_value *v) {
+        struct buf b = {};
+
+        json_write(&b, v);
+        if (buf_str(&b))
+                fwrite(b.p, 1, b.n, out);
+        buf_free(&b);
 }

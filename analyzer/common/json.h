@@ -21,6 +21,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+
+#include "buf.h"
 
 #define JSON_MAX_DEPTH 64
 
@@ -68,3 +71,12 @@ bool json_true(const struct json_value *v);
 /* An integral number in range, or def. */
 int64_t json_int(const struct json_value *v, int64_t def);
 uint64_t json_uint(const struct json_value *v, uint64_t def);
+
+/*
+ * v as JSON text into b: strings by escape.h's rule (a byte the reader decoded from "\udcXX" is
+ * written so again), numbers as they were written.  Recursion is bounded by the reader's
+ * JSON_MAX_DEPTH.
+ */
+void json_write(struct buf *b, const struct json_value *v);
+/* The same, to a stream (a document json_parse() read, compact, by the same rule). */
+void json_fput(FILE *out, const struct json_value *v);

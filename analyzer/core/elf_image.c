@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "elf_image.h"
+#include "package_note.h"
 #include "util.h"
 
 struct elf_image {
@@ -194,6 +195,46 @@ int elf_image_section(struct elf_image *e, const char *name, uint64_t *addr, uin
                 }
         }
         return -ENOENT;
+}
+
+int elf_image_package(struct elf_image *e, struct json_doc **ret) {
+        Elf_Scn *scn = NULL;
+        size_t shnum, phnum;
+        unsigned areas = 0;
+
+        if (elf_getshdrnum(e->elf, &shnum) < 0)
+                shnum = 0;
+        if (shnum > 0) {
+                /* libelf checks each section's extent against the file before handing out its data */
+                while (areas < ELF_IMAGE_MAX_NOTE_AREAS && (scn = elf_nextscn(e->elf, scn))) {
+                        GElf_Shdr sh;
+                        int r;
+
+                        if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_NOTE)
+                                continue;
+                        areas++;
+                        r = package_note_find(elf_getdata(scn, NULL), ret);
+                        if (r != 0)
+                                return r;
+                }
+                return 0;
+        }
+        /* a file without section headers (stripped by sstrip, or hand-made): its segments */
+        if (elf_getphdrnum(e->elf, &phnum) < 0)
+                return 0;
+        for (size_t i = 0; i < phnum && areas < ELF_IMAGE_MAX_NOTE_AREAS; i++) {
+                GElf_Phdr ph;
+                int r;
+
+                if (!gelf_getphdr(e->elf, i, &ph) || ph.p_type != PT_NOTE)
+                        continue;
+                areas++;
+                r = package_note_find(elf_getdata_rawchunk(e->elf, ph.p_offset, ph.p_filesz,
+                                                           ph.p_align == 8 ? ELF_T_NHDR8 : ELF_T_NHDR), ret);
+                if (r != 0)
+                        return r;
+        }
+        return 0;
 }
 
 int elf_image_pread(struct elf_image *e, void *buf, size_t len, uint64_t off) {

@@ -14,6 +14,7 @@
 struct elf_image;
 
 #include "build_id.h"
+#include "json.h"
 
 /* Open path; -errno (-ENOEXEC when not a 64-bit x86-64 ELF). */
 int elf_image_open(const char *path, struct elf_image **ret);
@@ -42,6 +43,16 @@ size_t elf_image_symbols(struct elf_image *e, bool dynamic_only, const char *con
 
 /* The link-time address and size of section `name`; -ENOENT when absent. */
 int elf_image_section(struct elf_image *e, const char *name, uint64_t *addr, uint64_t *size);
+
+/*
+ * The file's FDO package metadata note (package_note.h), from its SHT_NOTE sections, or from
+ * its PT_NOTE segments when it has no section headers; at most ELF_IMAGE_MAX_NOTE_AREAS of
+ * them are looked at.  1 and *ret (the caller frees it), 0 when the file has none, or
+ * -E2BIG/-EBADMSG/-ENOMEM for the one it has (package_note_parse()).  Reads only the note
+ * areas, through the file already open.
+ */
+#define ELF_IMAGE_MAX_NOTE_AREAS 256
+int elf_image_package(struct elf_image *e, struct json_doc **ret);
 
 /* Read len bytes at file offset off; 0 or -EIO. */
 int elf_image_pread(struct elf_image *e, void *buf, size_t len, uint64_t off);

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "package_note.h"
 #include "target.h"
 
 /* Segments are sorted and disjoint: binary search for the one holding addr. */
@@ -257,12 +258,28 @@ static struct elf_image *locate(struct target *t, struct module *m) {
         return NULL;
 }
 
+/* Read from the file just verified, the one the report lists: never another by its path. */
+static void read_package(struct target *t, struct module *m) {
+        int r = elf_image_package(m->image, &m->package);
+
+        if (r == -E2BIG)
+                strv_addf(&t->warnings, "%s: package metadata note longer than %d bytes: not used",
+                          m->path, PACKAGE_NOTE_MAX_JSON);
+        else if (r == -EBADMSG)
+                strv_addf(&t->warnings, "%s: package metadata note is not a NUL-terminated JSON object with unique keys: not used",
+                          m->path);
+        if (r <= 0)
+                m->package = NULL;
+}
+
 struct elf_image *target_module_image(struct target *t, struct module *m) {
         if (m->state == 0) {
                 m->state = -ENOENT;     /* also guards against re-entry while locating; locate() may refine it */
                 m->image = locate(t, m);
-                if (m->image)
+                if (m->image) {
                         m->state = 1;
+                        read_package(t, m);
+                }
         }
         return m->state > 0 ? m->image : NULL;
 }
@@ -372,8 +389,10 @@ int target_open(struct core_file *core, const struct target_options *opts,
 void target_free(struct target *t) {
         if (!t)
                 return;
-        for (size_t i = 0; i < t->n_modules; i++)
+        for (size_t i = 0; i < t->n_modules; i++) {
                 elf_image_free(t->modules[i].image);
+                json_free(t->modules[i].package);
+        }
         free(t->modules);
         free(t->exe_display);
         strv_clear(&t->warnings);

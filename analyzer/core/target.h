@@ -18,6 +18,7 @@
 
 #include "core_file.h"
 #include "elf_image.h"
+#include "json.h"
 #include "util.h"
 
 struct module {
@@ -26,6 +27,8 @@ struct module {
         uint64_t base;                  /* address of file offset 0, or 0 when not mapped */
         struct elf_image *image;        /* the verified file on disk, once opened */
         int state;                      /* 0: not tried yet, 1: usable, <0: -errno */
+        struct json_doc *package;       /* the verified file's package metadata note (a JSON
+                                         * object), or NULL: none, or refused with a warning */
 };
 
 struct target_options {
@@ -69,7 +72,7 @@ static inline int target_read_u64(struct target *t, uint64_t addr, uint64_t *v) 
         return target_read(t, addr, v, sizeof(*v));
 }
 
-/* The module's verified ELF image (opened on first use), or NULL. */
+/* The module's verified ELF image (opened on first use, its package note read then), or NULL. */
 struct elf_image *target_module_image(struct target *t, struct module *m);
 
 /* Load bias of a module: runtime address = link-time address + bias. */

@@ -371,8 +371,14 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fputc('"', out);
                 } else
                         fputs("null", out);
-                fprintf(out, ",\"start\":%llu,\"end\":%llu}", (unsigned long long)m->start,
+                fprintf(out, ",\"start\":%llu,\"end\":%llu,\"package\":", (unsigned long long)m->start,
                         (unsigned long long)m->end);
+                /* written again from the parsed copy: the file's bytes never reach the report */
+                if (m->package)
+                        json_fput(out, json_root(m->package));
+                else
+                        fputs("null", out);
+                fputc('}', out);
         }
         fputs("],\"warnings\":[", out);
         const struct strv *w[] = { &a->target->warnings, &a->warnings };

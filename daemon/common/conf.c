@@ -33,6 +33,7 @@ int config_defaults(struct config *c) {
                 .max_binaries_per_crash = 2ull << 30,
                 .max_age = 30 * 86400,
                 .journal = true,
+                .journal_report_max = 64u << 10,
                 .workers = 0,
                 .timeout = 60,
                 .memory_max = 1ull << 30,
@@ -263,6 +264,18 @@ static int set_key(struct config *c, const char *section, const char *key, const
                         return set_path(&c->runtime_directory, v);
                 if (!strcmp(key, "Journal"))
                         return parse_bool(v, &c->journal);
+                if (!strcmp(key, "JournalReportMax")) {
+                        r = parse_size(v, false, &l);
+                        /* 0 (none), or room for a crashed thread's innermost frame; journal-remote takes
+                         * entries well above 16M, but a shipper may not */
+                        if (r == 0 && l.bytes && (l.bytes < 1024 || l.bytes > (16u << 20)))
+                                r = -EINVAL;
+                        if (r == 0)
+                                c->journal_report_max = l.bytes;
+                        return r;
+                }
+                if (!strcmp(key, "JournalLocals"))
+                        return parse_bool(v, &c->journal_locals);
         } else if (!strcmp(section, "Analysis")) {
                 if (!strcmp(key, "Workers"))
                         return parse_uint(v, 256, &c->workers);

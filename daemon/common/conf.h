@@ -54,6 +54,8 @@ struct config {
         /* [Daemon] */
         char *runtime_directory;        /* RuntimeDirectory= */
         bool journal;                   /* Journal= */
+        uint64_t journal_report_max;    /* JournalReportMax= (bytes of PYSTACK_REPORT_JSON; 0: none) */
+        bool journal_locals;            /* JournalLocals= (locals in PYSTACK_REPORT_JSON) */
 
         /* [Analysis] */
         unsigned workers;               /* Workers= (0: the number of CPUs) */

@@ -28,7 +28,7 @@ static struct store_filter filter_of(const struct query *q, int64_t uid) {
         };
 }
 
-static void put_time(FILE *out, int64_t usec) {
+void answer_put_time(FILE *out, int64_t usec) {
         time_t t = (time_t)(usec / 1000000);
         struct tm tm;
         char buf[64];
@@ -54,6 +54,9 @@ static void put_json_document(FILE *out, const char *s) {
 #define LIST_PYTHON_WIDTH 9
 #define LIST_SCRIPT_WIDTH 20
 #define LIST_FRAME_WIDTH 40
+#define LIST_HOST_WIDTH 16
+
+#define put_time answer_put_time
 
 static const char *script_of(const struct crash_row *c) {
         /* crashes recorded before the handler named the script (and a store filled by other means) */
@@ -89,13 +92,21 @@ static void list_json(FILE *m, const struct crash_row *c) {
         put_json_str(m, c->error);
         fputs(",\"signature\":", m);
         put_json_str(m, c->signature);
+        if (c->host) {
+                fputs(",\"host\":", m);
+                put_json_str(m, c->host);
+        }
         fputc('}', m);
 }
 
-static void list_text(FILE *m, const struct crash_row *c) {
+static void list_text(FILE *m, const struct query *q, const struct crash_row *c) {
         _cleanup_free_ char *frame = NULL;
 
         put_time(m, c->time_usec);
+        if (q->hosts) {
+                fputc(' ', m);
+                esc_fput_column(m, c->host ? c->host : "?", LIST_HOST_WIDTH);
+        }
         fprintf(m, " %6lld %7d %5lld %-7s ", (long long)c->id, c->pid, (long long)c->uid,
                 signal_full_name(c->signal));
         /* every column a crash chose is escaped and cut to its width, so the rest line up */
@@ -120,10 +131,25 @@ struct list_lines {
 static void list_header(FILE *out, const struct query *q) {
         if (q->json)
                 fputc('[', out);
+        else if (!q->no_legend && q->hosts)
+                fprintf(out, "%-27s %-*s %6s %7s %5s %-7s %-*s %-12s %-*s %-*s %s\n", "TIME", LIST_HOST_WIDTH, "HOST",
+                        "ID", "PID", "UID", "SIG", LIST_PYTHON_WIDTH, "PYTHON", "CORE", LIST_SCRIPT_WIDTH, "SCRIPT",
+                        LIST_FRAME_WIDTH, "FRAME", "STATE");
         else if (!q->no_legend)
                 fprintf(out, "%-27s %6s %7s %5s %-7s %-*s %-12s %-*s %-*s %s\n", "TIME", "ID", "PID", "UID", "SIG",
                         LIST_PYTHON_WIDTH, "PYTHON", "CORE", LIST_SCRIPT_WIDTH, "SCRIPT", LIST_FRAME_WIDTH, "FRAME",
                         "STATE");
+}
+
+void answer_list_header(FILE *out, const struct query *q) {
+        list_header(out, q);
+}
+
+void answer_list_row(FILE *out, const struct query *q, const struct crash_row *c) {
+        if (q->json)
+                list_json(out, c);
+        else
+                list_text(out, q, c);
 }
 
 static int collect_row(const struct crash_row *c, void *userdata) {
@@ -139,7 +165,7 @@ static int collect_row(const struct crash_row *c, void *userdata) {
                 if (l->q->json)
                         list_json(l->direct, c);
                 else {
-                        list_text(l->direct, c);
+                        list_text(l->direct, l->q, c);
                         fputc('\n', l->direct);
                 }
                 return 0;
@@ -151,7 +177,7 @@ static int collect_row(const struct crash_row *c, void *userdata) {
         if (l->q->json)
                 list_json(m, c);
         else
-                list_text(m, c);
+                list_text(m, l->q, c);
         if (fclose(m) != 0 || grow_array(&l->lines, &l->allocated, l->n + 1, sizeof(*l->lines)) < 0) {
                 free(line);
                 return -ENOMEM;

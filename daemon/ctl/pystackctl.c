@@ -26,6 +26,7 @@
 
 #include "conf.h"
 #include "escape.h"
+#include "journal_answer.h"
 #include "query.h"
 #include "retention.h"
 #include "store.h"
@@ -41,6 +42,8 @@ struct options {
         const char *output;
         const char *debugger;
         bool with_binaries;
+        struct journal_source journal;  /* --directory, --file, --merge: read journals, not the store */
+        size_t n_files;
 };
 
 __attribute__((format(printf, 1, 2)))
@@ -84,10 +87,15 @@ static void help(void) {
              "\n"
              "Matches: a number (PID), a word (command name), a path (executable), or\n"
              "ID=, PID=, COMM=, EXE=, UID=, SIG= (SIGSEGV, SEGV, 11), SIGNATURE=,\n"
-             "CONTAINER= (the start of a container's id, or its name).\n"
+             "CONTAINER= (the start of a container's id, or its name); with journals, HOST=\n"
+             "and MACHINE_ID= too.\n"
              "\n"
              "Options:\n"
              "      --config=FILE     read FILE instead of " PYSTACK_CONF_DEFAULT "\n"
+             "  -D, --directory=DIR   read the crashes pystackd wrote to the journal files in DIR\n"
+             "                        (as systemd-journal-remote gathers a fleet's) instead of the store\n"
+             "      --file=GLOB       the same, from the journal files GLOB names (repeatable)\n"
+             "  -m, --merge           the same, from every journal of this system, local and remote\n"
              "      --json            JSON output\n"
              "  -S, --since=TIME      crashes at or after TIME (\"2026-11-27 10:00\", \"today\", \"-1h\", \"2d ago\")\n"
              "  -U, --until=TIME      crashes at or before TIME\n"
@@ -567,7 +575,7 @@ static int run_remote(struct options *o, const struct config *c) {
 
 int main(int argc, char **argv) {
         enum { OPT_CONFIG = 256, OPT_JSON, OPT_DEBUGGER, OPT_NATIVE, OPT_LOCALS, OPT_NO_PAGER, OPT_NO_LEGEND,
-               OPT_NO_COLOR, OPT_WITH_BINARIES };
+               OPT_NO_COLOR, OPT_WITH_BINARIES, OPT_FILE };
         static const struct option options[] = {
                 { "config", required_argument, NULL, OPT_CONFIG },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -582,6 +590,9 @@ int main(int argc, char **argv) {
                 { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
                 { "no-color", no_argument, NULL, OPT_NO_COLOR },
                 { "with-binaries", no_argument, NULL, OPT_WITH_BINARIES },
+                { "directory", required_argument, NULL, 'D' },
+                { "file", required_argument, NULL, OPT_FILE },
+                { "merge", no_argument, NULL, 'm' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -596,7 +607,7 @@ int main(int argc, char **argv) {
         opterr = 0;
         /* options anywhere; the first other word is the verb, the rest matches */
         while (optind < argc) {
-                c = getopt_long(argc, argv, "+:S:U:rn:1o:h", options, NULL);
+                c = getopt_long(argc, argv, "+:S:U:rn:1o:hD:m", options, NULL);
                 if (c < 0) {
                         const char *arg = argv[optind++];
                         if (!verb) {
@@ -641,6 +652,17 @@ int main(int argc, char **argv) {
                 case OPT_NO_LEGEND: o.q.no_legend = true; break;
                 case OPT_NO_COLOR: o.no_color = true; break;
                 case OPT_WITH_BINARIES: o.with_binaries = true; break;
+                case 'D': o.journal.directory = optarg; break;
+                case OPT_FILE: {
+                        char **f = realloc(o.journal.files, (o.n_files + 2) * sizeof(*f));
+                        if (!f)
+                                return die("out of memory");
+                        f[o.n_files++] = optarg;
+                        f[o.n_files] = NULL;
+                        o.journal.files = f;
+                        break;
+                }
+                case 'm': o.journal.merge = true; break;
                 case 'h': help(); return EXIT_OK;
                 case ':': return usage("option '%s' needs a value", argv[optind - 1]);
                 default: return usage("unknown option '%s'", argv[optind - 1]);
@@ -656,6 +678,25 @@ int main(int argc, char **argv) {
                 return usage("--with-binaries goes with dump -o DIR");
         if (o.with_binaries && geteuid() != 0)
                 return die("dump --with-binaries: only root, for now (the binaries are in root's store)");
+        bool journal = o.journal.directory || o.journal.files || o.journal.merge;
+        if ((!!o.journal.directory + !!o.journal.files + o.journal.merge) > 1)
+                return usage("--directory, --file and --merge are one each: choose one");
+        if (!journal && query_needs_journal(&o.q))
+                return usage("HOST= and MACHINE_ID= go with --directory, --file or --merge");
+        if (journal) {
+                if (o.with_binaries || o.output || o.debugger)
+                        return usage("the core stays on its host: -o, --with-binaries and --debugger are not "
+                                     "for journals");
+                o.q.hosts = true;
+                if (o.q.verb == VERB_LIST || o.q.verb == VERB_INFO || o.q.verb == VERB_SHOW ||
+                    o.q.verb == VERB_GROUPS)
+                        pager_start(&o);
+                r = journal_run(&o.journal, &o.q, stdout, err, sizeof(err));
+                fflush(stdout);
+                pager_end();
+                free(o.journal.files);
+                return r == 0 ? EXIT_OK : die("%s", err);
+        }
         if (o.q.verb == VERB_VACUUM && geteuid() != 0)
                 return die("vacuum: only root may remove cores");
 

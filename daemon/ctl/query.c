@@ -22,7 +22,7 @@ static const char *const verb_names[_VERB_MAX] = {
 static const char *const match_names[] = {
         [MATCH_ID] = "ID", [MATCH_PID] = "PID", [MATCH_COMM] = "COMM", [MATCH_EXE] = "EXE",
         [MATCH_UID] = "UID", [MATCH_SIG] = "SIG", [MATCH_SIGNATURE] = "SIGNATURE",
-        [MATCH_CONTAINER] = "CONTAINER",
+        [MATCH_CONTAINER] = "CONTAINER", [MATCH_HOST] = "HOST", [MATCH_MACHINE_ID] = "MACHINE_ID",
 };
 
 void query_init(struct query *q) {
@@ -75,6 +75,8 @@ static int add(struct query *q, enum match_key key, const char *value, char *err
                 return errorf(err, errsz, "%s= takes a number: '%s'", match_names[key], value);
         if (key == MATCH_SIGNATURE && strspn(value, "0123456789abcdef") != strlen(value))
                 return errorf(err, errsz, "SIGNATURE= takes a hex signature: '%s'", value);
+        if (key == MATCH_MACHINE_ID && (strlen(value) != 32 || strspn(value, "0123456789abcdef") != 32))
+                return errorf(err, errsz, "MACHINE_ID= takes 32 hex digits: '%s'", value);
         m = &q->matches[q->n_matches++];
         m->key = key;
         if (key == MATCH_SIG) {
@@ -89,6 +91,13 @@ static int add(struct query *q, enum match_key key, const char *value, char *err
         return 0;
 }
 
+bool query_needs_journal(const struct query *q) {
+        for (size_t i = 0; i < q->n_matches; i++)
+                if (q->matches[i].key == MATCH_HOST || q->matches[i].key == MATCH_MACHINE_ID)
+                        return true;
+        return false;
+}
+
 int query_add_match(struct query *q, const char *arg, char *err, size_t errsz) {
         const char *eq = strchr(arg, '=');
 
@@ -96,7 +105,7 @@ int query_add_match(struct query *q, const char *arg, char *err, size_t errsz) {
                 for (size_t k = 0; k < sizeof(match_names) / sizeof(match_names[0]); k++)
                         if (strlen(match_names[k]) == (size_t)(eq - arg) && !strncmp(arg, match_names[k], eq - arg))
                                 return add(q, (enum match_key)k, eq + 1, err, errsz);
-                return errorf(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER)",
+                return errorf(err, errsz, "unknown match '%.*s=' (ID, PID, COMM, EXE, UID, SIG, SIGNATURE, CONTAINER, HOST, MACHINE_ID)",
                             (int)(eq - arg), arg);
         }
         if (all_digits(arg))
@@ -290,7 +299,7 @@ int query_from_wire(struct query *q, const char *text, size_t len) {
                         q->verb = (enum query_verb)i;
                         verb = true;
                 } else if (!strcmp(line, "match")) {
-                        if (query_add_match(q, v, err, sizeof(err)) < 0)
+                        if (query_add_match(q, v, err, sizeof(err)) < 0 || query_needs_journal(q))
                                 return -EINVAL;
                 } else if (!strcmp(line, "since") || !strcmp(line, "until") || !strcmp(line, "limit")) {
                         char *end;

@@ -34,9 +34,16 @@ struct query {
         int64_t since, until;   /* µs since the epoch; INT64_MIN / INT64_MAX when unset */
         int64_t limit;          /* the last N matches only (0: all) */
         bool reverse, json, native, locals, no_legend;
+        bool hosts;                     /* crashes of many hosts (journals): a HOST column */
 };
 
 void query_init(struct query *q);
+
+/* list's header (or "[" for JSON) and one row (no newline), as every source of crashes prints them. */
+void answer_list_header(FILE *out, const struct query *q);
+void answer_list_row(FILE *out, const struct query *q, const struct crash_row *c);
+/* A time as list and info print it: "Thu 2025-11-27 17:47:05 UTC". */
+void answer_put_time(FILE *out, int64_t usec);
 
 /* "list" -> VERB_LIST; -1 for an unknown verb. */
 int query_verb_from_name(const char *name);
@@ -44,6 +51,8 @@ const char *query_verb_name(enum query_verb v);
 
 /* A MATCH argument as coredumpctl reads it (number, word, path, KEY=value). 0 or -EINVAL with err. */
 int query_add_match(struct query *q, const char *arg, char *err, size_t errsz);
+/* q has a match only journals can answer (HOST=, MACHINE_ID=). */
+bool query_needs_journal(const struct query *q);
 
 /*
  * A time as journalctl takes it: "2026-11-27 17:47[:05]", "17:47", "now",

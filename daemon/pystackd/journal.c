@@ -2,7 +2,8 @@
 /*
  * journal: one entry per crash, in the words systemd-coredump uses (its
  * MESSAGE_ID and COREDUMP_* fields, so coredumpctl lists our crashes) and
- * ours (PYSTACK_*: the crash id, the signature and summary, the text report).
+ * ours (PYSTACK_*: the crash id, the signature and summary, the text report, and the report as
+ * data in PYSTACK_REPORT_JSON, cut to JournalReportMax by journal_json.c).
  */
 #include <errno.h>
 #include <limits.h>
@@ -17,13 +18,15 @@
 #include "escape.h"
 #include "cmdline.h"
 #include "json.h"
+#include "journal_json.h"
+#include "report_text.h"
 #include "log.h"
 #include "pystackd.h"
 #include "store.h"
 #include "util.h"
 
 #define COREDUMP_MESSAGE_ID "fc2e22bc6ee647b6b90729ab34a250b1"   /* systemd-coredump's */
-#define MAX_FIELDS 40
+#define MAX_FIELDS 64
 
 struct entry {
         struct iovec iov[MAX_FIELDS];
@@ -75,6 +78,113 @@ static const char *text_of(const struct crash_info *ci, enum crash_column c) {
 
 static long long int_of(const struct crash_info *ci, enum crash_column c) {
         return ci->v[c].type == STORE_INT ? ci->v[c].i : 0;
+}
+
+/* The report's crashed thread (its innermost entry), or NULL. */
+static const struct json_value *crashed_thread(const struct json_value *root) {
+        const struct json_value *threads = json_get(root, "threads");
+
+        for (size_t i = 0; i < json_len(threads); i++)
+                if (json_true(json_get(json_at(threads, i), "crashed")))
+                        return json_at(threads, i);
+        return NULL;
+}
+
+/* The name the handler read for thread tid ([[tid, name], ...]), or NULL; a new string. */
+static char *thread_name(const char *names_json, int64_t tid) {
+        struct json_doc *doc = NULL;
+        char *name = NULL;
+
+        if (!names_json || json_parse(names_json, strlen(names_json), &doc) < 0)
+                return NULL;
+        for (size_t i = 0; i < json_len(json_root(doc)); i++) {
+                const struct json_value *pair = json_at(json_root(doc), i);
+
+                if (json_int(json_at(pair, 0), -1) == tid && json_str(json_at(pair, 1))) {
+                        name = strdup(json_str(json_at(pair, 1)));
+                        break;
+                }
+        }
+        json_free(doc);
+        return name;
+}
+
+/*
+ * The FDO package notes of the report's modules (the analyzer reads them from each module's
+ * file): COREDUMP_PACKAGE_JSON as systemd-coredump writes it (an object of module paths), and
+ * the executable's name and version.
+ */
+static void package_fields(struct entry *e, const struct json_value *root) {
+        const struct json_value *mods = json_get(root, "modules"), *exe_pkg = NULL;
+        const char *exe = json_str(json_get(root, "executable"));
+        struct buf b = {};
+        size_t n = 0;
+
+        for (size_t i = 0; i < json_len(mods); i++) {
+                const struct json_value *m = json_at(mods, i), *pkg = json_get(m, "package");
+                const char *path = json_str(json_get(m, "path"));
+
+                if (!pkg || pkg->type != JSON_OBJECT || !path)
+                        continue;
+                buf_puts(&b, n++ ? "," : "{");
+                buf_put_json_string(&b, path, strlen(path));
+                buf_put(&b, ":", 1);
+                json_write(&b, pkg);
+                if (exe && !strcmp(path, exe))
+                        exe_pkg = pkg;
+        }
+        if (n) {
+                buf_put(&b, "}", 1);
+                field(e, "COREDUMP_PACKAGE_JSON", buf_str(&b));
+        }
+        buf_free(&b);
+        field(e, "COREDUMP_PACKAGE_NAME", json_str(json_get(exe_pkg, "name")));
+        field(e, "COREDUMP_PACKAGE_VERSION", json_str(json_get(exe_pkg, "version")));
+}
+
+/*
+ * The report as text, as `pystackctl show --native` prints it (the one renderer): with locals
+ * only when JournalLocals=yes.  The analysis's own text has them (pystackd analyses with --locals
+ * for the store), so it is not what goes to the journal.
+ */
+static char *report_text(const struct daemon *d, const struct json_value *root) {
+        struct text_options o = { .native = true, .locals = d->cfg.journal_locals };
+        char *text = NULL;
+        size_t len = 0;
+        FILE *m = open_memstream(&text, &len);
+
+        if (!m)
+                return NULL;
+        if (report_text_render(m, root, &o) < 0) {
+                fclose(m);
+                free(text);
+                return NULL;
+        }
+        if (fclose(m) != 0) {
+                free(text);
+                return NULL;
+        }
+        return text;
+}
+
+/* The report as data, cut to JournalReportMax. */
+static void report_json_field(const struct daemon *d, struct entry *e, int64_t id, const struct json_value *root) {
+        struct buf b = {};
+        unsigned cut = 0;
+        int r;
+
+        if (!d->cfg.journal_report_max)
+                return;
+        r = journal_report_json(root, d->cfg.journal_locals, d->cfg.journal_report_max, &b, &cut);
+        if (r == 0)
+                field(e, "PYSTACK_REPORT_JSON", buf_str(&b));
+        else
+                log_msg(LOG_WARNING, "crash %lld: its report does not fit in JournalReportMax=%llu even cut down: "
+                        "the journal entry has no PYSTACK_REPORT_JSON", (long long)id,
+                        (unsigned long long)d->cfg.journal_report_max);
+        if (r != 0 || cut)
+                field(e, "PYSTACK_REPORT_TRUNCATED", "1");
+        buf_free(&b);
 }
 
 void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t len, const char *failure) {
@@ -138,7 +248,33 @@ void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t 
         field(&e, "PYSTACK_SIGNATURE", failure ? NULL : text_of(&ci, COL_SIGNATURE));
         field(&e, "PYSTACK_TITLE", title);
         field(&e, "PYSTACK_PYTHON_VERSION", text_of(&ci, COL_PYTHON));
-        field(&e, "PYSTACK_REPORT", report ? json_str(json_get(json_root(report), "text")) : NULL);
+        if (report) {
+                const struct json_value *root = json_root(report), *t = crashed_thread(root);
+                const struct json_value *frame = json_get(root, "frame"), *sig = json_get(root, "signal");
+                int64_t tid = ci.v[COL_TID].type == STORE_INT ? int_of(&ci, COL_TID) : json_int(json_get(t, "tid"), -1);
+                _cleanup_free_ char *tname = tid > 0 ? thread_name(text_of(&ci, COL_THREAD_NAMES), tid) : NULL;
+                _cleanup_free_ char *text = report_text(d, root);
+
+                if (tid > 0)
+                        fieldf(&e, "COREDUMP_TID", "%lld", (long long)tid);
+                field(&e, "COREDUMP_THREAD_NAME", tname);
+                if (json_get(sig, "code") && json_get(sig, "code")->type == JSON_NUMBER)
+                        fieldf(&e, "COREDUMP_CODE", "%lld", (long long)json_int(json_get(sig, "code"), 0));
+                field(&e, "PYSTACK_SCRIPT", json_str(json_get(root, "script")));
+                field(&e, "PYSTACK_FUNCTION", json_str(json_get(frame, "function")));
+                field(&e, "PYSTACK_FILE", json_str(json_get(frame, "file")));
+                if (json_get(frame, "line") && json_get(frame, "line")->type == JSON_NUMBER)
+                        fieldf(&e, "PYSTACK_LINE", "%lld", (long long)json_int(json_get(frame, "line"), -1));
+                /*
+                 * The long fields last: the journal compresses a field over 512 bytes, and a reader
+                 * looking for a field goes through an entry's fields in the order they were first
+                 * written, decompressing each compressed one it meets (pystackctl --directory reads
+                 * 100,000 entries this way).
+                 */
+                package_fields(&e, root);
+                field(&e, "PYSTACK_REPORT", text);
+                report_json_field(d, &e, id, root);
+        }
         sd_journal_sendv(e.iov, (int)e.n);   /* no journald: nothing to do, the store has it all */
         entry_free(&e);
         json_free(report);

@@ -229,7 +229,9 @@ int store_requeue_for_analysis(sqlite3 *db, int64_t id);
 /* ---- what the programs read ---- */
 
 enum match_key { MATCH_ID, MATCH_PID, MATCH_COMM, MATCH_EXE, MATCH_UID, MATCH_SIG, MATCH_SIGNATURE,
-                 MATCH_CONTAINER, _MATCH_MAX };
+                 MATCH_CONTAINER,
+                 MATCH_HOST, MATCH_MACHINE_ID,  /* journals gathered from many hosts only (pystackctl --directory) */
+                 _MATCH_MAX };
 
 struct match {
         enum match_key key;
@@ -256,6 +258,7 @@ struct crash_row {
         const char *function, *file;    /* the crashed thread's innermost Python frame, or NULL */
         int line;
         const char *state, *error, *signature, *core_path;
+        const char *host;               /* the host it crashed on (journals gathered from many), or NULL */
 };
 
 /*

@@ -21,6 +21,8 @@ static void where_clause(const struct store_filter *f, char *out, size_t size) {
                 [MATCH_SIGNATURE] = "c.signature = ?",
                 /* an id's prefix, as docker ps shows 12 digits; or a name whole */
                 [MATCH_CONTAINER] = "instr(c.container_id, ?) = 1",
+                /* never asked of the store (query_from_wire refuses them): the hostname, or nothing */
+                [MATCH_HOST] = "c.hostname = ?", [MATCH_MACHINE_ID] = "? IS NULL",
         };
         size_t len = 0;
 
@@ -43,7 +45,7 @@ static int bind_filter(sqlite3_stmt *st, int first, const struct store_filter *f
         for (size_t k = 0; k < f->n_matches; k++) {
                 const struct match *m = &f->matches[k];
                 if (m->key == MATCH_COMM || m->key == MATCH_EXE || m->key == MATCH_SIGNATURE ||
-                    m->key == MATCH_CONTAINER)
+                    m->key == MATCH_CONTAINER || m->key == MATCH_HOST || m->key == MATCH_MACHINE_ID)
                         sqlite3_bind_text(st, i++, m->value, -1, SQLITE_STATIC);
                 else
                         sqlite3_bind_int64(st, i++, strtoll(m->value, NULL, 10));

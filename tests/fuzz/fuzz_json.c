@@ -3,7 +3,10 @@
  * libFuzzer: the report reader (analyzer/common/json.h) and the one text renderer on any bytes,
  * as pystackctl show meets a stored report another version wrote.  A document either parses or
  * is refused; one that parses is rendered in every mode, and the text must hold no control
- * character but LF (the renderer escapes all it prints).  Any violation aborts.
+ * character but LF (the renderer escapes all it prints).  It is also written again as JSON
+ * (json_fput, how the report copies a file's package note): no control character at all, and
+ * it parses again (not always to the same bytes: a U+DCxx written in UTF-8 comes back as the
+ * byte it stands for, escape.h).  Any violation aborts.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +15,31 @@
 
 #include "json.h"
 #include "report_text.h"
+
+static char *written(const struct json_doc *d, size_t *len) {
+        char *out = NULL;
+        FILE *m = open_memstream(&out, len);
+
+        if (!m)
+                abort();
+        json_fput(m, json_root(d));
+        fclose(m);
+        return out;
+}
+
+static void check_written(const struct json_doc *d) {
+        struct json_doc *again = NULL;
+        size_t len;
+        char *out = written(d, &len);
+
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+                        abort();
+        if (json_parse(out, len, &again) < 0 || json_root(again)->type != json_root(d)->type)
+                abort();
+        free(out);
+        json_free(again);
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct json_doc *d = NULL;
@@ -33,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                                 abort();
                 free(out);
         }
+        check_written(d);
         json_free(d);
         return 0;
 }

@@ -12,7 +12,7 @@ Environment:
   PYSTACK_COREDUMP   handler             } directory, harness/programs.py
   PYSTACK            analyzer; Analyzer= in every config but case 4's
   PYSTACK_TEST_ONLY  regular expression over the case names (case1 ...
-                     case9); the others are not run
+                     case10); the others are not run
   PYSTACK_COREDUMPCTL  a coredumpctl to use when none is installed (see
                      case 1)
   PYSTACK_UNIT_WAIT  seconds case 6 waits for systemd/pystackd.service.in
@@ -69,13 +69,16 @@ Cases:
  8 the command line: --help, an unknown option, a config typo
  9 a crash with 120 libraries loaded: the stored analysis has `pystack
    core`'s signature and crashed thread, frame for frame
+10 the report as data in the journal (PYSTACK_REPORT_JSON): with
+   JournalLocals=yes the locals are in it; after a SIGHUP to
+   JournalReportMax=2K the next crash's is cut (valid JSON, at most 2K,
+   journal_cut, PYSTACK_REPORT_TRUNCATED=1), the innermost frames kept
 """
 import json
 import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -378,7 +381,8 @@ def case1_end_to_end(tap, fx, jd):
         "PYSTACK_SIGNATURE": row.get("signature"),
         "PYSTACK_TITLE": title,
         "PYSTACK_PYTHON_VERSION": "3.11",
-        "PYSTACK_REPORT": report.get("text"),
+        # the one renderer's text without locals (JournalLocals=no), as pystackctl show --native
+        "PYSTACK_REPORT": show_native(st, cid),
     }
     if ents:
         for k, v in sorted(want.items()):
@@ -395,20 +399,143 @@ def case1_end_to_end(tap, fx, jd):
     tap.ok(not dd, "case1: journal entry (journalctl -o json, %.1fs after "
            "the reap): MESSAGE %r, PRIORITY, MESSAGE_ID, COREDUMP_*, "
            "PYSTACK_*" % (t_journal - t_reap, msg), dd)
+    case1_journal_data(tap, e, report, row, L)
     if dd and ents:
         tap.diag(["entry: " + json.dumps(dict((k, v) for k, v in e.items()
                                               if k != "PYSTACK_REPORT"))[:3000]])
     text = report.get("text") or ""
     tap.ok(re.search(r'worker\.py", line %d, in f\n' % L["CRASH-SITE"], text)
            and "time.sleep(3600)" in text and "payload: 'crash-me-1'" in text,
-           "case1: the report's text (PYSTACK_REPORT) shows f in worker.py, "
+           "case1: the stored report's text shows f in worker.py, "
            "its source line and locals", text.splitlines()[:60])
+    jtext = e.get("PYSTACK_REPORT") or ""
+    tap.ok(re.search(r'worker\.py", line %d, in f\n' % L["CRASH-SITE"], jtext)
+           and "time.sleep(3600)" in jtext and "crash-me-1" not in jtext,
+           "case1: the journal's text (PYSTACK_REPORT) shows f in worker.py and its source line, "
+           "not its locals", jtext.splitlines()[:60])
 
     case1_coredumpctl(tap, jd, st, row, exp)
     case1_pyenv(tap, fx, jd, st, d)
     rc = d.stop()
     tap.ok(rc == 0, "case1: pystackd stops on SIGTERM with status 0",
            ["exit %r" % rc] + d.log_tail())
+
+
+def show_native(st, cid):
+    r = subprocess.run([programs.pystackctl(), "--config=%s" % st.conf, "--no-pager", "show", "--native",
+                        "ID=%d" % cid], stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60)
+    return r.stdout.decode("utf-8", "surrogateescape") if r.returncode == 0 else None
+
+
+def without_text_and_locals(report):
+    """The report as PYSTACK_REPORT_JSON carries it by default."""
+    want = dict((k, v) for k, v in report.items() if k != "text")
+    want["threads"] = [dict(t, frames=[dict((k, v) for k, v in f.items()
+                                            if k not in ("arguments", "locals", "locals_error"))
+                                       for f in t.get("frames", [])])
+                       for t in report.get("threads", [])]
+    return want
+
+
+def case1_journal_data(tap, e, report, row, L):
+    """The entry's report as data, and systemd-coredump's newer fields."""
+    dd = []
+    try:
+        data = json.loads(e.get("PYSTACK_REPORT_JSON") or "null")
+    except ValueError as ex:
+        data = None
+        dd.append("PYSTACK_REPORT_JSON is not JSON: %s" % ex)
+    if data != without_text_and_locals(report):
+        dd.append("PYSTACK_REPORT_JSON is not the stored report without text and locals")
+        dd.append("keys %r" % sorted((data or {}).keys()))
+    if "PYSTACK_REPORT_TRUNCATED" in e:
+        dd.append("PYSTACK_REPORT_TRUNCATED=%r for a whole report" % e["PYSTACK_REPORT_TRUNCATED"])
+    tap.ok(not dd, "case1: PYSTACK_REPORT_JSON is the stored report as data, without its text and locals "
+           "(JournalLocals=no), %d bytes" % len(e.get("PYSTACK_REPORT_JSON") or ""), dd)
+    crashed = [t for t in report.get("threads", []) if t.get("crashed")]
+    tid = crashed[-1]["tid"] if crashed else None
+    names = dict((str(t), n) for t, n in json.loads(row.get("thread_names") or "[]"))
+    want = {
+        "COREDUMP_TID": str(tid), "COREDUMP_THREAD_NAME": names.get(str(tid)),
+        "COREDUMP_CODE": str(report["signal"]["code"]),
+        "PYSTACK_SCRIPT": "worker.py", "PYSTACK_FUNCTION": "f",
+        "PYSTACK_FILE": report["frame"]["file"], "PYSTACK_LINE": str(L["CRASH-SITE"]),
+    }
+    dd = ["%s: %r, expected %r" % (k, e.get(k), v) for k, v in sorted(want.items()) if e.get(k) != v]
+    if not report["frame"]["file"].endswith("/worker.py"):
+        dd.append("the report's frame %r" % report["frame"])
+    tap.ok(not dd, "case1: COREDUMP_TID %s, COREDUMP_THREAD_NAME %r, COREDUMP_CODE %s, PYSTACK_SCRIPT, "
+           "PYSTACK_FUNCTION, PYSTACK_FILE, PYSTACK_LINE" % (want["COREDUMP_TID"], want["COREDUMP_THREAD_NAME"],
+                                                           want["COREDUMP_CODE"]), dd)
+
+
+def case10_journal_json(tap, fx, jd):
+    st = pf.Store(fx, "10", analysis="Workers=1", daemon="JournalLocals=yes")
+    st.install()
+    d = st.daemon(jd)
+    if not tap.ok(d.start(), "case10: pystackd starts", d.log_tail()):
+        return
+
+    def one(tag):
+        w = pf.Worker(fx, st, tag=tag)
+        if not w.wait_ready():
+            w.discard()
+            return None, None
+        w.crash()
+        ok, rows = st.wait(lambda rs: any(r["pid"] == w.pid and r["state"] == "done" for r in rs),
+                           ANALYSE_TIMEOUT)
+        row = [r for r in rows if r["pid"] == w.pid]
+        ents = jd.wait_entries(lambda e: e.get("COREDUMP_PID") == str(w.pid), timeout=30,
+                               matches=("COREDUMP_PID=%d" % w.pid,))
+        return (row[0] if row and ok else None), (ents[0] if ents else None)
+
+    row, e = one("10a")
+    if not tap.ok(row and e, "case10: a crash analysed and its entry written", d.log_tail()):
+        return
+    report = json.loads(st.query("SELECT report FROM crashes WHERE id = ?", (row["id"],))[0]["report"])
+    data = json.loads(e.get("PYSTACK_REPORT_JSON") or "null")
+    want = dict((k, v) for k, v in report.items() if k != "text")
+    tap.ok(data == want and "PYSTACK_REPORT_TRUNCATED" not in e,
+           "case10: JournalLocals=yes: the report with its locals (%d bytes)" % len(e.get("PYSTACK_REPORT_JSON", "")),
+           ["keys %r" % sorted((data or {}).keys())])
+    tap.ok("payload: 'crash-me-1'" in (e.get("PYSTACK_REPORT") or ""),
+           "case10: JournalLocals=yes: the text report has them too",
+           (e.get("PYSTACK_REPORT") or "").splitlines()[:40])
+    st.write_conf(analysis="Workers=1", daemon="JournalLocals=yes\nJournalReportMax=2K")
+    d.signal(signal.SIGHUP)
+    time.sleep(1)
+    row, e = one("10b")
+    if not tap.ok(row and e, "case10: after SIGHUP, another crash analysed", d.log_tail()):
+        return
+    report = json.loads(st.query("SELECT report FROM crashes WHERE id = ?", (row["id"],))[0]["report"])
+    raw = e.get("PYSTACK_REPORT_JSON") or ""
+    dd = []
+    try:
+        data = json.loads(raw)
+    except ValueError as ex:
+        data = {}
+        dd.append("not JSON: %s" % ex)
+    crashed = [t for t in report["threads"] if t.get("crashed")][-1]
+    mine = [t for t in data.get("threads", []) if t.get("crashed")]
+    if len(raw.encode()) > 2048:
+        dd.append("%d bytes" % len(raw.encode()))
+    if e.get("PYSTACK_REPORT_TRUNCATED") != "1":
+        dd.append("PYSTACK_REPORT_TRUNCATED %r" % e.get("PYSTACK_REPORT_TRUNCATED"))
+    cut = data.get("journal_cut") or []
+    if not cut or cut[0] != "locals":
+        dd.append("journal_cut %r" % cut)
+    if not mine or not mine[-1]["frames"] or mine[-1]["frames"][-1] != \
+            dict((k, v) for k, v in crashed["frames"][-1].items()
+                 if k not in ("arguments", "locals", "locals_error")):
+        dd.append("the crashed thread's innermost frame is not kept: %r" % (mine[-1]["frames"][-1:] if mine else None))
+    elif len(mine[-1]["frames"]) + mine[-1].get("frames_omitted", 0) != len(crashed["frames"]):
+        dd.append("%d frames kept + %r omitted != %d" % (len(mine[-1]["frames"]), mine[-1].get("frames_omitted"),
+                                                         len(crashed["frames"])))
+    if data.get("signature") != report.get("signature"):
+        dd.append("signature %r" % data.get("signature"))
+    tap.ok(not dd, "case10: JournalReportMax=2K: cut to %d bytes of valid JSON (%s), the crashed thread's "
+           "innermost frames kept, PYSTACK_REPORT_TRUNCATED=1" % (len(raw.encode()), ", ".join(cut)), dd)
+    d.stop()
 
 
 def case1_coredumpctl(tap, jd, st, row, exp):
@@ -1094,7 +1221,7 @@ def main():
     crash_cases = [("case1", case1_end_to_end), ("case2", case2_stored_while_down),
                    ("case3", case3_sigkill), ("case4", case4_bad_analyzers),
                    ("case5", case5_backlog), ("case7", case7_retention),
-                   ("case9", case9_many_libraries)]
+                   ("case9", case9_many_libraries), ("case10", case10_journal_json)]
     crash_cases = [c for c in crash_cases if want(c[0])]
     if not crash_cases:
         return tap.done()

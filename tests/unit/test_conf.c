@@ -77,6 +77,13 @@ int main(void) {
         tap_ok(c.max_age == 14 * 86400 && !c.journal && c.workers == 4 && c.timeout == 90 &&
                c.memory_max == 512ull << 20 && c.max_attempts == 5 && !strcmp(c.user, "nobody") &&
                !strcmp(c.analyzer, "/opt/pystack"), "pystackd's keys take effect");
+        tap_ok(c.journal_report_max == 64u << 10 && !c.journal_locals,
+               "the journal's report as JSON: 64K by default, without locals");
+        TAP_EQ_INT(parse(&c, "[Daemon]\nJournalReportMax=1M\nJournalLocals=yes\n", err, sizeof(err)), 0,
+                   "JournalReportMax, JournalLocals parse: %s", err);
+        tap_ok(c.journal_report_max == 1u << 20 && c.journal_locals, "and take effect");
+        TAP_EQ_INT(parse(&c, "[Daemon]\nJournalReportMax=0\n", err, sizeof(err)), 0, "JournalReportMax=0: none");
+        tap_ok(c.journal_report_max == 0, "no PYSTACK_REPORT_JSON");
         uint64_t d = 0;
         tap_ok(parse_duration("90min", &d) == 0 && d == 5400 && parse_duration("3x", &d) == -EINVAL,
                "durations");
@@ -96,6 +103,9 @@ int main(void) {
                 { "[Capture]\nStoreEnvironment=maybe\n", "a bad boolean", "bad value" },
                 { "[Capture]\nBinariesExclude=lib*.so\n", "a relative exclude pattern", "bad value" },
                 { "[Capture]\nMaxBinarySize=5%\n", "a percentage for MaxBinarySize", "bad value" },
+                { "[Daemon]\nJournalReportMax=512\n", "a JournalReportMax below 1K", "bad value" },
+                { "[Daemon]\nJournalReportMax=17M\n", "a JournalReportMax above 16M", "bad value" },
+                { "[Daemon]\nJournalReportMax=5%\n", "a percentage for JournalReportMax", "bad value" },
                 { "[Storage]\nDirectroy=/x\n", "a misspelled key", "unknown key" },
                 { "[Strage]\n", "an unknown section", "unknown section" },
                 { "Directory=/x\n", "a key outside a section", "outside a section" },

@@ -81,8 +81,10 @@ def _run(argv):
     return out
 
 
-def build(python, outdir, split_debug=False, force=False):
-    """Compile crashext for `python` into outdir; returns the module path."""
+def build(python, outdir, split_debug=False, force=False, extra_args=()):
+    """Compile crashext for `python` into outdir; returns the module path.
+    extra_args go at the end of the compiler's command line (objects to link
+    in, linker options): a variant, built into an outdir of its own."""
     cfg = config(python)
     if not os.path.isdir(outdir):
         os.makedirs(outdir)
@@ -97,7 +99,8 @@ def build(python, outdir, split_debug=False, force=False):
     tmp = so + ".tmp%d" % os.getpid()
     argv = ([cc] + shlex.split(cfg["cflags"]) +
             ["-shared", "-fPIC", "-O2", "-g"] +
-            ["-I" + d for d in cfg["include"]] + [SOURCE, "-o", tmp])
+            ["-I" + d for d in cfg["include"]] + [SOURCE, "-o", tmp] +
+            list(extra_args))
     try:
         _run(argv)
         if split_debug:
