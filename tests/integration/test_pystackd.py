@@ -72,7 +72,9 @@ Cases:
 10 the report as data in the journal (PYSTACK_REPORT_JSON): with
    JournalLocals=yes the locals are in it; after a SIGHUP to
    JournalReportMax=2K the next crash's is cut (valid JSON, at most 2K,
-   journal_cut, PYSTACK_REPORT_TRUNCATED=1), the innermost frames kept
+   journal_cut, PYSTACK_REPORT_TRUNCATED=1), the innermost frames kept;
+   a crash of an interpreter with an FDO package note (objcopy'd):
+   COREDUMP_PACKAGE_NAME, _VERSION and _JSON
 """
 import json
 import os
@@ -535,7 +537,46 @@ def case10_journal_json(tap, fx, jd):
         dd.append("signature %r" % data.get("signature"))
     tap.ok(not dd, "case10: JournalReportMax=2K: cut to %d bytes of valid JSON (%s), the crashed thread's "
            "innermost frames kept, PYSTACK_REPORT_TRUNCATED=1" % (len(raw.encode()), ", ".join(cut)), dd)
+    case10_package(tap, fx, st, d, jd)
     d.stop()
+
+
+def case10_package(tap, fx, st, d, jd):
+    """A crash of an interpreter whose file has an FDO package note: the entry names its package."""
+    import test_package_notes as tpn
+    if not shutil.which("objcopy"):
+        tap.skip("case10: package note: objcopy is not installed")
+        return
+    exe = os.path.join(st.dir, "python3.11-packaged")
+    note = os.path.join(st.dir, "note.bin")
+    pkg = {"type": "deb", "name": "python3-pystackd-test", "version": "3.11.2-6+case10", "architecture": "amd64"}
+    with open(note, "wb") as fh:
+        fh.write(tpn.note_file(json.dumps(pkg).encode()))
+    r = subprocess.run(["objcopy", "--add-section", ".note.package=" + note, "--set-section-flags",
+                        ".note.package=alloc,readonly", pf.SYSTEM_PYTHON, exe], stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=120)
+    if not tap.ok(r.returncode == 0, "case10: objcopy gives a copy of %s a package note" % pf.SYSTEM_PYTHON,
+                  [r.stdout.decode(errors="replace")[-300:]]):
+        return
+    os.chmod(exe, 0o755)
+    w = pf.Worker(fx, st, interp=exe, tag="10c")
+    if not w.wait_ready():
+        w.discard()
+        tap.ok(False, "case10: the packaged interpreter's worker is ready")
+        return
+    w.crash()
+    ents = jd.wait_entries(lambda e: e.get("COREDUMP_PID") == str(w.pid), timeout=ANALYSE_TIMEOUT,
+                           matches=("COREDUMP_PID=%d" % w.pid,))
+    e = ents[0] if ents else {}
+    try:
+        pj = json.loads(e.get("COREDUMP_PACKAGE_JSON") or "null")
+    except ValueError:
+        pj = None
+    tap.ok(e.get("COREDUMP_PACKAGE_NAME") == pkg["name"] and e.get("COREDUMP_PACKAGE_VERSION") == pkg["version"]
+           and isinstance(pj, dict) and pj.get(exe) == pkg,
+           "case10: the entry of a crash of an interpreter with a package note: COREDUMP_PACKAGE_NAME %r, "
+           "_VERSION %r, _JSON keyed by its path" % (pkg["name"], pkg["version"]),
+           ["%s=%r" % (k, v) for k, v in sorted(e.items()) if k.startswith("COREDUMP_PACKAGE")] + d.log_tail(3))
 
 
 def case1_coredumpctl(tap, jd, st, row, exp):
