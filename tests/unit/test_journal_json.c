@@ -16,7 +16,7 @@
 /* A report with a crashed thread of `frames` frames (each with locals) and `others` other threads. */
 static char *report(size_t frames, size_t others) {
         struct buf b = {};
-        char num[64];
+        char num[128];
 
         buf_puts(&b, "{\"schema_version\":2,\"python_version\":\"3.11\",\"signature\":\"0123456789abcdef\","
                      "\"frame\":{\"function\":\"f\",\"file\":\"/srv/w.py\",\"line\":9},\"threads\":[");
@@ -35,7 +35,9 @@ static char *report(size_t frames, size_t others) {
         }
         buf_puts(&b, "],\"modules\":[{\"path\":\"/usr/lib/libc.so.6\",\"build_id\":\"ab\"}],"
                      "\"warnings\":[\"w\"],\"text\":\"Traceback ... \\u001b[31m\"}");
-        return strdup(buf_str(&b));
+        char *text = strdup(buf_str(&b));
+        buf_free(&b);
+        return text;
 }
 
 static struct json_doc *parse(const char *s) {
