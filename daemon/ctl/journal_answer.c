@@ -70,71 +70,14 @@ struct reader {
         char *container;                /* CONTAINER=: a prefix, matched here (the journal matches whole values) */
 };
 
-/* Field `name` of the current entry, at most max bytes of it, as a C string; NULL when absent. */
-static char *get_max(sd_journal *j, const char *name, size_t max) {
-        const void *data;
-        size_t len, n = strlen(name);
-        char *s;
-
-        if (sd_journal_get_data(j, name, &data, &len) < 0 || len < n + 1 || memcmp(data, name, n) != 0 ||
-            ((const char *)data)[n] != '=')
-                return NULL;
-        len -= n + 1;
-        if (len > max)
-                len = max;
-        s = malloc(len + 1);
-        if (!s)
-                return NULL;
-        memcpy(s, (const char *)data + n + 1, len);
-        s[len] = 0;     /* a NUL inside ends the C string: nothing after it is printed */
-        return s;
-}
-
-static char *get(sd_journal *j, const char *name) {
-        return get_max(j, name, FIELD_MAX);
-}
-
-/* An integer field within [min, max]: true and *out. */
-static bool get_int(sd_journal *j, const char *name, int64_t min, int64_t max, int64_t *out) {
-        _cleanup_free_ char *s = get_max(j, name, 32);
-        char *end;
-        long long v;
-
-        if (!s || !*s)
-                return false;
-        errno = 0;
-        v = strtoll(s, &end, 10);
-        if (errno || *end || v < min || v > max)
-                return false;
-        *out = v;
-        return true;
-}
-
-/* An entry that does not hold together: one line, escaped, for the first few; counted after. */
-static void skip(struct reader *r, const char *why) {
-        if (r->skipped++ < MAX_SKIPPED_SAID) {
-                _cleanup_free_ char *host = get(r->j, "_HOSTNAME");
-                fputs("pystackctl: skipped an entry", stderr);
-                if (host) {
-                        fputs(" of host ", stderr);
-                        esc_fputs(stderr, host);
-                }
-                fprintf(stderr, ": %s\n", why);
-        }
-}
-
-static void said_skipped(const struct reader *r) {
-        if (r->skipped > MAX_SKIPPED_SAID)
-                fprintf(stderr, "pystackctl: %u more entries skipped\n", r->skipped - MAX_SKIPPED_SAID);
-}
-
-/* A field's value in an entry's data ("NAME=value"): a C string of at most FIELD_MAX bytes. */
-static char *value_dup(const void *data, size_t len, size_t name_len) {
+/* A field's value in an entry's data ("NAME=value"): a C string of at most max bytes (a NUL inside
+ * ends it: nothing after it is printed). */
+static char *value_dup(const void *data, size_t len, size_t name_len, size_t max) {
         size_t n = len - name_len - 1;
         char *s;
 
-        if (n > FIELD_MAX)
-                n = FIELD_MAX;
+        if (n > max)
+                n = max;
         s = malloc(n + 1);
         if (s) {
                 memcpy(s, (const char *)data + name_len + 1, n);
@@ -155,6 +98,46 @@ static bool parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
                 return false;
         *out = v;
         return true;
+}
+
+/* Field `name` of the current entry, at most max bytes of it, as a C string; NULL when absent. */
+static char *get_max(sd_journal *j, const char *name, size_t max) {
+        const void *data;
+        size_t len, n = strlen(name);
+
+        if (sd_journal_get_data(j, name, &data, &len) < 0 || len < n + 1 || memcmp(data, name, n) != 0 ||
+            ((const char *)data)[n] != '=')
+                return NULL;
+        return value_dup(data, len, n, max);
+}
+
+static char *get(sd_journal *j, const char *name) {
+        return get_max(j, name, FIELD_MAX);
+}
+
+/* An integer field within [min, max]: true and *out. */
+static bool get_int(sd_journal *j, const char *name, int64_t min, int64_t max, int64_t *out) {
+        _cleanup_free_ char *s = get_max(j, name, 32);
+
+        return parse_int(s, min, max, out);
+}
+
+/* An entry that does not hold together: one line, escaped, for the first few; counted after. */
+static void skip(struct reader *r, const char *why) {
+        if (r->skipped++ < MAX_SKIPPED_SAID) {
+                _cleanup_free_ char *host = get(r->j, "_HOSTNAME");
+                fputs("pystackctl: skipped an entry", stderr);
+                if (host) {
+                        fputs(" of host ", stderr);
+                        esc_fputs(stderr, host);
+                }
+                fprintf(stderr, ": %s\n", why);
+        }
+}
+
+static void said_skipped(const struct reader *r) {
+        if (r->skipped > MAX_SKIPPED_SAID)
+                fprintf(stderr, "pystackctl: %u more entries skipped\n", r->skipped - MAX_SKIPPED_SAID);
 }
 
 /*
@@ -205,7 +188,7 @@ static int read_crash(struct reader *r, struct jcrash *c) {
                 for (unsigned i = 0; i < F_MAX; i++)
                         if (names[i].len == nl && !memcmp(data, names[i].name, nl)) {
                                 if (!v[i] && (wanted & (1u << i))) {
-                                        v[i] = value_dup(data, len, nl);
+                                        v[i] = value_dup(data, len, nl, FIELD_MAX);
                                         seen += i != F_ERROR;
                                 }
                                 break;
