@@ -57,6 +57,7 @@ static void put_json_document(FILE *out, const char *s) {
 #define LIST_HOST_WIDTH 16
 
 #define put_time answer_put_time
+#define info_line answer_info_line
 
 static const char *script_of(const struct crash_row *c) {
         /* crashes recorded before the handler named the script (and a store filled by other means) */
@@ -237,7 +238,7 @@ int query_find_newest(sqlite3 *db, const struct query *q, int64_t uid, int64_t *
         return store_find_newest(db, &f, id, core_path, exe);
 }
 
-static void info_line(FILE *out, const char *key, const char *value) {
+void answer_info_line(FILE *out, const char *key, const char *value) {
         if (!value)
                 return;
         fprintf(out, "%16s: ", key);

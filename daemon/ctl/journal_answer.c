@@ -699,13 +699,7 @@ static int find_newest(struct reader *rd, struct jcrash *c) {
         return r < 0 ? r : -EIO;
 }
 
-static void info_line(FILE *out, const char *key, const char *value) {
-        if (!value)
-                return;
-        fprintf(out, "%16s: ", key);
-        esc_fputs(out, value);
-        fputc('\n', out);
-}
+#define info_line answer_info_line
 
 static void json_member(FILE *out, const char *key, const char *value) {
         fprintf(out, ",\"%s\":", key);

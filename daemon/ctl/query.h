@@ -44,6 +44,8 @@ void answer_list_header(FILE *out, const struct query *q);
 void answer_list_row(FILE *out, const struct query *q, const struct crash_row *c);
 /* A time as list and info print it: "Thu 2025-11-27 17:47:05 UTC". */
 void answer_put_time(FILE *out, int64_t usec);
+/* One line of info, "           Key: value" (value escaped); nothing for NULL. */
+void answer_info_line(FILE *out, const char *key, const char *value);
 
 /* "list" -> VERB_LIST; -1 for an unknown verb. */
 int query_verb_from_name(const char *name);
