@@ -510,6 +510,23 @@ class Store(object):
         return self.wait(lambda rs: len(rs) >= n and all(
             r["state"] in ("done", "failed") for r in rs), timeout)
 
+    def wait_row(self, pred, timeout=120):
+        """The last row pred holds for, once one does (or None), and all rows."""
+        ok, rows = self.wait(lambda rs: any(pred(r) for r in rs), timeout)
+        hit = [r for r in rows if pred(r)]
+        return (hit[-1] if hit else None), rows
+
+    def report_of(self, cid):
+        """Crash cid's stored report, parsed, or None."""
+        r = self.query("SELECT report FROM crashes WHERE id = ?", (cid,))
+        return json.loads(r[0]["report"]) if r and r[0]["report"] else None
+
+
+def frames_of(rep, kind):
+    """The functions of the crashed thread's frames of one kind ("python", "native")."""
+    return [f.get("function") for t in (rep or {}).get("threads", [])[:1] for f in t.get("frames", [])
+            if f.get("kind") == kind]
+
 
 def brief(r):
     return ("id=%s pid=%s state=%s attempts=%s error=%r core_state=%s "

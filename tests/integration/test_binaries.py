@@ -32,7 +32,6 @@ Environment: PYSTACK_SID_TREE (the debootstrap tree; tests/sid-tree makes
 it), PYSTACKD, PYSTACK_COREDUMP, PYSTACK (harness/programs.py).  Missing
 tools or trees are skipped with the reason.
 """
-import json
 import os
 import shutil
 import subprocess
@@ -87,22 +86,6 @@ def remove_cgroup(d):
         pass                    # not empty, or not ours to remove
 
 
-def wait_row(st, pred, timeout=ANALYSE_TIMEOUT):
-    ok, rows = st.wait(lambda rs: any(pred(r) for r in rs), timeout)
-    hit = [r for r in rows if pred(r)]
-    return (hit[-1] if hit else None), rows
-
-
-def report_of(st, cid):
-    r = st.query("SELECT report FROM crashes WHERE id = ?", (cid,))
-    return json.loads(r[0]["report"]) if r and r[0]["report"] else None
-
-
-def frames_of(rep, kind):
-    return [f.get("function") for t in rep.get("threads", [])[:1] for f in t.get("frames", [])
-            if f.get("kind") == kind]
-
-
 def module_build_id(rep, suffix):
     for m in rep.get("modules", []):
         if (m.get("path") or "").endswith(suffix):
@@ -152,14 +135,14 @@ def container_case(tap, fx, jd, sid, how, daemon_down=False):
             st.wait(lambda rs: any(r["core_state"] == "present" for r in rs), ANALYSE_TIMEOUT)
             if not tap.ok(d.start(), "%s: pystackd starts after the crash" % label, d.log_tail()):
                 return
-        row, rows = wait_row(st, lambda r: r["state"] in ("done", "failed") and
+        row, rows = st.wait_row(lambda r: r["state"] in ("done", "failed") and
                              (r["exe"] or "").endswith("python3.14"))
         dd = ["exit %r, stderr %r" % (p.returncode, p.stderr[-300:])] + [pf.brief(r) for r in rows] + \
             d.log_tail(5)
         if not tap.ok(row and row["state"] == "done",
                       "%s: a container's python3.14 crash is analysed by the host's pystackd" % label, dd):
             return
-        rep = report_of(st, row["id"])
+        rep = st.report_of(row["id"])
         sources = [(f.get("function"), f.get("source")) for t in rep.get("threads", [])[:1]
                    for f in t.get("frames", []) if f.get("kind") == "python"]
         if daemon_down:
@@ -168,7 +151,7 @@ def container_case(tap, fx, jd, sid, how, daemon_down=False):
                    "%s: its Python frames without source lines, never the host's files'" % label,
                    ["python frames (function, source) %r" % sources])
             return
-        py = frames_of(rep, "python")
+        py = pf.frames_of(rep, "python")
         tap.ok("crash_here" in py and "<module>" in py, "%s: its Python frames (crash_here)" % how,
                ["python frames %r" % py])
         want = sf.elf_build_id(os.path.join(sid, "usr/lib/x86_64-linux-gnu/libc.so.6"))
@@ -177,7 +160,7 @@ def container_case(tap, fx, jd, sid, how, daemon_down=False):
         tap.ok(want and got == want and got != host,
                "%s: the analysis used the container's libc (build-id %s, the host's %s)" % (how, got, host),
                ["report's libc %r, the tree's %r" % (got, want)])
-        native = frames_of(rep, "native")
+        native = pf.frames_of(rep, "native")
         tap.ok(any(n and ("kill" in n or "raise" in n) for n in native),
                "%s: native frames from the container's libc name the syscall wrapper" % how,
                ["native frames %r" % native[:12]])
@@ -283,8 +266,8 @@ def replaced_case(tap, fx, jd):
     for want in ("crash_in_original", "crash_in_deleted"):
         got = None
         for r in rows:
-            rep = report_of(st, r["id"]) if r["state"] == "done" else None
-            if rep and want in frames_of(rep, "native"):
+            rep = st.report_of(r["id"]) if r["state"] == "done" else None
+            if rep and want in pf.frames_of(rep, "native"):
                 got = r
         tap.ok(got is not None, "replaced libraries: the frame %s() from the crash-time file%s"
                % (want, " (replaced since)" if "original" in want else " (deleted since)"),

@@ -97,22 +97,6 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def wait_row(st, pred, timeout=ANALYSE_TIMEOUT):
-    ok, rows = st.wait(lambda rs: any(pred(r) for r in rs), timeout)
-    hit = [r for r in rows if pred(r)]
-    return (hit[-1] if hit else None), rows
-
-
-def report_of(st, cid):
-    r = st.query("SELECT report FROM crashes WHERE id = ?", (cid,))
-    return json.loads(r[0]["report"]) if r and r[0]["report"] else None
-
-
-def frames_of(rep, kind):
-    return [f.get("function") for t in (rep or {}).get("threads", [])[:1] for f in t.get("frames", [])
-            if f.get("kind") == kind]
-
-
 def module_build_id(rep, suffix):
     for m in (rep or {}).get("modules", []):
         if (m.get("path") or "").endswith(suffix):
@@ -199,9 +183,9 @@ class Crash(object):
 
     def settle(self):
         # the analysis of the raw core may end before the handler has compressed it
-        self.row, self.rows = wait_row(self.st, lambda r: r["pid"] == self.pid and r["state"] in ("done", "failed")
-                                       and r["core_state"] != "capturing")
-        self.report = report_of(self.st, self.row["id"]) if self.row else None
+        self.row, self.rows = self.st.wait_row(lambda r: r["pid"] == self.pid and r["state"] in ("done", "failed")
+                                               and r["core_state"] != "capturing", ANALYSE_TIMEOUT)
+        self.report = self.st.report_of(self.row["id"]) if self.row else None
         self.kept = kept_rows(self.st, self.row["id"]) if self.row else []
         return self.row
 
@@ -217,7 +201,7 @@ def recorded(tap, what, c, d):
     ok = ok and c.row["core_state"] == "present" and c.row["state"] == "done"
     tap.ok(ok, "%s: the crash is recorded with its core and analysed" % what, c.diag() + d.log_tail(5))
     if ok:
-        py = frames_of(c.report, "python")
+        py = pf.frames_of(c.report, "python")
         tap.ok("crash_here" in py, "%s: its Python frames (crash_here)" % what, ["python frames %r" % py])
     return ok
 
@@ -482,7 +466,7 @@ def liar_case(tap, fx, jd, gcc):
     libc_hash = sha256_file(LIBC)
     rep = c_plain.report
     got = module_build_id(rep, "/libc.so.6")
-    native = frames_of(rep, "native")
+    native = pf.frames_of(rep, "native")
     tap.ok(got == libc_id and any(n and ("kill" in n or "raise" in n) for n in native),
            "liar: the ordinary crash after the liar's is analysed with the real libc (build-id %s, a kill frame)"
            % got, ["native frames %r" % native[:12]])
@@ -494,13 +478,13 @@ def liar_case(tap, fx, jd, gcc):
            ["libc rows %r, liar rows %r" % (plain_libc, liar_rows)])
     n = st.query("SELECT count(*) AS n FROM binaries WHERE hash IN (?, ?)", (libc_hash, sha256_file(liar)))
     tap.ok(n and n[0]["n"] == 2, "liar: the binaries table has both files", ["%r" % n])
-    tap.ok("crash_in_liar" in frames_of(c_liar.report, "native"),
+    tap.ok("crash_in_liar" in pf.frames_of(c_liar.report, "native"),
            "liar: the liar's crash names its own function (its kept file, not libc)",
-           ["native %r" % frames_of(c_liar.report, "native")[:12]])
+           ["native %r" % pf.frames_of(c_liar.report, "native")[:12]])
     for c, lib, fn, other in ((c_one, one, "crash_in_one", "crash_in_two"),
                               (c_two, two, "crash_in_two", "crash_in_one")):
         rows = [k for k in c.kept if k["path"] == lib]
-        native = frames_of(c.report, "native")
+        native = pf.frames_of(c.report, "native")
         tap.ok(rows and rows[0]["hash"] == sha256_file(lib) and rows[0]["build_id"] == fake and
                os.path.isfile(os.path.join(st.storage, "binaries", rows[0]["hash"])),
                "liar: %s (one build-id for two files) kept under its own SHA-256" % os.path.basename(lib),
@@ -556,7 +540,7 @@ def race_case(tap, fx, jd, gcc):
         else:
             tap.ok(not any(k["hash"] == h_second for k in c.kept),
                    "race once: the file now at the library's path (never mapped) is not kept", ["rows %r" % rows])
-        native = frames_of(c.report, "native")
+        native = pf.frames_of(c.report, "native")
         tap.ok("crash_in_original" in native,
                "race %s: the native frames name the mapped library's function" % how, ["native %r" % native[:12]])
         # the process's own renames: the last file renamed is at the library's path, inode and all
