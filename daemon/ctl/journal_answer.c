@@ -12,6 +12,7 @@
 #include "cmdline.h"
 #include "escape.h"
 #include "journal_answer.h"
+#include "journal_index.h"
 #include "json.h"
 #include "report_text.h"
 #include "util.h"
@@ -21,18 +22,6 @@
 #define REPORT_MAX (16u << 20)          /* JournalReportMax's upper bound: a larger field is no report of ours */
 #define MAX_FILES 100000                /* files --file's patterns may name */
 #define MAX_SKIPPED_SAID 20             /* entries that do not hold together, each said in a line */
-
-/* One crash entry: what list, groups and info print, as the entry said it. */
-struct jcrash {
-        int64_t id, time_usec, uid, gid;
-        uint64_t realtime;              /* when the entry was written (a newer analysis replaces an older) */
-        int32_t pid;
-        int signal, line;
-        char *host, *machine, *python, *comm, *exe, *script, *function, *file, *signature, *title, *error;
-        char *core_file, *container_id;
-        uint64_t who[2];                /* the machine id as a number (or a hash of the host name) */
-        uint64_t sig;                   /* the signature as a number (they are 16 hex digits) */
-};
 
 /* 32 hex digits as two numbers, or a hash (FNV-1a) of whatever the machine is known by. */
 static void who_key(const char *machine, const char *host, uint64_t k[2]) {
@@ -52,14 +41,6 @@ static void who_key(const char *machine, const char *host, uint64_t k[2]) {
         k[0] = 0;
 }
 
-static void jcrash_free(struct jcrash *c) {
-        char **s[] = { &c->host, &c->machine, &c->python, &c->comm, &c->exe, &c->script, &c->function, &c->file,
-                       &c->signature, &c->title, &c->error, &c->core_file, &c->container_id };
-
-        for (size_t i = 0; i < sizeof(s) / sizeof(*s); i++)
-                free(*s[i]);
-}
-
 struct reader {
         sd_journal *j;                  /* the journal being read */
         char **paths;                   /* its files, read one at a time (NULL: --merge, one journal) */
@@ -68,6 +49,9 @@ struct reader {
         unsigned skipped;
         bool groups_only;               /* groups: only what counts, who and when */
         char *container;                /* CONTAINER=: a prefix, matched here (the journal matches whole values) */
+        struct jindex *index;           /* what earlier runs read, or NULL (--merge, --no-index, none to use) */
+        bool indexing;                  /* reading a file for the index: every entry, every field */
+        bool index_failed;              /* a write to the index failed: the run goes on without it */
 };
 
 /* A field's value in an entry's data ("NAME=value"): a C string of at most max bytes (a NUL inside
@@ -123,21 +107,47 @@ static bool get_int(sd_journal *j, const char *name, int64_t min, int64_t max, i
 }
 
 /* An entry that does not hold together: one line, escaped, for the first few; counted after. */
-static void skip(struct reader *r, const char *why) {
+static void say_skipped(void *userdata, const char *host, const char *why) {
+        struct reader *r = userdata;
+
         if (r->skipped++ < MAX_SKIPPED_SAID) {
-                _cleanup_free_ char *host = get(r->j, "_HOSTNAME");
                 fputs("pystackctl: skipped an entry", stderr);
                 if (host) {
                         fputs(" of host ", stderr);
                         esc_fputs(stderr, host);
                 }
-                fprintf(stderr, ": %s\n", why);
+                fputs(": ", stderr);
+                esc_fputs(stderr, why ? why : "?");
+                fputc('\n', stderr);
         }
+}
+
+/* An entry that does not hold together: said, or for the index kept to be said on every run. */
+static void skip(struct reader *r, const char *why) {
+        _cleanup_free_ char *host = get(r->j, "_HOSTNAME");
+
+        if (r->indexing) {
+                if (jindex_add_skipped(r->index, host, why) < 0)
+                        r->index_failed = true;
+        }
+        else
+                say_skipped(r, host, why);
 }
 
 static void said_skipped(const struct reader *r) {
         if (r->skipped > MAX_SKIPPED_SAID)
                 fprintf(stderr, "pystackctl: %u more entries skipped\n", r->skipped - MAX_SKIPPED_SAID);
+}
+
+/* What the entry's text says that is kept as numbers: who wrote it, and its signature. */
+static void crash_keys(struct jcrash *c) {
+        who_key(c->machine, c->host, c->who);
+        /* the signature names a group: 16 hex digits, as pystackd writes it, or none */
+        if (c->signature && (strlen(c->signature) != 16 || strspn(c->signature, "0123456789abcdef") != 16)) {
+                free(c->signature);
+                c->signature = NULL;
+        }
+        c->sig = c->signature ? strtoull(c->signature, NULL, 16) : 0;
 }
 
 /*
@@ -147,9 +157,12 @@ static void said_skipped(const struct reader *r) {
  * up one by one goes through all of an entry's fields for each (sd_journal_get_data), and the
  * journal compresses a field over 512 bytes, which then must be decompressed to see its name: with
  * the reports in every entry, 300 µs an entry.  pystackd writes the reports last, so the pass
- * stops before them.
+ * stops before them.  The fields are met in the order their values were first written to the
+ * file, so a value an entry shares with an older one (the same report twice) comes early: the
+ * pass stops on what it has seen, not at a name.  Reading for the index every field is kept; a
+ * container's id, when there is one, was first written before the crash's own id and time.
  */
-static int read_crash(struct reader *r, struct jcrash *c) {
+static int read_entry(struct reader *r, struct jcrash *c) {
         enum { F_ID, F_PID, F_UID, F_GID, F_SIG, F_TIME, F_LINE, F_HOST, F_MACHINE, F_PY, F_COMM, F_EXE, F_SCRIPT,
                F_FUNC, F_FILE, F_SIGNATURE, F_TITLE, F_CORE, F_ERROR, F_CONTAINER, F_MAX };
 #define N(s) { s, sizeof(s) - 1 }
@@ -168,12 +181,14 @@ static int read_crash(struct reader *r, struct jcrash *c) {
         const uint32_t groups_fields = 1u << F_ID | 1u << F_PID | 1u << F_UID | 1u << F_GID | 1u << F_SIG |
                                        1u << F_TIME | 1u << F_HOST | 1u << F_MACHINE | 1u << F_SIGNATURE |
                                        1u << F_TITLE;
-        uint32_t wanted = r->groups_only ? groups_fields : ((1u << F_MAX) - 1) & ~(r->container ? 0 : 1u << F_CONTAINER);
+        uint32_t fields = r->indexing ? (1u << F_MAX) - 1 : r->groups_only ? groups_fields :
+                          ((1u << F_MAX) - 1) & ~(r->container ? 0 : 1u << F_CONTAINER);
         char *v[F_MAX] = {};
         /* an analysed crash has every field but the error (and a container's id only in a
          * container): the pass stops when it saw them; a failed crash's has no report to stop
          * before */
-        unsigned want = (unsigned)__builtin_popcount(wanted & ~(1u << F_ERROR)), seen = 0;
+        unsigned want = (unsigned)__builtin_popcount(fields & ~(1u << F_ERROR) & ~(r->indexing ? 1u << F_CONTAINER : 0)),
+                 seen = 0;
         const void *data;
         size_t len;
         int64_t x;
@@ -187,9 +202,9 @@ static int read_crash(struct reader *r, struct jcrash *c) {
                         continue;
                 for (unsigned i = 0; i < F_MAX; i++)
                         if (names[i].len == nl && !memcmp(data, names[i].name, nl)) {
-                                if (!v[i] && (wanted & (1u << i))) {
+                                if (!v[i] && (fields & (1u << i))) {
                                         v[i] = value_dup(data, len, nl, FIELD_MAX);
-                                        seen += i != F_ERROR;
+                                        seen += i != F_ERROR && !(r->indexing && i == F_CONTAINER);
                                 }
                                 break;
                         }
@@ -225,23 +240,56 @@ static int read_crash(struct reader *r, struct jcrash *c) {
         }
         if (sd_journal_get_realtime_usec(r->j, &c->realtime) < 0)
                 c->realtime = 0;
-        who_key(c->machine, c->host, c->who);
-        /* the signature names a group: 16 hex digits, as pystackd writes it, or none */
-        if (c->signature && (strlen(c->signature) != 16 || strspn(c->signature, "0123456789abcdef") != 16)) {
-                free(c->signature);
-                c->signature = NULL;
+        crash_keys(c);
+        return 1;
+}
+
+/* One match against what the entry said (the journal's matches compare the field's text). */
+static bool match_one(const struct jcrash *c, const struct match *m) {
+        char num[24];
+
+        switch (m->key) {
+        case MATCH_ID: snprintf(num, sizeof(num), "%lld", (long long)c->id); break;
+        case MATCH_PID: snprintf(num, sizeof(num), "%d", c->pid); break;
+        case MATCH_UID: snprintf(num, sizeof(num), "%lld", (long long)c->uid); break;
+        case MATCH_SIG: snprintf(num, sizeof(num), "%d", c->signal); break;
+        case MATCH_COMM: return c->comm && !strcmp(c->comm, m->value);
+        case MATCH_EXE: return c->exe && !strcmp(c->exe, m->value);
+        case MATCH_SIGNATURE: return c->signature && !strcmp(c->signature, m->value);
+        case MATCH_HOST: return c->host && !strcmp(c->host, m->value);
+        case MATCH_MACHINE_ID: return c->machine && !strcmp(c->machine, m->value);
+        default: return true;   /* CONTAINER=: a prefix, below */
         }
-        if (c->signature)
-                c->sig = strtoull(c->signature, NULL, 16);
-        if (r->container && !(c->container_id && !strncmp(c->container_id, r->container, strlen(r->container)))) {
-                jcrash_free(c);
+        return !strcmp(num, m->value);
+}
+
+/*
+ * Whether the crash is one the query asks for: its matches as the journal applies them (the same
+ * key twice: either; different keys: both), the container's prefix and the time window.
+ */
+static bool wanted(const struct reader *r, const struct jcrash *c, bool check_matches) {
+        const struct query *q = r->q;
+
+        for (int k = 0; check_matches && k < _MATCH_MAX; k++) {
+                bool asked = false, one = false;
+                for (size_t i = 0; i < q->n_matches; i++)
+                        if ((int)q->matches[i].key == k) {
+                                asked = true;
+                                one = one || match_one(c, &q->matches[i]);
+                        }
+                if (asked && !one)
+                        return false;
+        }
+        if (r->container && !(c->container_id && !strncmp(c->container_id, r->container, strlen(r->container))))
+                return false;
+        return c->time_usec >= q->since && c->time_usec <= q->until;
+}
+
+/* The current entry, which the journal's matches found, as a crash the query asks for: 1, or 0. */
+static int read_crash(struct reader *r, struct jcrash *c) {
+        if (read_entry(r, c) <= 0)
                 return 0;
-        }
-        if (r->q->since != INT64_MIN && c->time_usec < r->q->since) {
-                jcrash_free(c);
-                return 0;
-        }
-        if (r->q->until != INT64_MAX && c->time_usec > r->q->until) {
+        if (!wanted(r, c, false)) {
                 jcrash_free(c);
                 return 0;
         }
@@ -260,7 +308,7 @@ static void row_of(const struct jcrash *c, struct crash_row *row) {
 
 /* ---- opening ---- */
 
-static int add_matches(sd_journal *j, const struct query *q, char **container) {
+static int add_matches(sd_journal *j, const struct query *q, bool query_matches) {
         static const char *const fields[_MATCH_MAX] = {
                 [MATCH_ID] = "PYSTACK_CRASH_ID", [MATCH_PID] = "COREDUMP_PID", [MATCH_COMM] = "COREDUMP_COMM",
                 [MATCH_EXE] = "COREDUMP_EXE", [MATCH_UID] = "COREDUMP_UID", [MATCH_SIG] = "COREDUMP_SIGNAL",
@@ -274,15 +322,10 @@ static int add_matches(sd_journal *j, const struct query *q, char **container) {
         if ((r = sd_journal_add_match(j, "MESSAGE_ID=" MESSAGE_ID, 0)) < 0 ||
             (r = sd_journal_add_match(j, "SYSLOG_IDENTIFIER=pystackd", 0)) < 0)
                 return r;
-        for (size_t i = 0; i < q->n_matches; i++) {
+        for (size_t i = 0; query_matches && i < q->n_matches; i++) {
                 const struct match *x = &q->matches[i];
 
-                if (x->key == MATCH_CONTAINER) {
-                        if (!*container && !(*container = strdup(x->value)))
-                                return -ENOMEM;
-                        continue;
-                }
-                if (!fields[x->key])
+                if (!fields[x->key])    /* CONTAINER=: a prefix, matched as the entries are read */
                         continue;
                 snprintf(m, sizeof(m), "%s=%s", fields[x->key], x->value);
                 if ((r = sd_journal_add_match(j, m, 0)) < 0)
@@ -376,7 +419,10 @@ static int find_files(const struct journal_source *src, struct reader *rd, char 
         return 0;
 }
 
-/* Journal i of the reader (a file, or with --merge the system's), with pystackd's matches. */
+/*
+ * Journal i of the reader (a file, or with --merge the system's), with pystackd's matches, and the
+ * query's unless the file is read for the index (which keeps every crash).
+ */
 static int open_one(struct reader *rd, size_t i) {
         const char *one[2] = { rd->paths ? rd->paths[i] : NULL, NULL };
         int r = rd->paths ? sd_journal_open_files(&rd->j, one, 0) : sd_journal_open(&rd->j, 0);
@@ -391,7 +437,7 @@ static int open_one(struct reader *rd, size_t i) {
                 }
                 return r;
         }
-        r = add_matches(rd->j, rd->q, &rd->container);
+        r = add_matches(rd->j, rd->q, !rd->indexing);
         if (r < 0) {
                 sd_journal_close(rd->j);
                 rd->j = NULL;
@@ -442,6 +488,156 @@ static bool by_crash_key_differs(const struct jcrash *x, const struct jcrash *y)
         return x->who[0] != y->who[0] || x->who[1] != y->who[1] || x->id != y->id || x->time_usec != y->time_usec;
 }
 
+static void free_all(struct jcrash *c, size_t n) {
+        for (size_t i = 0; i < n; i++)
+                jcrash_free(&c[i]);
+        free(c);
+}
+
+static int append(struct jcrash **out, size_t *n, size_t *allocated, struct jcrash *c) {
+        if (grow_array(out, allocated, *n + 1, sizeof(**out)) < 0) {
+                jcrash_free(c);
+                return -ENOMEM;
+        }
+        (*out)[(*n)++] = *c;
+        return 0;
+}
+
+/* The crashes of journal f that the query asks for, read from it. */
+static int read_journal(struct reader *rd, size_t f, struct jcrash **out, size_t *n, size_t *allocated) {
+        int r;
+
+        if (open_one(rd, f) < 0)
+                return rd->paths ? 0 : -EIO;
+        r = rd->q->since != INT64_MIN ? sd_journal_seek_realtime_usec(rd->j, (uint64_t)rd->q->since) :
+                                         sd_journal_seek_head(rd->j);
+        while (r >= 0 && (r = sd_journal_next(rd->j)) > 0) {
+                struct jcrash c;
+
+                if (read_crash(rd, &c) <= 0)
+                        continue;
+                c.path = f;
+                if (append(out, n, allocated, &c) < 0) {
+                        close_one(rd);
+                        return -ENOMEM;
+                }
+        }
+        /* a file that breaks off (corrupt) gives what it had */
+        close_one(rd);
+        return 0;
+}
+
+/*
+ * Journal f's entries from cursor on (NULL: all) into the index.  -ENOTRECOVERABLE when the
+ * index failed (the run goes on without it).
+ */
+static int index_journal(struct reader *rd, size_t f, const char *cursor) {
+        _cleanup_free_ char *last = NULL;
+        bool first = true;
+        int r;
+
+        rd->indexing = true;
+        if (open_one(rd, f) < 0) {
+                /* said; the index keeps the file unread, for the next run to try */
+                rd->indexing = false;
+                return 0;
+        }
+        if (cursor && sd_journal_seek_cursor(rd->j, cursor) < 0) {
+                /* where it left off is not there (a damaged file): read it all again */
+                if (jindex_read_again(rd->index) < 0)
+                        rd->index_failed = true;
+                cursor = NULL;
+        }
+        if (!cursor)
+                sd_journal_seek_head(rd->j);
+        while ((r = sd_journal_next(rd->j)) > 0 && !rd->index_failed) {
+                struct jcrash c;
+
+                if (first && cursor && sd_journal_test_cursor(rd->j, cursor) > 0) {
+                        first = false;
+                        continue;
+                }
+                first = false;
+                if (read_entry(rd, &c) > 0) {
+                        if (jindex_add(rd->index, &c) < 0)
+                                rd->index_failed = true;
+                        jcrash_free(&c);
+                }
+                free(last);
+                if (sd_journal_get_cursor(rd->j, &last) < 0)
+                        last = NULL;
+        }
+        close_one(rd);
+        rd->indexing = false;
+        /* a file that breaks off (corrupt) gives what it had, to the index as to a reader */
+        if (rd->index_failed || jindex_read_done(rd->index, last ? last : cursor) < 0)
+                return -ENOTRECOVERABLE;
+        return 0;
+}
+
+/* One value for the key among the matches, or NULL (none, or several: the journal ORs those). */
+static const char *only_match(const struct query *q, enum match_key key) {
+        const char *v = NULL;
+
+        for (size_t i = 0; i < q->n_matches; i++)
+                if (q->matches[i].key == key) {
+                        if (v)
+                                return NULL;
+                        v = q->matches[i].value;
+                }
+        return v;
+}
+
+/*
+ * The crashes the query asks for, through the index: each file checked, the new entries of those
+ * that changed read into it, the answer from it.  -ENOTRECOVERABLE (with err) when the index
+ * cannot be used; -ENOMEM.
+ */
+static int collect_indexed(struct reader *rd, struct jcrash **out, size_t *n, size_t *allocated, char *err,
+                           size_t errsz) {
+        const struct query *q = rd->q;
+        const char *host = only_match(q, MATCH_HOST), *id = only_match(q, MATCH_ID);
+        struct jcrash *rows = NULL;
+        size_t n_rows = 0;
+        int r = 0;
+
+        for (size_t f = 0; r == 0 && f < rd->n_paths; f++) {
+                char *cursor = NULL;
+                enum jindex_file state;
+
+                r = jindex_check(rd->index, rd->paths[f], f, &cursor, &state, err, errsz);
+                if (r == 0 && state == JINDEX_NOT_A_JOURNAL)
+                        r = read_journal(rd, f, out, n, allocated);
+                else if (r == 0 && state == JINDEX_READ) {
+                        r = index_journal(rd, f, cursor);
+                        if (r < 0)
+                                errorf(err, errsz, "the index %s cannot be written", jindex_path(rd->index));
+                }
+                free(cursor);
+        }
+        if (r == 0)
+                r = jindex_commit(rd->index, err, errsz);
+        if (r == 0)
+                r = jindex_load(rd->index, q->since, q->until, host, id ? strtoll(id, NULL, 10) : -1, &rows, &n_rows,
+                                err, errsz);
+        if (r < 0)
+                return r == -ENOMEM ? r : -ENOTRECOVERABLE;
+        for (size_t i = 0; i < n_rows; i++) {
+                crash_keys(&rows[i]);
+                if (!wanted(rd, &rows[i], true))
+                        jcrash_free(&rows[i]);
+                else if (r == 0)
+                        r = append(out, n, allocated, &rows[i]);
+                else
+                        jcrash_free(&rows[i]);
+        }
+        free(rows);
+        /* what did not hold together, said as the first run said it: by the views of everything */
+        if (r == 0 && (q->verb == VERB_LIST || q->verb == VERB_GROUPS))
+                jindex_skipped(rd->index, say_skipped, rd);
+        return r;
+}
+
 /* Every matching crash, each once (its newest entry), sorted by time. */
 static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
         size_t allocated = 0, k = 0;
@@ -449,29 +645,29 @@ static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
 
         *out = NULL;
         *n = 0;
-        for (size_t f = 0; f < n_journals(rd); f++) {
-                if (open_one(rd, f) < 0) {
-                        if (!rd->paths)
-                                return -EIO;
-                        continue;
-                }
-                r = rd->q->since != INT64_MIN ? sd_journal_seek_realtime_usec(rd->j, (uint64_t)rd->q->since) :
-                                                 sd_journal_seek_head(rd->j);
-                while (r >= 0 && (r = sd_journal_next(rd->j)) > 0) {
-                        struct jcrash c;
+        if (rd->index) {
+                char err[512] = "";
 
-                        if (read_crash(rd, &c) <= 0)
-                                continue;
-                        if (grow_array(out, &allocated, *n + 1, sizeof(**out)) < 0) {
-                                jcrash_free(&c);
-                                close_one(rd);
-                                return -ENOMEM;
-                        }
-                        (*out)[(*n)++] = c;
+                r = collect_indexed(rd, out, n, &allocated, err, sizeof(err));
+                if (r == -ENOMEM)
+                        return r;
+                if (r < 0) {
+                        /* a cache: the journals have it all */
+                        fputs("pystackctl: ", stderr);
+                        esc_fputs(stderr, err);
+                        fputs("; reading the journals directly\n", stderr);
+                        free_all(*out, *n);
+                        *out = NULL;
+                        *n = 0;
+                        allocated = 0;
+                        rd->skipped = 0;
+                        jindex_close(rd->index);
+                        rd->index = NULL;
                 }
-                close_one(rd);
-                /* a file that breaks off (corrupt) gives what it had */
         }
+        for (size_t f = 0; !rd->index && f < n_journals(rd); f++)
+                if ((r = read_journal(rd, f, out, n, &allocated)) < 0)
+                        return r;
         qsort(*out, *n, sizeof(**out), by_crash);
         for (size_t i = 0; i < *n; i++) {
                 if (i + 1 < *n && !by_crash_key_differs(&(*out)[i], &(*out)[i + 1])) {
@@ -484,12 +680,6 @@ static int collect(struct reader *rd, struct jcrash **out, size_t *n) {
         if (!rd->groups_only)
                 qsort(*out, *n, sizeof(**out), by_time);
         return 0;
-}
-
-static void free_all(struct jcrash *c, size_t n) {
-        for (size_t i = 0; i < n; i++)
-                jcrash_free(&c[i]);
-        free(c);
 }
 
 static int run_list(struct reader *rd, FILE *out, char *err, size_t errsz) {
@@ -650,51 +840,76 @@ static int run_groups(struct reader *rd, FILE *out, char *err, size_t errsz) {
 
 /* ---- one crash: info, show, dump, debug ---- */
 
-/*
- * The newest matching entry of all journals: 1 with rd->j open on it and *c, 0 when none.  Each
- * journal's newest is found from its end; the newest of those is opened again by its cursor.
- */
-static int find_newest(struct reader *rd, struct jcrash *c) {
-        _cleanup_free_ char *best_cursor = NULL;
-        size_t best_file = 0;
-        uint64_t best = 0;
-        bool found = false;
+/* The newest of journals' newest matching entries so far: which, and where in its file. */
+struct newest {
+        char *cursor;
+        size_t file;
+        uint64_t realtime;
+};
+
+/* Journal f's newest matching entry (found from its end), when it is newer than n's. */
+static int newer_in(struct reader *rd, size_t f, struct newest *n) {
         int r;
 
-        for (size_t f = 0; f < n_journals(rd); f++) {
-                if (open_one(rd, f) < 0) {
-                        if (!rd->paths)
-                                return -EIO;
-                        continue;
-                }
-                r = sd_journal_seek_tail(rd->j);
-                while (r >= 0 && (r = sd_journal_previous(rd->j)) > 0) {
-                        struct jcrash x;
-                        char *cursor = NULL;
+        if (open_one(rd, f) < 0)
+                return rd->paths ? 0 : -EIO;
+        r = sd_journal_seek_tail(rd->j);
+        while (r >= 0 && (r = sd_journal_previous(rd->j)) > 0) {
+                struct jcrash x;
+                char *cursor = NULL;
 
-                        if (read_crash(rd, &x) <= 0)
-                                continue;
-                        if ((!found || x.realtime > best) && sd_journal_get_cursor(rd->j, &cursor) >= 0) {
-                                free(best_cursor);
-                                best_cursor = cursor;
-                                best = x.realtime;
-                                best_file = f;
-                                found = true;
-                        }
-                        jcrash_free(&x);
-                        break;
+                if (read_crash(rd, &x) <= 0)
+                        continue;
+                if ((!n->cursor || x.realtime > n->realtime) && sd_journal_get_cursor(rd->j, &cursor) >= 0) {
+                        free(n->cursor);
+                        *n = (struct newest) { .cursor = cursor, .file = f, .realtime = x.realtime };
                 }
-                close_one(rd);
+                jcrash_free(&x);
+                break;
         }
-        if (!found)
-                return 0;
-        if (open_one(rd, best_file) < 0)
+        close_one(rd);
+        return 0;
+}
+
+/*
+ * The newest matching entry of all journals: 1 with rd->j open on it and *c, 0 when none.  Each
+ * journal's newest is found from its end, or with the index, only that of the journal the index
+ * says holds the newest; the newest is opened again by its cursor.
+ */
+static int find_newest(struct reader *rd, struct jcrash *c) {
+        struct newest n = {};
+        int r = 0;
+
+        if (rd->index) {
+                struct jcrash *all;
+                size_t count, best = 0;
+
+                r = collect(rd, &all, &count);
+                for (size_t i = 1; r == 0 && i < count; i++)
+                        if (all[i].realtime > all[best].realtime)
+                                best = i;
+                if (r == 0 && count && rd->index)
+                        r = newer_in(rd, all[best].path, &n);
+                free_all(all, count);
+        }
+        for (size_t f = 0; r == 0 && !rd->index && f < n_journals(rd); f++)
+                r = newer_in(rd, f, &n);
+        if (r < 0 || !n.cursor) {
+                free(n.cursor);
+                return r;
+        }
+        if (open_one(rd, n.file) < 0) {
+                free(n.cursor);
                 return -EIO;
-        r = sd_journal_seek_cursor(rd->j, best_cursor);
+        }
+        r = sd_journal_seek_cursor(rd->j, n.cursor);
         if (r >= 0)
                 r = sd_journal_next(rd->j);
-        if (r > 0 && sd_journal_test_cursor(rd->j, best_cursor) > 0)
+        if (r > 0 && sd_journal_test_cursor(rd->j, n.cursor) > 0) {
+                free(n.cursor);
                 return read_crash(rd, c);
+        }
+        free(n.cursor);
         close_one(rd);
         return r < 0 ? r : -EIO;
 }
@@ -850,12 +1065,26 @@ int journal_run(const struct journal_source *src, const struct query *q, FILE *o
         if (q->verb == VERB_ANALYZE || q->verb == VERB_VACUUM)
                 return errorf(err, errsz, "%s acts on a host's store: not with --directory, --file or --merge",
                               query_verb_name(q->verb)), -EINVAL;
+        for (size_t i = 0; i < q->n_matches; i++)
+                if (q->matches[i].key == MATCH_CONTAINER && !rd.container && !(rd.container = strdup(q->matches[i].value)))
+                        return errorf(err, errsz, "out of memory"), -ENOMEM;
         r = find_files(src, &rd, err, errsz);
         if (r < 0) {
                 for (size_t i = 0; i < rd.n_paths; i++)
                         free(rd.paths[i]);
                 free(rd.paths);
+                free(rd.container);
                 return r;
+        }
+        if (rd.paths && !src->no_index) {
+                char why[512];
+                int k = jindex_open(&rd.index, why, sizeof(why));
+                /* none to use (no home, or not the caller's alone): the journals are read as they are */
+                if (k < 0) {
+                        fputs("pystackctl: ", stderr);
+                        esc_fputs(stderr, why);
+                        fputs("; reading the journals directly\n", stderr);
+                }
         }
         if (q->verb == VERB_LIST)
                 r = run_list(&rd, out, err, errsz);
@@ -896,5 +1125,6 @@ int journal_run(const struct journal_source *src, const struct query *q, FILE *o
                 free(rd.paths[i]);
         free(rd.paths);
         free(rd.container);
+        jindex_close(rd.index);
         return r;
 }

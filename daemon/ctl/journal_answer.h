@@ -17,6 +17,7 @@ struct journal_source {
         const char *directory;          /* --directory */
         char **files;                   /* --file patterns (glob), NULL-ended, or NULL */
         bool merge;                     /* --merge: every journal of this system, local and remote */
+        bool no_index;                  /* --no-index: read the files, not what an earlier run kept */
 };
 
 /*

@@ -96,6 +96,8 @@ static void help(void) {
              "                        (as systemd-journal-remote gathers a fleet's) instead of the store\n"
              "      --file=GLOB       the same, from the journal files GLOB names (repeatable)\n"
              "  -m, --merge           the same, from every journal of this system, local and remote\n"
+             "      --no-index        with --directory or --file: read every file, not what the index\n"
+             "                        in ~/.cache/pystackctl kept of those read before\n"
              "      --json            JSON output\n"
              "  -S, --since=TIME      crashes at or after TIME (\"2026-11-27 10:00\", \"today\", \"-1h\", \"2d ago\")\n"
              "  -U, --until=TIME      crashes at or before TIME\n"
@@ -575,7 +577,7 @@ static int run_remote(struct options *o, const struct config *c) {
 
 int main(int argc, char **argv) {
         enum { OPT_CONFIG = 256, OPT_JSON, OPT_DEBUGGER, OPT_NATIVE, OPT_LOCALS, OPT_NO_PAGER, OPT_NO_LEGEND,
-               OPT_NO_COLOR, OPT_WITH_BINARIES, OPT_FILE };
+               OPT_NO_COLOR, OPT_WITH_BINARIES, OPT_FILE, OPT_NO_INDEX };
         static const struct option options[] = {
                 { "config", required_argument, NULL, OPT_CONFIG },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -593,6 +595,7 @@ int main(int argc, char **argv) {
                 { "directory", required_argument, NULL, 'D' },
                 { "file", required_argument, NULL, OPT_FILE },
                 { "merge", no_argument, NULL, 'm' },
+                { "no-index", no_argument, NULL, OPT_NO_INDEX },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -663,6 +666,7 @@ int main(int argc, char **argv) {
                         break;
                 }
                 case 'm': o.journal.merge = true; break;
+                case OPT_NO_INDEX: o.journal.no_index = true; break;
                 case 'h': help(); return EXIT_OK;
                 case ':': return usage("option '%s' needs a value", argv[optind - 1]);
                 default: return usage("unknown option '%s'", argv[optind - 1]);

@@ -8,7 +8,8 @@ Run as root from the build directory (after `make`):
     /usr/bin/python3 ../tests/integration/test_fleet.py
 
  1 the real transport: two Python crashes on this host, through the kernel
-   handler and pystackd into a journald of our own; systemd-journal-upload
+   handler and pystackd into a journald of our own (`pystackctl --merge`
+   lists them from this system's journal); systemd-journal-upload
    sends that journal over HTTP on loopback to systemd-journal-remote
    (listening on a free port of 127.0.0.1, --split-mode=host); `pystackctl
    --directory` on what journal-remote wrote lists the same crashes, shows
@@ -19,6 +20,13 @@ Run as root from the build directory (after `make`):
    by systemd-journal-remote: list (a HOST column), HOST=, MACHINE_ID=,
    SIGNATURE=, --since, -n, -r, --json, groups counted across hosts, info,
    show, --file with a glob, dump saying where the core lives.
+ 4 the index (~/.cache/pystackctl): every answer the same bytes as with
+   --no-index, from an empty index and a current one; a file that grew
+   (journal-remote appends to it), another file put at a known path, a file
+   renamed as journald archives (not read again), a file gone; a damaged
+   index, one of another version, and a directory others may write: each
+   answered right, the damaged and the old made again, the foreign not
+   used; the index private (0700, 0600).
  3 hostile entries among good ones: a forged _HOSTNAME with terminal
    escapes, missing and non-numeric fields, a PYSTACK_REPORT_JSON that is
    cut, not JSON, of the wrong types, nested 10,000 deep, with escapes in
@@ -32,6 +40,7 @@ systemd-journal-remote); skipped with the reason otherwise.
 import glob
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -52,10 +61,14 @@ ANALYSE_TIMEOUT = 120
 HOUR = 3600 * 10**6
 
 
-def ctl(args, timeout=60):
-    r = subprocess.run([programs.pystackctl(), "--no-pager"] + list(args), stdin=subprocess.DEVNULL,
-                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout,
-                       env=dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8"))
+def ctl(args, timeout=60, cache=None, prefix=()):
+    """pystackctl; its index in cache (XDG_CACHE_HOME), or in the test's own (set by main); prefix:
+    a command that runs it in another namespace."""
+    env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8")
+    if cache:
+        env["XDG_CACHE_HOME"] = cache
+    r = subprocess.run(list(prefix) + [programs.pystackctl(), "--no-pager"] + list(args), stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout, env=env)
     return r.returncode, r.stdout.decode("utf-8", "surrogateescape"), r.stderr.decode("utf-8", "surrogateescape")
 
 
@@ -113,6 +126,14 @@ def case_transport(tap, fx, jd):
     if not tap.ok(ok and len(ents) == 2, "transport: two crashes analysed and in our journald",
                   [pf.brief(r) for r in rows]):
         return
+    # --merge: this system's own journals, as journald wrote them (ours: in its mount namespace)
+    rc, out, err = ctl(["--merge", "list", "--json", "--since=-1h"], prefix=jd.prefix)
+    merged = [r for r in json.loads(out) if r["pid"] in pids] if rc == 0 else []
+    rc2, out2, _ = ctl(["--merge", "show", "--native", "PID=%d" % pids[-1]], prefix=jd.prefix)
+    rc3, out3, _ = ctl(["--config=" + st.conf, "show", "--native", "PID=%d" % pids[-1]])
+    tap.ok(len(merged) == 2 and all(r["state"] == "done" for r in merged) and rc2 == 0 and out2 == out3,
+           "transport: --merge lists both crashes from this system's journal and shows the host's text",
+           ["exit %r %r" % (rc, err[-300:]), "%d of ours" % len(merged), "show exit %r/%r" % (rc2, rc3)])
     out = os.path.join(fx.root, "remote")
     os.mkdir(out)
     remote, port = None, None
@@ -289,6 +310,139 @@ def case_fleet(tap, root):
     return d
 
 
+# --------------------------------------------------------------------------
+# 4: the index
+
+INDEX_QUESTIONS = (["list"], ["list", "--json"], ["list", "--since=-25h"], ["groups"], ["groups", "--json"],
+                   ["list", "-n", "3", "-r"], ["list", "HOST=web-03", "HOST=web-04"], ["list", "SIGNATURE=3333cccc4444dddd",
+                   "MACHINE_ID=%032x" % 8], ["list", "COMM=python3", "PID=4002"], ["info"], ["info", "HOST=web-03", "ID=2"],
+                   ["show", "HOST=web-03", "ID=2"], ["show", "--json", "ID=4"], ["list", "CONTAINER=nothing"])
+
+
+def answers_differ(d, cache):
+    """The questions whose answers through the index differ from --no-index's (or fail)."""
+    dd = []
+    for q in INDEX_QUESTIONS:
+        a = ctl(["--directory=" + d, "--no-index"] + q, cache=cache)
+        b = ctl(["--directory=" + d] + q, cache=cache)
+        if a != b or a[0] not in (0, 1):
+            dd.append("%s: --no-index exit %r, %d bytes; indexed exit %r, %d bytes %r" %
+                      (" ".join(q), a[0], len(a[1]), b[0], len(b[1]), b[2][-200:]))
+    return dd
+
+
+def index_rows(cache):
+    import sqlite3
+    db = sqlite3.connect("file:%s/pystackctl/journal-index.sqlite?mode=ro" % cache, uri=True)
+    try:
+        return (db.execute("SELECT count(*) FROM crashes").fetchone()[0],
+                dict(db.execute("SELECT path, id FROM files")))
+    finally:
+        db.close()
+
+
+def case_index(tap, root, src):
+    d = os.path.join(root, "indexed")
+    shutil.copytree(src, d)
+    cache = os.path.join(root, "index-cache")
+    dd = answers_differ(d, cache)
+    tap.ok(not dd, "index: %d questions answered the same through a new index as without" %
+           len(INDEX_QUESTIONS), dd)
+    ix = os.path.join(cache, "pystackctl")
+    st_d, st_f = os.stat(ix), os.stat(os.path.join(ix, "journal-index.sqlite"))
+    tap.ok(st_d.st_mode & 0o777 == 0o700 and st_f.st_mode & 0o777 == 0o600,
+           "index: private, its directory 0700 and the file 0600",
+           ["%o %o" % (st_d.st_mode & 0o777, st_f.st_mode & 0o777)])
+    n0, files0 = index_rows(cache)
+    dd = answers_differ(d, cache)
+    tap.ok(not dd and n0 == 200 and len(files0) == 40, "index: asked again, from a current index: the same answers "
+           "(it holds the 200 crashes of the 40 files)", dd + ["%d crashes, %d files" % (n0, len(files0))])
+    # three runs at once make one index between them
+    race = os.path.join(root, "index-race")
+    env = dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8", XDG_CACHE_HOME=race)
+    procs = [subprocess.Popen([programs.pystackctl(), "--no-pager", "--directory=" + d, "list"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in range(3)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    want = ctl(["--directory=" + d, "--no-index", "list"], cache=race)
+    n_race, _ = index_rows(race)
+    tap.ok(all(p.returncode == 0 for p in procs) and all(o == (want[1].encode(), b"") for o in outs) and
+           n_race == 200, "index: three runs at once over a new index: each the same answer, the index made once",
+           ["exit %r, stderr %r" % (p.returncode, o[1][-200:]) for p, o in zip(procs, outs)] +
+           ["%d crashes in the index" % n_race])
+    # a file that grew: journal-remote appends to the file it is given
+    now = int(time.time() * 10**6)
+    ok, why = write_journal(os.path.join(d, "remote-web-05.journal"),
+                            [crash_entry("web-05", "%032x" % 6, 6, now - 100, function="late", sig="9999aaaa9999aaaa")])
+    rc, out, _ = ctl(["--directory=" + d, "list", "--json", "HOST=web-05"], cache=cache)
+    rows = json.loads(out) if rc == 0 else []
+    dd = answers_differ(d, cache)
+    n1, _ = index_rows(cache)
+    tap.ok(ok and len(rows) == 6 and rows[-1]["frame"]["function"] == "late" and not dd and n1 == 201,
+           "index: a file that grew is read on from where the index left it: the new crash listed, once",
+           dd + ["%d rows for web-05; %d in the index" % (len(rows), n1), why])
+    # another file at a known path (written aside and renamed over it)
+    other = os.path.join(root, "other.journal")
+    ok, why = write_journal(other, [crash_entry("web-06", "%032x" % 7, 1, now - 50, function="replaced")])
+    os.rename(other, os.path.join(d, "remote-web-06.journal"))
+    rc, out, _ = ctl(["--directory=" + d, "list", "--json", "HOST=web-06"], cache=cache)
+    rows = json.loads(out) if rc == 0 else []
+    dd = answers_differ(d, cache)
+    tap.ok(ok and [r["frame"]["function"] for r in rows] == ["replaced"] and not dd,
+           "index: another file at a known path: its crashes, not the old file's", dd + ["%r" % rows[:2], why])
+    # renamed as journald archives a file, and a new one where it was: the old not read again
+    _, files = index_rows(cache)
+    old = os.path.join(d, "remote-web-07.journal")
+    archived = os.path.join(d, "remote-web-07@0123456789abcdef0123456789abcdef-0000000000000001-0005f0f0f0f0f0f0.journal")
+    os.rename(old, archived)
+    ok2, why2 = write_journal(old, [crash_entry("web-07", "%032x" % 8, 6, now - 10, function="after")])
+    rc, out, _ = ctl(["--directory=" + d, "list", "--json", "HOST=web-07"], cache=cache)
+    rows = json.loads(out) if rc == 0 else []
+    _, files2 = index_rows(cache)
+    dd = answers_differ(d, cache)
+    tap.ok(ok2 and len(rows) == 6 and rows[-1]["frame"]["function"] == "after" and not dd and
+           files2.get(archived) == files.get(old),
+           "index: a file renamed (archived) is known under its new name, not read again; the new file read",
+           dd + ["%d rows; archived row %r, was %r" % (len(rows), files2.get(archived), files.get(old)), why2])
+    # a file gone
+    os.unlink(os.path.join(d, "remote-web-08.journal"))
+    rc, out, _ = ctl(["--directory=" + d, "list", "--json", "HOST=web-08"], cache=cache)
+    dd = answers_differ(d, cache)
+    tap.ok(rc == 1 and not dd, "index: a file gone: its crashes are gone from the answers", dd + [out[:200]])
+    # a damaged index is made again
+    dbf = os.path.join(ix, "journal-index.sqlite")
+    with open(dbf, "r+b") as fh:
+        fh.write(b"\0garbage, not SQLite" * 64)
+    a = ctl(["--directory=" + d, "--no-index", "list"], cache=cache)
+    b = ctl(["--directory=" + d, "list"], cache=cache)
+    n2, _ = index_rows(cache)
+    # made again from the files there are now: 200, one appended, web-06's 5 now 1, web-07's new file, web-08's gone
+    tap.ok(a == b and n2 == 200 + 1 - 4 + 1 - 5, "index: a damaged index is made again, the answer unchanged and "
+           "nothing said",
+           [b[2][-300:], "%d crashes in the index" % n2])
+    # an index of another version is made again
+    import sqlite3
+    db = sqlite3.connect(dbf)
+    db.execute("PRAGMA user_version = 99")
+    db.execute("DELETE FROM crashes")
+    db.commit()
+    db.close()
+    b = ctl(["--directory=" + d, "list"], cache=cache)
+    n3, _ = index_rows(cache)
+    tap.ok(a == b and n3 == n2, "index: one of another version is made again", [b[2][-300:]])
+    # a directory others may write: not used, the journals read as they are
+    os.chmod(ix, 0o777)
+    before = os.stat(dbf).st_mtime_ns
+    ok3, _ = write_journal(os.path.join(d, "remote-web-09.journal"),
+                           [crash_entry("web-09", "%032x" % 10, 6, now - 5, function="unindexed")])
+    a = ctl(["--directory=" + d, "--no-index", "list"], cache=cache)
+    b = ctl(["--directory=" + d, "list"], cache=cache)
+    tap.ok(ok3 and a == b and "unindexed" in b[1] and os.stat(dbf).st_mtime_ns == before,
+           "index: in a directory others may write it is not used: the files are read, the index untouched",
+           [b[2][-300:]])
+    os.chmod(ix, 0o700)
+
+
 def case_hostile(tap, root):
     d = os.path.join(root, "hostile")
     os.mkdir(d)
@@ -321,6 +475,9 @@ def case_hostile(tap, root):
     said = err.splitlines()
     tap.ok(len(said) == 3 and all(l.startswith("pystackctl: skipped an entry of host ") for l in said),
            "hostile: one line each for the 3 skipped entries", said)
+    rc2, out2, err2 = ctl(["--directory=" + d, "list"])
+    tap.ok(rc2 == rc and out2 == out and err2 == err,
+           "hostile: asked again (from the index), the same answer and the same 3 lines", err2.splitlines())
     tap.ok(not raw_controls(out) and not raw_controls(err) and "\\x1b" in out + err,
            "hostile: no control character printed raw (a forged hostname, a function, a title, C1 in an exe)",
            ["%r" % [c for c in raw_controls(out + err)][:5]] + [l for l in out.splitlines() if "forged" in l])
@@ -377,7 +534,10 @@ def main():
     try:
         with corepattern.PipeHandlerFixture(pipe_limit=16) as fx:
             os.chmod(fx.root, 0o711)
-            for name, fn in (("fleet", lambda: case_fleet(tap, fx.root)),
+            os.environ["XDG_CACHE_HOME"] = os.path.join(fx.root, "cache")   # pystackctl's index
+            fleet = []
+            for name, fn in (("fleet", lambda: fleet.append(case_fleet(tap, fx.root))),
+                             ("index", lambda: fleet[0] and case_index(tap, fx.root, fleet[0])),
                              ("hostile", lambda: case_hostile(tap, fx.root))):
                 try:
                     fn()
