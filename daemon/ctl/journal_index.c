@@ -58,7 +58,8 @@ struct jindex {
         int64_t now;
         /* the checked file's identity and state, written by jindex_read_done */
         int64_t dev, ino, n_entries;
-        uint8_t file_id[16], state[65];
+        uint8_t file_id[16], state[65];   /* state: stat's size, mtime, ctime, then the header's tail */
+        bool have_header;               /* file_id, n_entries and the state's tail are this file's */
 };
 
 static const char *const sql[_S_MAX] = {
@@ -272,32 +273,58 @@ static uint64_t get64(const uint8_t *p) {
 }
 
 /*
- * The file's identity and state from its header (journal-def.h's Header: file_id at 24, state at
- * 16, tail_object_offset at 136, n_entries at 152, tail_entry_seqnum at 160) and fstat.  The size
- * and times are part of the state: an entry is appended through a shared mapping, and the writer
- * truncates the file to its own size after each (systemd's journal_file_post_change, for inotify),
- * which moves its ctime once the entry is whole.  false when it is no journal file.
+ * The file's identity and times, from stat: enough to see that a file did not change.  An entry
+ * is appended through a shared mapping, and the writer then truncates the file to its own size
+ * (systemd's journal_file_post_change, for inotify), which moves its mtime and ctime once the entry
+ * is whole; a chmod moves the ctime.  false when it is no regular file the caller may read now.
+ */
+static void put_stat(struct jindex *x, const struct stat *st) {
+        x->dev = (int64_t)st->st_dev;
+        x->ino = (int64_t)st->st_ino;
+        put64(x->state, (uint64_t)st->st_size);
+        put64(x->state + 8, (uint64_t)st->st_mtim.tv_sec);
+        put64(x->state + 16, (uint64_t)st->st_mtim.tv_nsec);
+        put64(x->state + 24, (uint64_t)st->st_ctim.tv_sec);
+        put64(x->state + 32, (uint64_t)st->st_ctim.tv_nsec);
+        x->have_header = false;
+}
+
+static bool stat_fd(struct jindex *x, int fd) {
+        struct stat st;
+
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+                return false;
+        put_stat(x, &st);
+        return true;
+}
+
+static bool stat_file(struct jindex *x, const char *path) {
+        struct stat st;
+
+        if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || faccessat(AT_FDCWD, path, R_OK, AT_EACCESS) < 0)
+                return false;
+        put_stat(x, &st);
+        return true;
+}
+
+/*
+ * What a file that changed is now, from its header (journal-def.h's Header: state at 16, file_id
+ * at 24, tail_object_offset at 136, n_entries at 152, tail_entry_seqnum at 160): the same file
+ * grown, or another.  false when it is no journal file.
  */
 static bool read_header(struct jindex *x, const char *path) {
         _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
         uint8_t h[HEADER_SIZE];
-        struct stat st;
 
-        if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
+        if (fd < 0 || !stat_fd(x, fd) || pread(fd, h, sizeof(h), 0) != (ssize_t)sizeof(h) ||
             memcmp(h, "LPKSHHRH", 8) != 0)
                 return false;
-        x->dev = (int64_t)st.st_dev;
-        x->ino = (int64_t)st.st_ino;
         memcpy(x->file_id, h + 24, 16);
         x->n_entries = (int64_t)(get64(h + 152) & INT64_MAX);
-        put64(x->state, (uint64_t)st.st_size);
-        put64(x->state + 8, (uint64_t)st.st_mtim.tv_sec);
-        put64(x->state + 16, (uint64_t)st.st_mtim.tv_nsec);
-        put64(x->state + 24, (uint64_t)st.st_ctim.tv_sec);
-        put64(x->state + 32, (uint64_t)st.st_ctim.tv_nsec);
         memcpy(x->state + 40, h + 136, 8);
         memcpy(x->state + 48, h + 152, 16);
         x->state[64] = h[16];
+        x->have_header = true;
         return true;
 }
 
@@ -331,8 +358,10 @@ static int64_t renamed(struct jindex *x) {
         return id;
 }
 
-/* What the index knows of the file read_header just read. */
-enum known { K_CURRENT, K_CURRENT_UNNOTED, K_GREW, K_OTHER_FILE, K_UNKNOWN };
+/* What the index knows of the file stat_file (and read_header) just looked at. */
+enum known { K_CURRENT, K_CURRENT_UNNOTED, K_GREW, K_OTHER_FILE, K_UNKNOWN, K_NEED_HEADER };
+
+#define STAT_STATE 40   /* the state's bytes from stat */
 
 static int look_up(struct jindex *x, const char *path, int64_t *id, char **cursor, enum known *k) {
         sqlite3_stmt *st = x->st[S_FIND];
@@ -341,7 +370,16 @@ static int look_up(struct jindex *x, const char *path, int64_t *id, char **curso
         *id = 0;
         *k = K_UNKNOWN;
         sqlite3_bind_text(st, 1, path, -1, SQLITE_STATIC);
-        if ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        if ((r = sqlite3_step(st)) == SQLITE_ROW && !x->have_header) {
+                /* unchanged since it was read, or its header is needed to say what it is now */
+                bool same = sqlite3_column_int64(st, 1) == x->dev && sqlite3_column_int64(st, 2) == x->ino &&
+                            sqlite3_column_bytes(st, 5) == sizeof(x->state) &&
+                            !memcmp(sqlite3_column_blob(st, 5), x->state, STAT_STATE);
+
+                *id = sqlite3_column_int64(st, 0);
+                *k = !same ? K_NEED_HEADER :
+                     sqlite3_column_int64(st, 7) > x->now - USED_EVERY_USEC ? K_CURRENT : K_CURRENT_UNNOTED;
+        } else if (r == SQLITE_ROW) {
                 bool same_file = sqlite3_column_int64(st, 1) == x->dev && sqlite3_column_int64(st, 2) == x->ino &&
                                  sqlite3_column_bytes(st, 3) == 16 &&
                                  !memcmp(sqlite3_column_blob(st, 3), x->file_id, 16) &&
@@ -359,10 +397,23 @@ static int look_up(struct jindex *x, const char *path, int64_t *id, char **curso
                         *k = sqlite3_column_int64(st, 7) > x->now - USED_EVERY_USEC ? K_CURRENT : K_CURRENT_UNNOTED;
                 if (*k == K_GREW && c && !(*cursor = strdup(c)))
                         r = SQLITE_NOMEM;
-        }
+        } else if (r == SQLITE_DONE && !x->have_header)
+                *k = K_NEED_HEADER;
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         return r == SQLITE_ROW || r == SQLITE_DONE ? 0 : r == SQLITE_NOMEM ? -ENOMEM : -EIO;
+}
+
+/* look_up, with the file's header read when stat cannot tell: -ENOENT when it is no journal file. */
+static int know(struct jindex *x, const char *path, int64_t *id, char **cursor, enum known *k) {
+        int r = look_up(x, path, id, cursor, k);
+
+        if (r == 0 && *k == K_NEED_HEADER) {
+                if (!read_header(x, path))
+                        return -ENOENT;
+                r = look_up(x, path, id, cursor, k);
+        }
+        return r;
 }
 
 static int note_use(struct jindex *x, int64_t id, const char *path) {
@@ -408,18 +459,20 @@ int jindex_check(struct jindex *x, const char *path, size_t n, char **cursor, en
 
         *cursor = NULL;
         *state = JINDEX_NOT_A_JOURNAL;
-        if (!read_header(x, path))
+        if (!stat_file(x, path))
                 return 0;
-        r = look_up(x, path, &id, cursor, &k);
+        r = know(x, path, &id, cursor, &k);
         if (r == 0 && k != K_CURRENT) {
                 /* from here the run writes: look again under the lock, another run may have read it */
                 r = begin_write(x);
                 if (r > 0) {
                         free(*cursor);
                         *cursor = NULL;
-                        r = look_up(x, path, &id, cursor, &k);
+                        r = know(x, path, &id, cursor, &k);
                 }
         }
+        if (r == -ENOENT)
+                return 0;
         if (r == 0 && k == K_UNKNOWN && (id = renamed(x)) != 0) {
                 /* known under a name it no longer has (journald renames the files it archives) */
                 r = note_use(x, id, path) ?: look_up(x, path, &id, cursor, &k);

@@ -9,14 +9,16 @@
  * files, 100,000 crashes: 0.6 s for list, 2 s for groups, 0.3 s to find one crash to show).  The
  * index is a SQLite file of the caller's own (XDG_CACHE_HOME or ~/.cache, mode 0600 in a 0700
  * directory) holding, per journal file, the crash entries as list reads them and the entries that
- * did not hold together.  A file is read again only where its header says it changed: journal
- * files are only ever appended to, so a file that grew is read on from the last entry the index
- * saw, and one that is another file now (another inode or file id) from its start.
+ * did not hold together.  A file whose inode, size, mtime and ctime are those the index saw is
+ * not opened; one that changed has its header read: journal files are only ever appended to, so
+ * a file that grew is read on from the last entry the index saw, and one that is another file now
+ * (another inode or file id) from its start.
  *
- * It is a cache: everything in it can be read again from the journals; a damaged or foreign index
- * is set aside, never trusted.  Its schema (below, in journal_index.c) has a version; another
- * version is rebuilt.  A file is only answered from the index after it was opened and its header
- * read in this run, so the index never answers for a file the caller can no longer read.
+ * It is a cache: everything in it can be read again from the journals; a damaged index is made
+ * again and a foreign one not used.  Its schema (in journal_index.c) has a version; another
+ * version is made again.  A file is answered from the index only when this run found that the
+ * caller may read it (faccessat), so the index never answers for a file the caller can no longer
+ * read.
  */
 
 #include <stdbool.h>
@@ -61,7 +63,8 @@ enum jindex_file {
  * old entries are gone from the index when it is another file now, *cursor (malloc'ed, or NULL)
  * says where to go on from, and jindex_add, jindex_add_skipped and jindex_read_done follow for
  * it.  A write transaction is open from the first file that needs reading to jindex_commit.
- * -errno with err when the index fails.  Cost: an open, a 208-byte read and a lookup.
+ * -errno with err when the index fails.  Cost: a stat, an access check and a lookup; an open and
+ * a 208-byte read when the file changed.
  */
 int jindex_check(struct jindex *x, const char *path, size_t n, char **cursor, enum jindex_file *state, char *err,
                  size_t errsz);

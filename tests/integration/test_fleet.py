@@ -441,6 +441,31 @@ def case_index(tap, root, src):
            "index: in a directory others may write it is not used: the files are read, the index untouched",
            [b[2][-300:]])
     os.chmod(ix, 0o700)
+    # a user's own index: a file the user may no longer read is not answered from it
+    import pwd
+    nobody = pwd.getpwnam("nobody")
+    ucache = os.path.join(root, "nobody-cache")
+    os.mkdir(ucache, 0o700)
+    os.chown(ucache, nobody.pw_uid, nobody.pw_gid)
+    for p in [d] + glob.glob(d + "/*"):
+        os.chmod(p, 0o755 if os.path.isdir(p) else 0o644)
+
+    def as_nobody(args):
+        def drop():
+            os.setgid(nobody.pw_gid)
+            os.setgroups([])
+            os.setuid(nobody.pw_uid)
+        r = subprocess.run([programs.pystackctl(), "--no-pager", "--directory=" + d] + args, preexec_fn=drop,
+                           stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=60,
+                           env=dict(os.environ, TZ="UTC", LC_ALL="C.UTF-8", XDG_CACHE_HOME=ucache, HOME="/"))
+        return r.returncode, r.stdout.decode(errors="replace"), r.stderr.decode(errors="replace")
+    first = as_nobody(["list", "HOST=web-10"])
+    os.chmod(os.path.join(d, "remote-web-10.journal"), 0o600)
+    a, b = as_nobody(["--no-index", "list", "HOST=web-10"]), as_nobody(["list", "HOST=web-10"])
+    owned = os.stat(os.path.join(ucache, "pystackctl", "journal-index.sqlite")).st_uid == nobody.pw_uid
+    tap.ok(first[0] == 0 and "web-10" in first[1] and a == b and b[0] == 1 and "web-10" not in b[1] and owned,
+           "index: a user's own index; a file made unreadable to the user since is not answered from it",
+           ["before: exit %r; after: exit %r %r / %r" % (first[0], b[0], b[1][:200], b[2][-200:])])
 
 
 def case_hostile(tap, root):
