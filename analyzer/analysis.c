@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "analysis.h"
+#include "live_process.h"
 #include "native_unwind.h"
 #include "py_frame.h"
 #include "py_locals.h"
@@ -34,6 +35,49 @@ static int add_native_threads(struct analysis *a) {
         return 0;
 }
 
+/* The analysis of an opened core or process: the steps after the opening. */
+static enum analysis_status analyze(struct analysis *a, const struct analysis_options *opts, struct analysis **ret,
+                                    const char **error) {
+        int r;
+
+        r = target_open(a->core, &opts->target, &a->target, error);
+        if (r < 0) {
+                analysis_free(a);
+                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_EXECUTABLE;
+        }
+        a->native = opts->native;
+        a->locals = opts->locals;
+        r = py_runtime_analyze(a, opts, error);
+        *ret = a;
+        if (r == -ENOMEM) {
+                core_file_resume(a->core);
+                return ANALYSIS_INTERNAL;
+        }
+        if (r == 0 && opts->locals)
+                py_locals_read(a, &opts->locals_limits);
+        /* the analysis drives the steps: native_unwind only unwinds the threads it is given */
+        if (r == 0 && opts->native == NATIVE_ALL && add_native_threads(a) < 0)
+                r = -ENOMEM;
+        if (r == 0 && opts->native != NATIVE_OFF && native_unwind(a) < 0)
+                r = -ENOMEM;
+        /* a live process has given what it had: it runs on while the report is written */
+        core_file_resume(a->core);
+        if (r == -ENOMEM)
+                return *error = "out of memory", ANALYSIS_INTERNAL;
+        if (a->core->truncated) {
+                /* what remains may still be worth printing, but the caller must learn the core is damaged */
+                static char msg[160];
+
+                snprintf(msg, sizeof(msg), "the core is truncated (%llu of %llu bytes)%s",
+                         (unsigned long long)a->core->src.size, (unsigned long long)a->core->expected_size,
+                         r < 0 ? ": no Python interpreter found in what remains" :
+                                 ": the report is incomplete");
+                *error = msg;
+                return ANALYSIS_BAD_CORE;
+        }
+        return r < 0 ? ANALYSIS_NO_PYTHON : ANALYSIS_OK;
+}
+
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error) {
         struct analysis *a;
@@ -49,36 +93,23 @@ enum analysis_status analysis_run(const char *path, const struct analysis_option
                 analysis_free(a);
                 return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
         }
-        r = target_open(a->core, &opts->target, &a->target, error);
+        return analyze(a, opts, ret, error);
+}
+
+enum analysis_status analysis_run_process(pid_t pid, bool stop, const struct analysis_options *opts,
+                                          struct analysis **ret, const char **error) {
+        struct analysis *a;
+        int r;
+
+        a = calloc(1, sizeof(*a));
+        if (!a)
+                return *error = "out of memory", ANALYSIS_INTERNAL;
+        r = core_file_open_process(pid, stop, &a->core, error);
         if (r < 0) {
                 analysis_free(a);
-                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_EXECUTABLE;
+                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
         }
-        a->native = opts->native;
-        a->locals = opts->locals;
-        r = py_runtime_analyze(a, opts, error);
-        *ret = a;
-        if (r == -ENOMEM)
-                return ANALYSIS_INTERNAL;
-        if (r == 0 && opts->locals)
-                py_locals_read(a, &opts->locals_limits);
-        /* the analysis drives the steps: native_unwind only unwinds the threads it is given */
-        if (r == 0 && opts->native == NATIVE_ALL && add_native_threads(a) < 0)
-                return *error = "out of memory", ANALYSIS_INTERNAL;
-        if (r == 0 && opts->native != NATIVE_OFF && native_unwind(a) < 0)
-                return *error = "out of memory", ANALYSIS_INTERNAL;
-        if (a->core->truncated) {
-                /* what remains may still be worth printing, but the caller must learn the core is damaged */
-                static char msg[160];
-
-                snprintf(msg, sizeof(msg), "the core is truncated (%llu of %llu bytes)%s",
-                         (unsigned long long)a->core->src.size, (unsigned long long)a->core->expected_size,
-                         r < 0 ? ": no Python interpreter found in what remains" :
-                                 ": the report is incomplete");
-                *error = msg;
-                return ANALYSIS_BAD_CORE;
-        }
-        return r < 0 ? ANALYSIS_NO_PYTHON : ANALYSIS_OK;
+        return analyze(a, opts, ret, error);
 }
 
 void analysis_free(struct analysis *a) {

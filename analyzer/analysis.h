@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "core_file.h"
 #include "py_layout.h"
@@ -118,7 +119,7 @@ struct analysis_options {
 #define ANALYSIS_DEFAULT_MAX_FRAMES 100000
 
 struct analysis {
-        const char *core_path;
+        const char *core_path;          /* NULL for a live process (core->live_pid) */
         struct core_file *core;
         struct target *target;
 
@@ -145,6 +146,15 @@ struct analysis {
  */
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error);
+/*
+ * The same for the running process pid (`pystack remote`): with stop, its threads are stopped
+ * while it is read and run on before this returns; without, it is read as it runs (the stacks
+ * may not hold together, and no registers: no native frames).  ANALYSIS_BAD_CORE when the process
+ * cannot be read (gone, a zombie or kernel thread, not allowed, traced by another): *error says
+ * which.
+ */
+enum analysis_status analysis_run_process(pid_t pid, bool stop, const struct analysis_options *opts,
+                                          struct analysis **ret, const char **error);
 void analysis_free(struct analysis *a);
 
 /*

@@ -3,6 +3,7 @@
  * pystack: the analyzer's command line.
  *
  *   pystack core CORE [EXECUTABLE] [options]
+ *   pystack remote PID [options]
  *
  * Exit codes are the analysis_status values (doc/report-schema.md).
  */
@@ -17,13 +18,20 @@
 
 static void help(FILE *out) {
         fputs("Usage: pystack core CORE [EXECUTABLE] [OPTIONS]\n"
+              "       pystack remote PID [OPTIONS]\n"
               "\n"
-              "Print what every thread of a crashed Python process was running, from its core file.\n"
+              "Print what every thread of a crashed Python process was running, from its core file,\n"
+              "or of a running one (remote), which is stopped while it is read and then runs on.\n"
               "\n"
               "  CORE                     an ELF core file of an x86-64 Python process\n"
               "  EXECUTABLE               the Python executable (default: the one named in the core)\n"
+              "  PID                      a running Python process (of this user, or any as root; in a\n"
+              "                           container, by its PID here: its files are read through\n"
+              "                           /proc/PID/root)\n"
               "\n"
               "Options:\n"
+              "      --no-block           remote: read without stopping the process (fast; the stacks\n"
+              "                           may not hold together; no native frames)\n"
               "      --json               print one JSON document (schema: doc/report-schema.md)\n"
               "      --with-text          with --json: the text report too, as the field \"text\"\n"
               "      --native             add the C/C++/Rust frames, merged with the Python frames\n"
@@ -52,8 +60,9 @@ static void help(FILE *out) {
               "A value is never longer than 1024 bytes; a NULL slot reads <invalid object at 0x0>.\n"
               "\n"
               "Exit status: 0 report printed; 1 internal error; 2 usage error; 3 the core cannot be\n"
-              "read (not an ELF core, truncated, corrupt, other architecture); 4 the executable is\n"
-              "missing or does not match the core; 5 no Python interpreter found in the core.\n", out);
+              "read (not an ELF core, truncated, corrupt, other architecture), or the process (gone,\n"
+              "a zombie, not allowed, traced by another); 4 the executable is missing or does not\n"
+              "match the core; 5 no Python interpreter found.\n", out);
 }
 
 __attribute__((format(printf, 1, 2)))
@@ -90,7 +99,7 @@ static void print_error(const char *core_path, const char *error) {
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
-       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY, OPT_SOURCE_ROOT };
+       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY, OPT_SOURCE_ROOT, OPT_NO_BLOCK };
 
 /* What the command line asks for. */
 struct cli {
@@ -98,6 +107,9 @@ struct cli {
         struct report_options ropts;
         bool json, with_text;
         const char *core_path;
+        pid_t pid;                      /* remote: the process, else 0 */
+        bool no_block;
+        char root[64];                  /* remote: /proc/PID/root */
 };
 
 /* -1 when the analysis should run, else the exit status (help, version, a usage error). */
@@ -119,6 +131,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 { "max-string-length", required_argument, NULL, OPT_MAX_STRING },
                 { "max-items", required_argument, NULL, OPT_MAX_ITEMS },
                 { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
+                { "no-block", no_argument, NULL, OPT_NO_BLOCK },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -139,16 +152,16 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
         /* "core" first, then CORE and EXECUTABLE; options anywhere */
         const char *positional[2];
         size_t n_positional = 0;
-        bool subcommand = false;
+        const char *subcommand = NULL;
         while (optind < argc) {
                 c = getopt_long(argc, argv, "+:hV", options, NULL);
                 if (c < 0) {
                         const char *arg = argv[optind++];
                         if (!subcommand) {
-                                if (strcmp(arg, "core") != 0)
+                                if (strcmp(arg, "core") != 0 && strcmp(arg, "remote") != 0)
                                         return usage_error("unknown subcommand '%s'", arg);
-                                subcommand = true;
-                        } else if (n_positional == 2)
+                                subcommand = arg;
+                        } else if (n_positional == (strcmp(subcommand, "core") ? 1u : 2u))
                                 return usage_error("unexpected argument '%s'", arg);
                         else
                                 positional[n_positional++] = arg;
@@ -210,6 +223,9 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 case OPT_LOCALS:
                         cli->opts.locals = true;
                         break;
+                case OPT_NO_BLOCK:
+                        cli->no_block = true;
+                        break;
                 case OPT_MAX_STRING:
                 case OPT_MAX_ITEMS:
                 case OPT_MAX_DEPTH: {
@@ -232,12 +248,37 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 }
         }
         if (!subcommand)
-                return usage_error("missing subcommand: use 'pystack core CORE'");
-        if (n_positional == 0)
-                return usage_error("missing CORE: use 'pystack core CORE'");
-        cli->core_path = positional[0];
-        if (n_positional == 2)
-                cli->opts.target.executable = positional[1];
+                return usage_error("missing subcommand: use 'pystack core CORE' or 'pystack remote PID'");
+        if (!strcmp(subcommand, "remote")) {
+                char *end;
+                long pid;
+
+                if (n_positional == 0)
+                        return usage_error("missing PID: use 'pystack remote PID'");
+                errno = 0;
+                pid = strtol(positional[0], &end, 10);
+                if (errno || *end || end == positional[0] || pid <= 0 || pid > INT32_MAX)
+                        return usage_error("'%s' is not a process id", positional[0]);
+                if (cli->no_block && cli->opts.native != NATIVE_OFF)
+                        return usage_error("native frames need the process stopped: not with --no-block");
+                if (cli->opts.target.binaries.n || cli->opts.target.lib_search_paths.n ||
+                    cli->opts.target.lib_search_root)
+                        return usage_error("--binary, --lib-search-path and --lib-search-root are for cores");
+                cli->pid = (pid_t)pid;
+                snprintf(cli->root, sizeof(cli->root), "/proc/%ld/root", pid);
+                /* its files and sources as the process sees them: a container's */
+                cli->opts.target.root = cli->root;
+                if (!cli->ropts.source_root)
+                        cli->ropts.source_root = cli->root;
+        } else {
+                if (n_positional == 0)
+                        return usage_error("missing CORE: use 'pystack core CORE'");
+                if (cli->no_block)
+                        return usage_error("--no-block is for a running process (pystack remote)");
+                cli->core_path = positional[0];
+                if (n_positional == 2)
+                        cli->opts.target.executable = positional[1];
+        }
         if (cli->json)
                 cli->ropts.color = false;
         return -1;
@@ -293,14 +334,24 @@ int main(int argc, char **argv) {
         r = parse_cli(argc, argv, &cli);
         if (r >= 0)
                 return r;
-        st = analysis_run(cli.core_path, &cli.opts, &a, &error);
+        char what[32];
+        if (cli.pid) {
+                snprintf(what, sizeof(what), "process %d", (int)cli.pid);
+                st = analysis_run_process(cli.pid, !cli.no_block, &cli.opts, &a, &error);
+        } else
+                st = analysis_run(cli.core_path, &cli.opts, &a, &error);
         /* a truncated core still gets the report of what remains, then the error */
         bool partial = st == ANALYSIS_BAD_CORE && a && a->n_threads > 0;
         if (st != ANALYSIS_OK && !partial) {
-                print_error(cli.core_path, error);
+                if (cli.pid && st == ANALYSIS_BAD_CORE) {
+                        /* the message names the process */
+                        fputs("pystack: ", stderr);
+                        esc_fputs(stderr, error);
+                        fputc('\n', stderr);
+                } else
+                        print_error(cli.pid ? what : cli.core_path, error);
                 analysis_free(a);
                 strv_clear(&cli.opts.target.lib_search_paths);
-        strv_clear(&cli.opts.target.binaries);
                 strv_clear(&cli.opts.target.binaries);
                 return st;
         }

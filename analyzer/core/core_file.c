@@ -461,6 +461,8 @@ uint64_t core_auxv(const struct core_file *c, uint64_t key) {
 }
 
 const struct core_thread *core_crashed_thread(const struct core_file *c) {
+        if (c->live_pid)
+                return NULL;
         for (size_t i = 0; i < c->n_threads; i++)
                 if (c->threads[i].cursig != 0)
                         return &c->threads[i];

@@ -98,6 +98,10 @@ struct core_file {
 
         uint8_t *notes;                 /* the raw notes, owned (mappings point in here) */
         size_t notes_size;
+
+        int32_t live_pid;               /* a running process read as a core (live_process.h), or 0 */
+        bool live_stopped;              /* its threads were stopped while it was read */
+        int64_t live_held_usec;         /* for how long (from the first stop to the resume), 0 unknown */
 };
 
 /* Limits that keep a hostile core from making us allocate or loop without end. */
@@ -125,7 +129,7 @@ void core_file_free(struct core_file *c);
 /* The value of auxv entry `key` (AT_*), or 0 when absent. */
 uint64_t core_auxv(const struct core_file *c, uint64_t key);
 
-/* The thread that took the fatal signal (the kernel writes it first). */
+/* The thread that took the fatal signal (the kernel writes it first); NULL for a live process. */
 const struct core_thread *core_crashed_thread(const struct core_file *c);
 
 /* The NT_FILE mapping containing addr, or NULL. */

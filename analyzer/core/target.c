@@ -249,6 +249,26 @@ static struct elf_image *locate(struct target *t, struct module *m) {
                     strcmp(path, first) != 0 && try_candidate(t, m, path, want, want_len, &img) > 0)
                         return img;
         }
+        if (o->root && t->core->live_pid) {
+                /* a live process: the very file it mapped (/proc/PID/map_files, root's only), or
+                 * the path as the process sees it (a container's root: /proc/PID/maps names a file
+                 * of another mount namespace by its path there) */
+                const struct core_mapping *first = core_mapping_at(t->core, m->start);
+                int fd;
+
+                if (first && (size_t)snprintf(path, sizeof(path), "/proc/%d/map_files/%llx-%llx",
+                                              (int)t->core->live_pid, (unsigned long long)first->start,
+                                              (unsigned long long)first->end) < sizeof(path) &&
+                    (fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) >= 0) {
+                        close(fd);
+                        if (try_candidate(t, m, path, want, want_len, &img) > 0)
+                                return img;
+                }
+                if (m->path[0] == '/' &&
+                    (size_t)snprintf(path, sizeof(path), "%s%s", o->root, m->path) < sizeof(path) &&
+                    try_candidate(t, m, path, want, want_len, &img) > 0)
+                        return img;
+        }
         int r = try_candidate(t, m, m->path, want, want_len, &img);
         if (r > 0)
                 return img;

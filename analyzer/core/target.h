@@ -36,6 +36,8 @@ struct target_options {
         struct strv lib_search_paths;   /* directories searched for libraries by name */
         const char *lib_search_root;    /* a tree searched for libraries (moved cores) */
         struct strv binaries;           /* pairs: a path as the core names it, the file kept for it */
+        const char *root;               /* the process's files are under this root (a live process's
+                                         * /proc/PID/root: its container's files), or NULL */
 };
 
 #define TARGET_MAX_BINARIES 4096

@@ -270,14 +270,24 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
         const struct core_signal *s = &a->core->signal;
         struct source_cache *src = !o->source ? NULL : o->source_root ? source_cache_new(o->source_root, true) :
                                   source_cache_new(a->target->opts->lib_search_root, false);
-        int signo = s->present ? s->signo : core_crashed_thread(a->core)->cursig;
+        const struct core_thread *crashed = core_crashed_thread(a->core);
+        int signo = s->present ? s->signo : crashed ? crashed->cursig : 0;
 
         struct crash_summary sum;
         _cleanup_free_ char *script = script_from_core(a);
 
         summarize(a, signo, &sum);
         fputs("{\"schema_version\":2,\"core\":", out);
-        put_note_string(out, a->core_path, false);
+        if (a->core_path)
+                put_note_string(out, a->core_path, false);
+        else
+                fputs("null", out);
+        /* a running process (pystack remote): which, and whether it was stopped while read */
+        if (a->core->live_pid)
+                fprintf(out, ",\"live\":{\"pid\":%d,\"stopped\":%s,\"stopped_usec\":%lld}", a->core->live_pid,
+                        a->core->live_stopped ? "true" : "false", (long long)a->core->live_held_usec);
+        else
+                fputs(",\"live\":null", out);
         fputs(",\"executable\":", out);
         put_note_string(out, a->target->exe_display ? a->target->exe_display : "", false);
         fprintf(out, ",\"executable_source\":\"%s\"", a->target->opts->executable ? "argument" : "core");

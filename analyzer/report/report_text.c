@@ -158,12 +158,22 @@ int report_text_render(FILE *out, const struct json_value *r, const struct text_
         int32_t previous_tid = 0;
         bool shown = false;
 
+        const struct json_value *live = json_get(r, "live");
+
         if (o->color)
                 st = (struct style) { "\033[1m", "\033[0m", "\033[32m", "\033[34m", "\033[33m" };
-        fputs(source && !strcmp(source, "argument") ? "Using executable given on the command line: " :
-              "Using executable found in the core file: ", out);
-        esc_fputs(out, exe && *exe ? exe : "(unknown)");
-        fputs("\n\n", out);
+        /* a running process's report is its threads, as PyStack's remote prints it */
+        if (live && live->type == JSON_OBJECT) {
+                if (!json_true(json_get(live, "stopped")))
+                        fputs("Read without stopping the process (--no-block): the stacks may not hold "
+                              "together.\n\n", out);
+                process = signal = NULL;
+        } else {
+                fputs(source && !strcmp(source, "argument") ? "Using executable given on the command line: " :
+                      "Using executable found in the core file: ", out);
+                esc_fputs(out, exe && *exe ? exe : "(unknown)");
+                fputs("\n\n", out);
+        }
         if (process && process->type == JSON_OBJECT) {
                 const char *state = json_str(json_get(process, "state"));
 
