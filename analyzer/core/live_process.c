@@ -495,7 +495,8 @@ int core_file_open_process(pid_t pid, bool stop, struct core_file **ret, const c
         if (r == 0 && (r = read_auxv(c, pid)) < 0)
                 *error = r == -ENOMEM ? "out of memory" : r == -EACCES || r == -EPERM ? refused(pid) :
                          say("process %d: cannot read its auxiliary vector: %s", (int)pid, strerror(-r));
-        if (r == 0 && c->n_segments && live_pread(l, &(char){ 0 }, 1, c->segments[0].vaddr) < 0)
+        char probe;
+        if (r == 0 && c->n_segments && live_pread(l, &probe, 1, c->segments[0].vaddr) < 0)
                 r = -EPERM, *error = refused(pid);
         if (r < 0) {
                 core_file_free(c);      /* detaches what was stopped */
