@@ -7,6 +7,7 @@
 #include "py_frame.h"
 #include "py_locals.h"
 #include "py_runtime.h"
+#include "py_tasks.h"
 
 /* Add the core's threads that the interpreter does not know (--native-all). 0 or -ENOMEM. */
 static int add_native_threads(struct analysis *a) {
@@ -55,6 +56,8 @@ static enum analysis_status analyze(struct analysis *a, const struct analysis_op
         }
         if (r == 0 && opts->locals)
                 py_locals_read(a, &opts->locals_limits);
+        if (r == 0 && opts->tasks && py_tasks_read(a) < 0)
+                r = -ENOMEM;
         /* the analysis drives the steps: native_unwind only unwinds the threads it is given */
         if (r == 0 && opts->native == NATIVE_ALL && add_native_threads(a) < 0)
                 r = -ENOMEM;
@@ -141,6 +144,21 @@ void analysis_free(struct analysis *a) {
                 free(th->native_error);
         }
         free(a->threads);
+        for (size_t i = 0; i < a->n_tasks; i++) {
+                struct task_info *ti = &a->tasks[i];
+
+                for (size_t k = 0; k < ti->stack.n_frames; k++) {
+                        free(ti->stack.frames[k].function);
+                        free(ti->stack.frames[k].file);
+                }
+                free(ti->stack.frames);
+                free(ti->stack.truncated);
+                free(ti->name);
+                free(ti->awaited_by);
+                free(ti->awaits_type);
+        }
+        free(a->tasks);
+        free(a->tasks_note);
         code_cache_free(a->codes);
         strv_clear(&a->warnings);
         target_free(a->target);

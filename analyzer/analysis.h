@@ -78,6 +78,24 @@ struct thread_info {
         bool merge_failed;              /* eval-loop frames and Python frames did not match up */
 };
 
+/* An asyncio task (--tasks; CPython 3.14+ describes its C tasks): py_tasks.c. */
+struct task_info {
+        uint64_t addr;                  /* the Task object */
+        char *name;
+        int32_t tid;                    /* the thread whose list holds it (the one that created it);
+                                         * 0: the interpreter's list (that thread is gone) */
+        int64_t interp_id;
+        int32_t running_in;             /* the thread it was running in, 0 when it was suspended */
+        struct thread_info stack;       /* its coroutine chain, the task's own coroutine first (frames,
+                                         * n_frames; truncated: why the chain was cut) */
+        uint64_t *awaited_by;           /* the tasks that await it */
+        size_t n_awaited_by;
+        uint64_t awaits;                /* what its innermost coroutine awaits that is neither a
+                                         * coroutine nor an async generator: a future or a task (the
+                                         * future a task's iterator is for), 0 when none */
+        char *awaits_type;              /* that object's type name, or NULL */
+};
+
 enum analysis_status {
         ANALYSIS_OK = 0,
         ANALYSIS_INTERNAL = 1,
@@ -113,6 +131,7 @@ struct analysis_options {
         size_t max_frames;              /* per thread */
         enum native_mode native;
         bool locals;
+        bool tasks;                     /* asyncio tasks (3.14+) */
         struct locals_options locals_limits;
 };
 
@@ -132,6 +151,11 @@ struct analysis {
         struct thread_info *threads;    /* the crashed thread first */
         size_t n_threads;
         bool multiple_interpreters;     /* threads of more than one interpreter: reports say whose */
+
+        bool tasks_asked;               /* --tasks */
+        struct task_info *tasks;        /* every interpreter's, in list order */
+        size_t n_tasks;
+        char *tasks_note;               /* why there are none to read, or NULL */
 
         struct strv warnings;
         struct code_cache *codes;       /* decoded code objects, by address (py_frame.h) */

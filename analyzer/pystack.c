@@ -39,6 +39,8 @@ static void help(FILE *out) {
               "                           that run no Python\n"
               "      --native-last        only the native frames below the last Python frame\n"
               "      --locals             show each Python frame's arguments and local variables\n"
+              "      --tasks              add every asyncio task as a tree of who awaits whom, with each\n"
+              "                           task's coroutine stack (CPython 3.14 and later)\n"
               "      --max-string-length=N  characters of a str or bytes value before \"...\" (80)\n"
               "      --max-items=N        items of a container before \"...\" (10)\n"
               "      --max-depth=N        nesting of containers before \"...\" (3)\n"
@@ -99,7 +101,7 @@ static void print_error(const char *core_path, const char *error) {
 
 enum { OPT_JSON = 256, OPT_EXHAUSTIVE, OPT_LIB_PATH, OPT_LIB_ROOT, OPT_NO_COLOR, OPT_NO_SOURCE,
        OPT_NATIVE, OPT_NATIVE_ALL, OPT_NATIVE_LAST, OPT_LOCALS, OPT_MAX_STRING, OPT_MAX_ITEMS,
-       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY, OPT_SOURCE_ROOT, OPT_NO_BLOCK };
+       OPT_MAX_DEPTH, OPT_WITH_TEXT, OPT_BINARY, OPT_SOURCE_ROOT, OPT_NO_BLOCK, OPT_TASKS };
 
 /* What the command line asks for. */
 struct cli {
@@ -132,6 +134,7 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                 { "max-items", required_argument, NULL, OPT_MAX_ITEMS },
                 { "max-depth", required_argument, NULL, OPT_MAX_DEPTH },
                 { "no-block", no_argument, NULL, OPT_NO_BLOCK },
+                { "tasks", no_argument, NULL, OPT_TASKS },
                 { "help", no_argument, NULL, 'h' },
                 { "version", no_argument, NULL, 'V' },
                 {}
@@ -225,6 +228,9 @@ static int parse_cli(int argc, char **argv, struct cli *cli) {
                         break;
                 case OPT_NO_BLOCK:
                         cli->no_block = true;
+                        break;
+                case OPT_TASKS:
+                        cli->opts.tasks = true;
                         break;
                 case OPT_MAX_STRING:
                 case OPT_MAX_ITEMS:

@@ -214,7 +214,8 @@ static uint64_t bytecode_start(struct analysis *a, uint64_t code, const uint8_t 
         return entry;
 }
 
-void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames) {
+/* single: the one frame at addr only (a generator's, which runs on nobody's stack while suspended) */
+static void walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames, bool single) {
         const struct py_layout *l = &a->layout;
         _cleanup_(addr_set_clear) struct addr_set seen = {};
         size_t span = frame_span(l);
@@ -265,7 +266,7 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                                         th->frames[th->n_frames - 1].entry = true;
                                         th->frames[th->n_frames - 1].shim = addr;
                                 }
-                                addr = next;
+                                addr = single ? 0 : next;
                                 continue;
                         }
                         code = py_field_u64(buf, l->iframe.code);
@@ -280,7 +281,7 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                         offset = instr >= start - 2 && instr - start < (1u << 30) ? (int64_t)(instr - start) : -2;
                         /* not yet past its first instructions: Python hides these too */
                         if (owner != l->owner_generator && offset < 2 * (int64_t)ci->firsttraceable) {
-                                addr = next;
+                                addr = single ? 0 : next;
                                 continue;
                         }
                         if (push_frame(th, ci, code_line(l, ci, offset), addr) < 0) {
@@ -289,7 +290,7 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                         }
                         if (py_field_u8(buf, l->iframe.is_entry) > 0)
                                 th->frames[th->n_frames - 1].entry = true;
-                        addr = next;
+                        addr = single ? 0 : next;
                         continue;
                 }
                 ci = code ? py_code_info(a, code) : NULL;
@@ -301,6 +302,17 @@ void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, s
                         mark_truncated(th, "out of memory at frame 0x%llx", addr);
                         return;
                 }
-                addr = next;
+                addr = single ? 0 : next;
         }
+}
+
+void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t addr, size_t max_frames) {
+        walk(a, th, addr, max_frames, false);
+}
+
+int py_frame_add(struct analysis *a, struct thread_info *th, uint64_t frame) {
+        size_t n = th->n_frames;
+
+        walk(a, th, frame, SIZE_MAX, true);
+        return th->n_frames > n ? 0 : -EFAULT;
 }

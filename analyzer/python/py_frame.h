@@ -32,4 +32,8 @@ struct code_info *py_code_info(struct analysis *a, uint64_t addr);
 /* Walk the frames of thread th from its innermost frame, at most max_frames of them. */
 void py_frames_walk(struct analysis *a, struct thread_info *th, uint64_t first_frame, size_t max_frames);
 
+/* Add the one (3.11+) frame at frame to th, as the walk does, following nothing: 0, or -EFAULT
+ * with th->truncated saying why (unreadable, no code object). */
+int py_frame_add(struct analysis *a, struct thread_info *th, uint64_t frame);
+
 void code_cache_free(struct code_cache *c);

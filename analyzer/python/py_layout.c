@@ -76,6 +76,7 @@ enum do_field {
         DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
         DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE, DO_STR_COMPACT_SIZE,
         DO_GC_SIZE, DO_GC_COLLECTING,
+        DO_GEN_SIZE, DO_GEN_IFRAME, DO_GEN_FRAME_STATE,
         _DO_MAX
 };
 
@@ -129,7 +130,7 @@ static const uint8_t block_314[] = {
         DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
         DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE,
         DO_GC_SIZE, DO_GC_COLLECTING,
-        S, S, S, S,             /* gen_object: size, gi_name, gi_iframe, gi_frame_state */
+        DO_GEN_SIZE, S /* gi_name */, DO_GEN_IFRAME, DO_GEN_FRAME_STATE,
         S, S,                   /* llist_node: next, prev */
         S, S, S, S, S, S,       /* debugger_support */
 };
@@ -165,7 +166,7 @@ static const uint8_t block_315[] = {
         DO_BYTES_SIZE, DO_BYTES_OB_SIZE, DO_BYTES_OB_SVAL,
         DO_STR_SIZE, DO_STR_STATE, DO_STR_LENGTH, DO_STR_ASCIIOBJECT_SIZE, DO_STR_COMPACT_SIZE,
         DO_GC_SIZE, DO_GC_COLLECTING, S /* frame */, S /* generation_stats_size */, S /* generation_stats */,
-        S, S, S, S,             /* gen_object */
+        DO_GEN_SIZE, S /* gi_name */, DO_GEN_IFRAME, DO_GEN_FRAME_STATE,
         S, S,                   /* llist_node */
         S, S, S, S, S, S,       /* debugger_support */
 };
@@ -432,6 +433,21 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         l.unicode.ascii_data = off_word(&b, DO_STR_ASCIIOBJECT_SIZE, str + 1);
         if (has(&b, DO_STR_COMPACT_SIZE))
                 l.unicode.compact_data = off_word(&b, DO_STR_COMPACT_SIZE, str + 1);
+
+        /* generators and coroutines (3.14+): asyncio tasks' suspended stacks (py_tasks.c) */
+        if (has(&b, DO_GEN_SIZE)) {
+                uint64_t gen = size_word(&b, DO_GEN_SIZE);
+
+                l.gen.iframe = off_word(&b, DO_GEN_IFRAME, gen);
+                l.gen.frame_state = off_word(&b, DO_GEN_FRAME_STATE, gen);
+                /* pycore_frame.h's states, and where a suspended frame keeps what it awaits: 3.15
+                 * renumbered the states and keeps a NULL above the awaited object */
+                bool v315 = bl->minor >= 15;
+                l.gen.yield_from = v315 ? 2 : -1;
+                l.gen.cleared = v315 ? 5 : 4;
+                l.gen.awaited_slot = v315 ? 2 : 1;
+                l.gen.present = true;
+        }
 
         if (b.bad)
                 return -EINVAL;

@@ -279,6 +279,18 @@ struct py_layout {
                 py_off entry_key;
         } set;
 
+        /* PyGenObject / PyCoroObject (3.14+, from _Py_DebugOffsets; NONE before): what an asyncio
+         * task's coroutine is suspended in */
+        struct {
+                bool present;                   /* the fields below are known */
+                py_off iframe;                  /* the embedded _PyInterpreterFrame */
+                py_off frame_state;             /* int8_t gi_frame_state */
+                int yield_from;                 /* FRAME_SUSPENDED_YIELD_FROM: suspended in an await */
+                int cleared;                    /* FRAME_CLEARED */
+                int awaited_slot;               /* the awaited object is this many stack words below
+                                                 * the frame's stackpointer */
+        } gen;
+
         /* Constants of code objects and types (not offsets) */
         struct {
                 int co_optimized;               /* CO_OPTIMIZED: locals live in the fast slots */

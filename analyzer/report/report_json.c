@@ -265,6 +265,58 @@ static void put_thread(FILE *out, const struct analysis *a, const struct thread_
         fputc('}', out);
 }
 
+/* --tasks: every asyncio task, its coroutine chain, who awaits it and what it awaits; null unasked */
+static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *src) {
+        fputs(",\"tasks\":", out);
+        if (!a->tasks_asked) {
+                fputs("null,\"tasks_note\":null", out);
+                return;
+        }
+        fputc('[', out);
+        for (size_t i = 0; i < a->n_tasks; i++) {
+                const struct task_info *ti = &a->tasks[i];
+
+                fprintf(out, "%s{\"address\":%llu,\"name\":", i ? "," : "", (unsigned long long)ti->addr);
+                put_json_or_null(out, ti->name);
+                fputs(",\"thread\":", out);
+                if (ti->tid)
+                        fprintf(out, "%d", ti->tid);
+                else
+                        fputs("null", out);
+                fputs(",\"interpreter_id\":", out);
+                if (ti->interp_id >= 0)
+                        fprintf(out, "%lld", (long long)ti->interp_id);
+                else
+                        fputs("null", out);
+                fputs(",\"running_in\":", out);
+                if (ti->running_in)
+                        fprintf(out, "%d", ti->running_in);
+                else
+                        fputs("null", out);
+                fputs(",\"frames\":[", out);
+                for (size_t k = 0; k < ti->stack.n_frames; k++) {
+                        if (k)
+                                fputc(',', out);
+                        put_python_frame(out, a, &ti->stack.frames[k], src);
+                }
+                fputs("],\"awaited_by\":[", out);
+                for (size_t k = 0; k < ti->n_awaited_by; k++)
+                        fprintf(out, "%s%llu", k ? "," : "", (unsigned long long)ti->awaited_by[k]);
+                fputs("],\"awaits\":", out);
+                if (ti->awaits) {
+                        fprintf(out, "{\"address\":%llu,\"type\":", (unsigned long long)ti->awaits);
+                        put_json_or_null(out, ti->awaits_type);
+                        fputc('}', out);
+                } else
+                        fputs("null", out);
+                fputs(",\"truncated\":", out);
+                put_json_or_null(out, ti->stack.truncated);
+                fputc('}', out);
+        }
+        fputs("],\"tasks_note\":", out);
+        put_json_or_null(out, a->tasks_note);
+}
+
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o) {
         const struct core_process *p = &a->core->process;
         const struct core_signal *s = &a->core->signal;
@@ -359,8 +411,10 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         fputc(',', out);
                 put_thread(out, a, &a->threads[i], src);
         }
+        fputc(']', out);
+        put_tasks(out, a, src);
         /* the files the process had mapped that were found and verified: what the frames came from */
-        fputs("],\"modules\":[", out);
+        fputs(",\"modules\":[", out);
         bool first_module = true;
         for (size_t i = 0; i < a->target->n_modules; i++) {
                 struct module *m = &a->target->modules[i];
@@ -415,7 +469,8 @@ int report_text(FILE *out, const struct analysis *a, const struct report_options
         _cleanup_free_ char *json = NULL;
         size_t len = 0;
         struct report_options jo = { .source = o->source };
-        struct text_options to = { .color = o->color, .native = a->native != NATIVE_OFF, .locals = a->locals };
+        struct text_options to = { .color = o->color, .native = a->native != NATIVE_OFF, .locals = a->locals,
+                                   .tasks = a->tasks_asked };
         struct json_doc *doc = NULL;
         FILE *mem = open_memstream(&json, &len);
         int r;

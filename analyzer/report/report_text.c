@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "escape.h"
 #include "report_text.h"
+#include "util.h"
 
 struct style {
         const char *bold, *reset, *py, *c, *fn;
@@ -148,6 +150,227 @@ static void thread_block(FILE *out, const struct json_value *th, bool multiple, 
         }
 }
 
+/* ---- asyncio tasks: a tree of who awaits whom, in the shape of `python -m asyncio pstree` ---- */
+
+#define TASK_TREE_MAX_DEPTH 256         /* tasks nested deeper are not drawn (said so) */
+
+struct tree {
+        FILE *out;
+        const struct json_value *tasks;
+        size_t n;
+        uint64_t *addr;                 /* task i's address */
+        size_t *order;                  /* indices sorted by address, to find a task by its address */
+        size_t **children;              /* the tasks awaiting-by this one: its children */
+        size_t *n_children;
+        uint8_t *state;                 /* 0 not drawn, 1 on the path being drawn, 2 drawn */
+        char *prefix;                   /* the tree's left margin, grown and cut as it is drawn */
+        size_t prefix_len, prefix_size;
+};
+
+static const uint64_t *sort_key;
+
+static int by_address(const void *x, const void *y) {
+        uint64_t a = sort_key[*(const size_t *)x], b = sort_key[*(const size_t *)y];
+
+        return a < b ? -1 : a > b;
+}
+
+/* The task at addr, or n. */
+static size_t task_at(const struct tree *t, uint64_t addr) {
+        size_t lo = 0, hi = t->n;
+
+        while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (t->addr[t->order[mid]] < addr)
+                        lo = mid + 1;
+                else
+                        hi = mid;
+        }
+        return lo < t->n && t->addr[t->order[lo]] == addr ? t->order[lo] : t->n;
+}
+
+static bool push_prefix(struct tree *t, const char *s) {
+        size_t n = strlen(s);
+
+        if (t->prefix_len + n + 1 > t->prefix_size) {
+                size_t size = MAX(2 * t->prefix_size, t->prefix_len + n + 64);
+                char *p = realloc(t->prefix, size);
+                if (!p)
+                        return false;
+                t->prefix = p;
+                t->prefix_size = size;
+        }
+        memcpy(t->prefix + t->prefix_len, s, n + 1);
+        t->prefix_len += n;
+        return true;
+}
+
+static void branch(struct tree *t, bool last) {
+        fputs(t->prefix, t->out);
+        fputs(last ? "\u2514\u2500\u2500 " : "\u251c\u2500\u2500 ", t->out);
+}
+
+static void task_line(struct tree *t, size_t i, const char *note) {
+        const struct json_value *task = json_at(t->tasks, i);
+        const char *name = json_str(json_get(task, "name"));
+
+        fputs("(T) ", t->out);
+        if (name)
+                esc_fputs(t->out, name);
+        else
+                fprintf(t->out, "<task at 0x%llx>", (unsigned long long)t->addr[i]);
+        if (json_int(json_get(task, "running_in"), 0) > 0)
+                fprintf(t->out, " [running in thread %d]", (int)json_int(json_get(task, "running_in"), 0));
+        if (note)
+                fprintf(t->out, " [%s]", note);
+        fputc('\n', t->out);
+}
+
+static void draw_task(struct tree *t, size_t i, bool last, unsigned depth) {
+        const struct json_value *task = json_at(t->tasks, i), *frames = json_get(task, "frames");
+        const struct json_value *awaits = json_get(task, "awaits");
+        const char *truncated = json_str(json_get(task, "truncated"));
+        size_t mark = t->prefix_len, awaited = t->n;
+
+        if (awaits && awaits->type != JSON_OBJECT)
+                awaits = NULL;
+
+        branch(t, last);
+        if (t->state[i] == 1) {
+                task_line(t, i, "awaited by a task it awaits: a cycle");
+                return;
+        }
+        if (t->state[i] == 2) {
+                task_line(t, i, "shown above");
+                return;
+        }
+        if (depth >= TASK_TREE_MAX_DEPTH) {
+                task_line(t, i, "more than 256 tasks deep: not drawn");
+                return;
+        }
+        task_line(t, i, NULL);
+        t->state[i] = 1;
+        if (!push_prefix(t, last ? "    " : "\u2502   "))
+                goto out;
+        /* its coroutine chain, each awaiting the next; the tasks awaiting on it hang from the last */
+        for (size_t k = 0; k < json_len(frames); k++) {
+                const struct json_value *f = json_at(frames, k);
+
+                branch(t, true);
+                fputc(' ', t->out);
+                esc_fputs(t->out, or_unknown(json_str(json_get(f, "function"))));
+                fputc(' ', t->out);
+                esc_fputs(t->out, or_unknown(json_str(json_get(f, "file"))));
+                fprintf(t->out, ":%d\n", (int)json_int(json_get(f, "line"), -1));
+                if (!push_prefix(t, "    "))
+                        goto out;
+        }
+        if (truncated) {
+                branch(t, !t->n_children[i] && !awaits);
+                fputs("(stack cut: ", t->out);
+                esc_fputs(t->out, truncated);
+                fputs(")\n", t->out);
+        }
+        if (awaits)
+                awaited = task_at(t, json_uint(json_get(awaits, "address"), 0));
+        for (size_t k = 0; k < t->n_children[i]; k++)
+                draw_task(t, t->children[i][k], k + 1 == t->n_children[i] && !(awaits && awaited == t->n),
+                          depth + 1);
+        /* a future (a task's own is drawn as that task, where it awaits) */
+        if (awaits && awaited == t->n) {
+                branch(t, true);
+                fputs("awaiting ", t->out);
+                esc_fputs(t->out, or_unknown(json_str(json_get(awaits, "type"))));
+                fprintf(t->out, " at 0x%llx\n", (unsigned long long)json_uint(json_get(awaits, "address"), 0));
+        }
+out:
+        t->prefix_len = mark;
+        if (t->prefix)
+                t->prefix[mark] = 0;
+        t->state[i] = 2;
+}
+
+static void tasks_section(FILE *out, const struct json_value *r) {
+        const struct json_value *tasks = json_get(r, "tasks");
+        const char *note = json_str(json_get(r, "tasks_note"));
+        struct tree t = { .out = out, .tasks = tasks, .n = json_len(tasks) };
+        size_t *counts = NULL, *slots = NULL;
+
+        fputc('\n', out);
+        if (note) {
+                fputs("asyncio tasks: ", out);
+                esc_fputs(out, note);
+                fputc('\n', out);
+                if (!t.n)
+                        return;
+        }
+        fprintf(out, "asyncio tasks (%zu):\n", t.n);
+        if (!t.n)
+                return;
+        t.addr = calloc(t.n, sizeof(*t.addr));
+        t.order = calloc(t.n, sizeof(*t.order));
+        t.children = calloc(t.n, sizeof(*t.children));
+        t.n_children = calloc(t.n, sizeof(*t.n_children));
+        t.state = calloc(t.n, 1);
+        counts = calloc(t.n, sizeof(*counts));
+        if (!t.addr || !t.order || !t.children || !t.n_children || !t.state || !counts || !push_prefix(&t, ""))
+                goto done;
+        for (size_t i = 0; i < t.n; i++) {
+                t.addr[i] = json_uint(json_get(json_at(tasks, i), "address"), 0);
+                t.order[i] = i;
+        }
+        sort_key = t.addr;
+        qsort(t.order, t.n, sizeof(*t.order), by_address);
+        /* children: each task under every listed task that awaits it */
+        size_t edges = 0;
+        for (size_t i = 0; i < t.n; i++) {
+                const struct json_value *by = json_get(json_at(tasks, i), "awaited_by");
+                for (size_t k = 0; k < json_len(by); k++) {
+                        size_t p = task_at(&t, json_uint(json_at(by, k), 0));
+                        if (p < t.n) {
+                                counts[p]++;
+                                edges++;
+                        }
+                }
+        }
+        slots = calloc(edges + 1, sizeof(*slots));
+        if (!slots)
+                goto done;
+        for (size_t i = 0, used = 0; i < t.n; i++) {
+                t.children[i] = slots + used;
+                used += counts[i];
+        }
+        for (size_t i = 0; i < t.n; i++) {
+                const struct json_value *by = json_get(json_at(tasks, i), "awaited_by");
+                for (size_t k = 0; k < json_len(by); k++) {
+                        size_t p = task_at(&t, json_uint(json_at(by, k), 0));
+                        if (p < t.n)
+                                t.children[p][t.n_children[p]++] = i;
+                }
+        }
+        /* the roots: tasks no listed task awaits; then what only cycles reach */
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < t.n; i++) {
+                        bool awaited = false;
+                        const struct json_value *by = json_get(json_at(tasks, i), "awaited_by");
+                        for (size_t k = 0; k < json_len(by) && !awaited; k++)
+                                awaited = task_at(&t, json_uint(json_at(by, k), 0)) < t.n;
+                        if (t.state[i] == 0 && (pass == 1 || !awaited))
+                                draw_task(&t, i, true, 0);
+                }
+done:
+        if (!slots && t.n)
+                fputs("(out of memory drawing the tasks)\n", out);
+        free(slots);
+        free(counts);
+        free(t.addr);
+        free(t.order);
+        free(t.children);
+        free(t.n_children);
+        free(t.state);
+        free(t.prefix);
+}
+
 int report_text_render(FILE *out, const struct json_value *r, const struct text_options *o) {
         const struct json_value *process = json_get(r, "process"), *threads = json_get(r, "threads");
         const struct json_value *signal = json_get(r, "signal");
@@ -217,6 +440,8 @@ int report_text_render(FILE *out, const struct json_value *r, const struct text_
                 previous_tid = tid;
                 shown = true;
         }
+        if (o->tasks && json_get(r, "tasks") && json_get(r, "tasks")->type == JSON_ARRAY)
+                tasks_section(out, r);
         fflush(out);
         return ferror(out) ? -EIO : 0;
 }

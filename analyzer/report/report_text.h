@@ -19,6 +19,7 @@ struct text_options {
         bool native;                    /* native frames, native errors and the threads Python does not
                                          * know, when the report has them */
         bool locals;                    /* arguments and locals, when the report has them */
+        bool tasks;                     /* the asyncio task tree, when the report has the tasks */
 };
 
 /* Return 0, or -EIO when writing failed. */

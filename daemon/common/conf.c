@@ -33,6 +33,7 @@ int config_defaults(struct config *c) {
                 .max_binaries_per_crash = 2ull << 30,
                 .max_age = 30 * 86400,
                 .journal = true,
+                .tasks = true,
                 .journal_report_max = 64u << 10,
                 .workers = 0,
                 .timeout = 60,
@@ -279,6 +280,8 @@ static int set_key(struct config *c, const char *section, const char *key, const
         } else if (!strcmp(section, "Analysis")) {
                 if (!strcmp(key, "Workers"))
                         return parse_uint(v, 256, &c->workers);
+                if (!strcmp(key, "Tasks"))
+                        return parse_bool(v, &c->tasks);
                 if (!strcmp(key, "TimeoutSec")) {
                         uint64_t d;
                         r = parse_duration(v, &d);

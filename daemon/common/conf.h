@@ -59,6 +59,7 @@ struct config {
 
         /* [Analysis] */
         unsigned workers;               /* Workers= (0: the number of CPUs) */
+        bool tasks;                     /* Tasks= (asyncio task trees, 3.14+) */
         unsigned timeout;               /* TimeoutSec= (wall clock per analysis) */
         uint64_t memory_max;            /* MemoryMax= (address space of the analyzer) */
         unsigned max_attempts;          /* MaxAttempts= */

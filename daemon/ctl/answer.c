@@ -436,7 +436,7 @@ static int run_info(sqlite3 *db, int64_t id, int64_t uid, const char *dir, bool 
 /* The report in the format of pystack core: the stored report, through the one renderer. */
 static int run_show(sqlite3 *db, int64_t id, const struct query *q, FILE *out) {
         _cleanup_free_ char *json = NULL;
-        struct text_options o = { .native = q->native, .locals = q->locals };
+        struct text_options o = { .native = q->native, .locals = q->locals, .tasks = q->tasks };
         struct json_doc *doc = NULL;
         size_t len = 0;
         int r = store_get_report(db, id, &json, &len);

@@ -1018,7 +1018,7 @@ static int run_info(struct reader *rd, const struct jcrash *c, FILE *out) {
 }
 
 static int run_show(struct reader *rd, const struct jcrash *c, FILE *out, char *err, size_t errsz) {
-        struct text_options o = { .native = rd->q->native, .locals = rd->q->locals };
+        struct text_options o = { .native = rd->q->native, .locals = rd->q->locals, .tasks = rd->q->tasks };
         struct json_doc *doc = NULL;
         char *json;
         int r;

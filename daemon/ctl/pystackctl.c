@@ -110,6 +110,7 @@ static void help(void) {
              "      --debugger=CMD    debug: the debugger to run\n"
              "      --native          show: include native frames\n"
              "      --locals          show: include arguments and locals\n"
+             "      --tasks           show: include the asyncio task tree (CPython 3.14+)\n"
              "      --no-pager        never page\n"
              "      --no-legend       no headings or summary lines\n"
              "      --no-color        no colours\n"
@@ -577,7 +578,7 @@ static int run_remote(struct options *o, const struct config *c) {
 
 int main(int argc, char **argv) {
         enum { OPT_CONFIG = 256, OPT_JSON, OPT_DEBUGGER, OPT_NATIVE, OPT_LOCALS, OPT_NO_PAGER, OPT_NO_LEGEND,
-               OPT_NO_COLOR, OPT_WITH_BINARIES, OPT_FILE, OPT_NO_INDEX };
+               OPT_NO_COLOR, OPT_WITH_BINARIES, OPT_FILE, OPT_NO_INDEX, OPT_TASKS };
         static const struct option options[] = {
                 { "config", required_argument, NULL, OPT_CONFIG },
                 { "json", no_argument, NULL, OPT_JSON },
@@ -588,6 +589,7 @@ int main(int argc, char **argv) {
                 { "debugger", required_argument, NULL, OPT_DEBUGGER },
                 { "native", no_argument, NULL, OPT_NATIVE },
                 { "locals", no_argument, NULL, OPT_LOCALS },
+                { "tasks", no_argument, NULL, OPT_TASKS },
                 { "no-pager", no_argument, NULL, OPT_NO_PAGER },
                 { "no-legend", no_argument, NULL, OPT_NO_LEGEND },
                 { "no-color", no_argument, NULL, OPT_NO_COLOR },
@@ -651,6 +653,7 @@ int main(int argc, char **argv) {
                 case OPT_DEBUGGER: o.debugger = optarg; break;
                 case OPT_NATIVE: o.q.native = true; break;
                 case OPT_LOCALS: o.q.locals = true; break;
+                case OPT_TASKS: o.q.tasks = true; break;
                 case OPT_NO_PAGER: o.no_pager = true; break;
                 case OPT_NO_LEGEND: o.q.no_legend = true; break;
                 case OPT_NO_COLOR: o.no_color = true; break;

@@ -249,8 +249,9 @@ int query_to_wire(const struct query *q, FILE *out) {
                 fprintf(out, "since=%lld\n", (long long)q->since);
         if (q->until != INT64_MAX)
                 fprintf(out, "until=%lld\n", (long long)q->until);
-        fprintf(out, "limit=%lld\nflags=%d%d%d%d%d\n\n", (long long)q->limit, q->reverse, q->json, q->native,
-                q->locals, q->no_legend);
+        /* the sixth flag (tasks) only when set: a pystackd of before it reads five */
+        fprintf(out, "limit=%lld\nflags=%d%d%d%d%d%s\n\n", (long long)q->limit, q->reverse, q->json, q->native,
+                q->locals, q->no_legend, q->tasks ? "1" : "");
         return ferror(out) ? -EIO : 0;
 }
 
@@ -316,8 +317,10 @@ int query_from_wire(struct query *q, const char *text, size_t len) {
                         else
                                 return -EINVAL;
                 } else if (!strcmp(line, "flags")) {
-                        if (strlen(v) != 5 || strspn(v, "01") != 5)
+                        size_t nf = strlen(v);
+                        if ((nf != 5 && nf != 6) || strspn(v, "01") != nf)
                                 return -EINVAL;
+                        q->tasks = nf == 6 && v[5] == '1';
                         q->reverse = v[0] == '1';
                         q->json = v[1] == '1';
                         q->native = v[2] == '1';

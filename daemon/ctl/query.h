@@ -34,6 +34,7 @@ struct query {
         int64_t since, until;   /* µs since the epoch; INT64_MIN / INT64_MAX when unset */
         int64_t limit;          /* the last N matches only (0: all) */
         bool reverse, json, native, locals, no_legend;
+        bool tasks;                     /* show: the asyncio task tree */
         bool hosts;                     /* crashes of many hosts (journals): a HOST column */
 };
 

@@ -137,7 +137,7 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         static const char *const fixed[] = { "core", "/dev/fd/3", "--json", "--with-text", "--native", "--locals",
                                              "--no-color" };
         const size_t n_fixed = sizeof(fixed) / sizeof(*fixed);
-        char **argv = calloc(1 + n_fixed + kept->n + 2, sizeof(*argv));
+        char **argv = calloc(1 + n_fixed + kept->n + 3, sizeof(*argv));
         char cache_env[PATH_MAX + 32], debuginfod_env[1024];
         char *envp[6];
         int n = 0, *fds = calloc(kept->n + 1, sizeof(*fds));
@@ -171,6 +171,8 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         } else if (container)
                 /* never a host file that merely has the name the container's file had */
                 argv[1 + n_fixed + kept->n] = "--no-source";
+        if (d->cfg.tasks)
+                argv[1 + n_fixed + kept->n + (root_fd >= 0 || container)] = "--tasks";
         if (chdir("/") < 0)
                 _exit(127);
 

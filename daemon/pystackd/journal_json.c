@@ -8,7 +8,7 @@
 
 /* How much of the document one attempt writes. */
 struct shape {
-        bool locals, other_threads, modules;
+        bool locals, other_threads, modules, tasks;
         size_t keep_frames;             /* of the crashed thread: its innermost this many (SIZE_MAX: all) */
         unsigned cut;
 };
@@ -80,7 +80,7 @@ static void put_thread(struct buf *b, const struct json_value *t, const struct s
 
 static void put_report(struct buf *b, const struct json_value *r, const struct shape *s) {
         static const char *const words[] = { "locals", "other threads' frames", "modules and warnings",
-                                             "the crashed thread's outermost frames" };
+                                             "the crashed thread's outermost frames", "asyncio tasks" };
         bool first = true;
 
         buf_put(b, "{", 1);
@@ -101,6 +101,8 @@ static void put_report(struct buf *b, const struct json_value *r, const struct s
                         buf_put(b, "]", 1);
                 } else if (!s->modules && (!strcmp(k, "modules") || !strcmp(k, "warnings")))
                         buf_puts(b, "[]");
+                else if (!s->tasks && !strcmp(k, "tasks") && v->type == JSON_ARRAY)
+                        buf_puts(b, "[]");
                 else
                         json_write(b, v);
         }
@@ -109,7 +111,7 @@ static void put_report(struct buf *b, const struct json_value *r, const struct s
 
                 put_key(b, &first, "journal_cut");
                 buf_put(b, "[", 1);
-                for (unsigned bit = 0; bit < 4; bit++)
+                for (unsigned bit = 0; bit < sizeof(words) / sizeof(*words); bit++)
                         if (s->cut & (1u << bit)) {
                                 if (!w)
                                         buf_put(b, ",", 1);
@@ -148,7 +150,8 @@ static size_t crashed_frames(const struct json_value *r) {
 
 int journal_report_json(const struct json_value *report, bool with_locals, size_t max, struct buf *out,
                         unsigned *cut) {
-        struct shape s = { .locals = with_locals, .other_threads = true, .modules = true, .keep_frames = SIZE_MAX };
+        struct shape s = { .locals = with_locals, .other_threads = true, .modules = true, .tasks = true,
+                           .keep_frames = SIZE_MAX };
         int r;
 
         *cut = 0;
@@ -159,6 +162,12 @@ int journal_report_json(const struct json_value *report, bool with_locals, size_
         if (s.locals) {
                 s.locals = false;
                 s.cut |= JOURNAL_CUT_LOCALS;
+                if ((r = attempt(report, &s, max, out)) != 0)
+                        goto done;
+        }
+        if (json_len(json_get(report, "tasks"))) {
+                s.tasks = false;
+                s.cut |= JOURNAL_CUT_TASKS;
                 if ((r = attempt(report, &s, max, out)) != 0)
                         goto done;
         }

@@ -19,6 +19,7 @@ enum {
         JOURNAL_CUT_OTHER_THREADS = 1 << 1,     /* the frames of threads other than the crashed one */
         JOURNAL_CUT_MODULES = 1 << 2,           /* the modules and warnings lists */
         JOURNAL_CUT_OUTER_FRAMES = 1 << 3,      /* the crashed thread's outermost frames */
+        JOURNAL_CUT_TASKS = 1 << 4,             /* the asyncio tasks (cut right after the locals) */
 };
 
 /*

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer: the whole Python analysis (runtime discovery, thread and frame
- * walks, code objects, line tables, locals rendering) over the memory of a
+ * walks, code objects, line tables, locals rendering, asyncio tasks) over the memory of a
  * real core that the fuzzer mutates.
  *
  * The seed core is read once (PYSTACK_FUZZ_CORE); each input is a list of
@@ -57,7 +57,7 @@ static void load_seed(void) {
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         struct analysis_options opts = {
-                .max_frames = 10000, .locals = true,
+                .max_frames = 10000, .locals = true, .tasks = true,
                 .locals_limits = { .max_string = 80, .max_items = 10, .max_depth = 3, .max_repr = 1024 },
         };
         struct analysis *a = NULL;

@@ -142,6 +142,30 @@ int main(void) {
         buf_free(&b);
         json_free(in);
 
+        /* asyncio tasks go right after the locals, before any thread's frames */
+        {
+                struct buf t = {};
+                size_t plain;
+
+                cut_to(small, false, SIZE_MAX / 2, &d, &cut, &plain);
+                json_free(d);
+                buf_put(&t, small, strlen(small) - 1);
+                buf_puts(&t, ",\"tasks\":[");
+                for (int i = 0; i < 200; i++)
+                        buf_puts(&t, i ? ",{\"address\":1,\"name\":\"Task-1\",\"frames\":[{\"function\":\"worker\"}]}" :
+                                         "{\"address\":1,\"name\":\"Task-1\",\"frames\":[{\"function\":\"worker\"}]}");
+                buf_puts(&t, "],\"tasks_note\":null}");
+                int r = cut_to(buf_str(&t), false, plain + 64, &d, &cut, &len);
+                const struct json_value *tc = d ? json_get(json_root(d), "journal_cut") : NULL;
+                tap_ok(r == 0 && d && cut == JOURNAL_CUT_TASKS && json_len(json_get(json_root(d), "tasks")) == 0 &&
+                       json_get(json_root(d), "tasks")->type == JSON_ARRAY && json_len(tc) == 1 &&
+                       !strcmp(json_str(json_at(tc, 0)), "asyncio tasks") &&
+                       json_len(json_get(thread(d, 1), "frames")) > 0,
+                       "200 asyncio tasks over the limit: the tasks go (\"tasks\":[]), the threads' frames stay");
+                json_free(d);
+                buf_free(&t);
+        }
+
         TAP_EQ_INT(cut_to(big, false, 100, &d, &cut, &len), -E2BIG, "100 bytes: not even one frame fits: -E2BIG");
         tap_ok(len == 0, "and nothing written");
 

@@ -239,7 +239,7 @@ static char *to_wire(const struct query *q) {
 static bool same_query(const struct query *a, const struct query *b) {
         if (a->verb != b->verb || a->n_matches != b->n_matches || a->since != b->since || a->until != b->until ||
             a->limit != b->limit || a->reverse != b->reverse || a->json != b->json || a->native != b->native ||
-            a->locals != b->locals || a->no_legend != b->no_legend)
+            a->locals != b->locals || a->no_legend != b->no_legend || a->tasks != b->tasks)
                 return false;
         for (size_t i = 0; i < a->n_matches; i++)
                 if (a->matches[i].key != b->matches[i].key || strcmp(a->matches[i].value, b->matches[i].value))
@@ -282,11 +282,11 @@ static void test_wire(void) {
         bool all_ok = true;
         size_t n = 0;
         for (int verb = 0; verb < _VERB_MAX; verb++)
-                for (int flags = 0; flags < 32; flags++) {
+                for (int flags = 0; flags < 64; flags++) {
                         query_init(&q);
                         q.verb = (enum query_verb)verb;
                         q.reverse = flags & 1, q.json = flags & 2, q.native = flags & 4, q.locals = flags & 8;
-                        q.no_legend = flags & 16;
+                        q.no_legend = flags & 16, q.tasks = flags & 32;
                         for (int k = 0; k < flags % 8; k++)
                                 query_add_match(&q, matches[(k + verb) % ELEMENTSOF(matches)], err, sizeof(err));
                         if (flags % 3 == 1)
@@ -340,7 +340,8 @@ static void test_wire(void) {
                 { "verb=list\nlimit\n\n", "a line without '='" },
                 { "verb=list\n=list\n\n", "an empty key" },
                 { "verb=list\nflags=0000\n\n", "flags of 4 digits" },
-                { "verb=list\nflags=000000\n\n", "flags of 6 digits" },
+                { "verb=list\nflags=0000000\n\n", "flags of 7 digits" },
+                { "verb=list\nflags=000002\n\n", "a sixth flag of 2" },
                 { "verb=list\nflags=00200\n\n", "a flag of 2" },
                 { "verb=list\nflags=\n\n", "empty flags" },
                 { "verb=list\nflags=1111x\n\n", "a flag of x" },

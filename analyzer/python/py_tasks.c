@@ -1,0 +1,325 @@
+/* SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "py_frame.h"
+#include "py_object.h"
+#include "py_tasks.h"
+
+/* Modules/_asynciomodule.c's Py_AsyncioModuleDebugOffsets (3.14, 3.15): 13 words. */
+enum {
+        AD_TASK_SIZE, AD_TASK_NAME, AD_TASK_AWAITED_BY, AD_TASK_IS_TASK, AD_TASK_AWAITED_BY_IS_SET, AD_TASK_CORO,
+        AD_TASK_NODE, AD_INTERP_SIZE, AD_INTERP_TASKS_HEAD, AD_THREAD_SIZE, AD_THREAD_RUNNING_LOOP,
+        AD_THREAD_RUNNING_TASK, AD_THREAD_TASKS_HEAD, _AD_MAX
+};
+
+#define MAX_STRUCT (1u << 20)
+#define MAX_TASK_NAME 256
+#define TPFLAGS_HEAPTYPE (1u << 9)
+
+struct reader {
+        struct analysis *a;
+        uint64_t off[_AD_MAX];
+        struct addr_set seen;           /* task addresses already listed */
+        size_t allocated;
+};
+
+static uint64_t le64(const uint8_t *p) {
+        uint64_t v = 0;
+
+        for (int i = 7; i >= 0; i--)
+                v = v << 8 | p[i];
+        return v;
+}
+
+/* Offsets that fit the structs they describe: a block that does not is not believed. */
+static bool plausible(const uint64_t *o) {
+        static const int task[] = { AD_TASK_NAME, AD_TASK_AWAITED_BY, AD_TASK_CORO, AD_TASK_NODE };
+
+        if (!o[AD_TASK_SIZE] || o[AD_TASK_SIZE] > 4096 || !o[AD_INTERP_SIZE] || o[AD_INTERP_SIZE] > MAX_STRUCT ||
+            !o[AD_THREAD_SIZE] || o[AD_THREAD_SIZE] > MAX_STRUCT)
+                return false;
+        for (size_t i = 0; i < ELEMENTSOF(task); i++)
+                if (o[task[i]] + 8 > o[AD_TASK_SIZE])
+                        return false;
+        return o[AD_TASK_NODE] + 16 <= o[AD_TASK_SIZE] && o[AD_TASK_IS_TASK] < o[AD_TASK_SIZE] &&
+               o[AD_TASK_AWAITED_BY_IS_SET] < o[AD_TASK_SIZE] && o[AD_INTERP_TASKS_HEAD] + 16 <= o[AD_INTERP_SIZE] &&
+               o[AD_THREAD_TASKS_HEAD] + 16 <= o[AD_THREAD_SIZE] && o[AD_THREAD_RUNNING_TASK] + 8 <= o[AD_THREAD_SIZE];
+}
+
+/*
+ * The .AsyncioDebug section, read from the process: in the interpreter's own file (3.15) or in the
+ * _asyncio extension (3.14, once imported).  0, -ENOENT (not there), -EBADMSG (not believable).
+ */
+static int find_offsets(struct reader *r) {
+        struct target *t = r->a->target;
+
+        for (size_t pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < t->n_modules; i++) {
+                        struct module *m = &t->modules[i];
+                        const char *base = path_base_name(m->path);
+                        struct elf_image *img;
+                        uint64_t addr, size;
+                        uint8_t raw[_AD_MAX * 8];
+
+                        /* the interpreter's file first, then the extension; no other file is opened */
+                        if (pass == 0 ? m != r->a->py_module : strncmp(base, "_asyncio.", 9) != 0)
+                                continue;
+                        img = target_module_image(t, m);
+                        if (!img || elf_image_section(img, ".AsyncioDebug", &addr, &size) < 0 || !addr)
+                                continue;
+                        if (size < sizeof(raw) || target_read(t, addr + target_module_bias(t, m), raw, sizeof(raw)) < 0)
+                                return -EBADMSG;
+                        for (int k = 0; k < _AD_MAX; k++)
+                                r->off[k] = le64(raw + 8 * k);
+                        return plausible(r->off) ? 0 : -EBADMSG;
+                }
+        return -ENOENT;
+}
+
+static const char *type_name(struct analysis *a, uint64_t type, char *buf, size_t size) {
+        uint64_t name;
+
+        buf[0] = 0;
+        if (py_read_ptr(a->target, type, a->layout.object.tp_name, &name) == 0 && name)
+                py_read_cstring(a->target, name, buf, size);
+        return buf;
+}
+
+/* A task's name: a str, or the number a nameless task got ("Task-N", as get_name() would say). */
+static char *task_name(struct analysis *a, uint64_t obj) {
+        const struct py_layout *l = &a->layout;
+        uint64_t type, flags = 0, tag;
+        char *s = NULL;
+
+        obj &= ~(uint64_t)3;
+        if (!obj || py_read_ptr(a->target, obj, l->object.ob_type, &type) < 0 ||
+            py_read_ptr(a->target, type, l->object.tp_flags, &flags) < 0)
+                return NULL;
+        if (l->consts.tpf_unicode && (flags & l->consts.tpf_unicode))
+                return py_read_text(a->target, l, obj, MAX_TASK_NAME, &s) == 0 ? s : NULL;
+        if (l->consts.tpf_long && (flags & l->consts.tpf_long) && l->num.long_lv_tag != PY_OFF_NONE &&
+            py_read_ptr(a->target, obj, l->num.long_lv_tag, &tag) == 0) {
+                size_t n = (size_t)(tag >> 3);
+                uint32_t d[2] = {};
+
+                /* a non-negative number of 30-bit digits: two hold any counter a process reaches */
+                if ((tag & 3) == 2 || n > 2 || l->num.long_digit_size != 4 ||
+                    (n && target_read(a->target, obj + l->num.long_digits, d, 4 * n) < 0))
+                        return NULL;
+                if (asprintf(&s, "Task-%llu", d[0] | (unsigned long long)d[1] << l->num.long_shift) < 0)
+                        s = NULL;
+                return s;
+        }
+        return NULL;
+}
+
+/*
+ * The coroutine chain of a task: each coroutine's (or async generator's) frame, and while it is
+ * suspended in an await, what it awaits, until that is no coroutine.  CPython's own reader
+ * (_remote_debugging) follows the same rule.
+ */
+static void read_chain(struct reader *r, struct task_info *ti, uint64_t coro) {
+        struct analysis *a = r->a;
+        const struct py_layout *l = &a->layout;
+        _cleanup_(addr_set_clear) struct addr_set seen = {};
+        uint64_t header = (uint64_t)l->object.ob_type + 8;      /* sizeof(PyObject) */
+        char tname[64];
+
+        for (size_t depth = 0; coro; depth++) {
+                uint64_t type, frame, sp, awaited, atype, aflags = 0;
+                int8_t state;
+
+                if (depth >= PY_TASKS_MAX_CHAIN) {
+                        if (!ti->stack.truncated)
+                                ti->stack.truncated = strdup("the await chain is longer than 1024 coroutines");
+                        return;
+                }
+                if (addr_set_add(&seen, coro) <= 0) {
+                        if (!ti->stack.truncated && asprintf(&ti->stack.truncated, "a cycle in the await chain at 0x%llx",
+                                                             (unsigned long long)coro) < 0)
+                                ti->stack.truncated = NULL;
+                        return;
+                }
+                if (py_read_ptr(a->target, coro, l->object.ob_type, &type) < 0 ||
+                    target_read(a->target, coro + l->gen.frame_state, &state, 1) < 0) {
+                        if (!ti->stack.truncated && asprintf(&ti->stack.truncated, "unreadable coroutine at 0x%llx",
+                                                             (unsigned long long)coro) < 0)
+                                ti->stack.truncated = NULL;
+                        return;
+                }
+                if (state == l->gen.cleared)
+                        return;
+                frame = coro + l->gen.iframe;
+                if (py_frame_add(a, &ti->stack, frame) < 0 || state != l->gen.yield_from)
+                        return;
+                /* suspended in an await: the awaited object is on the frame's stack */
+                if (py_read_ptr(a->target, frame, l->iframe.stackpointer, &sp) < 0 || !(sp &= ~(uint64_t)3) ||
+                    sp < 8u * (uint64_t)l->gen.awaited_slot ||
+                    py_read_ptr(a->target, sp - 8u * (uint64_t)l->gen.awaited_slot, 0, &awaited) < 0 ||
+                    !(awaited &= ~(uint64_t)3) || py_read_ptr(a->target, awaited, l->object.ob_type, &atype) < 0)
+                        return;
+                py_read_ptr(a->target, atype, l->object.tp_flags, &aflags);
+                type_name(a, atype, tname, sizeof(tname));
+                coro = 0;
+                /* the interpreter's own types: a class of Python code is a heap type, and a dotted
+                 * name ("_asyncio.FutureIter", a heap type itself) only comes from C */
+                if (!(aflags & TPFLAGS_HEAPTYPE) && !strcmp(tname, "coroutine"))
+                        coro = awaited;
+                else if (!(aflags & TPFLAGS_HEAPTYPE) &&
+                         (!strcmp(tname, "async_generator_asend") || !strcmp(tname, "async_generator_athrow")))
+                        py_read_ptr(a->target, awaited, (py_off)header, &coro);     /* its generator */
+                else if (!strcmp(tname, "_asyncio.FutureIter") &&
+                         py_read_ptr(a->target, awaited, (py_off)header, &awaited) == 0 && awaited &&
+                         py_read_ptr(a->target, awaited, l->object.ob_type, &atype) == 0)
+                        type_name(a, atype, tname, sizeof(tname));      /* `await future`: the future */
+                if (!coro) {
+                        ti->awaits = awaited;
+                        ti->awaits_type = strdup(tname[0] ? tname : "?");
+                }
+        }
+}
+
+/* The tasks awaiting this one: nobody, one, or a set of them. */
+static int read_awaiters(struct reader *r, struct task_info *ti, const uint8_t *task) {
+        struct analysis *a = r->a;
+        const struct py_layout *l = &a->layout;
+        uint64_t by = le64(task + r->off[AD_TASK_AWAITED_BY]) & ~(uint64_t)3, mask, table;
+        int64_t used;
+
+        if (!by)
+                return 0;
+        if (!task[r->off[AD_TASK_AWAITED_BY_IS_SET]]) {
+                if (!(ti->awaited_by = malloc(sizeof(*ti->awaited_by))))
+                        return -ENOMEM;
+                ti->awaited_by[ti->n_awaited_by++] = by;
+                return 0;
+        }
+        if (l->set.table == PY_OFF_NONE || py_read_ptr(a->target, by, l->set.mask, &mask) < 0 ||
+            py_read_ptr(a->target, by, l->set.table, &table) < 0 || py_read_i64(a->target, by, l->set.used, &used) < 0 ||
+            mask >= (1u << 20) || used < 0 || (uint64_t)used > mask + 1 || !l->set.entry_size)
+                return 0;
+        if (!(ti->awaited_by = calloc(MIN((size_t)used, (size_t)PY_TASKS_MAX_AWAITERS) + 1, sizeof(uint64_t))))
+                return -ENOMEM;
+        for (uint64_t i = 0; i <= mask && ti->n_awaited_by < (size_t)used &&
+                             ti->n_awaited_by < PY_TASKS_MAX_AWAITERS; i++) {
+                uint64_t e[2];
+                /* setentry {key, hash}: empty slots hold NULL, deleted ones the dummy with hash -1 */
+                if (target_read(a->target, table + i * l->set.entry_size, e, sizeof(e)) < 0)
+                        break;
+                if (e[0] && e[1] != UINT64_MAX)
+                        ti->awaited_by[ti->n_awaited_by++] = e[0] & ~(uint64_t)3;
+        }
+        return 0;
+}
+
+static int add_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp_id) {
+        struct analysis *a = r->a;
+        uint8_t task[4096];
+        struct task_info *ti;
+        int k = addr_set_add(&r->seen, addr);
+
+        if (k <= 0)
+                return k;       /* listed already (a list that loops back into another) */
+        if (a->n_tasks >= PY_TASKS_MAX)
+                return 0;
+        if (grow_array(&a->tasks, &r->allocated, a->n_tasks + 1, sizeof(*a->tasks)) < 0)
+                return -ENOMEM;
+        ti = &a->tasks[a->n_tasks++];
+        *ti = (struct task_info) { .addr = addr, .tid = tid, .interp_id = interp_id };
+        ti->stack.interp_id = interp_id;
+        if (target_read(a->target, addr, task, r->off[AD_TASK_SIZE]) < 0) {
+                if (asprintf(&ti->stack.truncated, "unreadable task at 0x%llx", (unsigned long long)addr) < 0)
+                        ti->stack.truncated = NULL;
+                return 0;
+        }
+        ti->name = task_name(a, le64(task + r->off[AD_TASK_NAME]));
+        if (read_awaiters(r, ti, task) < 0)
+                return -ENOMEM;
+        read_chain(r, ti, le64(task + r->off[AD_TASK_CORO]) & ~(uint64_t)3);
+        return 0;
+}
+
+/* One list of tasks: a circular list whose head (a sentinel) is at head. */
+static int read_list(struct reader *r, uint64_t head, int32_t tid, int64_t interp_id) {
+        _cleanup_(addr_set_clear) struct addr_set seen = {};
+        uint64_t node;
+        int k;
+
+        if (py_read_ptr(r->a->target, head, 0, &node) < 0)
+                return 0;
+        while (node && node != head && r->a->n_tasks < PY_TASKS_MAX) {
+                if ((k = addr_set_add(&seen, node)) <= 0)
+                        return k;       /* a loop that does not pass the head */
+                if (node < r->off[AD_TASK_NODE] || add_task(r, node - r->off[AD_TASK_NODE], tid, interp_id) < 0)
+                        return node < r->off[AD_TASK_NODE] ? 0 : -ENOMEM;
+                if (py_read_ptr(r->a->target, node, 0, &node) < 0)
+                        break;
+        }
+        return 0;
+}
+
+/* a->tasks_note: what stands in for the tasks, with the interpreter's version */
+static void note(struct analysis *a, const char *what) {
+        if (asprintf(&a->tasks_note, "%s (CPython %u.%u)", what, a->py_major, a->py_minor) < 0)
+                a->tasks_note = NULL;
+}
+
+int py_tasks_read(struct analysis *a) {
+        struct reader r = { .a = a };
+        int k;
+
+        a->tasks_asked = true;
+        if (!a->py_major)
+                return 0;
+        if (!a->layout.gen.present) {
+                note(a, "the interpreter does not describe its asyncio tasks: 3.14 and later do");
+                return 0;
+        }
+        k = find_offsets(&r);
+        if (k == -ENOENT) {
+                note(a, "no asyncio tasks: the _asyncio module is not loaded");
+                return 0;
+        }
+        if (k < 0) {
+                a->tasks_note = strdup("the _asyncio module's description of its tasks (.AsyncioDebug) is "
+                                       "unreadable or not believable: not used");
+                return 0;
+        }
+        /* each thread's list, then each interpreter's (its gone threads' tasks) */
+        for (size_t i = 0; i < a->n_threads; i++) {
+                const struct thread_info *th = &a->threads[i];
+                bool first = true;
+
+                for (size_t j = 0; j < i && first; j++)
+                        first = a->threads[j].tstate != th->tstate;
+                if (th->tstate && first &&
+                    (k = read_list(&r, th->tstate + r.off[AD_THREAD_TASKS_HEAD], th->tid, th->interp_id)) < 0)
+                        goto fail;
+        }
+        for (size_t i = 0; i < a->n_threads; i++) {
+                const struct thread_info *th = &a->threads[i];
+                bool first = true;
+
+                for (size_t j = 0; j < i && first; j++)
+                        first = a->threads[j].interp != th->interp;
+                if (th->interp && first &&
+                    (k = read_list(&r, th->interp + r.off[AD_INTERP_TASKS_HEAD], 0, th->interp_id)) < 0)
+                        goto fail;
+        }
+        /* the task each thread was running */
+        for (size_t i = 0; i < a->n_threads; i++) {
+                uint64_t running;
+
+                if (!a->threads[i].tstate || py_read_ptr(a->target, a->threads[i].tstate,
+                                                         (py_off)r.off[AD_THREAD_RUNNING_TASK], &running) < 0)
+                        continue;
+                for (size_t t = 0; running && t < a->n_tasks; t++)
+                        if (a->tasks[t].addr == (running & ~(uint64_t)3))
+                                a->tasks[t].running_in = a->threads[i].tid;
+        }
+        addr_set_clear(&r.seen);
+        return 0;
+fail:
+        addr_set_clear(&r.seen);
+        return -ENOMEM;
+}

@@ -1,0 +1,375 @@
+#!/usr/bin/python3
+# -*- coding: utf-8 -*-
+"""TAP test: asyncio task trees (`pystack core --tasks`, `pystack remote
+--tasks`), issue 15.
+
+For Debian sid's CPython 3.14 and 3.15 (chrooted in their tree), a program
+runs a dozen tasks: two gathers of three workers each in a chain of awaits
+(worker -> middle -> leaf -> asyncio.sleep), a task awaiting another task
+directly, two tasks awaiting each other (a cycle: a deadlock asyncio
+allows), and one nameless task whose name nobody asked for (CPython keeps
+its number until then).  Just before the end, the running task records the
+program's own picture: for every task, its coroutine stack
+(`asyncio.capture_call_graph()`'s call_stack: function and line) and the
+tasks awaiting it; for the two in the cycle, which capture_call_graph
+cannot follow, the same read by hand (cr_frame / cr_await and
+`_asyncio_awaited_by`).  Then it either aborts (a core, through a file
+core_pattern) or blocks the loop (a live process).
+
+ core   `pystack core --tasks --json`: every task of the picture with the
+        same stack and the same awaiters; the running task marked as running
+        in the crashing thread; the nameless one "Task-N"; the text report
+        draws the tree, marks the cycle once and ends.
+ live   the same from the running process (`pystack remote --tasks`).
+ pystackd  the same program's crash, chrooted in the sid tree with its own
+        pid and mount namespaces, through the real handler and pystackd
+        (Tasks=yes, the default): the stored report has the tasks, and
+        `pystackctl show --tasks` draws them (`show` alone does not).
+ older  CPython before 3.14 (Debian's 3.11, or pyenv's newest): one line
+        saying the interpreter does not describe its tasks; JSON "tasks" []
+        with "tasks_note"; without --tasks, "tasks" is null.
+
+Run as root from the build directory: core_pattern is changed (and restored)
+under harness.corepattern's lock.  A missing interpreter is a SKIP with the
+reason.
+"""
+from __future__ import print_function
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import cores  # noqa: E402
+import pystackd_fixture as pf  # noqa: E402
+from harness import corepattern, programs  # noqa: E402
+from harness.run import run_pystack  # noqa: E402
+from harness.tap import TAP  # noqa: E402
+
+TIMEOUT = 120
+
+PROGRAM = r'''
+import asyncio, json, os, sys, time
+OUT, MODE = sys.argv[1], sys.argv[2]
+box = {}
+
+async def leaf(n):
+    await asyncio.sleep(3600)
+
+async def middle(n):
+    await leaf(n)
+
+async def worker(n):
+    await middle(n)
+
+async def group(name):
+    await asyncio.gather(*[asyncio.create_task(worker(i), name="%s-w%d" % (name, i)) for i in range(3)])
+
+async def direct():
+    await box["g1"]
+
+async def cycle_a():
+    await asyncio.sleep(0)
+    await box["cycle-b"]
+
+async def cycle_b():
+    await asyncio.sleep(0)
+    await box["cycle-a"]
+
+async def quiet():
+    await asyncio.sleep(3600)
+
+def chain(task):
+    """capture_call_graph's rule, by hand (it cannot follow a cycle of awaiters)."""
+    out, coro = [], task.get_coro()
+    while coro is not None and hasattr(coro, "cr_await"):
+        out.append([coro.cr_frame.f_code.co_name, coro.cr_frame.f_lineno])
+        coro = coro.cr_await
+    return out
+
+def picture(skip):
+    tasks = {}
+    for t in asyncio.all_tasks():
+        if t is skip or t.get_coro().__name__ == "quiet":
+            continue
+        if t.get_name().startswith("cycle-"):
+            frames = chain(t)
+            by = [a.get_name() for a in (t._asyncio_awaited_by or ()) if isinstance(a, asyncio.Task)]
+        else:
+            g = asyncio.capture_call_graph(t)
+            # innermost first there; the report lists the task's own coroutine first
+            frames = [[e.frame.f_code.co_name, e.frame.f_lineno] for e in reversed(g.call_stack)]
+            by = [a.future.get_name() for a in g.awaited_by if isinstance(a.future, asyncio.Task)]
+        tasks[t.get_name()] = {"frames": frames, "awaited_by": sorted(by)}
+    return tasks
+
+async def main():
+    box["g1"] = asyncio.create_task(group("g1"), name="g1")
+    box["g2"] = asyncio.create_task(group("g2"), name="g2")
+    box["direct"] = asyncio.create_task(direct(), name="direct")
+    box["cycle-a"] = asyncio.create_task(cycle_a(), name="cycle-a")
+    box["cycle-b"] = asyncio.create_task(cycle_b(), name="cycle-b")
+    asyncio.create_task(quiet())
+    await asyncio.sleep(0.3)
+    me = asyncio.current_task()
+    with open(OUT + ".tmp", "w") as fh:
+        json.dump({"tasks": picture(me), "running": me.get_name()}, fh)
+    os.rename(OUT + ".tmp", OUT)
+    if MODE == "crash":
+        os.abort()
+    time.sleep(3600)
+
+asyncio.run(main(), debug=False)
+'''
+
+OLD_PROGRAM = r'''
+import asyncio, sys, time
+async def main():
+    asyncio.create_task(asyncio.sleep(3600))
+    await asyncio.sleep(0.1)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    time.sleep(3600)
+asyncio.run(main())
+'''
+
+
+def env_for(interp, work):
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    if interp.root:
+        env.update(SCENARIOS="", CEXT="", CACHE="", INCOMING=work)
+    return env
+
+
+def ours(doc):
+    """{name: {"frames": [[function, line]], "awaited_by": [names]}} from a --tasks --json report."""
+    tasks = doc.get("tasks") or []
+    names = dict((t["address"], t.get("name")) for t in tasks)
+    out = {}
+    for t in tasks:
+        out[t.get("name")] = {
+            "frames": [[f["function"], f["line"]] for f in t.get("frames", [])],
+            "awaited_by": sorted(names.get(a, hex(a)) for a in t.get("awaited_by", [])),
+            "running_in": t.get("running_in"), "truncated": t.get("truncated"),
+        }
+    return out
+
+
+def compare(tap, label, doc, want, text, crashed_tid=None):
+    got = ours(doc)
+    dd = []
+    for name, w in sorted(want["tasks"].items()):
+        g = got.get(name)
+        if not g or g["frames"] != w["frames"] or g["awaited_by"] != w["awaited_by"]:
+            dd.append("%s: want %r, got %r" % (name, w, g))
+    tap.ok(not dd and len(want["tasks"]) == 11,
+           "%s: %d tasks, each with the stack and awaiters the program's own picture has" %
+           (label, len(want["tasks"])), dd)
+    run = got.get(want["running"]) or {}
+    frames = run.get("frames") or [[None]]
+    tap.ok(run.get("running_in") and (crashed_tid is None or run["running_in"] == crashed_tid) and
+           frames[0][0] == "main" and all(v["running_in"] is None for k, v in got.items() if k != want["running"]),
+           "%s: the running task %s is the only one marked running, in the thread that ran it" %
+           (label, want["running"]), ["%r" % run])
+    quiet = [k for k, v in got.items() if v["frames"][:1] == [["quiet", v["frames"][0][1] if v["frames"] else 0]]]
+    tap.ok(len(quiet) == 1 and re.match(r"^Task-\d+$", quiet[0] or ""),
+           "%s: a nameless task whose name nobody asked for reads as Task-N" % label, ["%r" % quiet])
+    section = text.split("\nasyncio tasks (", 1)[-1]
+    tap.ok("\nasyncio tasks (" in text and section.count("(T) cycle-a") + section.count("(T) cycle-b") >= 2 and
+           "a cycle" in section and section.count("\n") < 400 and "(T) g1-w2" in section and
+           "awaiting _asyncio.Future" in section,
+           "%s: the text draws the tree (the cycle marked once, futures named) and ends" % label,
+           section.splitlines()[:40])
+
+
+def run_prog(interp, work, mode, fx=None):
+    prog, out = os.path.join(work, "tasks.py"), os.path.join(work, "picture.%s.%s.json" % (interp.label, mode))
+    if os.path.exists(out):
+        os.unlink(out)
+    with open(prog, "w") as fh:
+        fh.write(PROGRAM)
+    argv = interp.argv([prog, out, mode])
+    if fx:
+        p = fx.spawn(argv, env=env_for(interp, work))
+    else:
+        p = subprocess.Popen(argv, env=env_for(interp, work), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    return p, out
+
+
+def wait_file(path, p, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not os.path.exists(path):
+        if p.poll() is not None and not os.path.exists(path):
+            return False
+        time.sleep(0.05)
+    return os.path.exists(path)
+
+
+def case_core(tap, interp, fx):
+    label = "core %s" % interp.label
+    p, out = run_prog(interp, fx.incoming, "crash", fx)
+    try:
+        p.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    core = fx.reap(p)
+    if not tap.ok(core and os.path.exists(out), "%s: the program took its picture and aborted, leaving a core" % label,
+                  ["exit %r, core %r" % (p.returncode, core)]):
+        return
+    with open(out) as fh:
+        want = json.load(fh)
+    root = ["--lib-search-root=" + interp.root] if interp.root else []
+    r = run_pystack(["core", core, "--tasks", "--json"] + root, TIMEOUT)
+    try:
+        doc = json.loads(r.out)
+    except ValueError:
+        doc = {}
+    if not tap.ok(r.rc == 0 and isinstance(doc.get("tasks"), list), "%s: --tasks --json" % label, r.describe()):
+        return
+    crashed = [t["tid"] for t in doc["threads"] if t.get("crashed")]
+    t = run_pystack(["core", core, "--tasks"] + root, TIMEOUT)
+    compare(tap, label, doc, want, t.out, crashed[0] if crashed else -1)
+    os.unlink(core)
+
+
+def case_live(tap, interp, work):
+    label = "live %s" % interp.label
+    p, out = run_prog(interp, work, "hang")
+    try:
+        if not tap.ok(wait_file(out, p), "%s: the program took its picture and blocks its loop" % label):
+            return
+        with open(out) as fh:
+            want = json.load(fh)
+        r = run_pystack(["remote", str(p.pid), "--tasks", "--json"], TIMEOUT)
+        try:
+            doc = json.loads(r.out)
+        except ValueError:
+            doc = {}
+        if not tap.ok(r.rc == 0 and isinstance(doc.get("tasks"), list), "%s: remote --tasks --json" % label,
+                      r.describe()):
+            return
+        t = run_pystack(["remote", str(p.pid), "--tasks"], TIMEOUT)
+        compare(tap, label, doc, want, t.out, p.pid)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
+
+
+def case_pystackd(tap, sid):
+    with corepattern.PipeHandlerFixture(pipe_limit=16) as fx:
+        os.chmod(fx.root, 0o711)
+        st = pf.Store(fx, "tasks", analysis="Workers=1")
+        st.install()
+        d = st.daemon()
+        tag = "pystackd-tasks-%d" % os.getpid()
+        script, picture = os.path.join(sid, "tmp", tag + ".py"), os.path.join(sid, "tmp", tag + ".json")
+        try:
+            if not tap.ok(d.start(), "pystackd: starts", d.log_tail()):
+                return
+            with open(script, "w") as fh:
+                fh.write(PROGRAM)
+            argv = ["unshare", "--pid", "--fork", "--mount", "--mount-proc=" + sid + "/proc", "--", "chroot", sid,
+                    "/usr/bin/python3.14", "/tmp/%s.py" % tag, "/tmp/%s.json" % tag, "crash"]
+            subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                           timeout=TIMEOUT)
+            row, rows = st.wait_row(lambda r: r["state"] in ("done", "failed") and
+                                    (r["exe"] or "").endswith("python3.14"))
+            if not tap.ok(row and row["state"] == "done", "pystackd: the asyncio program's crash is analysed",
+                          [pf.brief(r) for r in rows] + d.log_tail(5)):
+                return
+            rep = st.report_of(row["id"]) or {}
+            ctl = [programs.pystackctl(), "--config=%s" % st.conf, "--no-pager"]
+            shown = subprocess.run(ctl + ["show", "--tasks", "ID=%d" % row["id"]], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=60).stdout.decode("utf-8", "replace")
+            plain = subprocess.run(ctl + ["show", "ID=%d" % row["id"]], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, timeout=60).stdout.decode("utf-8", "replace")
+            with open(picture) as fh:
+                want = json.load(fh)
+            tap.ok(len(rep.get("tasks") or []) == len(want["tasks"]) + 2 and "asyncio tasks (13):" in shown and
+                   "(T) g1-w0" in shown and "asyncio tasks" not in plain,
+                   "pystackd: the stored report has the 13 tasks; show --tasks draws them, show alone does not",
+                   shown.split("asyncio tasks", 1)[-1].splitlines()[:12])
+        finally:
+            d.stop()
+            for f in (script, picture):
+                if os.path.exists(f):
+                    os.unlink(f)
+
+
+def case_older(tap, interp, work):
+    prog = os.path.join(work, "old.py")
+    with open(prog, "w") as fh:
+        fh.write(OLD_PROGRAM)
+    p = subprocess.Popen(interp.argv([prog]), env=env_for(interp, work), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        p.stdout.readline()
+        r = run_pystack(["remote", str(p.pid), "--tasks"], TIMEOUT)
+        j = run_pystack(["remote", str(p.pid), "--tasks", "--json"], TIMEOUT)
+        n = run_pystack(["remote", str(p.pid), "--json"], TIMEOUT)
+        try:
+            doc, plain = json.loads(j.out), json.loads(n.out)
+        except ValueError:
+            doc, plain = {}, {}
+        tap.ok(r.rc == 0 and "asyncio tasks: the interpreter does not describe its asyncio tasks: 3.14 and later do"
+               in r.out and doc.get("tasks") == [] and "3.14" in (doc.get("tasks_note") or "") and
+               plain.get("tasks", 0) is None,
+               "older %s: one line saying the interpreter does not describe its tasks; JSON [] and the note; "
+               "without --tasks null" % interp.label, r.describe())
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
+def main():
+    tap = TAP()
+    if os.geteuid() != 0:
+        return tap.skip_all("not root: core_pattern and the sid tree's chroot need root")
+    interps = cores.find_interpreters()
+    new = [i for i in interps if i.minor in ("3.14", "3.15") and i.origin in ("sid", "pyenv", "system")]
+    for minor in ("3.14", "3.15"):
+        if not any(i.minor == minor for i in new):
+            tap.skip("core, live: %s" % cores.missing_minor_reason(minor))
+    older = [i for i in interps if i.origin == "system" and i.minor == "3.11"] or \
+        [i for i in interps if i.origin == "pyenv" and i.minor not in ("3.14", "3.15")][-1:]
+    work = tempfile.mkdtemp(prefix="test_tasks.")
+    os.chmod(work, 0o755)
+    try:
+        if new:
+            with corepattern.CorePattern(os.path.join(work, "cores")) as fx:
+                for interp in new:
+                    case_core(tap, interp, fx)
+        for interp in new:
+            case_live(tap, interp, work)
+        sid, why = cores.sid_tree()
+        if sid and os.access(os.path.join(sid, "usr/bin/python3.14"), os.X_OK):
+            try:
+                case_pystackd(tap, sid)
+            finally:
+                pf.cleanup_processes()
+        else:
+            tap.skip("pystackd: no Debian sid tree with python3.14 (%s)" % (why or "no python3.14 in it"))
+        if older:
+            case_older(tap, older[0], work)
+        else:
+            tap.skip("older: no CPython before 3.14 here")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return tap.done()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
