@@ -16,11 +16,16 @@ enum {
 #define MAX_TASK_NAME 256
 #define TPFLAGS_HEAPTYPE (1u << 9)
 
+/* Reads of coroutines and set slots for all tasks together: a hostile process cannot make the
+ * analysis read forever (100,000 tasks with 1,024-deep chains would be 10^8) */
+#define READ_BUDGET 4000000
+
 struct reader {
         struct analysis *a;
         uint64_t off[_AD_MAX];
         struct addr_set seen;           /* task addresses already listed */
         size_t allocated;
+        size_t budget;                  /* reads left (READ_BUDGET) */
 };
 
 static uint64_t le64(const uint8_t *p) {
@@ -129,6 +134,12 @@ static void read_chain(struct reader *r, struct task_info *ti, uint64_t coro) {
                 uint64_t type, frame, sp, awaited, atype, aflags = 0;
                 int8_t state;
 
+                if (!r->budget) {
+                        if (!ti->stack.truncated)
+                                ti->stack.truncated = strdup("not read: the tasks before it used up what is read");
+                        return;
+                }
+                r->budget--;
                 if (depth >= PY_TASKS_MAX_CHAIN) {
                         if (!ti->stack.truncated)
                                 ti->stack.truncated = strdup("the await chain is longer than 1024 coroutines");
@@ -196,12 +207,12 @@ static int read_awaiters(struct reader *r, struct task_info *ti, const uint8_t *
         }
         if (l->set.table == PY_OFF_NONE || py_read_ptr(a->target, by, l->set.mask, &mask) < 0 ||
             py_read_ptr(a->target, by, l->set.table, &table) < 0 || py_read_i64(a->target, by, l->set.used, &used) < 0 ||
-            mask >= (1u << 20) || used < 0 || (uint64_t)used > mask + 1 || !l->set.entry_size)
-                return 0;
+            mask >= (1u << 16) || used < 0 || (uint64_t)used > mask + 1 || !l->set.entry_size)
+                return 0;       /* a set of 4,096 awaiters has 16,384 slots at most */
         if (!(ti->awaited_by = calloc(MIN((size_t)used, (size_t)PY_TASKS_MAX_AWAITERS) + 1, sizeof(uint64_t))))
                 return -ENOMEM;
         for (uint64_t i = 0; i <= mask && ti->n_awaited_by < (size_t)used &&
-                             ti->n_awaited_by < PY_TASKS_MAX_AWAITERS; i++) {
+                             ti->n_awaited_by < PY_TASKS_MAX_AWAITERS && r->budget; i++, r->budget--) {
                 uint64_t e[2];
                 /* setentry {key, hash}: empty slots hold NULL, deleted ones the dummy with hash -1 */
                 if (target_read(a->target, table + i * l->set.entry_size, e, sizeof(e)) < 0)
@@ -265,7 +276,7 @@ static void note(struct analysis *a, const char *what) {
 }
 
 int py_tasks_read(struct analysis *a) {
-        struct reader r = { .a = a };
+        struct reader r = { .a = a, .budget = READ_BUDGET };
         int k;
 
         a->tasks_asked = true;

@@ -153,6 +153,7 @@ static void thread_block(FILE *out, const struct json_value *th, bool multiple, 
 /* ---- asyncio tasks: a tree of who awaits whom, in the shape of `python -m asyncio pstree` ---- */
 
 #define TASK_TREE_MAX_DEPTH 256         /* tasks nested deeper are not drawn (said so) */
+#define TASK_TREE_MAX_MARGIN 480        /* bytes of left margin: deeper lines are drawn at this depth */
 
 struct tree {
         FILE *out;
@@ -192,6 +193,8 @@ static size_t task_at(const struct tree *t, uint64_t addr) {
 static bool push_prefix(struct tree *t, const char *s) {
         size_t n = strlen(s);
 
+        if (t->prefix_len >= TASK_TREE_MAX_MARGIN)
+                return true;    /* a line stays readable however deep the tree */
         if (t->prefix_len + n + 1 > t->prefix_size) {
                 size_t size = MAX(2 * t->prefix_size, t->prefix_len + n + 64);
                 char *p = realloc(t->prefix, size);
