@@ -20,8 +20,22 @@ enum {
  * analysis read forever (100,000 tasks with 1,024-deep chains would be 10^8) */
 #define READ_BUDGET 4000000
 
+/* What an awaited object's type makes of it: the awaits of 1,000 tasks meet the same few types,
+ * whose names lie in read-only data the core has not (each byte read from the file). */
+enum awaited_kind { AW_COROUTINE, AW_ASYNC_GEN_WRAPPER, AW_FUTURE_ITER, AW_OTHER };
+
+struct type_seen {
+        uint64_t type;
+        enum awaited_kind kind;
+        char name[64];
+};
+
+#define TYPES_SEEN 32
+
 struct reader {
         struct analysis *a;
+        struct type_seen types[TYPES_SEEN];
+        size_t n_types;
         uint64_t off[_AD_MAX];
         struct addr_set seen;           /* task addresses already listed */
         size_t allocated;
@@ -90,6 +104,30 @@ static const char *type_name(struct analysis *a, uint64_t type, char *buf, size_
         return buf;
 }
 
+/*
+ * The interpreter's own types, by name: a class of Python code is a heap type, so a heap type
+ * named "coroutine" is not one; a dotted name ("_asyncio.FutureIter", a heap type itself) only
+ * comes from C.  Each type is looked at once.
+ */
+static const struct type_seen *awaited_type(struct reader *r, uint64_t type) {
+        struct type_seen *ts;
+        uint64_t flags = 0;
+
+        for (size_t i = 0; i < r->n_types; i++)
+                if (r->types[i].type == type)
+                        return &r->types[i];
+        ts = &r->types[r->n_types < TYPES_SEEN ? r->n_types++ : TYPES_SEEN - 1];
+        ts->type = type;
+        py_read_ptr(r->a->target, type, r->a->layout.object.tp_flags, &flags);
+        type_name(r->a, type, ts->name, sizeof(ts->name));
+        bool heap = flags & TPFLAGS_HEAPTYPE;
+        ts->kind = !heap && !strcmp(ts->name, "coroutine") ? AW_COROUTINE :
+                   !heap && (!strcmp(ts->name, "async_generator_asend") ||
+                             !strcmp(ts->name, "async_generator_athrow")) ? AW_ASYNC_GEN_WRAPPER :
+                   !strcmp(ts->name, "_asyncio.FutureIter") ? AW_FUTURE_ITER : AW_OTHER;
+        return ts;
+}
+
 /* A task's name: a str, or the number a nameless task got ("Task-N", as get_name() would say). */
 static char *task_name(struct analysis *a, uint64_t obj) {
         const struct py_layout *l = &a->layout;
@@ -128,10 +166,9 @@ static void read_chain(struct reader *r, struct task_info *ti, uint64_t coro) {
         const struct py_layout *l = &a->layout;
         _cleanup_(addr_set_clear) struct addr_set seen = {};
         uint64_t header = (uint64_t)l->object.ob_type + 8;      /* sizeof(PyObject) */
-        char tname[64];
 
         for (size_t depth = 0; coro; depth++) {
-                uint64_t type, frame, sp, awaited, atype, aflags = 0;
+                uint64_t type, frame, sp, awaited, atype;
                 int8_t state;
 
                 if (!r->budget) {
@@ -169,23 +206,20 @@ static void read_chain(struct reader *r, struct task_info *ti, uint64_t coro) {
                     py_read_ptr(a->target, sp - 8u * (uint64_t)l->gen.awaited_slot, 0, &awaited) < 0 ||
                     !(awaited &= ~(uint64_t)3) || py_read_ptr(a->target, awaited, l->object.ob_type, &atype) < 0)
                         return;
-                py_read_ptr(a->target, atype, l->object.tp_flags, &aflags);
-                type_name(a, atype, tname, sizeof(tname));
+                const struct type_seen *ts = awaited_type(r, atype);
+                const char *what = ts->name;
                 coro = 0;
-                /* the interpreter's own types: a class of Python code is a heap type, and a dotted
-                 * name ("_asyncio.FutureIter", a heap type itself) only comes from C */
-                if (!(aflags & TPFLAGS_HEAPTYPE) && !strcmp(tname, "coroutine"))
+                if (ts->kind == AW_COROUTINE)
                         coro = awaited;
-                else if (!(aflags & TPFLAGS_HEAPTYPE) &&
-                         (!strcmp(tname, "async_generator_asend") || !strcmp(tname, "async_generator_athrow")))
+                else if (ts->kind == AW_ASYNC_GEN_WRAPPER)
                         py_read_ptr(a->target, awaited, (py_off)header, &coro);     /* its generator */
-                else if (!strcmp(tname, "_asyncio.FutureIter") &&
+                else if (ts->kind == AW_FUTURE_ITER &&
                          py_read_ptr(a->target, awaited, (py_off)header, &awaited) == 0 && awaited &&
                          py_read_ptr(a->target, awaited, l->object.ob_type, &atype) == 0)
-                        type_name(a, atype, tname, sizeof(tname));      /* `await future`: the future */
+                        what = awaited_type(r, atype)->name;    /* `await future`: the future */
                 if (!coro) {
                         ti->awaits = awaited;
-                        ti->awaits_type = strdup(tname[0] ? tname : "?");
+                        ti->awaits_type = strdup(what[0] ? what : "?");
                 }
         }
 }

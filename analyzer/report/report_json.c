@@ -45,8 +45,9 @@ static void put_vars(FILE *out, const struct py_frame_info *f, bool arguments) {
         fputc(']', out);
 }
 
+/* vars: the arguments and locals members (--locals; a task's coroutine frames have none read) */
 static void put_python_frame(FILE *out, const struct analysis *a, const struct py_frame_info *f,
-                             struct source_cache *src) {
+                             struct source_cache *src, bool vars) {
         const char *line = src ? source_line(src, f->file, f->line) : NULL;
 
         fputs("{\"kind\":\"python\",\"function\":", out);
@@ -58,7 +59,7 @@ static void put_python_frame(FILE *out, const struct analysis *a, const struct p
                 fput_json_string(out, line);
         else
                 fputs("null", out);
-        if (a->locals) {
+        if (a->locals && vars) {
                 put_vars(out, f, true);
                 put_vars(out, f, false);
                 fputs(",\"locals_error\":", out);
@@ -215,7 +216,7 @@ static void put_frames(FILE *out, const struct analysis *a, const struct thread_
                         if (i)
                                 fputc(',', out);
                         if (items[i].python)
-                                put_python_frame(out, a, &th->frames[items[i].index], src);
+                                put_python_frame(out, a, &th->frames[items[i].index], src, true);
                         else
                                 put_native_frame(out, &th->native[items[i].index]);
                 }
@@ -297,7 +298,7 @@ static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *
                 for (size_t k = 0; k < ti->stack.n_frames; k++) {
                         if (k)
                                 fputc(',', out);
-                        put_python_frame(out, a, &ti->stack.frames[k], src);
+                        put_python_frame(out, a, &ti->stack.frames[k], src, false);
                 }
                 fputs("],\"awaited_by\":[", out);
                 for (size_t k = 0; k < ti->n_awaited_by; k++)
