@@ -434,19 +434,13 @@ int py_layout_from_debug_offsets(const void *raw, size_t len, struct py_layout *
         if (has(&b, DO_STR_COMPACT_SIZE))
                 l.unicode.compact_data = off_word(&b, DO_STR_COMPACT_SIZE, str + 1);
 
-        /* generators and coroutines (3.14+): asyncio tasks' suspended stacks (py_tasks.c) */
-        if (has(&b, DO_GEN_SIZE)) {
+        /* generators and coroutines (3.14+): asyncio tasks' suspended stacks (py_tasks.c); the
+         * frame states are the table's */
+        if (has(&b, DO_GEN_SIZE) && l.gen.present) {
                 uint64_t gen = size_word(&b, DO_GEN_SIZE);
 
                 l.gen.iframe = off_word(&b, DO_GEN_IFRAME, gen);
                 l.gen.frame_state = off_word(&b, DO_GEN_FRAME_STATE, gen);
-                /* pycore_frame.h's states, and where a suspended frame keeps what it awaits: 3.15
-                 * renumbered the states and keeps a NULL above the awaited object */
-                bool v315 = bl->minor >= 15;
-                l.gen.yield_from = v315 ? 2 : -1;
-                l.gen.cleared = v315 ? 5 : 4;
-                l.gen.awaited_slot = v315 ? 2 : 1;
-                l.gen.present = true;
         }
 
         if (b.bad)

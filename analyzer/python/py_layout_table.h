@@ -167,6 +167,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 8,
                 },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -339,6 +347,14 @@ static const struct py_layout table[] = {
                         .used       = 24,
                         .entry_size = 16,
                         .entry_key  = 0,
+                },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
                 },
                 .consts = {
                         .co_optimized   = 0x1,
@@ -513,6 +529,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 0,
                 },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -685,6 +709,14 @@ static const struct py_layout table[] = {
                         .used       = 24,
                         .entry_size = 16,
                         .entry_key  = 0,
+                },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
                 },
                 .consts = {
                         .co_optimized   = 0x1,
@@ -859,6 +891,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 0,
                 },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -1031,6 +1071,14 @@ static const struct py_layout table[] = {
                         .used       = 24,
                         .entry_size = 16,
                         .entry_key  = 0,
+                },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
                 },
                 .consts = {
                         .co_optimized   = 0x1,
@@ -1205,6 +1253,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 0,
                 },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -1377,6 +1433,14 @@ static const struct py_layout table[] = {
                         .used       = 24,
                         .entry_size = 16,
                         .entry_key  = 0,
+                },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
                 },
                 .consts = {
                         .co_optimized   = 0x1,
@@ -1551,6 +1615,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 0,
                 },
+                .gen = {
+                        .present      = false,
+                        .iframe       = NONE,
+                        .frame_state  = NONE,
+                        .yield_from   = 0,
+                        .cleared      = 0,
+                        .awaited_slot = 0,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -1724,6 +1796,14 @@ static const struct py_layout table[] = {
                         .entry_size = 16,
                         .entry_key  = 0,
                 },
+                .gen = {
+                        .present      = true,
+                        .iframe       = 72,
+                        .frame_state  = 67,
+                        .yield_from   = -1,
+                        .cleared      = 4,
+                        .awaited_slot = 1,
+                },
                 .consts = {
                         .co_optimized   = 0x1,
                         .co_varargs     = 0x4,
@@ -1896,6 +1976,14 @@ static const struct py_layout table[] = {
                         .used       = 24,
                         .entry_size = 16,
                         .entry_key  = 0,
+                },
+                .gen = {
+                        .present      = true,
+                        .iframe       = 72,
+                        .frame_state  = 67,
+                        .yield_from   = 2,
+                        .cleared      = 5,
+                        .awaited_slot = 2,
                 },
                 .consts = {
                         .co_optimized   = 0x1,

@@ -303,6 +303,23 @@ static void layout_from_headers(struct py_layout *L) {
 #  endif
         SET(owner_generator, FRAME_OWNED_BY_GENERATOR);
         SET(instr_is_current, AT_LEAST(3, 13));
+#  if AT_LEAST(3, 14)
+        /* what an asyncio task's coroutine is suspended in (py_tasks.c); the awaited object sits
+         * one stack word below stackpointer, two from 3.15 (a NULL above it) */
+        SET(gen.present, 1);
+        SET(gen.iframe, offsetof(PyGenObject, gi_iframe));
+        SET(gen.frame_state, offsetof(PyGenObject, gi_frame_state));
+        SET(gen.yield_from, FRAME_SUSPENDED_YIELD_FROM);
+        SET(gen.cleared, FRAME_CLEARED);
+        SET(gen.awaited_slot, AT_LEAST(3, 15) ? 2 : 1);
+#  else
+        SET(gen.present, 0);
+        ABSENT(gen.iframe);
+        ABSENT(gen.frame_state);
+        SET(gen.yield_from, 0);
+        SET(gen.cleared, 0);
+        SET(gen.awaited_slot, 0);
+#  endif
 #else
         ABSENT(iframe.previous);
         ABSENT(iframe.code);
@@ -317,6 +334,12 @@ static void layout_from_headers(struct py_layout *L) {
         SET(owner_cstack, -1);
         SET(owner_generator, -1);
         SET(instr_is_current, 0);
+        SET(gen.present, 0);
+        ABSENT(gen.iframe);
+        ABSENT(gen.frame_state);
+        SET(gen.yield_from, 0);
+        SET(gen.cleared, 0);
+        SET(gen.awaited_slot, 0);
 #endif
 
 #ifdef Py_GIL_DISABLED
@@ -650,6 +673,8 @@ static const struct field {
         IN(dict, values_values, S_OFF), IN(dict, values_capacity, S_OFF), IN(dict, values_size, S_OFF),
         IN(set, mask, S_OFF), IN(set, table, S_OFF), IN(set, used, S_OFF), IN(set, entry_size, S_OFF),
         IN(set, entry_key, S_OFF),
+        IN(gen, present, S_BOOL), IN(gen, iframe, S_OFF), IN(gen, frame_state, S_OFF),
+        IN(gen, yield_from, S_INT), IN(gen, cleared, S_INT), IN(gen, awaited_slot, S_INT),
         IN(consts, co_optimized, S_FLAG), IN(consts, co_varargs, S_FLAG),
         IN(consts, co_varkeywords, S_FLAG), IN(consts, fast_hidden, S_FLAG),
         IN(consts, fast_local, S_FLAG), IN(consts, fast_cell, S_FLAG), IN(consts, fast_free, S_FLAG),
