@@ -266,8 +266,14 @@ static void put_thread(FILE *out, const struct analysis *a, const struct thread_
         fputc('}', out);
 }
 
+/* Frames written for all tasks together: 100,000 tasks of deep chains would make a report larger
+ * than pystackd takes (64 MiB); past this, a task is written without its frames, and says why. */
+#define TASK_FRAMES_MAX 50000
+
 /* --tasks: every asyncio task, its coroutine chain, who awaits it and what it awaits; null unasked */
 static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *src) {
+        size_t frames_left = TASK_FRAMES_MAX;
+
         fputs(",\"tasks\":", out);
         if (!a->tasks_asked) {
                 fputs("null,\"tasks_note\":null", out);
@@ -295,11 +301,14 @@ static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *
                 else
                         fputs("null", out);
                 fputs(",\"frames\":[", out);
-                for (size_t k = 0; k < ti->stack.n_frames; k++) {
+                bool cut = ti->stack.n_frames > frames_left;
+                for (size_t k = 0; !cut && k < ti->stack.n_frames; k++) {
                         if (k)
                                 fputc(',', out);
                         put_python_frame(out, a, &ti->stack.frames[k], src, false);
                 }
+                if (!cut)
+                        frames_left -= ti->stack.n_frames;
                 fputs("],\"awaited_by\":[", out);
                 for (size_t k = 0; k < ti->n_awaited_by; k++)
                         fprintf(out, "%s%llu", k ? "," : "", (unsigned long long)ti->awaited_by[k]);
@@ -311,7 +320,10 @@ static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *
                 } else
                         fputs("null", out);
                 fputs(",\"truncated\":", out);
-                put_json_or_null(out, ti->stack.truncated);
+                if (cut)
+                        fputs("\"frames not written: the report's tasks reached 50,000 frames\"", out);
+                else
+                        put_json_or_null(out, ti->stack.truncated);
                 fputc('}', out);
         }
         fputs("],\"tasks_note\":", out);

@@ -21,6 +21,9 @@ core_pattern) or blocks the loop (a live process).
         in the crashing thread; the nameless one "Task-N"; the text report
         draws the tree, marks the cycle once and ends.
  live   the same from the running process (`pystack remote --tasks`).
+ many   13,000 tasks (52,000 frames): the report writes the frames of the
+        first 50,000 only, and says so in each task it wrote none for; the
+        text still draws every task.
  pystackd  the same program's crash, chrooted in the sid tree with its own
         pid and mount namespaces, through the real handler and pystackd
         (Tasks=yes, the default): the stored report has the tasks, and
@@ -205,6 +208,13 @@ def run_prog(interp, work, mode, fx=None):
     return p, out
 
 
+def ready(p, timeout=60):
+    """The program's "ready" line, or False after timeout (a program that failed never hangs the test)."""
+    import select
+    r, _, _ = select.select([p.stdout], [], [], timeout)
+    return bool(r) and p.stdout.readline().strip() == b"ready"
+
+
 def wait_file(path, p, timeout=60):
     deadline = time.time() + timeout
     while time.time() < deadline and not os.path.exists(path):
@@ -309,6 +319,56 @@ def case_pystackd(tap, sid):
                     os.unlink(f)
 
 
+MANY = r'''
+import asyncio, sys, time
+
+async def leaf(n):
+    await asyncio.sleep(3600)
+
+async def middle(n):
+    await leaf(n)
+
+async def worker(n):
+    await middle(n)
+
+async def main():
+    tasks = [asyncio.create_task(worker(i)) for i in range(13000)]
+    await asyncio.sleep(1)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    time.sleep(3600)
+
+asyncio.run(main())
+'''
+
+
+def case_many(tap, interp, work):
+    prog = os.path.join(work, "many.py")
+    with open(prog, "w") as fh:
+        fh.write(MANY)
+    p = subprocess.Popen(interp.argv([prog]), env=env_for(interp, work), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        if not tap.ok(ready(p, 120), "many %s: the program starts 13,000 tasks" % interp.label):
+            return
+        r = run_pystack(["remote", str(p.pid), "--tasks", "--json"], TIMEOUT)
+        try:
+            tasks = json.loads(r.out).get("tasks") or []
+        except ValueError:
+            tasks = []
+        written = sum(len(t["frames"]) for t in tasks)
+        bare = [t for t in tasks if not t["frames"]]
+        t = run_pystack(["remote", str(p.pid), "--tasks"], TIMEOUT)
+        tap.ok(r.rc == 0 and len(tasks) == 13001 and written <= 50000 and bare and
+               all("50,000 frames" in (b.get("truncated") or "") for b in bare) and
+               t.out.count("(T) ") == 13001,
+               "many %s: 13,000 tasks: at most 50,000 frames written, the rest said so; every task drawn" %
+               interp.label, ["exit %r, %d tasks, %d frames, %d without" % (r.rc, len(tasks), written, len(bare))])
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+
+
 def case_older(tap, interp, work):
     prog = os.path.join(work, "old.py")
     with open(prog, "w") as fh:
@@ -316,7 +376,8 @@ def case_older(tap, interp, work):
     p = subprocess.Popen(interp.argv([prog]), env=env_for(interp, work), stdin=subprocess.DEVNULL,
                          stdout=subprocess.PIPE, start_new_session=True)
     try:
-        p.stdout.readline()
+        if not tap.ok(ready(p), "older %s: the program runs" % interp.label):
+            return
         r = run_pystack(["remote", str(p.pid), "--tasks"], TIMEOUT)
         j = run_pystack(["remote", str(p.pid), "--tasks", "--json"], TIMEOUT)
         n = run_pystack(["remote", str(p.pid), "--json"], TIMEOUT)
@@ -354,6 +415,8 @@ def main():
                     case_core(tap, interp, fx)
         for interp in new:
             case_live(tap, interp, work)
+        if new:
+            case_many(tap, new[-1], work)
         sid, why = cores.sid_tree()
         if sid and os.access(os.path.join(sid, "usr/bin/python3.14"), os.X_OK):
             try:
