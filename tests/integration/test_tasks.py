@@ -20,6 +20,10 @@ core_pattern) or blocks the loop (a live process).
         same stack and the same awaiters; the running task marked as running
         in the crashing thread; the nameless one "Task-N"; the text report
         draws the tree, marks the cycle once and ends.
+ hostile  the same core patched as a hostile process could leave it: a task
+        list node whose next points at itself (a loop that never passes the
+        head), a coroutine suspended awaiting itself: the read ends, the loop
+        and the cycle are said, the tasks before them are listed.
  live   the same from the running process (`pystack remote --tasks`).
  many   13,000 tasks (52,000 frames): the report writes the frames of the
         first 50,000 only, and says so in each task it wrote none for; the
@@ -43,6 +47,7 @@ import os
 import re
 import shutil
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
@@ -249,7 +254,80 @@ def case_core(tap, interp, fx):
     crashed = [t["tid"] for t in doc["threads"] if t.get("crashed")]
     t = run_pystack(["core", core, "--tasks"] + root, TIMEOUT)
     compare(tap, label, doc, want, t.out, crashed[0] if crashed else -1)
+    case_hostile(tap, interp, core, doc, root)
     os.unlink(core)
+
+
+def load_segments(data):
+    """(vaddr, filesz, offset) of an ELF64 core's PT_LOAD segments."""
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phnum, = struct.unpack_from("<H", data, 0x38)
+    segs = []
+    for k in range(phnum):
+        p_type, _, p_off, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + 56 * k)
+        if p_type == 1 and p_filesz:
+            segs.append((p_vaddr, p_filesz, p_off))
+    return segs
+
+
+def file_offset(segs, addr):
+    for vaddr, size, off in segs:
+        if vaddr <= addr and addr + 8 <= vaddr + size:
+            return off + addr - vaddr
+    return None
+
+
+TASK_NODE, TASK_CORO, GI_IFRAME, IF_STACKPOINTER = 152, 128, 72, 64    # 3.14 and 3.15, x86-64 (checked below)
+
+
+def case_hostile(tap, interp, core, doc, root):
+    label = "hostile %s" % interp.label
+    with open(core, "rb") as fh:
+        data = bytearray(fh.read())
+    segs = load_segments(data)
+    tasks = dict((t["name"], t) for t in doc["tasks"])
+    victim, sleeper = tasks.get("g1-w1"), tasks.get("g1-w0")    # g1-w0 comes before g1-w1 in the list
+    dd = []
+    # the list: g1-w1's node points at itself
+    node = victim["address"] + TASK_NODE if victim else 0
+    at = file_offset(segs, node)
+    nxt = struct.unpack_from("<Q", data, at)[0] if at is not None else 0
+    if at is None or not nxt:
+        dd.append("no list node for g1-w1 at 0x%x" % node)
+    else:
+        struct.pack_into("<Q", data, at, node)
+    # the chain: g1-w0 awaits its own coroutine
+    coro = sleeper["frames"][0]["address"] - GI_IFRAME if sleeper and sleeper["frames"] else 0
+    sp_at = file_offset(segs, coro + GI_IFRAME + IF_STACKPOINTER)
+    if sp_at is None:
+        dd.append("no coroutine for g1-w0")
+    else:
+        slot = 2 if interp.minor == "3.15" else 1
+        sp = struct.unpack_from("<Q", data, sp_at)[0] & ~3
+        aw_at = file_offset(segs, sp - 8 * slot)
+        if aw_at is None or file_offset(segs, coro + TASK_CORO) is None:
+            dd.append("g1-w0 stack slot not in the core")
+        else:
+            struct.pack_into("<Q", data, aw_at, coro)
+    if not tap.ok(not dd, "%s: the core patched (a task list loop, a coroutine awaiting itself)" % label, dd):
+        return
+    patched = core + ".hostile"
+    with open(patched, "wb") as fh:
+        fh.write(data)
+    r = run_pystack(["core", patched, "--tasks", "--json"] + root, TIMEOUT)
+    try:
+        got = json.loads(r.out).get("tasks") or []
+    except ValueError:
+        got = []
+    names = [t["name"] for t in got]
+    cut = [t for t in got if t["name"] == "g1-w0"]
+    t = run_pystack(["core", patched, "--tasks"] + root, TIMEOUT)
+    tap.ok(r.rc == 0 and not r.timed_out and "g1-w1" in names and len(names) <= len(doc["tasks"]) and
+           len(names) == len(set(names)) and cut and "cycle in the await chain" in (cut[0]["truncated"] or "") and
+           t.rc == 0 and "(T) g1-w1" in t.out,
+           "%s: the read ends; the tasks up to the loop listed once each, the self-await said as a cycle, the "
+           "text drawn" % label, r.describe()[:4] + ["%d tasks: %r" % (len(names), names), "%r" % cut[:1]])
+    os.unlink(patched)
 
 
 def case_live(tap, interp, work):
