@@ -37,6 +37,20 @@ static inline const char *path_base_name(const char *p) {
         return s ? s + 1 : p ? p : "";
 }
 
+/* A little-endian 64-bit word (a core's, a journal header's), whatever this machine's order. */
+static inline uint64_t le64_get(const uint8_t *p) {
+        uint64_t v = 0;
+
+        for (int i = 7; i >= 0; i--)
+                v = v << 8 | p[i];
+        return v;
+}
+
+static inline void le64_put(uint8_t *p, uint64_t v) {
+        for (int i = 0; i < 8; i++)
+                p[i] = (uint8_t)(v >> (8 * i));
+}
+
 /* true when [off, off+len) lies inside [0, size), without overflow */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size) {
         return off <= size && len <= size - off;

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "py_layout.h"
+#include "util.h"
 
 #define NONE PY_OFF_NONE
 
@@ -198,12 +199,7 @@ struct block {
 
 /* The core is x86-64, so the words are little-endian whatever we run on. */
 static uint64_t word_at(const struct block *b, unsigned i) {
-        const uint8_t *p = b->raw + (size_t)i * 8;
-        uint64_t v = 0;
-
-        for (int k = 7; k >= 0; k--)
-                v = v << 8 | p[k];
-        return v;
+        return le64_get(b->raw + (size_t)i * 8);
 }
 
 static bool has(const struct block *b, enum do_field f) {

@@ -42,14 +42,6 @@ struct reader {
         size_t budget;                  /* reads left (READ_BUDGET) */
 };
 
-static uint64_t le64(const uint8_t *p) {
-        uint64_t v = 0;
-
-        for (int i = 7; i >= 0; i--)
-                v = v << 8 | p[i];
-        return v;
-}
-
 /* Offsets that fit the structs they describe: a block that does not is not believed. */
 static bool plausible(const uint64_t *o) {
         static const int task[] = { AD_TASK_NAME, AD_TASK_AWAITED_BY, AD_TASK_CORO, AD_TASK_NODE };
@@ -89,7 +81,7 @@ static int find_offsets(struct reader *r) {
                         if (size < sizeof(raw) || target_read(t, addr + target_module_bias(t, m), raw, sizeof(raw)) < 0)
                                 return -EBADMSG;
                         for (int k = 0; k < _AD_MAX; k++)
-                                r->off[k] = le64(raw + 8 * k);
+                                r->off[k] = le64_get(raw + 8 * k);
                         return plausible(r->off) ? 0 : -EBADMSG;
                 }
         return -ENOENT;
@@ -228,7 +220,7 @@ static void read_chain(struct reader *r, struct task_info *ti, uint64_t coro) {
 static int read_awaiters(struct reader *r, struct task_info *ti, const uint8_t *task) {
         struct analysis *a = r->a;
         const struct py_layout *l = &a->layout;
-        uint64_t by = le64(task + r->off[AD_TASK_AWAITED_BY]) & ~(uint64_t)3, mask, table;
+        uint64_t by = le64_get(task + r->off[AD_TASK_AWAITED_BY]) & ~(uint64_t)3, mask, table;
         int64_t used;
 
         if (!by)
@@ -277,10 +269,10 @@ static int add_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp
                         ti->stack.truncated = NULL;
                 return 0;
         }
-        ti->name = task_name(a, le64(task + r->off[AD_TASK_NAME]));
+        ti->name = task_name(a, le64_get(task + r->off[AD_TASK_NAME]));
         if (read_awaiters(r, ti, task) < 0)
                 return -ENOMEM;
-        read_chain(r, ti, le64(task + r->off[AD_TASK_CORO]) & ~(uint64_t)3);
+        read_chain(r, ti, le64_get(task + r->off[AD_TASK_CORO]) & ~(uint64_t)3);
         return 0;
 }
 

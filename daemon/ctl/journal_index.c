@@ -259,19 +259,6 @@ static int step_done(sqlite3_stmt *st) {
         return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-        for (int i = 0; i < 8; i++)
-                p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint64_t get64(const uint8_t *p) {
-        uint64_t v = 0;
-
-        for (int i = 7; i >= 0; i--)
-                v = v << 8 | p[i];
-        return v;
-}
-
 /*
  * The file's identity and times, from stat: enough to see that a file did not change.  An entry
  * is appended through a shared mapping, and the writer then truncates the file to its own size
@@ -281,11 +268,11 @@ static uint64_t get64(const uint8_t *p) {
 static void put_stat(struct jindex *x, const struct stat *st) {
         x->dev = (int64_t)st->st_dev;
         x->ino = (int64_t)st->st_ino;
-        put64(x->state, (uint64_t)st->st_size);
-        put64(x->state + 8, (uint64_t)st->st_mtim.tv_sec);
-        put64(x->state + 16, (uint64_t)st->st_mtim.tv_nsec);
-        put64(x->state + 24, (uint64_t)st->st_ctim.tv_sec);
-        put64(x->state + 32, (uint64_t)st->st_ctim.tv_nsec);
+        le64_put(x->state, (uint64_t)st->st_size);
+        le64_put(x->state + 8, (uint64_t)st->st_mtim.tv_sec);
+        le64_put(x->state + 16, (uint64_t)st->st_mtim.tv_nsec);
+        le64_put(x->state + 24, (uint64_t)st->st_ctim.tv_sec);
+        le64_put(x->state + 32, (uint64_t)st->st_ctim.tv_nsec);
         x->have_header = false;
 }
 
@@ -320,7 +307,7 @@ static bool read_header(struct jindex *x, const char *path) {
             memcmp(h, "LPKSHHRH", 8) != 0)
                 return false;
         memcpy(x->file_id, h + 24, 16);
-        x->n_entries = (int64_t)(get64(h + 152) & INT64_MAX);
+        x->n_entries = (int64_t)(le64_get(h + 152) & INT64_MAX);
         memcpy(x->state + 40, h + 136, 8);
         memcpy(x->state + 48, h + 152, 16);
         x->state[64] = h[16];
