@@ -36,11 +36,24 @@ static int add_native_threads(struct analysis *a) {
         return 0;
 }
 
-/* The analysis of an opened core or process: the steps after the opening. */
-static enum analysis_status analyze(struct analysis *a, const struct analysis_options *opts, struct analysis **ret,
-                                    const char **error) {
+/*
+ * The analysis of a core or process, once opening it gave open_r and core (path: the core's, NULL
+ * for a process): the steps after the opening.
+ */
+static enum analysis_status analyze(const char *path, int open_r, struct core_file *core,
+                                    const struct analysis_options *opts, struct analysis **ret, const char **error) {
+        struct analysis *a;
         int r;
 
+        if (open_r < 0)
+                return open_r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
+        a = calloc(1, sizeof(*a));
+        if (!a) {
+                core_file_free(core);   /* a process stopped for the read runs on */
+                return *error = "out of memory", ANALYSIS_INTERNAL;
+        }
+        a->core_path = path;
+        a->core = core;
         r = target_open(a->core, &opts->target, &a->target, error);
         if (r < 0) {
                 analysis_free(a);
@@ -83,36 +96,18 @@ static enum analysis_status analyze(struct analysis *a, const struct analysis_op
 
 enum analysis_status analysis_run(const char *path, const struct analysis_options *opts,
                                   struct analysis **ret, const char **error) {
-        struct analysis *a;
-        int r;
+        struct core_file *core = NULL;
+        int r = core_file_open(path, &core, error);
 
-        a = calloc(1, sizeof(*a));
-        if (!a)
-                return *error = "out of memory", ANALYSIS_INTERNAL;
-        a->core_path = path;
-
-        r = core_file_open(path, &a->core, error);
-        if (r < 0) {
-                analysis_free(a);
-                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
-        }
-        return analyze(a, opts, ret, error);
+        return analyze(path, r, core, opts, ret, error);
 }
 
 enum analysis_status analysis_run_process(pid_t pid, bool stop, const struct analysis_options *opts,
                                           struct analysis **ret, const char **error) {
-        struct analysis *a;
-        int r;
+        struct core_file *core = NULL;
+        int r = core_file_open_process(pid, stop, &core, error);
 
-        a = calloc(1, sizeof(*a));
-        if (!a)
-                return *error = "out of memory", ANALYSIS_INTERNAL;
-        r = core_file_open_process(pid, stop, &a->core, error);
-        if (r < 0) {
-                analysis_free(a);
-                return r == -ENOMEM ? ANALYSIS_INTERNAL : ANALYSIS_BAD_CORE;
-        }
-        return analyze(a, opts, ret, error);
+        return analyze(NULL, r, core, opts, ret, error);
 }
 
 void analysis_free(struct analysis *a) {
