@@ -78,6 +78,14 @@ static void put_json_or_null(FILE *out, const char *s) {
                 fputs("null", out);
 }
 
+/* A number, or null when there is none (present false). */
+static void put_number_or_null(FILE *out, long long v, bool present) {
+        if (present)
+                fprintf(out, "%lld", v);
+        else
+                fputs("null", out);
+}
+
 static void put_native_frame(FILE *out, const struct native_frame_info *f) {
         fputs("{\"kind\":\"native\",\"function\":", out);
         put_json_or_null(out, f->function);
@@ -238,10 +246,7 @@ static void put_thread(FILE *out, const struct analysis *a, const struct thread_
                 fputs("null", out);
         fprintf(out, ",\"interpreter_address\":%llu", (unsigned long long)th->interp);
         fputs(",\"interpreter_id\":", out);
-        if (th->interp_id >= 0)
-                fprintf(out, "%lld", (long long)th->interp_id);
-        else
-                fputs("null", out);
+        put_number_or_null(out, (long long)th->interp_id, th->interp_id >= 0);
         fprintf(out, ",\"crashed\":%s,\"python\":%s,\"has_gil\":%s,\"gc_collecting\":%s,\"status\":[",
                 th->crashed ? "true" : "false", th->tstate ? "true" : "false",
                 th->has_gil ? "true" : "false", th->gc_collecting ? "true" : "false");
@@ -286,20 +291,11 @@ static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *
                 fprintf(out, "%s{\"address\":%llu,\"name\":", i ? "," : "", (unsigned long long)ti->addr);
                 put_json_or_null(out, ti->name);
                 fputs(",\"thread\":", out);
-                if (ti->tid)
-                        fprintf(out, "%d", ti->tid);
-                else
-                        fputs("null", out);
+                put_number_or_null(out, ti->tid, ti->tid != 0);
                 fputs(",\"interpreter_id\":", out);
-                if (ti->interp_id >= 0)
-                        fprintf(out, "%lld", (long long)ti->interp_id);
-                else
-                        fputs("null", out);
+                put_number_or_null(out, (long long)ti->interp_id, ti->interp_id >= 0);
                 fputs(",\"running_in\":", out);
-                if (ti->running_in)
-                        fprintf(out, "%d", ti->running_in);
-                else
-                        fputs("null", out);
+                put_number_or_null(out, ti->running_in, ti->running_in != 0);
                 fputs(",\"frames\":[", out);
                 bool cut = ti->stack.n_frames > frames_left;
                 for (size_t k = 0; !cut && k < ti->stack.n_frames; k++) {
