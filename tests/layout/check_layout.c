@@ -303,23 +303,6 @@ static void layout_from_headers(struct py_layout *L) {
 #  endif
         SET(owner_generator, FRAME_OWNED_BY_GENERATOR);
         SET(instr_is_current, AT_LEAST(3, 13));
-#  if AT_LEAST(3, 14)
-        /* what an asyncio task's coroutine is suspended in (py_tasks.c); the awaited object sits
-         * one stack word below stackpointer, two from 3.15 (a NULL above it) */
-        SET(gen.present, 1);
-        SET(gen.iframe, offsetof(PyGenObject, gi_iframe));
-        SET(gen.frame_state, offsetof(PyGenObject, gi_frame_state));
-        SET(gen.yield_from, FRAME_SUSPENDED_YIELD_FROM);
-        SET(gen.cleared, FRAME_CLEARED);
-        SET(gen.awaited_slot, AT_LEAST(3, 15) ? 2 : 1);
-#  else
-        SET(gen.present, 0);
-        ABSENT(gen.iframe);
-        ABSENT(gen.frame_state);
-        SET(gen.yield_from, 0);
-        SET(gen.cleared, 0);
-        SET(gen.awaited_slot, 0);
-#  endif
 #else
         ABSENT(iframe.previous);
         ABSENT(iframe.code);
@@ -334,6 +317,17 @@ static void layout_from_headers(struct py_layout *L) {
         SET(owner_cstack, -1);
         SET(owner_generator, -1);
         SET(instr_is_current, 0);
+#endif
+#if AT_LEAST(3, 14)
+        /* what an asyncio task's coroutine is suspended in (py_tasks.c); the awaited object sits
+         * one stack word below stackpointer, two from 3.15 (a NULL above it) */
+        SET(gen.present, 1);
+        SET(gen.iframe, offsetof(PyGenObject, gi_iframe));
+        SET(gen.frame_state, offsetof(PyGenObject, gi_frame_state));
+        SET(gen.yield_from, FRAME_SUSPENDED_YIELD_FROM);
+        SET(gen.cleared, FRAME_CLEARED);
+        SET(gen.awaited_slot, AT_LEAST(3, 15) ? 2 : 1);
+#else
         SET(gen.present, 0);
         ABSENT(gen.iframe);
         ABSENT(gen.frame_state);
