@@ -205,6 +205,18 @@ def start(interp, args, work):
                             stderr=subprocess.PIPE, env=env, start_new_session=True)
 
 
+def launch(interp, work, tag, program, output=None):
+    """program (text) run by interp from a directory of its own below work, with that directory's
+    file `output` (when given) as its argument: (process, the output's path)."""
+    d = tempfile.mkdtemp(prefix="%s." % tag, dir=work)
+    os.chmod(d, 0o755)
+    prog = os.path.join(d, "prog.py")
+    with open(prog, "w") as fh:
+        fh.write(program)
+    out = os.path.join(d, output) if output else None
+    return start(interp, [prog] + ([out] if out else []), work), out
+
+
 def stop(p):
     try:
         os.killpg(p.pid, signal.SIGKILL)
@@ -214,12 +226,7 @@ def stop(p):
 
 
 def case_stacks(tap, interp, work):
-    d = tempfile.mkdtemp(prefix="remote-%s." % interp.label, dir=work)
-    os.chmod(d, 0o755)
-    prog, out = os.path.join(d, "prog.py"), os.path.join(d, "stacks.json")
-    with open(prog, "w") as fh:
-        fh.write(PROGRAM)
-    p = start(interp, [prog, out], work)
+    p, out = launch(interp, work, "remote-" + interp.label, PROGRAM, "stacks.json")
     try:
         ready = wait_for(lambda: os.path.exists(out) and len(status(p.pid)) == WORKERS + 1, 60)
         if not tap.ok(ready, "stacks %s: the program recorded its stacks" % interp.label,
@@ -269,12 +276,7 @@ def case_stacks(tap, interp, work):
 
 
 def case_killed(tap, interp, work):
-    d = tempfile.mkdtemp(prefix="killed.", dir=work)
-    os.chmod(d, 0o755)
-    prog, beat = os.path.join(d, "heavy.py"), os.path.join(d, "beat")
-    with open(prog, "w") as fh:
-        fh.write(HEAVY)
-    p = start(interp, [prog, beat], work)
+    p, beat = launch(interp, work, "killed", HEAVY, "beat")
     caught = False
     try:
         if not tap.ok(wait_for(lambda: os.path.exists(beat) and len(status(p.pid)) >= 22, 60),
@@ -303,12 +305,7 @@ def case_killed(tap, interp, work):
 
 
 def case_no_block(tap, interp, work):
-    d = tempfile.mkdtemp(prefix="spin.", dir=work)
-    os.chmod(d, 0o755)
-    prog = os.path.join(d, "spin.py")
-    with open(prog, "w") as fh:
-        fh.write(SPIN)
-    p = start(interp, [prog], work)
+    p, _ = launch(interp, work, "spin", SPIN)
     try:
         import select
         if not tap.ok(select.select([p.stdout], [], [], 60)[0] and p.stdout.readline().strip() == b"spinning",
@@ -422,12 +419,7 @@ def case_refusals(tap, interp, work):
 
 
 def case_stopped(tap, interp, work):
-    d = tempfile.mkdtemp(prefix="stopped.", dir=work)
-    os.chmod(d, 0o755)
-    prog, out = os.path.join(d, "prog.py"), os.path.join(d, "stacks.json")
-    with open(prog, "w") as fh:
-        fh.write(PROGRAM)
-    p = start(interp, [prog, out], work)
+    p, out = launch(interp, work, "stopped", PROGRAM, "stacks.json")
     try:
         if not tap.ok(wait_for(lambda: os.path.exists(out), 60), "stopped: the program runs"):
             return

@@ -64,11 +64,8 @@ from harness.tap import TAP  # noqa: E402
 
 TIMEOUT = 120
 
-PROGRAM = r'''
-import asyncio, json, os, sys, time
-OUT, MODE = sys.argv[1], sys.argv[2]
-box = {}
-
+# the chain of awaits every worker task runs: worker -> middle -> leaf -> asyncio.sleep
+CHAIN = r'''
 async def leaf(n):
     await asyncio.sleep(3600)
 
@@ -77,7 +74,13 @@ async def middle(n):
 
 async def worker(n):
     await middle(n)
+'''
 
+PROGRAM = r'''
+import asyncio, json, os, sys, time
+OUT, MODE = sys.argv[1], sys.argv[2]
+box = {}
+''' + CHAIN + r'''
 async def group(name):
     await asyncio.gather(*[asyncio.create_task(worker(i), name="%s-w%d" % (name, i)) for i in range(3)])
 
@@ -399,16 +402,7 @@ def case_pystackd(tap, sid):
 
 MANY = r'''
 import asyncio, sys, time
-
-async def leaf(n):
-    await asyncio.sleep(3600)
-
-async def middle(n):
-    await leaf(n)
-
-async def worker(n):
-    await middle(n)
-
+''' + CHAIN + r'''
 async def main():
     tasks = [asyncio.create_task(worker(i)) for i in range(13000)]
     await asyncio.sleep(1)
