@@ -690,6 +690,8 @@ int main(int argc, char **argv) {
                 return usage("--directory, --file and --merge are one each: choose one");
         if (!journal && query_needs_journal(&o.q))
                 return usage("HOST= and MACHINE_ID= go with --directory, --file or --merge");
+        if (o.journal.no_index && !o.journal.directory && !o.journal.files)
+                return usage("--no-index goes with --directory or --file (only their files are indexed)");
         if (journal) {
                 if (o.with_binaries || o.output || o.debugger)
                         return usage("the core stays on its host: -o, --with-binaries and --debugger are not "

@@ -307,6 +307,12 @@ def case_fleet(tap, root):
            "fleet: dump says on which host the core lives", [err])
     rc, out, err = ctl(["list", "HOST=web-05"])
     tap.ok(rc == 2 and "HOST=" in err, "fleet: HOST= without journals: a usage error", [err])
+    bad = []
+    for args in (["--no-index", "list"], ["--merge", "--no-index", "list"]):
+        rc, out, err = ctl(args)
+        if rc != 2 or len(err.strip().splitlines()) != 1 or "--no-index goes with" not in err:
+            bad.append("%r: exit %r %r" % (args, rc, err))
+    tap.ok(not bad, "fleet: --no-index without --directory or --file: one line, a usage error", bad)
     return d
 
 
