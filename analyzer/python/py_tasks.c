@@ -301,6 +301,17 @@ static void note(struct analysis *a, const char *what) {
                 a->tasks_note = NULL;
 }
 
+struct running {
+        uint64_t task;
+        int32_t tid;
+};
+
+static int by_task(const void *x, const void *y) {
+        const struct running *p = x, *q = y;
+
+        return p->task < q->task ? -1 : p->task > q->task;
+}
+
 int py_tasks_read(struct analysis *a) {
         struct reader r = { .a = a, .budget = READ_BUDGET };
         int k;
@@ -322,38 +333,42 @@ int py_tasks_read(struct analysis *a) {
                                        "unreadable or not believable: not used");
                 return 0;
         }
-        /* each thread's list, then each interpreter's (its gone threads' tasks) */
-        for (size_t i = 0; i < a->n_threads; i++) {
-                const struct thread_info *th = &a->threads[i];
-                bool first = true;
+        /* each thread's list, then each interpreter's (its gone threads' tasks); one OS thread that
+         * ran several interpreters has entries sharing a thread state, and an interpreter has many:
+         * each list is read once */
+        _cleanup_(addr_set_clear) struct addr_set lists = {};
+        for (int pass = 0; pass < 2; pass++)
+                for (size_t i = 0; i < a->n_threads; i++) {
+                        const struct thread_info *th = &a->threads[i];
+                        uint64_t owner = pass == 0 ? th->tstate : th->interp;
+                        uint64_t head = owner + r.off[pass == 0 ? AD_THREAD_TASKS_HEAD : AD_INTERP_TASKS_HEAD];
 
-                for (size_t j = 0; j < i && first; j++)
-                        first = a->threads[j].tstate != th->tstate;
-                if (th->tstate && first &&
-                    (k = read_list(&r, th->tstate + r.off[AD_THREAD_TASKS_HEAD], th->tid, th->interp_id)) < 0)
-                        goto fail;
-        }
+                        if (!owner || (k = addr_set_add(&lists, owner)) == 0)
+                                continue;
+                        if (k < 0 || read_list(&r, head, pass == 0 ? th->tid : 0, th->interp_id) < 0)
+                                goto fail;
+                }
+        /* the task each thread was running: the threads' (address, tid) sorted, each task looked up */
+        struct running *run = calloc(a->n_threads + 1, sizeof(*run));
+        size_t n_run = 0;
+        if (!run)
+                goto fail;
         for (size_t i = 0; i < a->n_threads; i++) {
-                const struct thread_info *th = &a->threads[i];
-                bool first = true;
+                uint64_t task;
 
-                for (size_t j = 0; j < i && first; j++)
-                        first = a->threads[j].interp != th->interp;
-                if (th->interp && first &&
-                    (k = read_list(&r, th->interp + r.off[AD_INTERP_TASKS_HEAD], 0, th->interp_id)) < 0)
-                        goto fail;
+                if (a->threads[i].tstate && py_read_ptr(a->target, a->threads[i].tstate,
+                                                        (py_off)r.off[AD_THREAD_RUNNING_TASK], &task) == 0 &&
+                    (task &= ~(uint64_t)3))
+                        run[n_run++] = (struct running) { task, a->threads[i].tid };
         }
-        /* the task each thread was running */
-        for (size_t i = 0; i < a->n_threads; i++) {
-                uint64_t running;
-
-                if (!a->threads[i].tstate || py_read_ptr(a->target, a->threads[i].tstate,
-                                                         (py_off)r.off[AD_THREAD_RUNNING_TASK], &running) < 0)
-                        continue;
-                for (size_t t = 0; running && t < a->n_tasks; t++)
-                        if (a->tasks[t].addr == (running & ~(uint64_t)3))
-                                a->tasks[t].running_in = a->threads[i].tid;
+        qsort(run, n_run, sizeof(*run), by_task);
+        for (size_t t = 0; n_run && t < a->n_tasks; t++) {
+                struct running key = { a->tasks[t].addr, 0 };
+                const struct running *hit = bsearch(&key, run, n_run, sizeof(*run), by_task);
+                if (hit)
+                        a->tasks[t].running_in = hit->tid;
         }
+        free(run);
         addr_set_clear(&r.seen);
         return 0;
 fail:
