@@ -149,6 +149,7 @@ void analysis_free(struct analysis *a) {
                 free(ti->stack.frames);
                 free(ti->stack.truncated);
                 free(ti->name);
+                free(ti->type);
                 free(ti->awaited_by);
                 free(ti->awaits_type);
         }

@@ -82,6 +82,9 @@ struct thread_info {
 struct task_info {
         uint64_t addr;                  /* the Task object */
         char *name;
+        char *type;                     /* its type's name (tp_name) */
+        bool c_task;                    /* on a C task list; false: asyncio's set of the others (a
+                                         * Python Task class, a third-party loop's), read by attribute */
         int32_t tid;                    /* the thread whose list holds it (the one that created it);
                                          * 0: the interpreter's list (that thread is gone) */
         int64_t interp_id;

@@ -271,6 +271,8 @@ static int move_object_fields(const struct block *b, struct py_layout *l) {
                 &l->code.cellvars, &l->code.freevars, &l->code.localsplusnames, &l->code.localspluskinds,
                 &l->code.firsttraceable, &l->code.code_adaptive,
                 &l->object.ob_type, &l->object.ob_size, &l->object.tp_name, &l->object.tp_flags,
+                &l->object.tp_basicsize, &l->object.tp_dictoffset, &l->object.ht_cached_keys,
+                &l->module.md_state, &l->weakref.wr_object,
                 &l->bytes.ob_size, &l->bytes.ob_sval,
                 &l->unicode.length, &l->unicode.state, &l->unicode.ascii_data, &l->unicode.compact_data,
                 &l->unicode.data_any,
@@ -281,6 +283,10 @@ static int move_object_fields(const struct block *b, struct py_layout *l) {
         };
         for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
                 move(fields[i], d);
+        /* the managed dict pointer is in the pre-header, right before the object: the default
+         * build has the GC links (two words) between them */
+        if (l->object.managed_dict != NONE)
+                l->object.managed_dict = -8;
         return 0;
 }
 

@@ -191,7 +191,23 @@ struct py_layout {
                 py_off ob_size;
                 py_off tp_name;
                 py_off tp_flags;
+                py_off tp_basicsize;            /* Py_ssize_t */
+                py_off tp_dictoffset;           /* Py_ssize_t: where an instance's dict pointer is (> 0) */
+                py_off ht_cached_keys;          /* 3.13+: PyHeapTypeObject's shared keys, which key the
+                                                 * inline values of its instances */
+                py_off managed_dict;            /* 3.13+: the managed dict pointer, this many bytes from
+                                                 * the object (negative: before it) */
         } object;
+
+        /* PyModuleObject (3.13+) */
+        struct {
+                py_off md_state;                /* void *: an extension's own state */
+        } module;
+
+        /* PyWeakReference */
+        struct {
+                py_off wr_object;               /* the referent, None once it is gone */
+        } weakref;
 
         /* PyBytesObject (3.x) or PyStringObject (2.7) */
         struct {
@@ -268,6 +284,7 @@ struct py_layout {
                 py_off values_values;           /* 3.11+: offsetof(PyDictValues, values) */
                 py_off values_capacity;         /* 3.13+: uint8_t capacity */
                 py_off values_size;             /* 3.13+: uint8_t size (entries in the order array) */
+                py_off values_valid;            /* 3.13+: uint8_t, inline values still hold the attributes */
         } dict;
 
         /* PySetObject (set and frozenset) */
@@ -307,6 +324,8 @@ struct py_layout {
                 uint32_t tpf_bytes;             /* BYTES (3.x), STRING (2.7) */
                 uint32_t tpf_unicode;
                 uint32_t tpf_dict;
+                uint32_t tpf_inline_values;     /* 3.13+: Py_TPFLAGS_INLINE_VALUES, else 0 */
+                uint32_t tpf_managed_dict;      /* 3.13+: Py_TPFLAGS_MANAGED_DICT (used), else 0 */
         } consts;
 };
 

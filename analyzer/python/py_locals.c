@@ -330,7 +330,6 @@ enum obj_kind {
 #define TYPE_CACHE_SLOTS 512
 #define MAX_DEPTH_HARD 32
 #define CHUNK 256                       /* pointers or entries read at once */
-#define MAX_SCAN (1u << 16)             /* hash-table slots scanned for one container */
 #define MAX_LONG_DIGITS 8192            /* ~74000 decimal digits: more is not worth converting */
 #define MAX_NAMES 65536                 /* variables of one code object */
 #define NAME_MAX_BYTES 512
@@ -608,175 +607,6 @@ static int render_seq(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bo
         return 0;
 }
 
-/* One key: value pair; *shown counts the pairs written. */
-static bool dict_pair(struct locals_ctx *c, struct repr_buf *b, size_t *shown, uint64_t key, uint64_t value) {
-        if (!item_start(c, b, *shown))
-                return false;
-        (*shown)++;
-        render(c, b, key);
-        repr_buf_put(b, ": ", 2);
-        render(c, b, value);
-        return !b->full;
-}
-
-/* Entries [0, n) of a table of `size`-byte entries with key/value at koff/voff: live ones have a value. */
-static int dict_entries(struct locals_ctx *c, struct repr_buf *b, uint64_t entries, uint64_t n,
-                        size_t size, size_t koff, size_t voff, size_t *shown) {
-        uint8_t buf[CHUNK * 24];
-        size_t per;
-
-        if (size == 0 || size > sizeof(buf) || koff + 8 > size || voff + 8 > size)
-                return -EBADMSG;
-        per = sizeof(buf) / size;
-        n = MIN(n, (uint64_t)MAX_SCAN);
-        for (uint64_t i = 0; i < n; i += per) {
-                size_t k = (size_t)MIN((uint64_t)per, n - i);
-
-                if (target_read(c->t, entries + i * size, buf, k * size) < 0)
-                        return -EFAULT;
-                for (size_t j = 0; j < k; j++) {
-                        uint64_t key, value;
-
-                        memcpy(&key, buf + j * size + koff, 8);
-                        memcpy(&value, buf + j * size + voff, 8);
-                        if (!value)
-                                continue;       /* never used, or deleted */
-                        if (!dict_pair(c, b, shown, key, value))
-                                return 0;
-                }
-        }
-        return 0;
-}
-
-static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
-        const struct py_layout *l = c->l;
-        int64_t used, nentries;
-        uint64_t keys, values, entries, esize, koff, voff;
-        size_t shown = 0;
-        int r;
-
-        if (py_read_i64(c->t, obj, l->dict.ma_used, &used) < 0)
-                return -EFAULT;
-        if (used < 0)
-                return -EBADMSG;
-        repr_buf_put(b, "{", 1);
-        if (l->dict_kind == PY_DICT_TABLE27) {
-                int64_t mask;
-                uint64_t table;
-
-                if (py_read_i64(c->t, obj, l->dict.ma_mask, &mask) < 0 ||
-                    py_read_ptr(c->t, obj, l->dict.ma_table, &table) < 0)
-                        return -EFAULT;
-                if (mask < 0 || !table)
-                        return -EBADMSG;
-                r = dict_entries(c, b, table, (uint64_t)mask + 1, l->dict.entry_size, l->dict.entry_key,
-                                 l->dict.entry_value, &shown);
-                if (r < 0)
-                        return r;
-                repr_buf_put(b, "}", 1);
-                return 0;
-        }
-
-        if (py_read_ptr(c->t, obj, l->dict.ma_keys, &keys) < 0 ||
-            py_read_ptr(c->t, obj, l->dict.ma_values, &values) < 0)
-                return -EFAULT;
-        if (!keys)
-                return -EBADMSG;
-        if (py_read_i64(c->t, keys, l->dict.dk_nentries, &nentries) < 0)
-                return -EFAULT;
-        if (nentries < 0)
-                return -EBADMSG;
-        esize = l->dict.entry_size;
-        koff = l->dict.entry_key;
-        voff = l->dict.entry_value;
-        if (l->dict_kind == PY_DICT_KEYS36) {
-                int64_t size;
-                unsigned ix;
-
-                if (py_read_i64(c->t, keys, l->dict.dk_size, &size) < 0)
-                        return -EFAULT;
-                if (size <= 0 || (size & (size - 1)) || (uint64_t)size > TARGET_MAX_READ)
-                        return -EBADMSG;
-                ix = size <= 0xff ? 1 : size <= 0xffff ? 2 : size <= 0xffffffffLL ? 4 : 8;
-                entries = keys + l->dict.dk_indices + (uint64_t)size * ix;
-        } else {
-                uint8_t log2_index_bytes, kind;
-
-                if (target_read(c->t, keys + l->dict.dk_log2_index_bytes, &log2_index_bytes, 1) < 0 ||
-                    target_read(c->t, keys + l->dict.dk_kind, &kind, 1) < 0)
-                        return -EFAULT;
-                if (log2_index_bytes > 40)
-                        return -EBADMSG;
-                entries = keys + l->dict.dk_indices + (1ULL << log2_index_bytes);
-                if (kind != 0) {        /* DICT_KEYS_UNICODE or _SPLIT: no hash in the entries */
-                        esize = l->dict.unicode_entry_size;
-                        koff = l->dict.unicode_entry_key;
-                        voff = l->dict.unicode_entry_value;
-                }
-        }
-
-        if (!values) {
-                r = dict_entries(c, b, entries, (uint64_t)nentries, esize, koff, voff, &shown);
-        } else if (l->dict_kind == PY_DICT_KEYS36) {
-                /* split: values[i] belongs to entry i, in entry order */
-                uint64_t n = MIN((uint64_t)nentries, (uint64_t)MAX_SCAN);
-
-                r = 0;
-                for (uint64_t i = 0; i < n && r == 0; i++) {
-                        uint64_t key, value;
-
-                        if (target_read_u64(c->t, values + l->dict.values_values + 8 * i, &value) < 0 ||
-                            target_read_u64(c->t, entries + i * esize + koff, &key) < 0) {
-                                r = -EFAULT;
-                                break;
-                        }
-                        if (value && !dict_pair(c, b, &shown, key, value))
-                                break;
-                }
-        } else {
-                /* split, 3.11+: values in insertion order, as a byte array of entry indexes */
-                uint8_t order[256], count;
-                uint64_t order_addr;
-                bool before = l->dict_kind == PY_DICT_KEYS311;
-
-                if (before) {
-                        /* 3.11-3.12: the count at values[-2], index i at values[-3 - i] */
-                        if (target_read(c->t, values - 2, &count, 1) < 0)
-                                return -EFAULT;
-                        order_addr = values - 2 - count;
-                } else {
-                        uint8_t capacity;
-
-                        if (target_read(c->t, values + l->dict.values_capacity, &capacity, 1) < 0 ||
-                            target_read(c->t, values + l->dict.values_size, &count, 1) < 0)
-                                return -EFAULT;
-                        order_addr = values + l->dict.values_values + 8 * (uint64_t)capacity;
-                }
-                count = (uint8_t)MIN((uint64_t)count, (uint64_t)used);
-                if (count && target_read(c->t, order_addr, order, count) < 0)
-                        return -EFAULT;
-                r = 0;
-                for (size_t i = 0; i < count; i++) {
-                        uint8_t ix = before ? order[count - 1 - i] : order[i];
-                        uint64_t key, value;
-
-                        if (ix >= (uint64_t)nentries)
-                                continue;
-                        if (target_read_u64(c->t, values + l->dict.values_values + 8 * (uint64_t)ix, &value) < 0 ||
-                            target_read_u64(c->t, entries + ix * esize + koff, &key) < 0) {
-                                r = -EFAULT;
-                                break;
-                        }
-                        if (value && !dict_pair(c, b, &shown, key, value))
-                                break;
-                }
-        }
-        if (r < 0)
-                return r;
-        repr_buf_put(b, "}", 1);
-        return 0;
-}
-
 /* 3.x marks deleted set slots with a key of type "<dummy key> type", 2.7 with the str "<dummy key>". */
 static bool set_dummy(struct locals_ctx *c, uint64_t key) {
         const struct type_info *ti = type_of(c, key);
@@ -793,20 +623,51 @@ static bool set_dummy(struct locals_ctx *c, uint64_t key) {
         return memcmp(text, "<dummy key>", 11) == 0;
 }
 
-static int render_set(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bool frozen) {
-        const struct py_layout *l = c->l;
-        int64_t mask, used;
-        uint64_t table, n;
-        size_t shown = 0, esize = (size_t)l->set.entry_size;
-        uint8_t buf[CHUNK * 16];
-        size_t per;
-        bool py3 = l->major >= 3;
+struct pairs {
+        struct locals_ctx *c;
+        struct repr_buf *b;
+        size_t shown;                   /* the pairs (or keys) written */
+        bool set;                       /* a set's keys, not a dict's pairs */
+};
 
-        if (py_read_i64(c->t, obj, l->set.mask, &mask) < 0 || py_read_i64(c->t, obj, l->set.used, &used) < 0 ||
-            py_read_ptr(c->t, obj, l->set.table, &table) < 0)
+/* One key: value pair, or a set's key. */
+static bool put_pair(void *ctx, uint64_t key, uint64_t value) {
+        struct pairs *p = ctx;
+
+        if (p->set && set_dummy(p->c, key))
+                return true;
+        if (!item_start(p->c, p->b, p->shown))
+                return false;
+        p->shown++;
+        render(p->c, p->b, key);
+        if (!p->set) {
+                repr_buf_put(p->b, ": ", 2);
+                render(p->c, p->b, value);
+        }
+        return !p->b->full;
+}
+
+static int render_dict(struct locals_ctx *c, struct repr_buf *b, uint64_t obj) {
+        struct pairs p = { .c = c, .b = b };
+        int r;
+
+        repr_buf_put(b, "{", 1);
+        r = py_dict_each(c->t, c->l, obj, put_pair, &p);
+        if (r < 0)
+                return r;
+        repr_buf_put(b, "}", 1);
+        return 0;
+}
+
+static int render_set(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bool frozen) {
+        struct pairs p = { .c = c, .b = b, .set = true };
+        int64_t used;
+        bool py3 = c->l->major >= 3;
+        int r;
+
+        if (py_read_i64(c->t, obj, c->l->set.used, &used) < 0)
                 return -EFAULT;
-        if (mask < 0 || used < 0 || !table || esize == 0 || esize > sizeof(buf) ||
-            (size_t)l->set.entry_key + 8 > esize)
+        if (used < 0)
                 return -EBADMSG;
         /* 3.x: {1, 2}, frozenset({1, 2}), set(); 2.7: set([1, 2]) */
         if (used == 0) {
@@ -820,29 +681,11 @@ static int render_set(struct locals_ctx *c, struct repr_buf *b, uint64_t obj, bo
                 repr_buf_puts(b, py3 ? "frozenset({" : "frozenset([");
         else
                 repr_buf_puts(b, py3 ? "{" : "set([");
-        per = sizeof(buf) / esize;
-        n = MIN((uint64_t)mask + 1, (uint64_t)MAX_SCAN);
-        for (uint64_t i = 0; i < n && shown < (uint64_t)used; i += per) {
-                size_t k = (size_t)MIN((uint64_t)per, n - i);
-
-                if (target_read(c->t, table + i * esize, buf, k * esize) < 0)
-                        return -EFAULT;
-                for (size_t j = 0; j < k && shown < (uint64_t)used; j++) {
-                        uint64_t key;
-
-                        memcpy(&key, buf + j * esize + l->set.entry_key, 8);
-                        if (!key || set_dummy(c, key))
-                                continue;
-                        if (!item_start(c, b, shown)) {
-                                i = n;
-                                break;
-                        }
-                        shown++;
-                        render(c, b, key);
-                        if (b->full)
-                                return 0;
-                }
-        }
+        r = py_set_each(c->t, c->l, obj, put_pair, &p);
+        if (r < 0)
+                return r;
+        if (b->full)
+                return 0;
         if (frozen || !py3)
                 repr_buf_puts(b, py3 ? "})" : "])");
         else

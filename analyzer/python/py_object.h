@@ -73,3 +73,29 @@ size_t py_read_cstring(struct target *t, uint64_t addr, char *buf, size_t size);
 /* The bytes of a bytes object (or 2.7 str) at most max long: 0, the copy and its length. */
 int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, size_t max,
                   uint8_t **ret, size_t *len);
+
+/* Hash-table slots scanned for one dict or set, at most. */
+#define PY_MAX_SCAN (1u << 16)
+
+/* Called for each entry; returns false to stop. */
+typedef bool (*py_pair_fn)(void *ctx, uint64_t key, uint64_t value);
+
+/*
+ * Each live key: value pair of a dict (any version's layout), in insertion order
+ * (2.7: table order), at most PY_MAX_SCAN slots scanned; fn may stop it early.
+ * 0, -EFAULT (unreadable), -EBADMSG (impossible sizes).
+ */
+int py_dict_each(struct target *t, const struct py_layout *l, uint64_t dict, py_pair_fn fn, void *ctx);
+
+/* Each key of a set or frozenset (value 0), as py_dict_each; 3.x's deleted slots are skipped,
+ * 2.7's dummy key is the caller's to recognize. */
+int py_set_each(struct target *t, const struct py_layout *l, uint64_t set, py_pair_fn fn, void *ctx);
+
+/*
+ * 3.x: dict[name] for the str key equal to the ASCII name (py_dict_get), or the attribute `name`
+ * in an object's own namespace (py_attr): its inline values (3.13+), its managed dict, or the
+ * dict at its type's tp_dictoffset (a module's, a class instance's).  The class and its bases
+ * are not searched.  0 and *value, -ENOENT (not there), -EFAULT, -EBADMSG.
+ */
+int py_dict_get(struct target *t, const struct py_layout *l, uint64_t dict, const char *name, uint64_t *value);
+int py_attr(struct target *t, const struct py_layout *l, uint64_t obj, const char *name, uint64_t *value);

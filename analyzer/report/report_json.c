@@ -290,6 +290,9 @@ static void put_tasks(FILE *out, const struct analysis *a, struct source_cache *
 
                 fprintf(out, "%s{\"address\":%llu,\"name\":", i ? "," : "", (unsigned long long)ti->addr);
                 put_json_or_null(out, ti->name);
+                fputs(",\"type\":", out);
+                put_json_or_null(out, ti->type);
+                fprintf(out, ",\"c_task\":%s", ti->c_task ? "true" : "false");
                 fputs(",\"thread\":", out);
                 put_number_or_null(out, ti->tid, ti->tid != 0);
                 fputs(",\"interpreter_id\":", out);

@@ -224,6 +224,11 @@ static void task_line(struct tree *t, size_t i, const char *note) {
                 fprintf(t->out, "<task at 0x%llx>", (unsigned long long)t->addr[i]);
         if (json_int(json_get(task, "running_in"), 0) > 0)
                 fprintf(t->out, " [running in thread %d]", (int)json_int(json_get(task, "running_in"), 0));
+        if (json_get(task, "c_task") && json_get(task, "c_task")->type == JSON_FALSE) {
+                fputs(" [not a C task: ", t->out);
+                esc_fputs(t->out, or_unknown(json_str(json_get(task, "type"))));
+                fputc(']', t->out);
+        }
         if (note)
                 fprintf(t->out, " [%s]", note);
         fputc('\n', t->out);

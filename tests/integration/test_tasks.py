@@ -32,6 +32,15 @@ core_pattern) or blocks the loop (a live process).
         pid and mount namespaces, through the real handler and pystackd
         (Tasks=yes, the default): the stored report has the tasks, and
         `pystackctl show --tasks` draws them (`show` alone does not).
+ other  tasks that are not C tasks: asyncio's Python Task class (made by a
+        task factory) awaiting and awaited by C tasks, a foreign object
+        registered with asyncio.tasks._register_task, and ("pure") asyncio
+        with its C module blocked, every task a Python one.  From the core
+        (both) and the live process (mixed): each task of the program's own
+        picture (all_tasks() and _scheduled_tasks, each chain by hand, the
+        task each waits for by _fut_waiter) with the same chain, kind, type
+        and awaiters; the text marks them and nests each under the task
+        awaiting it.
  older  CPython before 3.14 (Debian's 3.11, or pyenv's newest): one line
         saying the interpreter does not describe its tasks; JSON "tasks" []
         with "tasks_note"; without --tasks, "tasks" is null.
@@ -141,6 +150,77 @@ async def main():
 asyncio.run(main(), debug=False)
 '''
 
+# Tasks that are not C tasks: asyncio's own Task class in Python (_PyTask, as a loop's task factory
+# makes them), awaiting and awaited by C tasks; "pure": asyncio without its C module, every task a
+# Python one.  The picture is the program's own: each task's chain by hand, its type, whether it is
+# a C task, and the task it waits for (_fut_waiter, which both Task classes keep).
+OTHER_PROGRAM = r'''
+import sys
+OUT, MODE, PURE = sys.argv[1], sys.argv[2], sys.argv[3] == "pure"
+if PURE:
+    sys.modules["_asyncio"] = None
+import asyncio, asyncio.tasks, json, os, time
+''' + CHAIN + r'''
+async def waits_on(t):
+    await t
+
+def chain(task):
+    out, coro = [], task.get_coro()
+    while coro is not None and hasattr(coro, "cr_await"):
+        out.append([coro.cr_frame.f_code.co_name, coro.cr_frame.f_lineno])
+        coro = coro.cr_await
+    return out
+
+class Foreign:
+    """A third-party loop's task: no asyncio Task, registered with asyncio all the same."""
+    def __init__(self, name):
+        self._name = name
+    def get_loop(self):
+        return asyncio.get_running_loop()
+    def done(self):
+        return False
+    def get_name(self):
+        return self._name
+    def get_coro(self):
+        return None
+
+def python_tasks(on):
+    asyncio.get_running_loop().set_task_factory(
+        (lambda loop, coro, **kw: asyncio.tasks._PyTask(coro, loop=loop, **kw)) if on else None)
+
+async def main():
+    c1 = asyncio.create_task(worker(1), name="c-worker")
+    python_tasks(True)
+    p1 = asyncio.create_task(worker(2), name="py-worker")
+    asyncio.create_task(waits_on(p1), name="py-waits-py")
+    asyncio.create_task(waits_on(c1), name="py-waits-c")
+    asyncio.create_task(worker(3))
+    python_tasks(False)
+    asyncio.create_task(waits_on(p1), name="c-waits-py")
+    foreign = Foreign("foreign")
+    asyncio.tasks._register_task(foreign)
+    await asyncio.sleep(0.3)
+    me = asyncio.current_task()
+    C = None if PURE else sys.modules["_asyncio"].Task
+    tasks = {}
+    # all_tasks() of the C module leaves out the Python Task class's own set
+    for t in set(asyncio.all_tasks()) | set(asyncio.tasks._scheduled_tasks):
+        if t is me:
+            continue
+        w = getattr(t, "_fut_waiter", None)
+        tasks[t.get_name()] = {"frames": chain(t), "c_task": C is not None and isinstance(t, C),
+                               "type": type(t).__name__, "awaits": w.get_name() if hasattr(w, "get_coro") else None}
+    ids = {"data": id(asyncio.tasks._scheduled_tasks.data), "callbacks": id(p1._callbacks or [])}
+    with open(OUT + ".tmp", "w") as fh:
+        json.dump({"tasks": tasks, "running": me.get_name(), "ids": ids}, fh)
+    os.rename(OUT + ".tmp", OUT)
+    if MODE == "crash":
+        os.abort()
+    time.sleep(3600)
+
+asyncio.run(main())
+'''
+
 OLD_PROGRAM = r'''
 import asyncio, sys, time
 async def main():
@@ -201,13 +281,14 @@ def compare(tap, label, doc, want, text, crashed_tid=None):
            section.splitlines()[:40])
 
 
-def run_prog(interp, work, mode, fx=None):
-    prog, out = os.path.join(work, "tasks.py"), os.path.join(work, "picture.%s.%s.json" % (interp.label, mode))
+def run_prog(interp, work, mode, fx=None, other=None):
+    name = "tasks" if other is None else "other-" + other
+    prog, out = os.path.join(work, name + ".py"), os.path.join(work, "picture.%s.%s.%s.json" % (interp.label, name, mode))
     if os.path.exists(out):
         os.unlink(out)
     with open(prog, "w") as fh:
-        fh.write(PROGRAM)
-    argv = interp.argv([prog, out, mode])
+        fh.write(PROGRAM if other is None else OTHER_PROGRAM)
+    argv = interp.argv([prog, out, mode] + ([] if other is None else [other]))
     if fx:
         p = fx.spawn(argv, env=env_for(interp, work))
     else:
@@ -331,6 +412,132 @@ def case_hostile(tap, interp, core, doc, root):
            "%s: the read ends; the tasks up to the loop listed once each, the self-await said as a cycle, the "
            "text drawn" % label, r.describe()[:4] + ["%d tasks: %r" % (len(names), names), "%r" % cut[:1]])
     os.unlink(patched)
+
+
+def compare_other(tap, label, doc, want, text, pure):
+    """Every task of the picture, C and not, with its chain, its kind and the tasks awaiting it."""
+    tasks = doc.get("tasks") or []
+    names = dict((t["address"], t.get("name")) for t in tasks)
+    got = dict((t.get("name"), t) for t in tasks)
+    dd = []
+    for name, w in sorted(want["tasks"].items()):
+        g = got.get(name)
+        by = sorted(n for n, x in want["tasks"].items() if x["awaits"] == name)
+        if not g:
+            dd.append("%s: not listed" % name)
+            continue
+        frames = [[f["function"], f["line"]] for f in g.get("frames", [])]
+        gby = sorted(names.get(a, hex(a)) for a in g.get("awaited_by", []))
+        if frames != w["frames"] or g.get("c_task") != w["c_task"] or gby != by or \
+                (not w["c_task"] and g.get("type") != w["type"]):
+            dd.append("%s: want %r awaited by %r, got frames %r c_task %r type %r awaited by %r" %
+                      (name, w, by, frames, g.get("c_task"), g.get("type"), gby))
+    kinds = (0, 7) if pure else (2, 5)
+    tap.ok(not dd and len(want["tasks"]) == 7 and
+           sum(1 for w in want["tasks"].values() if w["c_task"]) == kinds[0],
+           "%s: the %d C tasks and %d others, each with its chain, kind and awaiters as the program saw them" %
+           ((label,) + kinds), dd)
+    section = text.split("\nasyncio tasks (", 1)[-1]
+    nested = re.search(r"\(T\) py-waits-c \[not a C task: Task\]\n.*\n.*\(T\) c-worker( \[not a C task: Task\])?\n",
+                       section)
+    tap.ok("\nasyncio tasks (" in text and "(T) py-worker [not a C task: Task]" in section and nested and
+           "awaiting generator" not in section and "(T) foreign [not a C task: Foreign]\n" in section and
+           re.search(r"\(T\) Task-\d+ \[not a C task: Task\]", section),
+           "%s: the text marks the others as not C tasks and nests each under the task awaiting it" % label,
+           section.splitlines()[:30])
+
+
+SET_USED, SET_MASK, LIST_SIZE = 24, 32, 16      # PySetObject.used, .mask, PyVarObject.ob_size (x86-64)
+
+
+def case_other_hostile(tap, interp, core, want, root):
+    """The pure core patched: asyncio's set claims 2^40 slots and entries, a task's callback list
+    2^40 items.  The read stays bounded and ends; the tasks it reads are listed once each (past
+    the real table it meets other weak references: a set a process damaged lists what it holds)."""
+    label = "other hostile %s" % interp.label
+    with open(core, "rb") as fh:
+        data = bytearray(fh.read())
+    segs = load_segments(data)
+    spots = [(want["ids"]["data"] + SET_USED, 1 << 40), (want["ids"]["data"] + SET_MASK, (1 << 40) - 1),
+             (want["ids"]["callbacks"] + LIST_SIZE, 1 << 40)]
+    missing = [hex(a) for a, _ in spots if file_offset(segs, a) is None]
+    if not tap.ok(not missing, "%s: the core patched (a set of 2^40 slots, a list of 2^40 callbacks)" % label,
+                  missing):
+        return
+    for addr, value in spots:
+        struct.pack_into("<Q", data, file_offset(segs, addr), value)
+    patched = core + ".hostile"
+    with open(patched, "wb") as fh:
+        fh.write(data)
+    start = time.time()
+    r = run_pystack(["core", patched, "--tasks", "--json"] + root, TIMEOUT)
+    took = time.time() - start
+    try:
+        got = json.loads(r.out).get("tasks") or []
+    except ValueError:
+        got = []
+    names = set(t.get("name") for t in got)
+    addrs = [t["address"] for t in got]
+    # what lies past the real table is the process's other memory (other sets' weak references):
+    # read, bounded, as a hostile process can make it; the real tasks are still there
+    tap.ok(r.rc == 0 and not r.timed_out and len(addrs) == len(set(addrs)) and len(addrs) <= 65536 and
+           set(want["tasks"]) <= names,
+           "%s: the read ends (%.1f s): the real tasks listed, none twice, at most 65,536 slots read" %
+           (label, took), r.describe()[:4] + ["%d listed, missing %r" % (len(addrs), set(want["tasks"]) - names)])
+    os.unlink(patched)
+
+
+def case_other(tap, interp, work, pure):
+    """Tasks that are not C tasks, from a core and from the live process."""
+    flavour = "pure" if pure else "mixed"
+    label = "other %s %s" % (flavour, interp.label)
+    with corepattern.CorePattern(os.path.join(work, "cores-" + flavour)) as fx:
+        p, out = run_prog(interp, fx.incoming, "crash", fx, flavour)
+        try:
+            p.wait(timeout=TIMEOUT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+        core = fx.reap(p)
+        if tap.ok(core and os.path.exists(out), "%s: the program took its picture and aborted, leaving a core" %
+                  label, ["exit %r, core %r" % (p.returncode, core)]):
+            with open(out) as fh:
+                want = json.load(fh)
+            root = ["--lib-search-root=" + interp.root] if interp.root else []
+            r = run_pystack(["core", core, "--tasks", "--json"] + root, TIMEOUT)
+            t = run_pystack(["core", core, "--tasks"] + root, TIMEOUT)
+            try:
+                doc = json.loads(r.out)
+            except ValueError:
+                doc = {}
+            if tap.ok(r.rc == 0 and t.rc == 0 and isinstance(doc.get("tasks"), list), "%s: core --tasks" % label,
+                      r.describe()):
+                compare_other(tap, "%s core" % label, doc, want, t.out, pure)
+                if pure:
+                    case_other_hostile(tap, interp, core, want, root)
+            os.unlink(core)
+    if pure:
+        return
+    p, out = run_prog(interp, work, "hang", None, flavour)
+    try:
+        if not tap.ok(wait_file(out, p), "%s live: the program took its picture and blocks its loop" % label):
+            return
+        with open(out) as fh:
+            want = json.load(fh)
+        r = run_pystack(["remote", str(p.pid), "--tasks", "--json"], TIMEOUT)
+        t = run_pystack(["remote", str(p.pid), "--tasks"], TIMEOUT)
+        try:
+            doc = json.loads(r.out)
+        except ValueError:
+            doc = {}
+        if tap.ok(r.rc == 0 and isinstance(doc.get("tasks"), list), "%s live: remote --tasks" % label, r.describe()):
+            compare_other(tap, "%s live" % label, doc, want, t.out, pure)
+    finally:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        p.wait()
 
 
 def case_live(tap, interp, work):
@@ -487,6 +694,9 @@ def main():
                     case_core(tap, interp, fx)
         for interp in new:
             case_live(tap, interp, work)
+        for interp in new:
+            case_other(tap, interp, work, False)
+            case_other(tap, interp, work, True)
         if new:
             case_many(tap, new[-1], work)
         sid, why = cores.sid_tree()

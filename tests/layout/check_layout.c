@@ -63,6 +63,10 @@
 #  include <internal/pycore_interp.h>
 #  include <internal/pycore_runtime.h>
 #  include <internal/pycore_dict.h>
+#  if AT_LEAST(3, 13)
+#    include <internal/pycore_object.h>
+#    include <internal/pycore_moduleobject.h>
+#  endif
 #  if AT_LEAST(3, 12)
 #    include <internal/pycore_gil.h>
 #  endif
@@ -398,6 +402,21 @@ static void layout_from_headers(struct py_layout *L) {
         SET(object.ob_size, offsetof(PyVarObject, ob_size));
         SET(object.tp_name, offsetof(PyTypeObject, tp_name));
         SET(object.tp_flags, offsetof(PyTypeObject, tp_flags));
+        SET(object.tp_basicsize, offsetof(PyTypeObject, tp_basicsize));
+        SET(object.tp_dictoffset, offsetof(PyTypeObject, tp_dictoffset));
+#if AT_LEAST(3, 13)
+        SET(object.ht_cached_keys, offsetof(PyHeapTypeObject, ht_cached_keys));
+        SET(object.managed_dict, MANAGED_DICT_OFFSET);
+#else
+        ABSENT(object.ht_cached_keys);
+        ABSENT(object.managed_dict);
+#endif
+#if AT_LEAST(3, 13)
+        SET(module.md_state, offsetof(PyModuleObject, md_state));
+#else
+        ABSENT(module.md_state);
+#endif
+        SET(weakref.wr_object, offsetof(PyWeakReference, wr_object));
 
 
 #if AT_LEAST(3, 0)
@@ -489,7 +508,9 @@ static void layout_from_headers(struct py_layout *L) {
 #  if AT_LEAST(3, 13)
         SET(dict.values_capacity, offsetof(PyDictValues, capacity));
         SET(dict.values_size, offsetof(PyDictValues, size));
+        SET(dict.values_valid, offsetof(PyDictValues, valid));
 #  else
+        ABSENT(dict.values_valid);
         ABSENT(dict.values_size);
         ABSENT(dict.values_capacity);
 #  endif
@@ -509,6 +530,7 @@ static void layout_from_headers(struct py_layout *L) {
         SET(dict.values_values, 0);       /* ma_values is the PyObject * array itself */
         ABSENT(dict.values_capacity);
         ABSENT(dict.values_size);
+        ABSENT(dict.values_valid);
 #else
         ABSENT(dict.dk_size);
         ABSENT(dict.dk_log2_size);
@@ -525,6 +547,7 @@ static void layout_from_headers(struct py_layout *L) {
         ABSENT(dict.values_values);
         ABSENT(dict.values_capacity);
         ABSENT(dict.values_size);
+        ABSENT(dict.values_valid);
 #endif
 
 
@@ -564,6 +587,13 @@ static void layout_from_headers(struct py_layout *L) {
         SET(consts.tpf_tuple, Py_TPFLAGS_TUPLE_SUBCLASS);
         SET(consts.tpf_unicode, Py_TPFLAGS_UNICODE_SUBCLASS);
         SET(consts.tpf_dict, Py_TPFLAGS_DICT_SUBCLASS);
+#if AT_LEAST(3, 13)
+        SET(consts.tpf_inline_values, Py_TPFLAGS_INLINE_VALUES);
+        SET(consts.tpf_managed_dict, Py_TPFLAGS_MANAGED_DICT);
+#else
+        SET(consts.tpf_inline_values, 0);
+        SET(consts.tpf_managed_dict, 0);
+#endif
 }
 
 #define ELEMENTSOF(a) (sizeof(a) / sizeof((a)[0]))
@@ -648,7 +678,9 @@ static const struct field {
         IN(code, localsplusnames, S_OFF), IN(code, localspluskinds, S_OFF),
         IN(code, firsttraceable, S_OFF), IN(code, code_adaptive, S_OFF), IN(code, tlbc, S_OFF),
         IN(object, ob_type, S_OFF), IN(object, ob_size, S_OFF), IN(object, tp_name, S_OFF),
-        IN(object, tp_flags, S_OFF),
+        IN(object, tp_flags, S_OFF), IN(object, tp_basicsize, S_OFF), IN(object, tp_dictoffset, S_OFF),
+        IN(object, ht_cached_keys, S_OFF), IN(object, managed_dict, S_OFF),
+        IN(module, md_state, S_OFF), IN(weakref, wr_object, S_OFF),
         IN(bytes, ob_size, S_OFF), IN(bytes, ob_sval, S_OFF),
         IN(unicode, length, S_OFF), IN(unicode, state, S_OFF), IN(unicode, ascii_data, S_OFF),
         IN(unicode, compact_data, S_OFF), IN(unicode, data_any, S_OFF),
@@ -665,6 +697,7 @@ static const struct field {
         IN(dict, entry_key, S_OFF), IN(dict, entry_value, S_OFF), IN(dict, unicode_entry_size, S_OFF),
         IN(dict, unicode_entry_key, S_OFF), IN(dict, unicode_entry_value, S_OFF),
         IN(dict, values_values, S_OFF), IN(dict, values_capacity, S_OFF), IN(dict, values_size, S_OFF),
+        IN(dict, values_valid, S_OFF),
         IN(set, mask, S_OFF), IN(set, table, S_OFF), IN(set, used, S_OFF), IN(set, entry_size, S_OFF),
         IN(set, entry_key, S_OFF),
         IN(gen, present, S_BOOL), IN(gen, iframe, S_OFF), IN(gen, frame_state, S_OFF),
@@ -675,6 +708,7 @@ static const struct field {
         IN(consts, tpf_int, S_TPFLAG), IN(consts, tpf_long, S_TPFLAG), IN(consts, tpf_list, S_TPFLAG),
         IN(consts, tpf_tuple, S_TPFLAG), IN(consts, tpf_bytes, S_TPFLAG),
         IN(consts, tpf_unicode, S_TPFLAG), IN(consts, tpf_dict, S_TPFLAG),
+        IN(consts, tpf_inline_values, S_TPFLAG), IN(consts, tpf_managed_dict, S_TPFLAG),
 #undef TOP
 #undef IN
 };
