@@ -23,22 +23,29 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/un.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "capture.h"
 #include "conf.h"
+#include "coredump_socket.h"
 #include "escape.h"
 #include "log.h"
 #include "binaries.h"
@@ -78,9 +85,10 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out) {
         return 0;
 }
 
-static int parse_args(int argc, char **argv, const char **config, struct args *a) {
+static int parse_args(int argc, char **argv, const char **config, struct args *a, bool *listen) {
         static const struct option options[] = {
                 { "config", required_argument, NULL, 'c' },
+                { "listen", no_argument, NULL, 'l' },
                 { "help", no_argument, NULL, 'h' },
                 {}
         };
@@ -91,14 +99,22 @@ static int parse_args(int argc, char **argv, const char **config, struct args *a
         while ((c = getopt_long(argc, argv, "+h", options, NULL)) >= 0) {
                 if (c == 'c')
                         *config = optarg;
+                else if (c == 'l')
+                        *listen = true;
                 else if (c == 'h') {
                         printf("Usage: pystack-coredump [--config=FILE] %%F %%P %%u %%g %%s %%t %%c %%h %%d %%e\n"
+                               "       pystack-coredump [--config=FILE] --listen\n"
                                "The kernel's core_pattern handler of pystackd: it stores the core from\n"
-                               "standard input, compressed, and records the crash. See pystack-coredump(8).\n");
+                               "standard input, compressed, and records the crash.  With --listen, the\n"
+                               "coredump socket's listener ([Capture] Mode=socket, Linux 6.17+), which\n"
+                               "pystackd runs: it puts \"@@RUNTIME_DIR/coredump.socket\" in core_pattern in\n"
+                               "place of the pipe pattern while it accepts. See pystack-coredump(8).\n");
                         exit(0);
                 } else
                         return -EINVAL;
         }
+        if (*listen)
+                return argc == optind ? 0 : -EINVAL;
         if (argc - optind != 10)
                 return -EINVAL;
         char **p = argv + optind;
@@ -222,7 +238,7 @@ static int check_store_files(int storage_fd, char *why, size_t whysz) {
  * checks the file and every directory above it).  Anything else: logged, and
  * the defaults used.
  */
-static void load_config(struct config *cfg, const char *path) {
+void capture_load_config(struct config *cfg, const char *path) {
         char abs[PATH_MAX], err[PATH_MAX + 256];
 
         if (path[0] != '/') {
@@ -268,9 +284,51 @@ enum take_result { TAKE_OK, TAKE_TOO_LARGE, TAKE_NO_SPACE, TAKE_ERROR };
  * splice moves pages without copying them through us.  Stops at `limit`
  * bytes or when the space budget runs out.
  */
-static enum take_result take_core(int fd, int dirfd, const struct config *c, uint64_t used,
+/*
+ * Up to want bytes from in to fd without copying them through us: in one splice when `in` is a
+ * pipe (the kernel's, in pipe mode); through our own pipe when it is a socket (socket mode),
+ * whose pages splice moves as well; read and write when neither works (run by hand).  The
+ * bytes moved, 0 at the end, or -errno.
+ */
+static ssize_t move_core(int in, int fd, size_t want, int relay[2]) {
+        ssize_t n, k, done = 0;
+
+        if (relay[0] < 0) {
+                n = splice(in, NULL, fd, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+                if (n >= 0 || (errno != EINVAL && errno != ESPIPE))
+                        return n < 0 ? -errno : n;
+                if (pipe2(relay, O_CLOEXEC) < 0) {
+                        relay[0] = relay[1] = -2;       /* no pipe: copy from now on */
+                } else
+                        fcntl(relay[1], F_SETPIPE_SZ, 1 << 20);
+        }
+        if (relay[0] == -2) {
+                static char buf[1 << 20];
+
+                n = read(in, buf, MIN(sizeof(buf), want));
+                if (n > 0 && write(fd, buf, n) != n)
+                        return errno ? -errno : -EIO;
+                return n < 0 ? -errno : n;
+        }
+        n = splice(in, NULL, relay[1], NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+        if (n <= 0)
+                return n < 0 ? -errno : 0;
+        while (done < n) {
+                k = splice(relay[0], NULL, fd, NULL, (size_t)(n - done), SPLICE_F_MOVE | SPLICE_F_MORE);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return k < 0 ? -errno : -EIO;
+                done += k;
+        }
+        return n;
+}
+
+static enum take_result take_core(int in, int fd, int dirfd, const struct config *c, uint64_t used,
                                   uint64_t *size) {
         uint64_t budget = space_allowed(dirfd, c, used), since_check = 0;
+        int relay[2] = { -1, -1 };
+        enum take_result r;
 
         /* room for the record and the compressed copy's metadata: the disk must never fill up */
         budget = budget > STORE_RESERVE ? budget - STORE_RESERVE : 0;
@@ -278,27 +336,28 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
         for (;;) {
                 /* never write past the budget: one byte more than it proves the core does not fit */
                 size_t want = (size_t)MIN((uint64_t)SPLICE_CHUNK, budget - MIN(*size, budget) + 1);
-                ssize_t n = splice(STDIN_FILENO, NULL, fd, NULL, want, SPLICE_F_MOVE | SPLICE_F_MORE);
+                ssize_t n = move_core(in, fd, want, relay);
 
-                if (n < 0 && errno == EINTR)
+                if (n == -EINTR)
                         continue;
-                if (n < 0 && (errno == EINVAL || errno == ESPIPE)) {
-                        /* stdin is not a pipe (run by hand): copy */
-                        static char buf[1 << 20];
-                        n = read(STDIN_FILENO, buf, MIN(sizeof(buf), want));
-                        if (n > 0 && write(fd, buf, n) != n)
-                                return errno == ENOSPC ? TAKE_NO_SPACE : TAKE_ERROR;
+                if (n < 0) {
+                        r = n == -ENOSPC || n == -EDQUOT ? TAKE_NO_SPACE : TAKE_ERROR;
+                        break;
                 }
-                if (n < 0)
-                        return errno == ENOSPC || errno == EDQUOT ? TAKE_NO_SPACE : TAKE_ERROR;
-                if (n == 0)
-                        return TAKE_OK;
+                if (n == 0) {
+                        r = TAKE_OK;
+                        break;
+                }
                 *size += n;
                 since_check += n;
-                if (*size > c->max_core_size)
-                        return TAKE_TOO_LARGE;
-                if (*size > budget)
-                        return TAKE_NO_SPACE;
+                if (*size > c->max_core_size) {
+                        r = TAKE_TOO_LARGE;
+                        break;
+                }
+                if (*size > budget) {
+                        r = TAKE_NO_SPACE;
+                        break;
+                }
                 /* the file system is shared: look again every 256 MiB */
                 if (since_check >= (256u << 20)) {
                         uint64_t now = space_allowed(dirfd, c, used);
@@ -306,6 +365,10 @@ static enum take_result take_core(int fd, int dirfd, const struct config *c, uin
                         since_check = 0;
                 }
         }
+        for (int i = 0; i < 2; i++)
+                if (relay[i] >= 0)
+                        close(relay[i]);
+        return r;
 }
 
 /* The raw core in `raw` (size bytes) as a seekable zstd file in `out`. */
@@ -453,12 +516,20 @@ struct capture {
         sqlite3 *db;                    /* NULL: not open (yet) */
         int storage_fd, cores_fd, raw_fd;
         int root_fd;                    /* O_PATH on a container's root, for pystackd's analysis; -1 */
+        int in_fd;                      /* the core comes from here: stdin (pipe), the kernel's connection
+                                         * (socket); closing it lets the process go.  -1 once closed */
+        bool socket;                    /* socket mode: nothing comes before our ack, and a crash that is
+                                         * not kept is rejected (REJECT: the kernel writes no byte) */
+        int64_t rejected_bytes;         /* socket mode: bytes the kernel wrote after our REJECT; -1 */
         uint64_t size;                  /* bytes of core taken */
         char name[256], rel[300];       /* the stored core's file name, and its path in the store */
+        char hostname[256];             /* socket mode: the process's UTS namespace's */
 };
 
 static void capture_done(struct capture *c) {
         store_close(c->db);
+        closep(&c->in_fd);
+        closep(&c->a.pidfd);
         closep(&c->raw_fd);
         closep(&c->cores_fd);
         closep(&c->root_fd);
@@ -467,6 +538,85 @@ static void capture_done(struct capture *c) {
         binaries_free(&c->bin);
         free(c->boot_id);
         config_free(&c->cfg);
+}
+
+static int write_all(int fd, const void *p, size_t n) {
+        while (n) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EIO;
+                p = (const char *)p + k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+/* Exactly n bytes within timeout_ms in all: 0, or -EIO (closed, short, too slow). */
+static int read_exactly(int fd, void *p, size_t n, int timeout_ms) {
+        int64_t deadline = clock_usec(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000;
+
+        while (n) {
+                struct pollfd pfd = { .fd = fd, .events = POLLIN };
+                int64_t left = deadline - clock_usec(CLOCK_MONOTONIC);
+                ssize_t k;
+
+                if (left <= 0 || poll(&pfd, 1, (int)(left / 1000) + 1) <= 0)
+                        return -EIO;
+                k = read(fd, p, n);
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k <= 0)
+                        return -EIO;
+                p = (char *)p + k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
+/*
+ * The hostname the crashed process saw: its UTS namespace's, which may be a container's.  Read
+ * in a child that joins that namespace (we never join it ourselves); ours when it is ours.
+ */
+static void task_hostname(int procfd, char *buf, size_t size) {
+        struct stat mine, theirs;
+        int pfd[2], ns;
+        pid_t pid;
+
+        buf[0] = 0;
+        ns = openat(procfd, "ns/uts", O_RDONLY | O_CLOEXEC);
+        if (ns < 0 || fstat(ns, &theirs) < 0 || stat("/proc/self/ns/uts", &mine) < 0 ||
+            (theirs.st_ino == mine.st_ino && theirs.st_dev == mine.st_dev) || pipe2(pfd, O_CLOEXEC) < 0) {
+                if (ns >= 0)
+                        close(ns);
+                if (gethostname(buf, size) < 0)
+                        buf[0] = 0;
+                buf[size - 1] = 0;
+                return;
+        }
+        pid = fork();
+        if (pid == 0) {
+                struct utsname u;
+
+                close(pfd[0]);
+                if (setns(ns, CLONE_NEWUTS) == 0 && uname(&u) == 0)
+                        write_all(pfd[1], u.nodename, strnlen(u.nodename, sizeof(u.nodename)));
+                _exit(0);
+        }
+        close(pfd[1]);
+        close(ns);
+        if (pid > 0) {
+                size_t n = 0;
+                ssize_t k;
+
+                while (n + 1 < size && (k = read(pfd[0], buf + n, size - 1 - n)) > 0)
+                        n += (size_t)k;
+                buf[n] = 0;
+                waitpid(pid, NULL, 0);
+        }
+        close(pfd[0]);
 }
 
 /* What /proc says, read while the kernel still holds the process. */
@@ -483,6 +633,8 @@ static void gather_proc_info(struct capture *c) {
                  * source lines under its root, through this handle (we resolve nothing under it) */
                 if (c->pi.container)
                         c->root_fd = openat(procfd, "root", O_PATH | O_DIRECTORY | O_CLOEXEC);
+                if (c->socket)
+                        task_hostname(procfd, c->hostname, sizeof(c->hostname));
                 return;
         }
         /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
@@ -556,6 +708,59 @@ static void capture_failed(struct capture *c, enum core_state state, const char 
         c->rec.capture_note = note;
 }
 
+/* The process goes: the kernel lets it die once the core's reader is gone. */
+static void release(struct capture *c) {
+        closep(&c->in_fd);
+        c->in_fd = -1;
+}
+
+/*
+ * Socket mode: our answer to the kernel's request, then its mark.  KERNEL|WAIT: write the core
+ * here, and hold the task until we close (so /proc stays the crashed process's while we copy);
+ * REJECT: no core.  0, or -EPROTO with the log line said.
+ */
+static int answer(struct capture *c, uint64_t mask) {
+        struct coredump_ack_v0 ack = { .size = sizeof(ack), .mask = mask };
+        uint32_t mark;
+
+        if (write_all(c->in_fd, &ack, sizeof(ack)) < 0 || read_exactly(c->in_fd, &mark, sizeof(mark), 5000) < 0) {
+                log_msg(LOG_WARNING, "process %d: the coredump socket closed during our answer", c->a.pid);
+                return -EPROTO;
+        }
+        if (mark != COREDUMP_MARK_REQACK) {
+                log_msg(LOG_WARNING, "process %d: the kernel refused our answer 0x%llx (mark %u)", c->a.pid,
+                        (unsigned long long)mask, mark);
+                return -EPROTO;
+        }
+        return 0;
+}
+
+/*
+ * A crash that is not kept: rejected (socket mode: the kernel writes no byte of it; what it
+ * writes anyway until it closes, within 200 ms, is counted in c->rejected_bytes), and let go.
+ */
+static void let_go(struct capture *c) {
+        if (c->socket && c->in_fd >= 0 && answer(c, COREDUMP_REJECT) == 0) {
+                int64_t deadline = clock_usec(CLOCK_MONOTONIC) + 200000;
+                char buf[4096];
+
+                c->rejected_bytes = 0;
+                for (;;) {
+                        struct pollfd pfd = { .fd = c->in_fd, .events = POLLIN };
+                        int64_t left = deadline - clock_usec(CLOCK_MONOTONIC);
+                        ssize_t n;
+
+                        if (left <= 0 || poll(&pfd, 1, (int)(left / 1000) + 1) <= 0)
+                                break;
+                        n = read(c->in_fd, buf, sizeof(buf));
+                        if (n <= 0)
+                                break;
+                        c->rejected_bytes += n;
+                }
+        }
+        release(c);
+}
+
 /* The core from stdin into an unnamed file, as fast as the kernel writes it; then the process goes. */
 static int take(struct capture *c) {
         enum take_result took;
@@ -567,10 +772,10 @@ static int take(struct capture *c) {
         c->raw_fd = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (c->raw_fd < 0)
                 return capture_failed(c, CORE_ERROR, "cannot create a file in the cores directory"), -EIO;
-        took = take_core(c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
+        took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
                          &c->size);
         /* the whole core is ours (or we gave up on it): let the kernel release the process */
-        close(STDIN_FILENO);
+        release(c);
         c->rec.core_size = (int64_t)c->size;
         if (took == TAKE_OK)
                 return 0;
@@ -742,76 +947,184 @@ static int record_crash(struct capture *c) {
 static void announce(const struct capture *c) {
         char msg[64];
 
-        log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s", (long long)c->id, c->a.pid, c->pi.comm,
+        char rejected[64] = "";
+
+        if (c->rejected_bytes >= 0)
+                snprintf(rejected, sizeof(rejected), " (rejected: the kernel wrote %lld bytes of it)",
+                         (long long)c->rejected_bytes);
+        log_msg(LOG_INFO, "crash %lld: process %d (%s), core %s%s%s%s", (long long)c->id, c->a.pid, c->pi.comm,
                 core_state_to_string(c->rec.core_state), c->rec.capture_note ? ": " : "",
-                c->rec.capture_note ? c->rec.capture_note : "");
+                c->rec.capture_note ? c->rec.capture_note : "", rejected);
         if (c->rec.core_state != CORE_PRESENT)
                 return;
         snprintf(msg, sizeof(msg), "CRASH=%lld", (long long)c->id);
         notify_daemon(c->cfg.runtime_directory, msg, NULL, 0);
 }
 
-int main(int argc, char **argv) {
-        _cleanup_(capture_done) struct capture c = { .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .start = clock_usec(CLOCK_REALTIME) };
-        const char *config_path = PYSTACK_CONF_DEFAULT;
+/*
+ * The plan once we know who crashed: keep it, or let it go (forward it, reject it), as
+ * Processes= and the rate limit say; take the core; record it.  The same for both modes.
+ */
+static int run_capture(struct capture *c) {
         char err[512];
+
+        /* first words, at once: if the machine is going down, at least this is in the journal */
+        if (c->socket)
+                log_msg(LOG_INFO, "process %d (%s) of user %u dumped core (coredump socket; the signal is read "
+                        "from the core)", c->a.pid, c->pi.comm, c->a.uid);
+        else
+                log_msg(LOG_INFO, "process %d (%s) of user %u dumped core with signal %d", c->a.pid, c->pi.comm,
+                        c->a.uid, c->a.signal);
+
+        c->storage_fd = open_storage(c->cfg.directory, err, sizeof(err));
+        if (c->storage_fd < 0) {
+                log_msg(LOG_ERR, "cannot use the storage directory: %s", err);
+                let_go(c);
+                return 1;
+        }
+        if (c->cfg.capture == CAPTURE_PYTHON && !c->pi.python) {
+                if (c->socket) {
+                        /* no handler to pass it to: socket mode does not chain a previous pattern */
+                        let_go(c);
+                        log_msg(LOG_INFO, "process %d (%s) not captured (Processes=python): rejected, the kernel "
+                                "wrote %lld bytes of it", c->a.pid, c->pi.comm, (long long)c->rejected_bytes);
+                } else
+                        forward(c->storage_fd, &c->a, &c->pi);
+                return 0;       /* not ours; closing stdin lets the kernel go on */
+        }
+        make_record(c);
+        if (open_store(c) < 0) {
+                let_go(c);
+                return 1;
+        }
+        if (begin_capture(c) > 0) {
+                /* a crash loop: the record is final, the core not kept; reading nothing (socket mode:
+                 * rejecting it, so the kernel writes nothing) lets the process go now */
+                let_go(c);
+                announce(c);
+                return 0;
+        }
+        if (c->socket && answer(c, COREDUMP_KERNEL | COREDUMP_WAIT) < 0)
+                capture_failed(c, CORE_ERROR, "the kernel did not accept the coredump socket's answer");
+        else if (take(c) == 0) {
+                open_store_late(c);
+                keep_binaries(c);
+                record_binaries(c);
+                hand_over_raw_core(c);
+                compress(c);
+        }
+        release(c);     /* whatever happened, the process is let go before we wait for the store */
+        if (record_crash(c) < 0)
+                return 1;
+        record_binaries(c);     /* when the row could only be made now */
+        announce(c);
+        return 0;
+}
+
+/* The start of every run: never dumpable, enough descriptors, private files. */
+static void harden(void) {
+        struct rlimit nofile;
 
         /* a fault in here must never produce a core that comes back to us */
         prctl(PR_SET_DUMPABLE, 0);
         /* a descriptor per mapped file (BINARIES_MAX_FILES) is more than the kernel's default 1024 */
-        struct rlimit nofile;
         if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
                 nofile.rlim_cur = nofile.rlim_max;
                 setrlimit(RLIMIT_NOFILE, &nofile);
         }
         umask(077);
         signal(SIGPIPE, SIG_IGN);
+}
+
+/*
+ * A connection to the coredump socket, in its own process (forked by the listener, which goes on
+ * accepting).  Only the kernel dumping a core is served: its pidfd (SO_PEERPIDFD) says
+ * PIDFD_COREDUMPED, which no process connecting on its own can have.  The facts the pipe
+ * handler gets as arguments come from the pidfd (pid, real uid and gid, dumpable) and from the
+ * process's /proc while the kernel holds it (comm, RLIMIT_CORE, the hostname of its UTS
+ * namespace); the signal is not told on 6.18: pystackd takes it from the core (NT_SIGINFO).
+ */
+int capture_connection(int conn, const char *config_path, int64_t start_usec) {
+        _cleanup_(capture_done) struct capture c = {
+                .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .in_fd = conn, .socket = true,
+                .start = start_usec, .a.pidfd = -1, .rejected_bytes = -1,
+        };
+        struct pidfd_info_v1 info = { .mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_COREDUMP };
+        struct coredump_req_v0 req;
+        uint8_t rest[256];
+        socklen_t len = sizeof(c.a.pidfd);
+
+        /* the whole connection is bounded: a core that does not come in time is given up (our
+         * death closes the connection, which lets the process go) */
+        alarm(CAPTURE_CONNECTION_LIMIT_SEC);
+        if (getsockopt(conn, SOL_SOCKET, SO_PEERPIDFD, &c.a.pidfd, &len) < 0 ||
+            ioctl(c.a.pidfd, PIDFD_GET_INFO_V1, &info) < 0 || !(info.mask & PIDFD_INFO_COREDUMP) ||
+            !(info.coredump_mask & PIDFD_COREDUMPED)) {
+                struct ucred uc = { .pid = 0 };
+                socklen_t ul = sizeof(uc);
+
+                getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &uc, &ul);
+                log_msg(LOG_WARNING, "coredump socket: refused a connection from process %d (uid %u): not the "
+                        "kernel dumping a core", (int)uc.pid, (unsigned)uc.uid);
+                return 1;
+        }
+        /* the request: its size first; what a later kernel adds after our fields is read and left */
+        if (read_exactly(conn, &req, sizeof(req), 5000) < 0 || req.size < COREDUMP_REQ_SIZE_VER0 ||
+            req.size > COREDUMP_REQ_SIZE_VER0 + sizeof(rest) ||
+            read_exactly(conn, rest, req.size - COREDUMP_REQ_SIZE_VER0, 5000) < 0 ||
+            req.size_ack < COREDUMP_ACK_SIZE_VER0 ||
+            (req.mask & (COREDUMP_KERNEL | COREDUMP_REJECT | COREDUMP_WAIT)) !=
+                    (COREDUMP_KERNEL | COREDUMP_REJECT | COREDUMP_WAIT)) {
+                log_msg(LOG_ERR, "coredump socket: process %u: a request we do not understand (size %u, ack "
+                        "size %u, mask 0x%llx); the core is lost", info.pid, req.size, req.size_ack,
+                        (unsigned long long)req.mask);
+                return 1;
+        }
+        c.a.pid = (int32_t)info.pid;
+        c.a.uid = info.ruid;
+        c.a.gid = info.rgid;
+        c.a.signal = 0;
+        c.a.time = start_usec / 1000000;
+        c.a.dumpable = info.coredump_mask & PIDFD_COREDUMP_ROOT ? 2 : info.coredump_mask & PIDFD_COREDUMP_USER ? 1 : 0;
+        c.a.rlimit = -2;
+        c.a.rlimit_text = "";
+        c.a.comm = "";
+        c.a.hostname = c.hostname;
+        if (config_defaults(&c.cfg) < 0) {
+                let_go(&c);
+                return 1;
+        }
+        capture_load_config(&c.cfg, config_path);
+        gather_proc_info(&c);
+        c.a.comm = c.pi.comm;
+        c.a.rlimit = c.pi.rlimit_core;
+        return run_capture(&c);
+}
+
+int main(int argc, char **argv) {
+        _cleanup_(capture_done) struct capture c = {
+                .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .in_fd = STDIN_FILENO,
+                .start = clock_usec(CLOCK_REALTIME), .rejected_bytes = -1,
+        };
+        const char *config_path = PYSTACK_CONF_DEFAULT;
+        bool listen = false;
+
+        harden();
         log_setup("pystack-coredump", LOG_TO_JOURNAL);
 
-        if (parse_args(argc, argv, &config_path, &c.a) < 0) {
+        if (parse_args(argc, argv, &config_path, &c.a, &listen) < 0) {
                 /* run by hand, most likely: say it where a person looks */
                 fprintf(stderr, "pystack-coredump: usage: pystack-coredump [--config=FILE] %%F %%P %%u %%g %%s %%t %%c "
-                        "%%h %%d %%e (see --help)\n");
+                        "%%h %%d %%e, or --listen (see --help)\n");
                 return 2;
+        }
+        if (listen) {
+                c.in_fd = -1;
+                return listener_run(config_path);
         }
         if (config_defaults(&c.cfg) < 0)
                 return 1;
-        load_config(&c.cfg, config_path);
+        capture_load_config(&c.cfg, config_path);
         gather_proc_info(&c);
-        /* first words, at once: if the machine is going down, at least this is in the journal */
-        log_msg(LOG_INFO, "process %d (%s) of user %u dumped core with signal %d", c.a.pid, c.pi.comm, c.a.uid,
-                c.a.signal);
-
-        c.storage_fd = open_storage(c.cfg.directory, err, sizeof(err));
-        if (c.storage_fd < 0) {
-                log_msg(LOG_ERR, "cannot use the storage directory: %s", err);
-                return 1;
-        }
-        if (c.cfg.capture == CAPTURE_PYTHON && !c.pi.python) {
-                forward(c.storage_fd, &c.a, &c.pi);
-                return 0;       /* not ours; closing stdin lets the kernel go on */
-        }
-        make_record(&c);
-        if (open_store(&c) < 0)
-                return 1;
-        if (begin_capture(&c) > 0) {
-                /* a crash loop: the record is final, the core not kept; reading nothing lets the
-                 * process go now */
-                close(STDIN_FILENO);
-                announce(&c);
-                return 0;
-        }
-        if (take(&c) == 0) {
-                open_store_late(&c);
-                keep_binaries(&c);
-                record_binaries(&c);
-                hand_over_raw_core(&c);
-                compress(&c);
-        }
-        close(STDIN_FILENO);    /* whatever happened, the process is let go before we wait for the store */
-        if (record_crash(&c) < 0)
-                return 1;
-        record_binaries(&c);    /* when the row could only be made now */
-        announce(&c);
-        return 0;
+        return run_capture(&c);
 }

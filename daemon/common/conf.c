@@ -230,6 +230,15 @@ static int set_key(struct config *c, const char *section, const char *key, const
                                 return -EINVAL;
                         return 0;
                 }
+                if (!strcmp(key, "Mode")) {
+                        if (!strcmp(v, "pipe"))
+                                c->socket_capture = false;
+                        else if (!strcmp(v, "socket"))
+                                c->socket_capture = true;
+                        else
+                                return -EINVAL;
+                        return 0;
+                }
                 if (!strcmp(key, "RateLimitBurst")) {
                         r = parse_uint(v, 1000000, &u);
                         if (r == 0)

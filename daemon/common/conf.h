@@ -41,6 +41,7 @@ struct config {
 
         /* [Capture] */
         enum capture_scope capture;     /* Processes= */
+        bool socket_capture;            /* Mode=socket (pystackd runs the coredump socket's listener) */
         unsigned rate_limit_burst;      /* RateLimitBurst= (0: no limit) */
         unsigned rate_limit_interval;   /* RateLimitIntervalSec= */
         bool store_environment;         /* StoreEnvironment= */

@@ -122,12 +122,19 @@ static void handle_signals(void) {
                                 d.stop_deadline = clock_usec(CLOCK_MONOTONIC) + STOP_GRACE_USEC;
                                 sd_notify(false, "STOPPING=1");
                                 log_msg(LOG_INFO, "stopping: waiting for %u analyses", d.n_jobs);
+                                socket_capture_stop(&d);
                         }
                         break;
                 case SIGHUP:
                         sd_notify(false, "RELOADING=1");
-                        if (load_config() == 0)
+                        if (load_config() == 0) {
                                 log_msg(LOG_INFO, "configuration reloaded");
+                                /* Mode= may have changed; a listener that was off may work now */
+                                d.listener.off = false;
+                                if (!d.cfg.socket_capture)
+                                        socket_capture_stop(&d);
+                                socket_capture_start(&d);
+                        }
                         sd_notify(false, "READY=1");
                         break;
                 case SIGCHLD:
@@ -219,6 +226,8 @@ static int run(void) {
                 }
                 if (!d.stopping && now >= d.next_maintenance)
                         d.next_maintenance = maintain(now);
+                if (!d.stopping && d.listener.restart_at && now >= d.listener.restart_at)
+                        socket_capture_start(&d);
                 if (d.watchdog_usec && now >= d.next_watchdog) {
                         sd_notify(false, "WATCHDOG=1");
                         d.next_watchdog = now + d.watchdog_usec / 2;
@@ -235,6 +244,8 @@ static int run(void) {
                         wake = MIN(wake, d.next_watchdog);
                 for (unsigned i = 0; i < d.n_jobs; i++)
                         wake = MIN(wake, d.jobs[i].deadline);
+                if (!d.stopping && d.listener.restart_at)
+                        wake = MIN(wake, d.listener.restart_at);
                 pfd[n++] = (struct pollfd) { .fd = d.sig_fd, .events = POLLIN };
                 pfd[n++] = (struct pollfd) { .fd = d.notify_fd, .events = POLLIN };
                 pfd[n++] = (struct pollfd) { .fd = d.query_fd, .events = POLLIN };
@@ -341,10 +352,12 @@ int main(int argc, char **argv) {
         store_requeue_running(d.db);
         if (sd_watchdog_enabled(false, &wd) > 0)
                 d.watchdog_usec = (int64_t)wd;
+        socket_capture_start(&d);
         sd_notify(false, "READY=1");
         log_msg(LOG_INFO, "pystackd started: store %s, %u workers, analyzer %s", d.cfg.directory, d.max_jobs,
                 d.cfg.analyzer);
         r = run();
+        socket_capture_finish(&d);
         log_msg(LOG_INFO, "pystackd stopped: %llu analysed, %llu failed", (unsigned long long)d.analysed,
                 (unsigned long long)d.failed);
         store_close(d.db);

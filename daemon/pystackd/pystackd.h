@@ -44,6 +44,16 @@ struct root_handle {
         int64_t since;                  /* CLOCK_MONOTONIC µs */
 };
 
+/* The coredump socket's listener we run ([Capture] Mode=socket). */
+struct socket_capture {
+        pid_t pid;                      /* 0: not running */
+        int64_t started;                /* CLOCK_MONOTONIC µs */
+        int64_t restart_at;             /* when to start it again; 0: not planned */
+        int64_t backoff;
+        bool off;                       /* it said socket capture is not possible here: not retried
+                                         * until the configuration is reloaded */
+};
+
 struct daemon {
         const char *config_path;
         struct config cfg;
@@ -61,6 +71,7 @@ struct daemon {
         uint64_t analysed, failed;
         struct root_handle roots[MAX_ROOTS];
         unsigned n_roots;
+        struct socket_capture listener;
 };
 
 /* analysis.c */
@@ -82,6 +93,17 @@ int analysis_open_core(const struct daemon *d, const char *core_path);
 /* journal.c */
 /* The journal entry of crash id: its report (json, len) when analysed, else the failure. */
 void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t len, const char *failure);
+
+/* socket_capture.c */
+/* Start the listener when Mode=socket asks for it and it is not running (nor off). */
+void socket_capture_start(struct daemon *d);
+/* A child was reaped: true when it was the listener (then the pipe pattern is back, and a restart
+ * is planned unless it said socket capture is not possible). */
+bool socket_capture_reaped(struct daemon *d, pid_t pid, int status);
+/* Ask it to stop (SIGTERM): it gives the pipe pattern back. */
+void socket_capture_stop(struct daemon *d);
+/* At exit: wait for it a moment, then kill it and put the pipe pattern back ourselves. */
+void socket_capture_finish(struct daemon *d);
 
 /* query_server.c */
 int query_server_listen(struct daemon *d);

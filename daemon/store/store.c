@@ -529,6 +529,9 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 " function = json_extract(?2, '$.frame.function'), file = json_extract(?2, '$.frame.file'),"
                 " line = json_extract(?2, '$.frame.line'),"
                 " core_truncated = coalesce(json_extract(?2, '$.core_truncated'), 0),"
+                /* the coredump socket does not tell the signal (6.18): the core's NT_SIGINFO does */
+                " signal = CASE WHEN signal = 0 THEN coalesce(json_extract(?2, '$.signal.number'), 0)"
+                "  ELSE signal END,"
                 " state = 'done', error = ?3, analyzed_usec = ?4"
                 " WHERE id = ?1",
                 "UPDATE signatures SET count = (SELECT count(*) FROM crashes WHERE signature = signatures.signature)"

@@ -4,7 +4,9 @@
     capture_child.py EXPECT_JSON MODE [ARG ...]
 
 MODE:
-  meta          two extra threads named with prctl(PR_SET_NAME)
+  meta          two extra threads named with prctl(PR_SET_NAME), and 64 KiB of random
+                bytes at an address EXPECT_JSON names ("marker"), the bytes in
+                EXPECT_JSON.marker
   fill MIB      MIB MiB of non-zero data
   mix MIB       MIB MiB: every other MiB random, the rest zero (untouched)
   heap N        N small dicts of ints, floats and strings
@@ -56,6 +58,7 @@ def main():
     expect, mode = sys.argv[1], sys.argv[2]
     keep = []
     stop = threading.Event()
+    marker = None
     if mode == "meta":
         for name in ("pc-worker-1", "pc worker 2"):
             started = threading.Event()
@@ -63,6 +66,13 @@ def main():
             t.daemon = True
             t.start()
             started.wait()
+        data = os.urandom(64 << 10)
+        m = mmap.mmap(-1, len(data))
+        m[:] = data
+        keep.append(m)
+        with open(expect + ".marker", "wb") as fh:
+            fh.write(data)
+        marker = ctypes.addressof(ctypes.c_char.from_buffer(m))
     elif mode == "fill":
         mib = int(sys.argv[3])
         keep.append(b"\x5a" * (mib << 20))
@@ -99,6 +109,7 @@ def main():
         "cgroup": cg,
         "rlimit_core": -1 if soft == resource.RLIM_INFINITY else soft,
         "boot_id": read_bytes("/proc/sys/kernel/random/boot_id").decode().strip(),
+        "marker": marker,
         "rss_kib": int([l for l in read_bytes("/proc/self/status").decode().splitlines()
                         if l.startswith("VmRSS:")][0].split()[1]),
     }

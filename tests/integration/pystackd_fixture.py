@@ -61,6 +61,17 @@ sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 from harness import corepattern, programs  # noqa: E402
+SOCKET = os.environ.get("PYSTACK_CAPTURE_MODE") == "socket"    # [Capture] Mode=socket in every store
+
+
+def socket_missing():
+    """Why this kernel cannot capture through the coredump socket, or None."""
+    try:
+        with open("/proc/sys/kernel/core_modes") as fh:
+            modes = fh.read().split()
+    except OSError:
+        return "no /proc/sys/kernel/core_modes (Linux 6.16+ has it)"
+    return None if "socket" in modes else "the kernel's core_modes (%s) lack \"socket\"" % " ".join(modes)
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 JOURNALD = "/lib/systemd/systemd-journald"
@@ -303,6 +314,7 @@ class Daemon(object):
             self.proc = subprocess.Popen(
                 self.prefix + [programs.pystackd(), "--config=%s" % self.conf],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=dict(os.environ, PYSTACK_COREDUMP_STDERR="1"),
                 preexec_fn=_pdeathsig())
         finally:
             log.close()
@@ -313,9 +325,29 @@ class Daemon(object):
                 return False
             if self.comm() == "pystackd" and \
                     "pystackd started" in self.log()[self.log_start:]:
-                return True
+                return self.wait_socket(deadline)
             time.sleep(0.02)
         return self.alive()
+
+    def socket_mode(self):
+        try:
+            with open(self.conf) as fh:
+                return "\nMode=socket\n" in fh.read()
+        except OSError:
+            return False
+
+    def wait_socket(self, deadline):
+        """Mode=socket: until its listener has put its socket in core_pattern; False when it said
+        socket capture is off (a socket-mode test must not pass through the pipe unnoticed)."""
+        if not self.socket_mode():
+            return True
+        while time.time() < deadline:
+            if corepattern.read_core_pattern().startswith("@@"):
+                return True
+            if "socket capture is off" in self.log()[self.log_start:]:
+                return False
+            time.sleep(0.02)
+        return False
 
     @property
     def pid(self):
@@ -427,7 +459,7 @@ class Store(object):
     def write_conf(self, analysis="", storage="", capture="", daemon="",
                    analyzer=None):
         text = ("[Storage]\nDirectory=%s\nKeepFree=1G\nMaxUse=50%%\n%s\n"
-                "[Capture]\nRateLimitBurst=0\n%s\n"
+                "[Capture]\nRateLimitBurst=0\n" + ("Mode=socket\n" if SOCKET else "") + "%s\n"
                 "[Daemon]\nRuntimeDirectory=%s\n%s\n"
                 "[Analysis]\nAnalyzer=%s\n%s\n") % (
                     self.storage, storage.strip(), capture.strip(),

@@ -294,6 +294,8 @@ def main():
     tap = TAP()
     if os.geteuid() != 0:
         return tap.skip_all("not root: core_pattern cannot be changed")
+    if pf.SOCKET and pf.socket_missing():
+        return tap.skip_all("socket mode: %s" % pf.socket_missing())
     for what, p in (("pystackd", programs.pystackd()), ("pystack-coredump", programs.coredump())):
         if not os.access(p, os.X_OK):
             tap.ok(False, "%s %s is built" % (what, p))

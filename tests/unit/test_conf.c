@@ -40,6 +40,7 @@ int main(void) {
         TAP_EQ_INT(c.max_use.percent, 10, "default MaxUse 10%%");
         TAP_EQ_INT(c.keep_free.percent, 15, "default KeepFree 15%%");
         tap_ok(c.capture == CAPTURE_PYTHON, "default Processes=python");
+        tap_ok(!c.socket_capture, "default Mode=pipe");
 
         snprintf(path, sizeof(path), "%s/etc/pystack.conf", srcdir ? srcdir : ".");
         char *shipped = slurp(path);
@@ -69,6 +70,10 @@ int main(void) {
                c.binaries_exclude && !strcmp(c.binaries_exclude[0], "/opt/cuda/*") &&
                !strcmp(c.binaries_exclude[1], "/usr/lib/*/libLLVM*.so*") && !c.binaries_exclude[2],
                "and take effect: two patterns");
+        TAP_EQ_INT(parse(&c, "[Capture]\nMode=socket\n", err, sizeof(err)), 0, "Mode=socket parses: %s", err);
+        tap_ok(c.socket_capture, "and takes effect");
+        TAP_EQ_INT(parse(&c, "[Capture]\nMode=pipe\n", err, sizeof(err)), 0, "Mode=pipe parses: %s", err);
+        tap_ok(!c.socket_capture, "and takes effect");
         TAP_EQ_INT(parse(&c, "[Capture]\nBinariesExclude=\n", err, sizeof(err)), 0, "an empty BinariesExclude");
         tap_ok(!c.binaries_exclude, "clears the patterns");
         TAP_EQ_INT(parse(&c, "[Storage]\nMaxAge=2w\n[Daemon]\nJournal=no\n[Analysis]\nWorkers=4\n"
@@ -100,6 +105,7 @@ int main(void) {
                 { "[Storage]\nMaxUse=12Q\n", "an unknown suffix", "bad value" },
                 { "[Storage]\nMaxUse=99999999999999999999G\n", "an overflowing size", "bad value" },
                 { "[Capture]\nProcesses=some\n", "an unknown Processes value", "bad value" },
+                { "[Capture]\nMode=fifo\n", "an unknown Mode value", "bad value" },
                 { "[Capture]\nStoreEnvironment=maybe\n", "a bad boolean", "bad value" },
                 { "[Capture]\nBinariesExclude=lib*.so\n", "a relative exclude pattern", "bad value" },
                 { "[Capture]\nMaxBinarySize=5%\n", "a percentage for MaxBinarySize", "bad value" },

@@ -288,7 +288,7 @@ class CorePattern(_Fixture):
         try:
             self._enter_common()
             current = _read(CORE_PATTERN)
-            if MARKER in current:
+            if left_by_a_run(current):
                 # A previous run died without restoring (SIGKILL?).
                 try:
                     saved = _read(SAVED_FILE)
@@ -392,7 +392,7 @@ class PipeHandlerFixture(_Fixture):
     # -- repair what a killed run left (called with the lock held)
     def _repair(self):
         current = _read(CORE_PATTERN)
-        if MARKER in current:
+        if left_by_a_run(current):
             try:
                 saved = _read(SAVED_FILE)
             except OSError:
@@ -559,8 +559,33 @@ class PipeHandlerFixture(_Fixture):
 # --------------------------------------------------------------------------
 # the handlers the kernel started
 
+def left_by_a_run(current):
+    """A pattern a killed run left: ours (MARKER), or a coredump socket a test's listener put
+    there (its runtime directory need not hold MARKER) while a saved original exists."""
+    return MARKER in current or (current.startswith("@@") and os.path.exists(SAVED_FILE))
+
+
+def _cmdline(pid):
+    try:
+        with open("/proc/%s/cmdline" % pid, "rb") as fh:
+            return fh.read()
+    except OSError:
+        return b""
+
+
+def _ppid(pid):
+    try:
+        with open("/proc/%s/stat" % pid, "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def handler_pids(needle):
-    """pids of processes whose command line contains `needle` (bytes)."""
+    """pids of processes whose command line contains `needle` (bytes): the
+    handlers taking crashes.  A coredump socket listener (pystack-coredump
+    --listen, never gone while it serves) is not one; the processes it forks
+    for its connections, with its command line, are."""
     if isinstance(needle, str):
         needle = os.fsencode(needle)
     pids = []
@@ -568,13 +593,12 @@ def handler_pids(needle):
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) == me:
             continue
-        try:
-            with open("/proc/%s/cmdline" % d, "rb") as fh:
-                cl = fh.read()
-        except OSError:
+        cl = _cmdline(d)
+        if needle not in cl:
             continue
-        if needle in cl:
-            pids.append(int(d))
+        if cl.endswith(b"\0--listen\0") and needle not in _cmdline(_ppid(d)):
+            continue
+        pids.append(int(d))
     return pids
 
 
