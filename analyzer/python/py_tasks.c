@@ -594,9 +594,11 @@ static int resolve_edges(struct reader *r) {
                 /* the first edge to this task: what it had already, sorted */
                 if (had_for != to->addr) {
                         had_for = to->addr;
-                        n_had = MIN(to->n_awaited_by, (size_t)PY_TASKS_MAX_AWAITERS);
-                        memcpy(had, to->awaited_by, n_had * sizeof(*had));
-                        qsort(had, n_had, sizeof(*had), by_u64);
+                        n_had = to->awaited_by ? MIN(to->n_awaited_by, (size_t)PY_TASKS_MAX_AWAITERS) : 0;
+                        if (n_had) {
+                                memcpy(had, to->awaited_by, n_had * sizeof(*had));
+                                qsort(had, n_had, sizeof(*had), by_u64);
+                        }
                 }
                 if (bsearch(&ed->awaiter, had, n_had, sizeof(*had), by_u64) ||
                     to->n_awaited_by >= PY_TASKS_MAX_AWAITERS)
