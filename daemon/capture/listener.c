@@ -150,19 +150,23 @@ int listener_run(const char *config_path) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, &l.old_mask);
         l.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (l.sig_fd < 0 || config_defaults(&l.cfg) < 0)
+        if (l.sig_fd < 0 || config_defaults(&l.cfg) < 0) {
+                closep(&l.sig_fd);
                 return 1;
+        }
         capture_load_config(&l.cfg, config_path);
         if (setup_socket(&l, why, sizeof(why)) < 0) {
                 log_msg(LOG_ERR, "socket capture: %s", why);
-                return 1;
+                status = 1;
+                goto out;
         }
         r = core_pattern_to_socket(l.cfg.runtime_directory, l.sa.sun_path, "/proc/self/exe", why, sizeof(why));
         if (r < 0) {
                 log_msg(LOG_ERR, "socket capture is off: %s; the pipe pattern stays", why);
                 unlink(l.sa.sun_path);
-                return r == -EPERM || r == -ENOTSUP || r == -ENAMETOOLONG || r == -EROFS || r == -EACCES ?
-                       LISTENER_EXIT_UNSUPPORTED : 1;
+                status = r == -EPERM || r == -ENOTSUP || r == -ENAMETOOLONG || r == -EROFS || r == -EACCES ?
+                         LISTENER_EXIT_UNSUPPORTED : 1;
+                goto out;
         }
         log_msg(LOG_INFO, "socket capture: listening on %s (core_pattern @@%s)", l.sa.sun_path, l.sa.sun_path);
         next_check = clock_usec(CLOCK_MONOTONIC) + CHECK_USEC;
@@ -186,8 +190,7 @@ int listener_run(const char *config_path) {
                                 /* another listener has the path (and the pattern): not ours to touch */
                                 log_msg(LOG_WARNING, "socket capture: %s is no longer our socket; stopping",
                                         l.sa.sun_path);
-                                config_free(&l.cfg);
-                                return 0;
+                                goto out;
                         }
                 }
         }
@@ -199,6 +202,9 @@ int listener_run(const char *config_path) {
                 unlink(l.sa.sun_path);
         log_msg(LOG_INFO, "socket capture stopped%s; %u crashes still being taken by their own processes",
                 r > 0 ? ": core_pattern is the pipe pattern again" : "", l.children);
+out:
+        closep(&l.sock);
+        closep(&l.sig_fd);
         config_free(&l.cfg);
         return status;
 }
