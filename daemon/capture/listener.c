@@ -26,6 +26,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "capture.h"
 #include "core_pattern.h"
 #include "log.h"
@@ -43,7 +45,23 @@ struct listener {
         sigset_t old_mask;
         unsigned children;
         struct stat bound;              /* the socket file we bound */
+        bool activated;                 /* systemd's socket (pystack-coredump.socket): it owns the
+                                         * socket file and core_pattern is the sysctl drop-in's */
 };
+
+/* The socket systemd passed (socket activation), made ours: true when there is one. */
+static bool activated_socket(struct listener *l) {
+        int flags;
+
+        if (sd_listen_fds(1) != 1 || sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0)
+                return false;
+        l->sock = SD_LISTEN_FDS_START;
+        flags = fcntl(l->sock, F_GETFL);
+        fcntl(l->sock, F_SETFL, flags | O_NONBLOCK);
+        fcntl(l->sock, F_SETFD, FD_CLOEXEC);
+        l->activated = true;
+        return true;
+}
 
 static int setup_socket(struct listener *l, char *why, size_t whysz) {
         struct stat st;
@@ -155,20 +173,28 @@ int listener_run(const char *config_path) {
                 return 1;
         }
         capture_load_config(&l.cfg, config_path);
-        if (setup_socket(&l, why, sizeof(why)) < 0) {
-                log_msg(LOG_ERR, "socket capture: %s", why);
-                status = 1;
-                goto out;
+        if (activated_socket(&l)) {
+                sd_notify(false, "READY=1");
+                log_msg(LOG_INFO, "socket capture: serving the socket systemd passed (core_pattern is the "
+                        "sysctl drop-in's)");
+        } else {
+                if (setup_socket(&l, why, sizeof(why)) < 0) {
+                        log_msg(LOG_ERR, "socket capture: %s", why);
+                        status = 1;
+                        goto out;
+                }
+                r = core_pattern_to_socket(l.cfg.runtime_directory, l.sa.sun_path, "/proc/self/exe", why,
+                                           sizeof(why));
+                if (r < 0) {
+                        log_msg(LOG_ERR, "socket capture is off: %s; the pipe pattern stays", why);
+                        unlink(l.sa.sun_path);
+                        status = r == -EPERM || r == -ENOTSUP || r == -ENAMETOOLONG || r == -EROFS ||
+                                 r == -EACCES ? LISTENER_EXIT_UNSUPPORTED : 1;
+                        goto out;
+                }
+                log_msg(LOG_INFO, "socket capture: listening on %s (core_pattern @@%s)", l.sa.sun_path,
+                        l.sa.sun_path);
         }
-        r = core_pattern_to_socket(l.cfg.runtime_directory, l.sa.sun_path, "/proc/self/exe", why, sizeof(why));
-        if (r < 0) {
-                log_msg(LOG_ERR, "socket capture is off: %s; the pipe pattern stays", why);
-                unlink(l.sa.sun_path);
-                status = r == -EPERM || r == -ENOTSUP || r == -ENAMETOOLONG || r == -EROFS || r == -EACCES ?
-                         LISTENER_EXIT_UNSUPPORTED : 1;
-                goto out;
-        }
-        log_msg(LOG_INFO, "socket capture: listening on %s (core_pattern @@%s)", l.sa.sun_path, l.sa.sun_path);
         next_check = clock_usec(CLOCK_MONOTONIC) + CHECK_USEC;
         for (;;) {
                 struct pollfd pfd[2] = {
@@ -184,7 +210,7 @@ int listener_run(const char *config_path) {
                         break;
                 if (pfd[1].revents & POLLIN)
                         serve(&l);
-                if (clock_usec(CLOCK_MONOTONIC) >= next_check) {
+                if (!l.activated && clock_usec(CLOCK_MONOTONIC) >= next_check) {
                         next_check = clock_usec(CLOCK_MONOTONIC) + CHECK_USEC;
                         if (!still_ours(&l)) {
                                 /* another listener has the path (and the pattern): not ours to touch */
@@ -193,6 +219,12 @@ int listener_run(const char *config_path) {
                                 goto out;
                         }
                 }
+        }
+        if (l.activated) {
+                /* systemd keeps the socket; crashes queue there until we run again */
+                log_msg(LOG_INFO, "socket capture stopped; %u crashes still being taken by their own processes",
+                        l.children);
+                goto out;
         }
         /* the pattern first: from now on crashes go to the pipe handler, none waits for us */
         r = core_pattern_to_pipe(l.cfg.runtime_directory, l.sa.sun_path);

@@ -13,6 +13,12 @@ test_binaries_socket.py, test_escaping_socket.py.
             would leave): the crashing process dies at once and no core is
             written anywhere (the kernel logs a failed connection) -- why the
             pipe pattern comes back whenever the listener stops.
+ activated  systemd's socket activation, as pystack-coredump.socket does it:
+            a listening socket passed as fd 3 with LISTEN_FDS/LISTEN_PID and
+            "@@" its path in core_pattern (the sysctl drop-in's part): the
+            listener serves it without binding or switching anything, a
+            crash is captured, and SIGTERM leaves the socket and the pattern
+            to their owner.
  pystackd   pystackd with Mode=socket and the pipe pattern installed:
             - its listener puts "@@RUNTIME/coredump.socket" in core_pattern;
               the socket is root's, 0600;
@@ -110,6 +116,49 @@ def case_nobody(tap, fx):
            not os.path.exists(path) and took < 2,
            "nobody: with @@PATH and nobody listening the process dies at once (%.3f s) and no core is "
            "written" % took, ["status 0x%x" % status])
+
+
+def case_activated(tap, fx):
+    st = pf.Store(fx, "a", capture="Mode=socket")
+    path = os.path.join(st.dir, "activated.socket")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    os.chmod(path, 0o600)
+    srv.listen(16)
+    fx.set_pattern("@@" + path)
+    fd = srv.fileno()
+
+    # as systemd does it: the socket as fd 3, LISTEN_PID the listener's own pid (the shell's, which
+    # execs it)
+    log = open(os.path.join(st.dir, "listener.log"), "ab")
+    lp = subprocess.Popen(["/bin/sh", "-c", 'exec 3<&%d %d<&-; LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"' % (fd, fd),
+                           st.handler_link(), "--config=" + st.conf, "--listen"], stdin=subprocess.DEVNULL,
+                          stdout=log, stderr=log, pass_fds=(fd,), env=dict(os.environ, PYSTACK_COREDUMP_STDERR="1"),
+                          start_new_session=True)
+    log.close()
+    fx.children.add(lp)
+    srv.close()
+    time.sleep(0.3)
+    p, expect = crash_python(fx, st)
+    ok = expect is not None
+    if ok:
+        os.kill(p.pid, signal.SIGSEGV)
+        reap(fx, p)
+        row, rows = st.wait_row(lambda r: r["pid"] == p.pid and r["core_state"] != "capturing", 60)
+    else:
+        row, rows = None, []
+    lp.terminate()
+    rc = lp.wait(timeout=20)
+    fx.children.discard(lp)
+    with open(os.path.join(st.dir, "listener.log"), errors="replace") as fh:
+        said = fh.read()
+    tap.ok(ok and row and row["core_state"] == "present" and row["signal"] == 0 and rc == 0 and
+           os.path.exists(path) and pattern() == "@@" + path and "the socket systemd passed" in said and
+           not os.path.exists(os.path.join(st.runtime, "coredump.socket")),
+           "activated: the listener serves systemd's socket (a crash captured), binds nothing, and leaves "
+           "the socket and core_pattern to their owner", [said[-600:], "exit %r" % rc] +
+           [pf.brief(r) for r in rows])
+    fx.reset_pattern()
 
 
 def listener_of(d):
@@ -245,6 +294,7 @@ def main():
             os.chmod(fx.root, 0o711)
             case_not_ours(tap, fx)
             case_nobody(tap, fx)
+            case_activated(tap, fx)
             jd = pf.Journald(os.path.join(fx.root, "journald.log"))
             if tap.ok(jd.start(), "a journald to write to", [jd.error or ""]):
                 try:
