@@ -36,6 +36,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -962,6 +963,22 @@ static void announce(const struct capture *c) {
 }
 
 /*
+ * What needs root's privileges is done by now: /proc of another user's process (ptrace access),
+ * its mapped files (map_files: CAP_SYS_ADMIN), its UTS namespace.  The rest -- the core, the
+ * store, the binaries (through the descriptors already open), pystackd's socket -- is files and
+ * sockets uid 0 owns: no capability is needed for them, so none is kept, and none can come back
+ * (no_new_privs).  A bug from here on has uid 0's files, not root's powers.
+ */
+static void drop_privileges(void) {
+        struct { uint32_t version; int pid; } header = { 0x20080522 /* _LINUX_CAPABILITY_VERSION_3 */, 0 };
+        struct { uint32_t effective, permitted, inheritable; } data[2] = {};
+
+        prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if (syscall(SYS_capset, &header, data) < 0)
+                log_msg(LOG_WARNING, "cannot drop capabilities: %m");
+}
+
+/*
  * The plan once we know who crashed: keep it, or let it go (forward it, reject it), as
  * Processes= and the rate limit say; take the core; record it.  The same for both modes.
  */
@@ -992,6 +1009,7 @@ static int run_capture(struct capture *c) {
                         forward(c->storage_fd, &c->a, &c->pi);
                 return 0;       /* not ours; closing stdin lets the kernel go on */
         }
+        drop_privileges();
         make_record(c);
         if (open_store(c) < 0) {
                 let_go(c);

@@ -28,7 +28,8 @@ test_binaries_socket.py, test_escaping_socket.py.
             - a Python crash is captured, analysed, and its signal (which the
               socket does not tell) comes from the core;
             - the listener SIGKILLed while it takes a 300 MiB core: that
-              core's own process finishes it (recorded whole); pystackd puts
+              core's own process, which holds no capability by then (CapEff
+              and CapPrm 0, NoNewPrivs), finishes it (recorded whole); pystackd puts
               the pipe pattern back at once, a crash meanwhile goes to the
               pipe handler, and the listener is back within seconds;
             - pystackd SIGKILLed: the listener (PR_SET_PDEATHSIG) puts the
@@ -240,11 +241,28 @@ def case_pystackd(tap, fx, jd):
         return
     os.kill(p.pid, signal.SIGSEGV)
     taking = wait_for(lambda: any(pid != listener for pid in corepattern.handler_pids(st.handler_needle())), 20)
+    # its process keeps no privilege once it decided to keep the crash: none while it takes the core
+    caps = {}
+
+    def dropped():
+        for pid in corepattern.handler_pids(st.handler_needle()):
+            try:
+                with open("/proc/%d/status" % pid) as fh:
+                    f = dict(l.split(":", 1) for l in fh.read().splitlines() if ":" in l)
+            except OSError:
+                continue
+            caps[pid] = (f.get("CapEff", "").strip(), f.get("CapPrm", "").strip(), f.get("NoNewPrivs", "").strip())
+            if caps[pid] == ("0000000000000000", "0000000000000000", "1"):
+                return True
+        return False
+    unprivileged = wait_for(dropped, 10)
     os.kill(listener, signal.SIGKILL)
     back = wait_for(lambda: pattern() == pipe, 5)
     rc = reap(fx, p)
     big, rows = st.wait_row(lambda r: r["pid"] == p.pid and r["state"] in ("done", "failed") and
                             r["core_state"] != "capturing", 180)
+    tap.ok(unprivileged, "pystackd: the connection's process takes the core without capabilities (CapEff and "
+           "CapPrm 0, NoNewPrivs 1)", ["%r" % caps])
     tap.ok(taking and back and big and big["core_state"] == "present" and big["core_size"] > 300 << 20 and
            big["state"] == "done",
            "pystackd: the listener killed while a 300 MiB core is taken: its process finishes it (%s bytes), "
