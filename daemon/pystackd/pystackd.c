@@ -294,6 +294,9 @@ int main(int argc, char **argv) {
         int c, r;
         uint64_t wd;
 
+        /* nothing its starter left open reaches our children (an analysis runs as another user):
+         * a shell's lock or a root-only file it held stays with the shell */
+        close_range(3, ~0U, 0);
         log_setup("pystackd", LOG_TO_STDERR);
         opterr = 0;
         d.config_path = PYSTACK_CONF_DEFAULT;

@@ -294,17 +294,23 @@ static int open_store(const char *dir, bool migrate_allowed, sqlite3 **ret, char
                 snprintf(err, errsz, "%s: path too long", dir);
                 return -ENAMETOOLONG;
         }
+        /* every open of the store's files goes through the checked directory */
+        int r0 = store_anchor(dir, err, errsz);
+        if (r0 < 0)
+                return r0;
         /* create it private before SQLite does with the umask's mode */
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+        fd = store_open_file(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
         if (fd < 0) {
                 int r = -errno;
                 snprintf(err, errsz, "%s: %s", path, strerror(errno));
+                store_unanchor(path);
                 return r;
         }
         close(fd);
         if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
                 snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
                 sqlite3_close(db);
+                store_unanchor(path);
                 return -EIO;
         }
         sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
@@ -316,11 +322,13 @@ static int open_store(const char *dir, bool migrate_allowed, sqlite3 **ret, char
         if (r < 0) {
                 snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(db));
                 sqlite3_close(db);
+                store_unanchor(path);
                 return r;
         }
         r = migrate(db, migrate_allowed, err, errsz);
         if (r < 0) {
                 sqlite3_close(db);
+                store_unanchor(path);
                 return r;
         }
         *ret = db;
@@ -336,6 +344,10 @@ int store_open_current(const char *dir, sqlite3 **ret, char *err, size_t errsz) 
 }
 
 void store_close(sqlite3 *db) {
+        char *path = db ? strdup(sqlite3_db_filename(db, "main") ?: "") : NULL;
+
         store_keep_errmsg(NULL);
         sqlite3_close(db);
+        store_unanchor(path);
+        free(path);
 }

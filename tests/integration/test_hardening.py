@@ -471,17 +471,9 @@ def case_races(tap, fx, runs=40):
             codes = {}
             for r in results:
                 codes[r.rc] = codes.get(r.rc, 0) + 1
-            # Known limits, against a *root* racer only: SQLite opens the
-            # store, its -wal and -shm by path after the handler's checks.
-            # Only root can swap anything in a root-only path (a user racing
-            # in their own directory: case_user_race).
-            report = tap.ok if label not in (
-                "the storage directory", "pystack.db", "pystack.db-wal",
-                "pystack.db-shm") else (
-                lambda cond, desc, diag=(): tap.todo(
-                    cond, desc, "known limit: SQLite opens the store's "
-                    "files by path after the checks; only root can swap them "
-                    "(see SECURITY.md)", diag))
+            # SQLite opens the store's files through the checked directory's
+            # descriptor (store_vfs.c): no swap is followed, even by root
+            report = tap.ok
             report(not diag and racer.swaps > 0,
                    "races: %s swapped with a symlink/hard link/FIFO %d "
                    "times during %d handler runs (exit codes %r): nothing "

@@ -335,7 +335,7 @@ static void test_open(void) {
         snprintf(path, sizeof(path), "%s/absent", tmproot);
         err[0] = 0;
         TAP_EQ_INT(store_open(path, &db, err, sizeof(err)), -ENOENT, "a directory that does not exist: -ENOENT");
-        tap_ok(strstr(err, "absent/pystack.db") != NULL, "the message names the file: %s", err);
+        tap_ok(strstr(err, "/absent: No such file or directory") != NULL, "the message names the directory: %s", err);
 }
 
 /* ---- migration from version 2 ---- */
@@ -433,6 +433,69 @@ static const char v2_rows[] =
         "INSERT INTO signatures VALUES ('aaaa000000000001', 'SIGSEGV in work (lib.py:41)', 3, 1001000000, 7001000000),"
         " ('bbbb000000000002', 'SIGSEGV in f (f.py:1)', 1, 6001000000, 6001000000);"
         "PRAGMA user_version = 2;";
+
+/*
+ * The store's directory is held by its descriptor: a directory swapped in under its name after
+ * store_open, and links or FIFOs in it, are never what SQLite opens.
+ */
+static void test_anchored(void) {
+        const char *dir = new_dir("anchored");
+        char moved[2048], path[4096], other[4096];
+        sqlite3 *db = open_store(dir), *raw = NULL;
+        struct stat st;
+        int fd;
+
+        snprintf(moved, sizeof(moved), "%s.moved", dir);
+        TAP_EQ_INT(rename(dir, moved), 0, "anchored: the store's directory renamed away after store_open");
+        TAP_EQ_INT(mkdir(dir, 0700), 0, "and another directory made under its name");
+        snprintf(path, sizeof(path), "%s/second.db", dir);
+        tap_ok(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+               sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL) == SQLITE_OK,
+               "anchored: SQLite creates a database by the old name");
+        sqlite3_close(raw);
+        snprintf(other, sizeof(other), "%s/second.db", moved);
+        tap_ok(stat(other, &st) == 0 && stat(path, &st) < 0 && errno == ENOENT,
+               "anchored: it is in the directory store_open checked, not in the one swapped in");
+
+        /* a link or a FIFO in an anchored directory (another store's, not swapped) is not opened */
+        const char *dir2 = new_dir("anchored2");
+        sqlite3 *db2 = open_store(dir2);
+
+        snprintf(other, sizeof(other), "%s/elsewhere.db", tmproot);
+        fd = open(other, O_RDWR | O_CREAT, 0600);
+        close(fd);
+        snprintf(path, sizeof(path), "%s/link.db", dir2);
+        TAP_EQ_INT(symlink(other, path), 0, "anchored: a symbolic link planted in a store's directory");
+        raw = NULL;
+        tap_ok(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+               sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL) != SQLITE_OK,
+               "anchored: SQLite does not open through it");
+        sqlite3_close(raw);
+        snprintf(path, sizeof(path), "%s/hard.db", dir2);
+        TAP_EQ_INT(link(other, path), 0, "anchored: a hard link planted there");
+        raw = NULL;
+        tap_ok(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+               sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL) != SQLITE_OK,
+               "anchored: SQLite does not write through it");
+        sqlite3_close(raw);
+        tap_ok(stat(other, &st) == 0 && st.st_size == 0, "anchored: the file elsewhere is untouched");
+        snprintf(path, sizeof(path), "%s/fifo.db", dir2);
+        TAP_EQ_INT(mkfifo(path, 0600), 0, "anchored: a FIFO planted there");
+        raw = NULL;
+        tap_ok(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK ||
+               sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL) != SQLITE_OK,
+               "anchored: SQLite does not open it (nor wait on it)");
+        sqlite3_close(raw);
+        store_close(db2);
+        store_close(db);
+        /* once the last store in it is closed, the name is a name again */
+        snprintf(path, sizeof(path), "%s/third.db", dir);
+        raw = NULL;
+        tap_ok(sqlite3_open_v2(path, &raw, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) == SQLITE_OK &&
+               sqlite3_exec(raw, "CREATE TABLE t (x)", NULL, NULL, NULL) == SQLITE_OK && stat(path, &st) == 0,
+               "anchored: after store_close, the name is the new directory's");
+        sqlite3_close(raw);
+}
 
 static void test_migration(void) {
         const char *dir = new_dir("v2");
@@ -1554,6 +1617,7 @@ int main(void) {
         test_frame_build_id();
         test_binaries();
         test_transactions();
+        test_anchored();
         test_reads();
         test_retention();
         nftw(tmproot, rm_one, 16, FTW_DEPTH | FTW_PHYS);
