@@ -326,9 +326,8 @@ static ssize_t move_core(int in, int fd, size_t want, int relay[2]) {
 }
 
 static enum take_result take_core(int in, int fd, int dirfd, const struct config *c, uint64_t used,
-                                  uint64_t *size) {
+                                  uint64_t *size, int relay[2]) {
         uint64_t budget = space_allowed(dirfd, c, used), since_check = 0;
-        int relay[2] = { -1, -1 };
         enum take_result r;
 
         /* room for the record and the compressed copy's metadata: the disk must never fill up */
@@ -366,9 +365,6 @@ static enum take_result take_core(int in, int fd, int dirfd, const struct config
                         since_check = 0;
                 }
         }
-        for (int i = 0; i < 2; i++)
-                if (relay[i] >= 0)
-                        close(relay[i]);
         return r;
 }
 
@@ -517,6 +513,9 @@ struct capture {
         sqlite3 *db;                    /* NULL: not open (yet) */
         int storage_fd, cores_fd, raw_fd;
         int root_fd;                    /* O_PATH on a container's root, for pystackd's analysis; -1 */
+        int relay[2];                   /* socket mode: the pipe the core is spliced through, sized while
+                                         * we may (a pipe of uid 0's without CAP_SYS_RESOURCE may get
+                                         * 2 pages once root's pipes pass pipe-user-pages-soft) */
         int in_fd;                      /* the core comes from here: stdin (pipe), the kernel's connection
                                          * (socket); closing it lets the process go.  -1 once closed */
         bool socket;                    /* socket mode: nothing comes before our ack, and a crash that is
@@ -529,6 +528,8 @@ struct capture {
 
 static void capture_done(struct capture *c) {
         store_close(c->db);
+        closep(&c->relay[0]);
+        closep(&c->relay[1]);
         closep(&c->in_fd);
         closep(&c->a.pidfd);
         closep(&c->raw_fd);
@@ -774,7 +775,7 @@ static int take(struct capture *c) {
         if (c->raw_fd < 0)
                 return capture_failed(c, CORE_ERROR, "cannot create a file in the cores directory"), -EIO;
         took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
-                         &c->size);
+                         &c->size, c->relay);
         /* the whole core is ours (or we gave up on it): let the kernel release the process */
         release(c);
         c->rec.core_size = (int64_t)c->size;
@@ -1065,7 +1066,7 @@ static void harden(void) {
 int capture_connection(int conn, const char *config_path, int64_t start_usec) {
         _cleanup_(capture_done) struct capture c = {
                 .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .in_fd = conn, .socket = true,
-                .start = start_usec, .a.pidfd = -1, .rejected_bytes = -1,
+                .start = start_usec, .a.pidfd = -1, .rejected_bytes = -1, .relay = { -1, -1 },
         };
         struct pidfd_info_v1 info = { .mask = PIDFD_INFO_PID | PIDFD_INFO_CREDS | PIDFD_INFO_COREDUMP };
         struct coredump_req_v0 req;
@@ -1116,13 +1117,18 @@ int capture_connection(int conn, const char *config_path, int64_t start_usec) {
         gather_proc_info(&c);
         c.a.comm = c.pi.comm;
         c.a.rlimit = c.pi.rlimit_core;
+        /* the relay pipe at 1 MiB, while we still hold the capabilities */
+        if (pipe2(c.relay, O_CLOEXEC) == 0)
+                fcntl(c.relay[1], F_SETPIPE_SZ, 1 << 20);
+        else
+                c.relay[0] = c.relay[1] = -1;
         return run_capture(&c);
 }
 
 int main(int argc, char **argv) {
         _cleanup_(capture_done) struct capture c = {
                 .storage_fd = -1, .cores_fd = -1, .raw_fd = -1, .root_fd = -1, .in_fd = STDIN_FILENO,
-                .start = clock_usec(CLOCK_REALTIME), .rejected_bytes = -1,
+                .start = clock_usec(CLOCK_REALTIME), .rejected_bytes = -1, .relay = { -1, -1 },
         };
         const char *config_path = PYSTACK_CONF_DEFAULT;
         bool listen = false;
