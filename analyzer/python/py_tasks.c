@@ -281,14 +281,15 @@ static int read_awaiters(struct reader *r, struct task_info *ti, const uint8_t *
         return 0;
 }
 
-static int add_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp_id) {
+/* A task's entry, once per address: 1 and *ret, 0 when it is listed already (a list that loops
+ * back into another, a task on a list and in a set) or PY_TASKS_MAX are, -ENOMEM. */
+static int new_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp_id, struct task_info **ret) {
         struct analysis *a = r->a;
-        uint8_t task[4096];
         struct task_info *ti;
         int k = addr_set_add(&r->seen, addr);
 
         if (k <= 0)
-                return k;       /* listed already (a list that loops back into another) */
+                return k;
         if (a->n_tasks >= PY_TASKS_MAX)
                 return 0;
         if (grow_array(&a->tasks, &r->allocated, a->n_tasks + 1, sizeof(*a->tasks)) < 0)
@@ -296,6 +297,18 @@ static int add_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp
         ti = &a->tasks[a->n_tasks++];
         *ti = (struct task_info) { .addr = addr, .tid = tid, .interp_id = interp_id };
         ti->stack.interp_id = interp_id;
+        *ret = ti;
+        return 1;
+}
+
+static int add_task(struct reader *r, uint64_t addr, int32_t tid, int64_t interp_id) {
+        struct analysis *a = r->a;
+        uint8_t task[4096];
+        struct task_info *ti;
+        int k = new_task(r, addr, tid, interp_id, &ti);
+
+        if (k <= 0)
+                return k;
         if (target_read(a->target, addr, task, r->off[AD_TASK_SIZE]) < 0) {
                 if (asprintf(&ti->stack.truncated, "unreadable task at 0x%llx", (unsigned long long)addr) < 0)
                         ti->stack.truncated = NULL;
@@ -389,15 +402,9 @@ static int add_other_task(struct reader *r, uint64_t obj, int64_t interp_id) {
 
         if (!ts || !strcmp(ts->name, "NoneType"))
                 return 0;       /* the weak reference's task is gone */
-        if ((k = addr_set_add(&r->seen, obj)) <= 0)
+        if ((k = new_task(r, obj, 0, interp_id, &ti)) <= 0)
                 return k;
-        if (a->n_tasks >= PY_TASKS_MAX)
-                return 0;
-        if (grow_array(&a->tasks, &r->allocated, a->n_tasks + 1, sizeof(*a->tasks)) < 0)
-                return -ENOMEM;
-        ti = &a->tasks[a->n_tasks++];
-        *ti = (struct task_info) { .addr = obj, .interp_id = interp_id, .type = strdup(ts->name) };
-        ti->stack.interp_id = interp_id;
+        ti->type = strdup(ts->name);
         if (py_attr(a->target, l, obj, "_name", &v) == 0)
                 ti->name = task_name(a, v);
         /* a foreign task may keep its coroutine elsewhere, or have none: then it has no stack */

@@ -154,19 +154,9 @@ static char *boot_id(void) {
 
 /* A directory below the storage root, created private, never through a link. */
 static int private_subdir(int parent, const char *name) {
-        struct stat st;
-        int fd;
-
         if (mkdirat(parent, name, 0700) < 0 && errno != EEXIST)
                 return -errno;
-        fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
-                close(fd);
-                return -EPERM;
-        }
-        return fd;
+        return open_private_dir(parent, name);
 }
 
 static int open_storage(const char *dir, char *why, size_t whysz) {

@@ -409,6 +409,19 @@ int config_parse(struct config *c, const char *text, size_t len, const char *nam
  * names.  Returns a descriptor of the parent and the last component in
  * `last`, or -errno with the offending directory in `why`.
  */
+int open_private_dir(int dirfd, const char *name) {
+        struct stat st;
+        int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+        if (fd < 0)
+                return -errno;
+        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
+                close(fd);
+                return -EPERM;
+        }
+        return fd;
+}
+
 int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz) {
         char buf[PATH_MAX], *comp, *next, done[PATH_MAX] = "";
         struct stat st;

@@ -91,6 +91,12 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
 int trusted_parent(const char *path, char *last, size_t lastsz, char *why, size_t whysz);
 
 /*
+ * dirfd/name as a directory, never through a symbolic link, owned by the caller and writable by
+ * nobody else: a descriptor (O_CLOEXEC), -EPERM when it is not so, or -errno.
+ */
+int open_private_dir(int dirfd, const char *name);
+
+/*
  * Tell pystackd there is work (a datagram `msg` to RUNTIME_DIR/notify).  It
  * may not run, and that is fine: the work waits in the store.  Only a socket
  * of root's in a directory only root can change, addressed through a

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "conf.h"
 #include "core_pattern.h"
 #include "util.h"
 
@@ -41,22 +42,8 @@ int core_pattern_write(const char *pattern) {
         return strcmp(back, pattern) == 0 ? 0 : -EINVAL;
 }
 
-/* The runtime directory, root's and written by nobody else. */
-static int open_runtime(const char *runtime_dir) {
-        struct stat st;
-        int fd = open(runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-
-        if (fd < 0)
-                return -errno;
-        if (fstat(fd, &st) < 0 || st.st_uid != geteuid() || (st.st_mode & 022)) {
-                close(fd);
-                return -EPERM;
-        }
-        return fd;
-}
-
 static int read_saved(const char *runtime_dir, char *buf, size_t size) {
-        _cleanup_close_ int dir = open_runtime(runtime_dir);
+        _cleanup_close_ int dir = open_private_dir(AT_FDCWD, runtime_dir);
         _cleanup_close_ int fd = -1;
         struct stat st;
         ssize_t n;
@@ -78,7 +65,7 @@ static int read_saved(const char *runtime_dir, char *buf, size_t size) {
 }
 
 static int save(const char *runtime_dir, const char *pattern) {
-        _cleanup_close_ int dir = open_runtime(runtime_dir);
+        _cleanup_close_ int dir = open_private_dir(AT_FDCWD, runtime_dir);
         _cleanup_close_ int fd = -1;
         size_t len = strlen(pattern);
 

@@ -48,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import cores  # noqa: E402
 from harness import programs  # noqa: E402
-from harness.run import run_pystack  # noqa: E402
+from harness.run import run_pystack, wait_for  # noqa: E402
 from harness.tap import TAP  # noqa: E402
 
 TIMEOUT = 60
@@ -175,15 +175,6 @@ def free(pid, timeout=2.0):
         if not bad or time.time() > deadline:
             return not bad, bad
         time.sleep(0.02)
-
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def python_stacks(doc):

@@ -52,6 +52,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import pystackd_fixture as pf  # noqa: E402
 from harness import corepattern, programs  # noqa: E402
+from harness.run import wait_for  # noqa: E402
 from harness.tap import TAP  # noqa: E402
 
 SYSTEM_PYTHON = "/usr/bin/python3.11"
@@ -61,15 +62,6 @@ CHILD = os.path.join(HERE, "capture_child.py")
 def run(argv, timeout=30, **kw):
     return subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           timeout=timeout, **kw)
-
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(0.02)
-    return pred()
 
 
 def pattern():

@@ -85,3 +85,13 @@ def run(cmd, timeout):
 def run_pystack(args, timeout):
     """One analyzer run: PYSTACK_WRAPPER, pystack, args."""
     return run(pystack_cmd(args), timeout)
+
+
+def wait_for(pred, timeout, interval=0.02):
+    """Poll pred() until it is true or timeout seconds pass; its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if pred():
+            return True
+        time.sleep(interval)
+    return pred()

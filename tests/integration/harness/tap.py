@@ -6,14 +6,12 @@ try/finally, one case run so that a broken harness is one failed check.
     tap = TAP()
     tap.ok(cond, "description", ["diagnostic", ...])
     tap.skip("reason")                     # ok N # SKIP reason
-    tap.todo(cond, "description", "why")   # not ok N - d # TODO why
     tap.diag("a comment")
     return tap.done()                      # the plan; the exit status
 
 automake's tap-driver reads it: the plan comes last (`1..N` from done()), or
 alone as `1..0 # SKIP reason` (skip_all()) when nothing can run.  done()
-returns 1 when a check failed (a failing TODO does not count) and 0
-otherwise, so that `sys.exit(main())` tells the driver too.
+returns 1 when a check failed and 0 otherwise, so that `sys.exit(main())` tells the driver too.
 """
 import signal
 import sys
@@ -23,14 +21,14 @@ import traceback
 
 class TAP(object):
     """Prints `ok N - desc`, `not ok N - desc` (with `# ` diagnostics),
-    `ok N # SKIP reason` and `not ok N - desc # TODO why`; the plan comes
-    last (done())."""
+    and `ok N # SKIP reason`; the plan comes last (done()).  Nothing is
+    marked as an expected failure: a known limit is a bug to fix, not a
+    check that cannot fail."""
 
     def __init__(self):
         self.n = 0
         self.failed = 0
         self.skipped = 0
-        self.todos = 0
         out = sys.stdout
         if hasattr(out, "reconfigure"):
             out.reconfigure(errors="backslashreplace", line_buffering=True)
@@ -61,22 +59,6 @@ class TAP(object):
         self.n += 1
         self.skipped += 1
         print("ok %d # SKIP %s" % (self.n, self._clean(reason)))
-
-    def todo(self, cond, desc, why, diag=()):
-        """A check of a known limit outside the test's reach: when it fails,
-        `not ok N - desc # TODO why` (reported, not a failure); when it
-        passes, a plain `ok` and a comment naming the limit (a passing TODO
-        would count as an unexpected pass)."""
-        self.n += 1
-        if cond:
-            print("ok %d - %s" % (self.n, self._clean(desc)))
-            print("# known limit, not hit this run: %s" % self._clean(why))
-        else:
-            self.todos += 1
-            print("not ok %d - %s # TODO %s" % (self.n, self._clean(desc),
-                                                 self._clean(why)))
-            self.diag(list(diag))
-        return cond
 
     def skip_all(self, reason):
         """The whole test cannot run: the plan `1..0 # SKIP reason` alone
