@@ -43,8 +43,9 @@ int config_defaults(struct config *c) {
         c->directory = strdup("/var/lib/pystack");
         c->runtime_directory = strdup("/run/pystack");
         c->user = strdup("pystack");
+        c->query_user = strdup("pystack-query");
         c->analyzer = strdup(PYSTACK_ANALYZER_DEFAULT);
-        if (!c->directory || !c->runtime_directory || !c->user || !c->analyzer) {
+        if (!c->directory || !c->runtime_directory || !c->user || !c->query_user || !c->analyzer) {
                 config_free(c);
                 return -ENOMEM;
         }
@@ -91,8 +92,9 @@ void config_free(struct config *c) {
         free(c->directory);
         free(c->runtime_directory);
         free(c->user);
+        free(c->query_user);
         free(c->analyzer);
-        c->directory = c->runtime_directory = c->user = c->analyzer = NULL;
+        c->directory = c->runtime_directory = c->user = c->query_user = c->analyzer = NULL;
 }
 
 int parse_duration(const char *s, uint64_t *out) {
@@ -192,6 +194,20 @@ static int set_path(char **field, const char *v) {
 }
 
 /* One key: 0, -EINVAL (bad value) or -ENOENT (unknown key). */
+/* A user's name: not empty, not a path, not a passwd line */
+static int set_user(char **user, const char *v) {
+        char *p;
+
+        if (!*v || strlen(v) > 64 || strchr(v, '/') || strchr(v, ':'))
+                return -EINVAL;
+        p = strdup(v);
+        if (!p)
+                return -ENOMEM;
+        free(*user);
+        *user = p;
+        return 0;
+}
+
 static int set_key(struct config *c, const char *section, const char *key, const char *v) {
         struct size_limit l;
         unsigned u;
@@ -286,6 +302,8 @@ static int set_key(struct config *c, const char *section, const char *key, const
                 }
                 if (!strcmp(key, "JournalLocals"))
                         return parse_bool(v, &c->journal_locals);
+                if (!strcmp(key, "QueryUser"))
+                        return set_user(&c->query_user, v);
         } else if (!strcmp(section, "Analysis")) {
                 if (!strcmp(key, "Workers"))
                         return parse_uint(v, 256, &c->workers);
@@ -316,17 +334,8 @@ static int set_key(struct config *c, const char *section, const char *key, const
                                 c->max_attempts = u;
                         return r;
                 }
-                if (!strcmp(key, "User")) {
-                        char *p;
-                        if (!*v || strlen(v) > 64 || strchr(v, '/') || strchr(v, ':'))
-                                return -EINVAL;
-                        p = strdup(v);
-                        if (!p)
-                                return -ENOMEM;
-                        free(c->user);
-                        c->user = p;
-                        return 0;
-                }
+                if (!strcmp(key, "User"))
+                        return set_user(&c->user, v);
                 if (!strcmp(key, "Analyzer"))
                         return set_path(&c->analyzer, v);
         }

@@ -57,6 +57,7 @@ struct config {
         bool journal;                   /* Journal= */
         uint64_t journal_report_max;    /* JournalReportMax= (bytes of PYSTACK_REPORT_JSON; 0: none) */
         bool journal_locals;            /* JournalLocals= (locals in PYSTACK_REPORT_JSON) */
+        char *query_user;               /* QueryUser= (answers the query socket) */
 
         /* [Analysis] */
         unsigned workers;               /* Workers= (0: the number of CPUs) */

@@ -187,7 +187,7 @@ static int collect_row(const struct crash_row *c, void *userdata) {
         return 0;
 }
 
-static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char *dir, FILE *out,
+static int run_list(sqlite3 *db, const struct query *q, int64_t uid, int cores_fd, FILE *out,
                     char *err, size_t errsz) {
         struct store_filter f = filter_of(q, uid);
         /* -n N: the last N, still printed oldest first unless -r: kept, then printed the other way */
@@ -196,7 +196,7 @@ static int run_list(sqlite3 *db, const struct query *q, int64_t uid, const char 
         int r;
 
         flockfile(out);         /* once, not in each of a row's dozen writes */
-        r = store_list(db, &f, newest_first, q->limit, dir, collect_row, &l);
+        r = store_list(db, &f, newest_first, q->limit, cores_fd, collect_row, &l);
         funlockfile(out);
 
         if (r < 0) {
@@ -518,8 +518,8 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
         return 0;
 }
 
-static int run_analyze(sqlite3 *db, int64_t id, bool json, FILE *out) {
-        int r = store_requeue_for_analysis(db, id);
+static int run_analyze(const struct query_store *s, int64_t id, bool json, FILE *out) {
+        int r = s->requeue ? s->requeue(s, id) : store_requeue_for_analysis(s->db, id);
 
         if (r <= 0)
                 return r < 0 ? r : 2;   /* no core, or being analysed right now */
@@ -530,13 +530,13 @@ static int run_analyze(sqlite3 *db, int64_t id, bool json, FILE *out) {
         return 0;
 }
 
-int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *storage_dir, FILE *out,
-              char *err, size_t errsz) {
+int query_run(const struct query_store *s, const struct query *q, int64_t uid, FILE *out, char *err, size_t errsz) {
+        sqlite3 *db = s->db;
         int64_t id;
         int r;
 
         if (q->verb == VERB_LIST)
-                return run_list(db, q, uid, storage_dir, out, err, errsz);
+                return run_list(db, q, uid, s->cores_fd, out, err, errsz);
         if (q->verb == VERB_GROUPS)
                 return run_groups(db, q, uid, out, err, errsz);
         if (q->verb != VERB_INFO && q->verb != VERB_SHOW && q->verb != VERB_ANALYZE)
@@ -548,7 +548,7 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
         if (r == 0)
                 return snprintf(err, errsz, "No crashes match."), 1;
         if (q->verb == VERB_INFO)
-                r = run_info(db, id, uid, storage_dir, q->json, out);
+                r = run_info(db, id, uid, s->dir, q->json, out);
         else if (q->verb == VERB_SHOW) {
                 r = run_show(db, id, q, out);
                 if (r == 2)
@@ -558,7 +558,7 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
                         return snprintf(err, errsz, "Crash %lld: the stored report is damaged (not JSON): "
                                         "pystackctl analyze %lld makes a new one", (long long)id, (long long)id), 1;
         } else {
-                r = run_analyze(db, id, q->json, out);
+                r = run_analyze(s, id, q->json, out);
                 if (r == 2)
                         return snprintf(err, errsz, "Crash %lld has no core to analyse, or is being analysed now",
                                         (long long)id), 1;

@@ -520,7 +520,13 @@ static int run_local(struct options *o, const struct config *c) {
                 return r;
         }
         pager_start(o);
-        r = query_run(db, &o->q, -1, c->directory, stdout, err, sizeof(err));
+        /* cores/ is root's 0700: root may search it */
+        snprintf(path, sizeof(path), "%s/cores", c->directory);
+        int cores_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        struct query_store qs = { .db = db, .dir = c->directory, .cores_fd = cores_fd };
+        r = query_run(&qs, &o->q, -1, stdout, err, sizeof(err));
+        if (cores_fd >= 0)
+                close(cores_fd);
         store_close(db);
         if (r == 0 && o->q.verb == VERB_ANALYZE)
                 notify_daemon(c->runtime_directory, "ANALYZE", NULL, 0);

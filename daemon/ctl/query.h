@@ -68,14 +68,23 @@ int parse_time(const char *s, int64_t now_usec, int64_t *usec);
 int query_to_wire(const struct query *q, FILE *out);
 int query_from_wire(struct query *q, const char *text, size_t len);
 
+/* Where a query is answered from. */
+struct query_store {
+        sqlite3 *db;
+        const char *dir;                /* the storage directory: info says where a core is */
+        int cores_fd;                   /* its cores/, opened for reading: tells a missing core (-1: not told) */
+        /* analyze: queue crash id for a new analysis: 1, 0 when it has no core or is being analysed,
+         * -errno.  NULL: store_requeue_for_analysis() on db (a caller that may write it). */
+        int (*requeue)(const struct query_store *s, int64_t id);
+        void *userdata;
+};
+
 /*
- * Run q against db and print the answer (text or JSON) to out.  uid >= 0
- * restricts every answer to the crashes of that uid.  storage_dir: where
- * the cores are (for info).  Returns 0, 1 when nothing matches (with a
- * one-line message in err), or -errno with err.
+ * Run q against s and print the answer (text or JSON) to out.  uid >= 0
+ * restricts every answer to the crashes of that uid.  Returns 0, 1 when
+ * nothing matches (with a one-line message in err), or -errno with err.
  */
-int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *storage_dir, FILE *out,
-              char *err, size_t errsz);
+int query_run(const struct query_store *s, const struct query *q, int64_t uid, FILE *out, char *err, size_t errsz);
 
 /*
  * The newest crash matching q (for uid >= 0: of that uid): 1 with its id,

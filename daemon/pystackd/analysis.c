@@ -453,7 +453,7 @@ void analysis_reap(struct daemon *d) {
                         d->rescan = true;
                         break;
                 }
-                if (!job && !socket_capture_reaped(d, pid, status) && d->n_queries > 0)
-                        d->n_queries--;
+                if (!job && !socket_capture_reaped(d, pid, status))
+                        query_server_reaped(d, pid, status);
         }
 }

@@ -73,15 +73,16 @@ static int setup_runtime(void) {
         return 0;
 }
 
-static void resolve_user(void) {
-        struct passwd *pw = getpwnam(d.cfg.user);
+/* A user's ids, or nobody's when there is no such user (said once per load). */
+static void resolve_user(const char *name, const char *what, uid_t *uid, gid_t *gid) {
+        struct passwd *pw = getpwnam(name);
 
-        if (!pw) {
-                log_msg(LOG_WARNING, "user %s does not exist: analyses run as nobody", d.cfg.user);
+        if (!pw || pw->pw_uid == 0 || pw->pw_gid == 0) {
+                log_msg(LOG_WARNING, "user %s %s: %s run as nobody", name, pw ? "is root" : "does not exist", what);
                 pw = getpwnam("nobody");
         }
-        d.analyzer_uid = pw ? pw->pw_uid : 65534;
-        d.analyzer_gid = pw ? pw->pw_gid : 65534;
+        *uid = pw ? pw->pw_uid : 65534;
+        *gid = pw ? pw->pw_gid : 65534;
 }
 
 static int load_config(void) {
@@ -99,7 +100,8 @@ static int load_config(void) {
         d.cfg = c;
         d.max_jobs = d.cfg.workers ? d.cfg.workers : (unsigned)MAX(sysconf(_SC_NPROCESSORS_ONLN), 1L);
         d.max_jobs = MIN(d.max_jobs, (unsigned)MAX_JOBS);
-        resolve_user();
+        resolve_user(d.cfg.user, "analyses", &d.analyzer_uid, &d.analyzer_gid);
+        resolve_user(d.cfg.query_user, "queries", &d.query_uid, &d.query_gid);
         return 0;
 }
 
@@ -208,7 +210,7 @@ static int run(void) {
 
         for (;;) {
                 int64_t now = clock_usec(CLOCK_MONOTONIC), wake;
-                struct pollfd pfd[3 + 2 * MAX_JOBS];
+                struct pollfd pfd[3 + 2 * MAX_JOBS + MAX_QUERIES];
                 unsigned n = 0;
 
                 if (d.stopping && d.n_jobs == 0)
@@ -253,6 +255,8 @@ static int run(void) {
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].out_fd, .events = POLLIN };
                         pfd[n++] = (struct pollfd) { .fd = d.jobs[i].err_fd, .events = POLLIN };
                 }
+                for (unsigned i = 0; i < d.n_queries; i++)
+                        pfd[n++] = (struct pollfd) { .fd = d.queries[i].chan, .events = POLLIN };
                 int timeout = (int)MAX((wake - clock_usec(CLOCK_MONOTONIC)) / 1000, 0) + 1;
                 if (poll(pfd, n, timeout) < 0 && errno != EINTR)
                         return -errno;
@@ -260,6 +264,7 @@ static int run(void) {
                         next_scan = 0;   /* a new crash: look at once */
                 if (pfd[2].revents & POLLIN)
                         query_server_accept(&d);
+                query_server_read(&d);
                 analysis_read(&d);
                 if (pfd[0].revents & POLLIN)
                         handle_signals();
@@ -294,6 +299,10 @@ int main(int argc, char **argv) {
         int c, r;
         uint64_t wd;
 
+        /* a query socket's connection, handed to a worker of ours (query_server.c); its
+         * descriptors are ours, not a starter's */
+        if (argc > 1 && !strcmp(argv[1], "--query-worker"))
+                _exit(query_worker_main(argc, argv));   /* no exit handler runs under its sandbox */
         /* nothing its starter left open reaches our children (an analysis runs as another user):
          * a shell's lock or a root-only file it held stays with the shell */
         close_range(3, ~0U, 0);

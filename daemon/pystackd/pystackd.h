@@ -54,11 +54,19 @@ struct socket_capture {
                                          * until the configuration is reloaded */
 };
 
+/* A query being answered by a worker of ours (query_server.c). */
+struct query_worker {
+        pid_t pid;
+        int chan;                       /* its channel: what it asks for the asker; -1 once closed */
+        int64_t uid;                    /* the asker's (SO_PEERCRED, taken by us), -1 for root */
+};
+
 struct daemon {
         const char *config_path;
         struct config cfg;
         sqlite3 *db;
         int storage_fd, notify_fd, sig_fd, query_fd;
+        struct query_worker queries[MAX_QUERIES];
         unsigned n_queries;
         struct job jobs[MAX_JOBS];
         unsigned n_jobs, max_jobs;
@@ -67,6 +75,8 @@ struct daemon {
         int64_t stop_deadline, next_maintenance, watchdog_usec, next_watchdog;
         uid_t analyzer_uid;
         gid_t analyzer_gid;
+        uid_t query_uid;                /* QueryUser: who answers the query socket */
+        gid_t query_gid;
         char cache_dir[PATH_MAX];
         uint64_t analysed, failed;
         struct root_handle roots[MAX_ROOTS];
@@ -107,4 +117,12 @@ void socket_capture_finish(struct daemon *d);
 
 /* query_server.c */
 int query_server_listen(struct daemon *d);
+/* Take the waiting connections: each to a worker of its own. */
 void query_server_accept(struct daemon *d);
+/* Serve what the workers ask of us. */
+void query_server_read(struct daemon *d);
+/* A child was reaped: true when it was a query worker (forgotten now). */
+bool query_server_reaped(struct daemon *d, pid_t pid, int status);
+
+/* query_worker.c: `pystackd --query-worker ...`, run by query_server.c; an exit status. */
+int query_worker_main(int argc, char **argv);

@@ -1,29 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * query_server: pystackd's query socket, <RuntimeDirectory>/query.  Anyone
- * may ask; each answer is restricted to the asker's own crashes (its uid,
- * from SO_PEERCRED), and each connection is answered by a child of its own
- * that runs the same queries as root's pystackctl, with that uid as a filter.
+ * query_server: pystackd's query socket, <RuntimeDirectory>/query -- the privileged side.
+ *
+ * Anyone may ask.  pystackd accepts, learns the asker's uid from SO_PEERCRED, and hands the
+ * connection to a process of its own (query_worker.c, pystackd run again with --query-worker)
+ * that opens the store read-only, drops every privilege and only then reads the request.  What
+ * only root may do for the asker comes back here as one short message on a private channel, and
+ * is checked again against the uid pystackd itself took from the socket:
+ *
+ *     CORE <id>      the descriptor of crash id's stored core (pystackctl dump and debug)
+ *     ANALYZE <id>   queue crash id for a new analysis
+ *     VACUUM         apply the retention limits now (root's connections only)
+ *
+ * answered "OK" (with the descriptor), "OK <cores removed>", or "ERR <why>".
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/time.h>
-#include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "conf.h"
+#include "log.h"
 #include "pystackd.h"
 #include "query.h"
 #include "retention.h"
 #include "store.h"
+#include "util.h"
+
+extern char **environ;
 
 int query_server_listen(struct daemon *d) {
         struct sockaddr_un qa = { .sun_family = AF_UNIX };
@@ -39,145 +50,171 @@ int query_server_listen(struct daemon *d) {
         return 0;
 }
 
-/* "OK\n", with the core's descriptor riding along when there is one */
-static int send_ok(int conn, int core_fd) {
-        return send_with_fd(conn, NULL, "OK\n", 3, core_fd, 0) == 3 ? 0 : -EIO;
-}
+static void refuse(int conn, const char *why) {
+        char line[256];
+        int n = snprintf(line, sizeof(line), "ERR 1 %s\n", why);
 
-__attribute__((format(printf, 3, 4)))
-static void send_err(int conn, int code, const char *fmt, ...) {
-        char msg[600], line[700];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        msg[strcspn(msg, "\n")] = 0;
-        int n = snprintf(line, sizeof(line), "ERR %d %s\n", code, msg);
         (void)!write(conn, line, (size_t)n);
 }
 
-static void write_all(int fd, const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(fd, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return;
-                p += k;
-                n -= (size_t)k;
-        }
-}
+/* In the child: become the worker, conn on 3 and the channel on 4.  Never returns. */
+static _Noreturn void exec_worker(const struct daemon *d, int conn, int chan, int64_t uid) {
+        char a_uid[32], a_user[64];
+        sigset_t none;
 
-/* In a child of ours: answer one connection, then exit. */
-static _Noreturn void answer_query(struct daemon *d, int conn) {
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
-        struct timeval tv = { .tv_sec = 5 };
-        char req[QUERY_MAX_WIRE + 1], err[512];
-        size_t got = 0;
-        struct query q;
-        sqlite3 *db;
-        int64_t uid;
-
-        alarm(60);     /* no query may hold a child for long */
-        if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
-                _exit(1);
-        uid = cred.uid == 0 ? -1 : (int64_t)cred.uid;
-        setsockopt(conn, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        fcntl(conn, F_SETFL, 0);
-        while (got < QUERY_MAX_WIRE) {
-                ssize_t n = read(conn, req + got, QUERY_MAX_WIRE - got);
-                if (n <= 0)
-                        break;
-                got += (size_t)n;
-                if (got >= 2 && req[got - 1] == '\n' && req[got - 2] == '\n')
-                        break;
-        }
-        if (query_from_wire(&q, req, got) < 0) {
-                send_err(conn, 2, "pystackd could not read the request");
-                _exit(0);
-        }
-        if (q.verb == VERB_VACUUM && uid >= 0) {
-                send_err(conn, 1, "vacuum: only root may remove cores");
-                _exit(0);
-        }
-        if (store_open(d->cfg.directory, &db, err, sizeof(err)) < 0) {
-                send_err(conn, 1, "cannot open the store: %s", err);
-                _exit(0);
-        }
-        if (q.verb == VERB_CORE) {
-                int64_t id;
-                char *core_path = NULL, *exe = NULL;
-                int r = query_find_newest(db, &q, uid, &id, &core_path, &exe);
-
-                if (r <= 0) {
-                        send_err(conn, 1, r < 0 ? "cannot read the store" : "No crashes match.");
-                        _exit(0);
-                }
-                int fd = core_path ? analysis_open_core(d, core_path) : -1;
-                if (fd < 0) {
-                        send_err(conn, 1, "crash %lld has no stored core", (long long)id);
-                        _exit(0);
-                }
-                if (send_ok(conn, fd) == 0 && exe) {
-                        write_all(conn, exe, strlen(exe));
-                        write_all(conn, "\n", 1);
-                }
-                _exit(0);
-        }
-        if (q.verb == VERB_VACUUM) {
-                unsigned removed = 0;
-                retention_apply(db, d->storage_fd, &d->cfg, &removed);
-                dprintf(conn, "OK\n");
-                if (q.json)
-                        dprintf(conn, "{\"removed\":%u}\n", removed);
-                else
-                        dprintf(conn, "Removed %u core%s.\n", removed, removed == 1 ? "" : "s");
-                _exit(0);
-        }
-        /* answer in memory first: an error must be able to replace it */
-        char *body = NULL;
-        size_t body_len = 0;
-        FILE *m = open_memstream(&body, &body_len);
-        int r = m ? query_run(db, &q, uid, d->cfg.directory, m, err, sizeof(err)) : -ENOMEM;
-        if (m)
-                fclose(m);
-        if (r != 0) {
-                send_err(conn, 1, "%s", r == -ENOMEM ? "out of memory" : err);
-                _exit(0);
-        }
-        if (send_ok(conn, -1) == 0)
-                write_all(conn, body, body_len);
-        if (q.verb == VERB_ANALYZE)
-                notify_daemon(d->cfg.runtime_directory, "ANALYZE", NULL, 0);   /* the parent looks at the queue at once */
-        _exit(0);
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        signal(SIGCHLD, SIG_DFL);
+        signal(SIGPIPE, SIG_DFL);
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(null, STDIN_FILENO) < 0 || dup2(null, STDOUT_FILENO) < 0)
+                _exit(127);
+        /* stderr stays pystackd's: a sanitizer's report reaches its log */
+        if (chan == 3 && (chan = fcntl(chan, F_DUPFD, 5)) < 0)
+                _exit(127);
+        if (dup2(conn, 3) != 3 || dup2(chan, 4) != 4)
+                _exit(127);
+        close_range(5, ~0U, 0);
+        snprintf(a_uid, sizeof(a_uid), "%lld", (long long)uid);
+        snprintf(a_user, sizeof(a_user), "%u:%u", (unsigned)d->query_uid, (unsigned)d->query_gid);
+        char *argv[] = { "pystackd", "--query-worker", a_uid, d->cfg.directory, a_user, NULL };
+        /* ourselves, as we were started: no path that could have been replaced since */
+        execve("/proc/self/exe", argv, environ);
+        _exit(127);
 }
 
 void query_server_accept(struct daemon *d) {
         for (;;) {
-                int conn = accept4(d->query_fd, NULL, NULL, SOCK_CLOEXEC);
+                int conn = accept4(d->query_fd, NULL, NULL, SOCK_CLOEXEC), ch[2];
+                struct ucred cred;
+                socklen_t len = sizeof(cred);
                 pid_t pid;
 
                 if (conn < 0)
                         return;
                 if (d->n_queries >= MAX_QUERIES) {
-                        send_err(conn, 1, "pystackd is busy: try again");
+                        refuse(conn, "pystackd is busy: try again");
                         close(conn);
                         continue;
                 }
-                pid = fork();
-                if (pid == 0) {
-                        sigset_t none;
-                        sigemptyset(&none);
-                        sigprocmask(SIG_SETMASK, &none, NULL);
-                        signal(SIGCHLD, SIG_DFL);
-                        answer_query(d, conn);
-                        _exit(0);
+                if (getsockopt(conn, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+                    socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, ch) < 0) {
+                        close(conn);
+                        continue;
                 }
-                if (pid > 0)
-                        d->n_queries++;
+                int64_t uid = cred.uid == 0 ? -1 : (int64_t)cred.uid;
+                pid = fork();
+                if (pid == 0)
+                        exec_worker(d, conn, ch[1], uid);
                 close(conn);
+                close(ch[1]);
+                if (pid < 0) {
+                        close(ch[0]);
+                        continue;
+                }
+                fcntl(ch[0], F_SETFL, O_NONBLOCK);
+                d->queries[d->n_queries++] = (struct query_worker) { .pid = pid, .chan = ch[0], .uid = uid };
         }
 }
 
+static void reply(int chan, const char *msg, int fd) {
+        if (send_with_fd(chan, NULL, msg, strlen(msg), fd, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+                log_msg(LOG_DEBUG, "a query worker did not take its answer: %m");
+}
+
+/* Whether uid may see crash id (1, with its core's path when it has one), 0, or -EIO. */
+static int visible(struct daemon *d, int64_t id, int64_t uid, char **core_path) {
+        struct match m = { .key = MATCH_ID };
+        struct store_filter f = { .matches = &m, .n_matches = 1, .since = INT64_MIN, .until = INT64_MAX,
+                                  .uid = uid };
+        int64_t found;
+
+        snprintf(m.value, sizeof(m.value), "%lld", (long long)id);
+        return store_find_newest(d->db, &f, &found, core_path, NULL);
+}
+
+/* One message from worker w: checked, done, answered. */
+static void serve(struct daemon *d, struct query_worker *w, const char *msg) {
+        _cleanup_free_ char *core_path = NULL;
+        long long id = 0;
+        char end, line[64];
+        const char *why = "not understood";
+        int r;
+
+        if (sscanf(msg, "CORE %lld%c", &id, &end) == 1 && id > 0) {
+                r = visible(d, id, w->uid, &core_path);
+                int fd = r > 0 && core_path ? analysis_open_core(d, core_path) : -1;
+                if (fd >= 0) {
+                        reply(w->chan, "OK", fd);
+                        close(fd);
+                        return;
+                }
+                why = r < 0 ? "cannot read the store" : r == 0 ? "no such crash" : "no stored core";
+        } else if (sscanf(msg, "ANALYZE %lld%c", &id, &end) == 1 && id > 0) {
+                r = visible(d, id, w->uid, NULL);
+                if (r > 0)
+                        r = store_requeue_for_analysis(d->db, id);   /* 0: no core, or under way now */
+                else if (r == 0)
+                        r = -ENOENT;
+                if (r >= 0) {
+                        if (r > 0)
+                                d->rescan = true;       /* the queue is looked at at once */
+                        snprintf(line, sizeof(line), "OK %d", r);
+                        reply(w->chan, line, -1);
+                        return;
+                }
+                why = r == -ENOENT ? "no such crash" : "cannot use the store";
+        } else if (!strcmp(msg, "VACUUM")) {
+                unsigned removed = 0;
+
+                if (w->uid < 0) {
+                        retention_apply(d->db, d->storage_fd, &d->cfg, &removed);
+                        snprintf(line, sizeof(line), "OK %u", removed);
+                        reply(w->chan, line, -1);
+                        return;
+                }
+                why = "only root may remove cores";
+        }
+        snprintf(line, sizeof(line), "ERR %s", why);
+        reply(w->chan, line, -1);
+}
+
+void query_server_read(struct daemon *d) {
+        for (unsigned i = 0; i < d->n_queries; i++) {
+                struct query_worker *w = &d->queries[i];
+                char msg[64];
+                ssize_t n;
+
+                /* a worker asks once or twice; more than 8 at a go waits for the next round */
+                for (int k = 0; w->chan >= 0 && k < 8; k++) {
+                        n = recv(w->chan, msg, sizeof(msg) - 1, MSG_DONTWAIT | MSG_TRUNC);
+                        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+                                break;
+                        if (n <= 0 || (size_t)n >= sizeof(msg)) {
+                                /* gone, or a message no worker of ours writes: it is heard no more */
+                                close(w->chan);
+                                w->chan = -1;
+                                break;
+                        }
+                        msg[n] = 0;
+                        serve(d, w, msg);
+                }
+        }
+}
+
+bool query_server_reaped(struct daemon *d, pid_t pid, int status) {
+        for (unsigned i = 0; i < d->n_queries; i++)
+                if (d->queries[i].pid == pid) {
+                        if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS)
+                                log_msg(LOG_ERR, "the query of uid %lld was stopped by its sandbox: a forbidden "
+                                        "system call (SIGSYS)", (long long)d->queries[i].uid);
+                        else if (WIFSIGNALED(status) && WTERMSIG(status) != SIGALRM)
+                                log_msg(LOG_WARNING, "the query of uid %lld ended with %s",
+                                        (long long)d->queries[i].uid, signal_full_name(WTERMSIG(status)));
+                        if (d->queries[i].chan >= 0)
+                                close(d->queries[i].chan);
+                        d->queries[i] = d->queries[--d->n_queries];
+                        return true;
+                }
+        return false;
+}

@@ -3,9 +3,11 @@
  * schema: the store's tables, their version and the migrations between
  * versions, and opening the store — the one home of the schema.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -295,7 +297,7 @@ static int open_store(const char *dir, bool migrate_allowed, sqlite3 **ret, char
                 return -ENAMETOOLONG;
         }
         /* every open of the store's files goes through the checked directory */
-        int r0 = store_anchor(dir, err, errsz);
+        int r0 = store_anchor(dir, false, err, errsz);
         if (r0 < 0)
                 return r0;
         /* create it private before SQLite does with the umask's mode */
@@ -341,6 +343,73 @@ int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
 
 int store_open_current(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
         return open_store(dir, false, ret, err, errsz);
+}
+
+/* "file:<path, percent-encoded>?<params>": SQLite's URI form, the only way to pass readonly_shm */
+static char *uri_of(const char *path, const char *params) {
+        size_t n = strlen(path);
+        char *uri = malloc(5 + 3 * n + 1 + strlen(params) + 1), *p = uri;
+
+        if (!uri)
+                return NULL;
+        p = stpcpy(p, "file:");
+        for (const unsigned char *c = (const unsigned char *)path; *c; c++)
+                if (isalnum(*c) || strchr("/-._~", *c))
+                        *p++ = (char)*c;
+                else
+                        p += sprintf(p, "%%%02X", *c);
+        *p++ = '?';
+        strcpy(p, params);
+        return uri;
+}
+
+int store_open_readonly(const char *dir, sqlite3 **ret, char *err, size_t errsz) {
+        char path[4096];
+        _cleanup_free_ char *uri = NULL;
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st;
+        int version = -1, r;
+
+        if ((size_t)snprintf(path, sizeof(path), "%s/pystack.db", dir) >= sizeof(path)) {
+                snprintf(err, errsz, "%s: path too long", dir);
+                return -ENAMETOOLONG;
+        }
+        r = store_anchor(dir, true, err, errsz);
+        if (r < 0)
+                return r;
+        /* readonly_shm: not even the WAL index is opened for writing (SQLite then reads the WAL
+         * itself when it cannot trust the index, which is slower, and correct) */
+        uri = uri_of(path, "mode=ro&readonly_shm=1");
+        if (!uri) {
+                store_unanchor(path);
+                return snprintf(err, errsz, "out of memory"), -ENOMEM;
+        }
+        if (sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
+                snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+                sqlite3_close(db);
+                store_unanchor(path);
+                return -EIO;
+        }
+        sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
+        /* the first read opens the -wal and -shm files: now, while the caller may */
+        r = store_exec(db, "PRAGMA query_only=1; PRAGMA temp_store=MEMORY;");
+        if (r == 0 && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
+                if (sqlite3_step(st) == SQLITE_ROW)
+                        version = sqlite3_column_int(st, 0);
+                sqlite3_finalize(st);
+        }
+        if (r < 0 || version != store_schema_version()) {
+                if (r < 0 || version < 0)
+                        snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(db));
+                else
+                        snprintf(err, errsz, "the store is at schema version %d, not %d", version,
+                                 store_schema_version());
+                sqlite3_close(db);
+                store_unanchor(path);
+                return r < 0 || version < 0 ? -EIO : -EAGAIN;
+        }
+        *ret = db;
+        return 0;
 }
 
 void store_close(sqlite3 *db) {

@@ -65,6 +65,12 @@ int store_open(const char *dir, sqlite3 **ret, char *err, size_t errsz);
  * (seconds on a large store); a new store is still created.
  */
 int store_open_current(const char *dir, sqlite3 **ret, char *err, size_t errsz);
+/*
+ * Open the store in dir read-only, every file of it (pystack.db, -wal, -shm) opened for reading
+ * only, at once: a caller that opens it with privileges may drop them afterwards and go on reading
+ * (pystackd's query server).  The store must exist at the current schema: -EAGAIN otherwise.
+ */
+int store_open_readonly(const char *dir, sqlite3 **ret, char *err, size_t errsz);
 void store_close(sqlite3 *db);
 
 /* The schema version this build writes (PRAGMA user_version). */
@@ -263,10 +269,10 @@ struct crash_row {
 
 /*
  * Call row() for each crash of f, newest or oldest first, the last `limit` ones (0: all);
- * dir: the storage directory, to tell a missing core.  Stops at the first non-zero return of
- * row() and returns it; 0 when done; -EIO.
+ * cores_fd: the storage directory's cores/, opened for reading, to tell a missing core (-1: none
+ * is said to be).  Stops at the first non-zero return of row() and returns it; 0 when done; -EIO.
  */
-int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, const char *dir,
+int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, int cores_fd,
                int (*row)(const struct crash_row *r, void *userdata), void *userdata);
 
 /* The newest crash of f: 1 and its row (valid until the next call on db), 0 when none, -EIO. */

@@ -85,9 +85,10 @@ static inline const char *column_text(sqlite3_stmt *st, int i) {
  * walks dir as trusted_parent does (no link, every directory root's or ours, written by nobody
  * else), keeps it open, and from then on SQLite's opens (and stats, accesses, unlinks) of dir
  * and the names directly in it go through that descriptor, without following links, and take
- * only plain single-link files.  0, or -errno with the reason in err.
+ * only plain single-link files; readonly (for the first store in dir): none of them for writing.
+ * 0, or -errno with the reason in err.
  */
-int store_anchor(const char *dir, char *err, size_t errsz);
+int store_anchor(const char *dir, bool readonly, char *err, size_t errsz);
 /* A store whose main file is db_path was closed: its directory's anchor goes with its last store. */
 void store_unanchor(const char *db_path);
 /* open(2) of a path, through the anchor it is in when it is in one. */

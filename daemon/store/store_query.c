@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* store_query: what pystackctl (and pystackd, for users) read from the store. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -84,44 +85,86 @@ static int prepare_list(sqlite3 *db, const struct store_filter *f, bool newest_f
 }
 
 /*
- * Which present cores' files are gone: one fstatat per row in cores/, opened once.  Measured on
- * 100,000 crashes, that costs no more than one read of the directory, sorted, for a whole list,
- * and much less for a short one.
+ * Which present cores' files are gone: one fstatat per row in cores/ (measured on 100,000 crashes,
+ * that costs no more than one read of the directory, sorted, for a whole list, and much less for
+ * a short one).  A process that may not search cores/ (pystackd's unprivileged query server,
+ * handed the directory open) reads its names once instead, sorted, and looks each row up.
  */
 struct core_dir {
-        int fd;                 /* cores/ (O_PATH); -1 before it is opened */
-        bool failed;            /* cannot be opened: then nothing is said to be missing */
+        int fd;                 /* cores/, opened for reading by the caller; -1: nothing is missing */
+        char **names;           /* the directory's names, sorted, once faccessat was refused */
+        size_t n, allocated;
+        bool listed, failed;
 };
 
 static void core_dir_done(struct core_dir *c) {
-        if (c->fd >= 0)
-                close(c->fd);
+        for (size_t i = 0; i < c->n; i++)
+                free(c->names[i]);
+        free(c->names);
+}
+
+static int compare_names(const void *a, const void *b) {
+        return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in cores/, read through a descriptor of our own: 0, or -errno (then none is missing). */
+static int list_core_dir(struct core_dir *c) {
+        /* a duplicate: reopening it would need the search right we lack */
+        int fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+        DIR *d;
+        struct dirent *e;
+
+        if (fd < 0 || !(d = fdopendir(fd))) {
+                if (fd >= 0)
+                        close(fd);
+                return -errno;
+        }
+        rewinddir(d);
+        while ((e = readdir(d))) {
+                char *name;
+
+                if (e->d_name[0] == '.')
+                        continue;
+                if (grow_array(&c->names, &c->allocated, c->n + 1, sizeof(*c->names)) < 0 ||
+                    !(name = strdup(e->d_name))) {
+                        closedir(d);
+                        return -ENOMEM;
+                }
+                c->names[c->n++] = name;
+        }
+        closedir(d);
+        qsort(c->names, c->n, sizeof(*c->names), compare_names);
+        return 0;
 }
 
 /* A present core's file is gone ("cores/NAME" not in the directory). */
-static bool core_missing(struct core_dir *c, const char *dir, const char *core_path) {
+static bool core_missing(struct core_dir *c, const char *core_path) {
         const char *name = core_path && !strncmp(core_path, "cores/", 6) ? core_path + 6 : NULL;
 
-        if (!name || strchr(name, '/') || c->failed)
+        if (!name || strchr(name, '/') || c->fd < 0 || c->failed)
                 return false;
-        if (c->fd < 0) {
-                char path[PATH_MAX];
-
-                if ((size_t)snprintf(path, sizeof(path), "%s/cores", dir) >= sizeof(path) ||
-                    (c->fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        if (!*name || name[0] == '.')
+                return true;    /* never the name of a core we stored ("", ".", "..", hidden) */
+        if (!c->listed) {
+                if (faccessat(c->fd, name, F_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) == 0)
+                        return false;
+                if (errno == ENOENT)
+                        return true;
+                if (errno != EACCES && errno != EPERM)
+                        return false;
+                c->listed = true;
+                if (list_core_dir(c) < 0) {
                         c->failed = true;
                         return false;
                 }
         }
-        if (!*name || name[0] == '.')
-                return true;    /* never the name of a core we stored ("", ".", "..", hidden) */
-        return faccessat(c->fd, name, F_OK, AT_EACCESS | AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+        return !bsearch(&name, c->names, c->n, sizeof(*c->names), compare_names);
 }
 
-int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, const char *dir,
+int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, int cores_fd,
                int (*row)(const struct crash_row *r, void *userdata), void *userdata) {
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
-        _cleanup_(core_dir_done) struct core_dir cores = { .fd = -1 };
+        _cleanup_(core_dir_done) struct core_dir cores = { .fd = cores_fd };
         int r, rc;
 
         r = prepare_list(db, f, newest_first, limit, &st);
@@ -140,7 +183,7 @@ int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int
                         .signature = column_text(st, L_SIGNATURE), .core_path = column_text(st, L_CORE_PATH),
                 };
                 /* "present" in the store, but the file is gone: say so */
-                if (dir && c.core && !strcmp(c.core, "present") && core_missing(&cores, dir, c.core_path))
+                if (c.core && !strcmp(c.core, "present") && core_missing(&cores, c.core_path))
                         c.core = "missing";
                 if (!c.core)
                         c.core = "?";

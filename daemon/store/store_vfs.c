@@ -32,6 +32,7 @@ static struct anchor {
         size_t len;
         int fd;
         unsigned users;                 /* stores open in it */
+        bool readonly;                  /* opened only to be read: no file in it is opened for writing */
 } anchors[MAX_ANCHORS];
 static size_t n_anchors;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -65,6 +66,12 @@ static int anchored_open(const char *path, int flags, int mode) {
 
         if (!a)
                 return ((int (*)(const char *, int, int))real_open)(path, flags, mode);
+        /* SQLite opens the WAL for writing even on a read-only connection, and tries again
+         * read-only when it may not */
+        if (a->readonly && (flags & (O_ACCMODE | O_CREAT | O_TRUNC)) != O_RDONLY) {
+                errno = EACCES;
+                return -1;
+        }
         /* non-blocking: a FIFO opened for reading would wait for a writer */
         fd = openat(a->fd, name, flags | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK, mode);
         if (fd < 0)
@@ -157,7 +164,7 @@ static void install_once(void) {
         installed = install();
 }
 
-int store_anchor(const char *dir, char *err, size_t errsz) {
+int store_anchor(const char *dir, bool readonly, char *err, size_t errsz) {
         char abs[PATH_MAX], last[NAME_MAX + 1], why[512];
         struct stat st;
         size_t len;
@@ -213,6 +220,7 @@ int store_anchor(const char *dir, char *err, size_t errsz) {
         }
         anchors[n_anchors].len = strlen(abs);
         anchors[n_anchors].users = 1;
+        anchors[n_anchors].readonly = readonly;
         anchors[n_anchors++].fd = fd;
         pthread_mutex_unlock(&lock);
         return 0;

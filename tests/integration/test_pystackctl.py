@@ -15,7 +15,7 @@ Environment:
                      harness/programs.py)
   PYSTACK_TEST_ONLY  regular expression over the group names (list, time,
                      match, info, show, dump, debug, analyze, groups, access,
-                     pager, vacuum, store); the others are not run
+                     privsep, pager, vacuum, store); the others are not run
   PYSTACKCTL_TEST_TIMEOUT  seconds for the whole run (default 600)
   PYSTACK_CAPTURE_KEEP=1   keep the scratch directories
 
@@ -25,8 +25,8 @@ configuration of its own: storage in /tmp/pystackd-incoming.XXXXXXXX/s
 (0700), the configuration, the crash program and pystackd's
 RuntimeDirectory in /tmp/pystackctl-test.XXXXXXXX (0755, so that an
 unprivileged user reaches the query socket).  pystackd runs with
-Analyzer=pystack.  A user `pstctl-test` is created (harness/users.py) and
-removed at the end.  Four crashes of Debian's /usr/bin/python3.11 running
+Analyzer=pystack and QueryUser=pstctl-query.  The users `pstctl-test` and
+`pstctl-query` are created (harness/users.py) and removed at the end.  Four crashes of Debian's /usr/bin/python3.11 running
 crasher.py (written here; it records its own Python stack, then faults in a
 C call on the same line):
 
@@ -72,6 +72,8 @@ from harness.tap import TAP, Interrupted, Watchdog, on_signal, \
 SYSTEM_PYTHON = "/usr/bin/python3.11"
 TEST_USER = "pstctl-test"
 TEST_USER_GECOS = "pystackctl test user (removed at the end)"
+QUERY_USER = "pstctl-query"     # pystackd's QueryUser= here
+QUERY_USER_GECOS = "pystackctl test QueryUser (removed at the end)"
 RUN_TIMEOUT = 30            # one pystackctl run
 HANDLER_TIMEOUT = 60        # crash -> row recorded, handlers gone
 ANALYZE_TIMEOUT = 90        # row -> state done
@@ -345,21 +347,24 @@ def session_pids(sid):
 # fixtures: the user, pystackd, the crashes
 
 def remove_user():
-    return users.remove_user(TEST_USER, TEST_USER_GECOS)
+    gone = [users.remove_user(TEST_USER, TEST_USER_GECOS),
+            users.remove_user(QUERY_USER, QUERY_USER_GECOS)]
+    return all(gone)
 
 
 def create_user():
-    pw = users.create_user(TEST_USER, TEST_USER_GECOS)
+    """The test user; pystackd's QueryUser too."""
     atexit.register(remove_user)
-    return pw
+    users.create_user(QUERY_USER, QUERY_USER_GECOS)
+    return users.create_user(TEST_USER, TEST_USER_GECOS)
 
 
 def write_conf(path, storage, runtime, extra=""):
     with open(path + ".tmp", "w") as fh:
         fh.write("[Storage]\nDirectory=%s\n%s\n[Capture]\nRateLimitBurst=0\n"
-                 "[Daemon]\nRuntimeDirectory=%s\nJournal=no\n"
+                 "[Daemon]\nRuntimeDirectory=%s\nJournal=no\nQueryUser=%s\n"
                  "[Analysis]\nAnalyzer=%s\nWorkers=2\nTimeoutSec=60\n"
-                 % (storage, extra, runtime, ANALYZER))
+                 % (storage, extra, runtime, QUERY_USER, ANALYZER))
     os.chmod(path + ".tmp", 0o644)
     os.rename(path + ".tmp", path)
 
@@ -1380,6 +1385,221 @@ def group_access(tap, ctx):
            "(no socket): exit 1, one line", one_line_error(r, 1))
 
 
+# A connection held open as the test user, its request not yet sent: the
+# worker pystackd runs for it waits, already in its sandbox.
+HOLDER = r"""
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+print("connected", flush=True)
+sys.stdin.readline()
+s.shutdown(socket.SHUT_WR)
+"""
+
+
+def query_workers(ctx):
+    """pids of pystackd's children running --query-worker."""
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as fh:
+                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
+            with open("/proc/%s/cmdline" % d, "rb") as fh:
+                argv = fh.read().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == ctx.daemon.p.pid and b"--query-worker" in argv:
+            found.append(int(d))
+    return found
+
+
+def proc_status(pid):
+    with open("/proc/%d/status" % pid) as fh:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in fh
+                    if ":\t" in line)
+
+
+def open_files(pid):
+    """(fd, target, flags) of every descriptor of pid."""
+    out = []
+    for fd in sorted(os.listdir("/proc/%d/fd" % pid), key=int):
+        try:
+            target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as fh:
+                flags = int(re.search(r"^flags:\s*(\d+)", fh.read(),
+                                      re.M).group(1), 8)
+        except (OSError, AttributeError):
+            continue
+        out.append((int(fd), target, flags))
+    return out
+
+
+def pidfd_getfd(pid, fd):
+    """A duplicate of descriptor fd of process pid (pidfd_getfd(2))."""
+    import ctypes
+    libc = ctypes.CDLL(None, use_errno=True)
+    pidfd = os.pidfd_open(pid)
+    try:
+        r = libc.syscall(438, pidfd, fd, 0)     # SYS_pidfd_getfd
+        if r < 0:
+            raise OSError(ctypes.get_errno(), "pidfd_getfd")
+        return r
+    finally:
+        os.close(pidfd)
+
+
+def ask_channel(chan, msg):
+    """Send msg on a worker's channel as the worker would: (reply, fds);
+    reply None when pystackd closed the channel."""
+    import socket as so
+    chan.send(msg)
+    data, anc, _, _ = chan.recvmsg(256, so.CMSG_SPACE(4 * 4))
+    fds = []
+    for level, kind, payload in anc:
+        if level == so.SOL_SOCKET and kind == so.SCM_RIGHTS:
+            fds += list(struct.unpack("%di" % (len(payload) // 4), payload))
+    return (data.decode("utf-8", "replace") if data else None), fds
+
+
+def group_privsep(tap, ctx):
+    import socket as so
+    C = ctx.crashes
+    U = C["U"]
+    qpw = users.ours(QUERY_USER, QUERY_USER_GECOS)
+    holder = subprocess.Popen(user_prefix(ctx) + [SYSTEM_PYTHON, "-c", HOLDER,
+                              os.path.join(ctx.runtime, "query")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=base_env(), cwd="/")
+    try:
+        line = holder.stdout.readline()
+        pids = []
+        deadline = time.time() + 5
+        while line == b"connected\n" and not pids and time.time() < deadline:
+            pids = query_workers(ctx)
+            time.sleep(0.02)
+        tap.ok(len(pids) == 1, "privsep: a user's connection has a worker of "
+               "its own (pystackd --query-worker)", ["workers: %r, holder "
+               "said %r" % (pids, line)] + ctx.daemon.tail(5))
+        if len(pids) != 1:
+            return
+        pid = pids[0]
+        # it has dropped everything before the first byte of the request
+        time.sleep(0.2)
+        st = proc_status(pid)
+        d = []
+        want_ids = "%d\t%d\t%d\t%d" % ((qpw.pw_uid,) * 4) if qpw else None
+        if not qpw:
+            d.append("the QueryUser %s does not exist" % QUERY_USER)
+        elif st.get("Uid") != want_ids or st.get("Gid") != "\t".join(
+                [str(qpw.pw_gid)] * 4):
+            d.append("Uid %r Gid %r, want QueryUser %s (%d)" % (
+                st.get("Uid"), st.get("Gid"), QUERY_USER, qpw.pw_uid))
+        if st.get("Groups", "").strip():
+            d.append("supplementary groups %r" % st.get("Groups"))
+        for k in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            if int(st.get(k, "1"), 16) != 0:
+                d.append("%s %s" % (k, st.get(k)))
+        if st.get("NoNewPrivs") != "1":
+            d.append("NoNewPrivs %r" % st.get("NoNewPrivs"))
+        tap.ok(not d, "privsep: the worker runs as QueryUser, no capability, "
+               "no group, no_new_privs, before it reads the request", d)
+        files = open_files(pid)
+        d = []
+        store = set()
+        # stderr is pystackd's own (the journal's stream under systemd; a
+        # log file here): where a sanitizer's report goes
+        daemon_err = os.readlink("/proc/%d/fd/2" % ctx.daemon.p.pid)
+        for fd, target, flags in files:
+            if target.startswith(("socket:", "pipe:", "anon_inode:")):
+                continue
+            if (target == "/dev/null" and fd <= 1) or (fd == 2 and
+                                                        target == daemon_err):
+                continue
+            if flags & 3 != os.O_RDONLY:
+                d.append("fd %d %s is open for writing (flags %o)"
+                         % (fd, target, flags))
+            if target.startswith(ctx.storage):
+                store.add(os.path.relpath(target, ctx.storage))
+        for name in ("pystack.db", "pystack.db-wal", "pystack.db-shm",
+                     "cores"):
+            if name not in store:
+                d.append("%s is not open" % name)
+        tap.ok(not d, "privsep: the worker holds the store's files and cores/ "
+               "read-only, and no file it could write", d + [
+                   "%d %s %o" % f for f in files])
+        # the channel: what a worker may ask pystackd, checked against the
+        # uid pystackd took from the socket, not the worker's word
+        try:
+            chan = so.socket(fileno=pidfd_getfd(pid, 4))
+        except OSError as e:
+            tap.ok(False, "privsep: the worker's channel (pidfd_getfd)",
+                   [str(e)])
+            return
+        chan.settimeout(10)
+        with chan:
+            cases = [
+                (b"CORE %d" % C["A1"]["id"], "ERR no such crash", 0,
+                 "root's crash's core"),
+                (b"ANALYZE %d" % C["B"]["id"], "ERR no such crash", 0,
+                 "a new analysis of root's crash"),
+                (b"VACUUM", "ERR only root may remove cores", 0, "vacuum"),
+                (b"CORE 99999999", "ERR no such crash", 0, "no such crash"),
+                (b"CORE -1", "ERR not understood", 0, "a negative id"),
+                (b"CORE %d\n" % U["id"], "ERR not understood", 0,
+                 "trailing bytes"),
+                (b"CORE %d" % U["id"], "OK", 1, "their own crash's core"),
+            ]
+            for msg, want, n_fds, what in cases:
+                try:
+                    reply, fds = ask_channel(chan, msg)
+                except OSError as e:
+                    reply, fds = "(%s)" % e, []
+                d = []
+                if reply != want or len(fds) != n_fds:
+                    d.append("%r: got %r with %d descriptors, want %r with %d"
+                             % (msg, reply, len(fds), want, n_fds))
+                if fds:
+                    size = os.fstat(fds[0]).st_size
+                    stored = os.path.getsize(os.path.join(
+                        ctx.storage, U["row"]["core_path"]))
+                    if size != stored:
+                        d.append("the descriptor is %d bytes, the stored core "
+                                 "%d" % (size, stored))
+                for fd in fds:
+                    os.close(fd)
+                tap.ok(not d, "privsep: the channel, %s: %s" % (
+                    what, "given" if n_fds else "refused"), d)
+            try:
+                reply, fds = ask_channel(chan, b"CORE " + b"1" * 100)
+            except OSError as e:
+                reply, fds = "(%s)" % e, []
+            tap.ok(reply is None and not fds, "privsep: a message longer "
+                   "than any of ours: pystackd hears that worker no more",
+                   ["got %r" % reply])
+        holder.stdin.write(b"\n")
+        holder.stdin.close()
+        holder.wait(timeout=15)
+        tap.ok(ctx.daemon.p.poll() is None, "privsep: pystackd is still "
+               "running", ctx.daemon.tail(5))
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+    # a missing core, told by a worker that may not search cores/
+    core = os.path.join(ctx.storage, U["row"]["core_path"])
+    os.rename(core, core + ".away")
+    try:
+        r = ctl(ctx, ["list", "--json", "ID=%d" % U["id"]], user=True)
+    finally:
+        os.rename(core + ".away", core)
+    js = r.json()
+    tap.ok(r.rc == 0 and isinstance(js, list) and len(js) == 1
+           and js[0].get("core") == "missing", "privsep: the user's list says "
+           "their core is missing when its file is gone", r.describe())
+
+
 def group_pager(tap, ctx):
     rec = os.path.join(ctx.recdir, "pager")
     pager = os.path.join(ctx.bindir, "fake-pager")
@@ -1670,6 +1890,7 @@ def main():
                                   ("info", group_info), ("show", group_show),
                                   ("groups", group_groups),
                                   ("access", group_access),
+                                  ("privsep", group_privsep),
                                   ("pager", group_pager),
                                   ("dump", group_dump),
                                   ("debug", group_debug),

@@ -33,6 +33,7 @@
 #define NOW (1764265625LL * SEC)        /* Thu 2025-11-27 17:47:05 UTC */
 
 static char tmpdir[] = "/tmp/test-query-XXXXXX";
+static int cores_fd = -1;               /* tmpdir/cores, opened for reading: tells a missing core */
 
 __attribute__((format(printf, 3, 4)))
 static int eq_str(const char *got, const char *want, const char *fmt, ...) {
@@ -547,7 +548,8 @@ static struct answer ask_q(sqlite3 *db, const struct query *q, int64_t uid) {
 
         if (!m)
                 abort();
-        a.r = query_run(db, q, uid, tmpdir, m, a.err, sizeof(a.err));
+        struct query_store qs = { .db = db, .dir = tmpdir, .cores_fd = cores_fd };
+        a.r = query_run(&qs, q, uid, m, a.err, sizeof(a.err));
         fclose(m);
         return a;
 }
@@ -654,7 +656,8 @@ static sqlite3 *fill_store(void) {
         int64_t id;
 
         snprintf(path, sizeof(path), "%s/cores", tmpdir);
-        if (mkdir(path, 0700) < 0 || store_open(tmpdir, &db, err, sizeof(err)) < 0)
+        if (mkdir(path, 0700) < 0 || store_open(tmpdir, &db, err, sizeof(err)) < 0 ||
+            (cores_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
                 abort();
         struct crash_record base = {
                 .boot_id = "0123456789abcdef0123456789abcdef", .hostname = "box", .cwd = "/srv", .rlimit_core = -1,

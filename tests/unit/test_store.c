@@ -1104,7 +1104,7 @@ static const char *list_ids(sqlite3 *db, const struct store_filter *f, bool newe
         int k;
 
         memset(&r, 0, sizeof(r));
-        k = store_list(db, f, newest_first, limit, NULL, ids_row, &r);
+        k = store_list(db, f, newest_first, limit, -1, ids_row, &r);
         if (k != 0)
                 snprintf(r.text, sizeof(r.text), "(store_list: %d)", k);
         return r.text;
@@ -1245,7 +1245,9 @@ static void test_reads(void) {
         /* the rows themselves */
         struct rows rows = {};
         f = all();
-        TAP_EQ_INT(store_list(db, &f, false, 0, dir, full_row, &rows), 0, "store_list with the storage directory");
+        snprintf(path, sizeof(path), "%s/cores", dir);
+        int cores_fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        TAP_EQ_INT(store_list(db, &f, false, 0, cores_fd, full_row, &rows), 0, "store_list with the storage directory");
         EQ_STR(rows.text,
                "1|1700000100000000|100|1000|1000|11|3.11|present|python3|/usr/bin/python3.11|worker.py|work|"
                "/srv/lib.py|41|done|NULL|1111aaaa2222bbbb|cores/c1\n"
@@ -1258,7 +1260,7 @@ static void test_reads(void) {
                "pending|NULL|NULL|cores/c5\n",
                "every column; a present core whose file is gone is 'missing', a truncated one 'truncated'");
         memset(&rows, 0, sizeof(rows));
-        TAP_EQ_INT(store_list(db, &f, false, 0, NULL, full_row, &rows), 0, "store_list without the directory");
+        TAP_EQ_INT(store_list(db, &f, false, 0, -1, full_row, &rows), 0, "store_list without the directory");
         tap_ok(strstr(rows.text, "|present|python3|/usr/bin/python3.11|worker.py|other|") != NULL,
                "cannot tell a missing core: present");
         /* names no stored core has are missing, even where the directory has them; a link is there */
@@ -1272,15 +1274,16 @@ static void test_reads(void) {
                 snprintf(sql, sizeof(sql), "UPDATE crashes SET core_path = '%s' WHERE id = %lld", odd[i], (long long)c3);
                 sqlite3_exec(db, sql, NULL, NULL, NULL);
                 memset(&rows, 0, sizeof(rows));
-                store_list(db, &f, false, 0, dir, full_row, &rows);
+                store_list(db, &f, false, 0, cores_fd, full_row, &rows);
                 tap_ok(strstr(rows.text, i < 4 ? "|missing|python3|" : "|present|python3|/usr/bin/python3.11|worker.py|other|") != NULL,
                        "core_path %s: %s", odd[i], i < 4 ? "missing" : "present (the link is the entry)");
         }
+        close(cores_fd);
         snprintf(sql_c3, sizeof(sql_c3), "UPDATE crashes SET core_path = 'cores/c3' WHERE id = %lld", (long long)c3);
         sqlite3_exec(db, sql_c3, NULL, NULL, NULL);
         memset(&rows, 0, sizeof(rows));
         rows.stop_after = 2;
-        TAP_EQ_INT(store_list(db, &f, false, 0, NULL, ids_row, &rows), 7, "row() returning 7 stops store_list with 7");
+        TAP_EQ_INT(store_list(db, &f, false, 0, -1, ids_row, &rows), 7, "row() returning 7 stops store_list with 7");
         EQ_STR(rows.text, "1,2", "after two rows");
 
         /* store_find_newest */
