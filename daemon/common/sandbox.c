@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -31,6 +32,11 @@
 
 #include "sandbox.h"
 #include "util.h"
+
+/* configure --enable-sanitizers says 1 */
+#ifndef SANITIZER_BUILD
+#define SANITIZER_BUILD 0
+#endif
 
 /* ---- seccomp ---- */
 
@@ -148,6 +154,32 @@ static const struct syscall_rule net_rules[] = {
         RULES_END,
 };
 
+/*
+ * What pystackd's query worker (daemon/pystackd/query_worker.c) needs once it has opened the
+ * store and cores/ and dropped everything: SQLite reading the files it has open (pread64, record
+ * locks, sizes), the listing of cores/, memory that is never executable, and its two sockets --
+ * read only from its connection (3), written only to it and to stderr (2, a sanitizer's report),
+ * the channel to pystackd (4) for one message out and one answer, with a descriptor, in.  No
+ * open, no exec, no process, no other socket.  Collected with strace over test_pystackctl.py's
+ * users' queries (list, info, show, groups, dump, debug, analyze, vacuum), plain and sanitized.
+ */
+static const struct syscall_rule query_rules[] = {
+        ALLOW_ARG_IN(read, 0, 3), ALLOW_ARG_IN(write, 0, 2, 3),
+        ALLOW_ARG_IN(sendmsg, 0, 3), ALLOW_ARG_IN(sendto, 0, 4), ALLOW_ARG_IN(recvmsg, 0, 4),
+        ALLOW(pread64), ALLOW(lseek), ALLOW(fcntl), ALLOW(newfstatat), ALLOW(close), ALLOW(getdents64),
+        /* the search cores/ denies it (EACCES), after which it is listed */
+        ALLOW(faccessat), ALLOW(faccessat2),
+        ALLOW(brk), ALLOW_ARG_IN(mmap, 2, PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE), ALLOW(munmap),
+        ALLOW(mremap), ALLOW(madvise),
+        ALLOW(getpid), ALLOW(clock_gettime), ALLOW(futex), ALLOW(rt_sigreturn),
+#if SANITIZER_BUILD
+        /* AddressSanitizer's _exit() */
+        ALLOW(sigaltstack),
+#endif
+        ALLOW(exit), ALLOW(exit_group),
+        RULES_END,
+};
+
 struct profile {
         const char *name;
         const struct syscall_rule *const sets[3];       /* NULL-terminated; no call in two sets */
@@ -156,6 +188,7 @@ struct profile {
 static const struct profile profiles[_SANDBOX_PROFILE_MAX] = {
         [SANDBOX_ANALYZER] = { "analyzer", { analyzer_rules } },
         [SANDBOX_ANALYZER_NET] = { "analyzer+debuginfod", { analyzer_rules, net_rules } },
+        [SANDBOX_QUERY] = { "query", { query_rules } },
 };
 
 /*

@@ -38,6 +38,9 @@ enum sandbox_profile {
          * sockets (AF_INET, AF_INET6; AF_UNIX and AF_NETLINK for the resolver), threads
          * (curl's resolver thread: clone with CLONE_THREAD only) */
         SANDBOX_ANALYZER_NET,
+        /* pystackd's query worker, after it opened the store and dropped everything: reads of its
+         * open files, memory, its connection (descriptor 3) and its channel to pystackd (4) */
+        SANDBOX_QUERY,
         _SANDBOX_PROFILE_MAX,
 };
 

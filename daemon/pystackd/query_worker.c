@@ -7,7 +7,8 @@
  * before it reads a byte of the request it opens what it will read -- the store, read-only, every
  * file of it, and cores/ to tell a missing core -- then becomes QueryUser with no capability, no
  * supplementary group, no_new_privs, no core dump, no file it could write, and limits on memory,
- * CPU time and descriptors.  A request it parses wrongly, or a store that leads SQLite astray, can then take
+ * CPU time and descriptors; then the seccomp filter (SANDBOX_QUERY in sandbox.c) leaves it the
+ * system calls a query needs, on its two sockets only.  A request it parses wrongly, or a store that leads SQLite astray, can then take
  * nothing but this connection's answer.
  */
 #include <errno.h>
@@ -27,6 +28,7 @@
 #include "conf.h"
 #include "pystackd.h"
 #include "query.h"
+#include "sandbox.h"
 #include "store.h"
 #include "util.h"
 
@@ -208,6 +210,8 @@ int query_worker_main(int argc, char **argv) {
         snprintf(cores, sizeof(cores), "%s/cores", argv[3]);
         int cores_fd = open(cores, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         r = drop_everything(quid, qgid);
+        if (r == 0)
+                r = sandbox_seccomp(SANDBOX_QUERY, -1);
         if (r < 0) {
                 send_err(1, "pystackd cannot answer safely: %s", strerror(-r));
                 return 1;

@@ -1505,6 +1505,9 @@ def group_privsep(tap, ctx):
             d.append("NoNewPrivs %r" % st.get("NoNewPrivs"))
         tap.ok(not d, "privsep: the worker runs as QueryUser, no capability, "
                "no group, no_new_privs, before it reads the request", d)
+        tap.ok(st.get("Seccomp") == "2", "privsep: the worker is under a "
+               "seccomp filter (Seccomp: 2)", ["Seccomp: %r" %
+                                               st.get("Seccomp")])
         files = open_files(pid)
         d = []
         store = set()
