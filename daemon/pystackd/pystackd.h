@@ -69,6 +69,7 @@ struct daemon {
         gid_t analyzer_gid;
         char cache_dir[PATH_MAX];
         uint64_t analysed, failed;
+        int landlock_abi;               /* the kernel's (0: none): read once, at start */
         struct root_handle roots[MAX_ROOTS];
         unsigned n_roots;
         struct socket_capture listener;
