@@ -279,8 +279,11 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         r = sandbox_seccomp(urls ? SANDBOX_ANALYZER_NET : SANDBOX_ANALYZER, exe_fd);
         if (r < 0)
                 sandbox_failed("install its system call filter", r);
-        /* from here on only execveat (on exe_fd) and exit are allowed */
+        /* from here on only execveat (on exe_fd) and exit are allowed; the exit is the system call
+         * itself: a sanitizer build's _exit() makes calls of its own (sigaltstack), LeakSanitizer's
+         * check (ptrace from a clone) runs only from exit(), never here */
         syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
+        syscall(SYS_exit_group, 127);
         _exit(127);
 }
 
