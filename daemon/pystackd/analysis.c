@@ -200,9 +200,9 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
 
         /* debuginfod: the network stays, but only the servers' ports (Landlock) and the calls
          * libcurl needs (seccomp); a URL we cannot read gets no TCP at all */
-        if (urls && !*urls)
-                urls = NULL;
-        if (urls && (strlen(urls) >= 900 || (n_ports = sandbox_debuginfod_ports(urls, ports, ELEMENTSOF(ports))) < 0))
+        if (urls && (!*urls || strlen(urls) >= 900))
+                urls = NULL;    /* as before the sandbox: such a value is not passed on */
+        if (urls && (n_ports = sandbox_debuginfod_ports(urls, ports, ELEMENTSOF(ports))) < 0)
                 n_ports = 0;
 
         /* the program, opened before the view may hide it: exec'd through this descriptor */
