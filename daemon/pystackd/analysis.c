@@ -141,7 +141,7 @@ static _Noreturn void sandbox_failed(const char *what, int r) {
  * (/usr, /opt, /home, a venv, /tmp: tests and real programs run scripts from there), the debug
  * directories, source files — with an empty read-only tmpfs over what holds other crashes and
  * our sockets (the storage and runtime directories, /run), over /proc, /sys and /dev (only
- * /dev/null is left) and /dev/shm; its debug cache is the one writable directory.
+ * /dev/null is left, not /dev/shm); its debug cache is the one writable directory.
  */
 static const char *const hidden_always[] = { "/run", "/proc", "/sys", "/dev" };
 

@@ -249,16 +249,16 @@ def status_fields(pid):
 
 
 def watch_probe(d, seconds=15):
-    """The probe's pid, status and namespaces while it sleeps (its comm is the probe's name)."""
+    """The probe's pid, status and namespaces while it sleeps (by its executable: on older kernels a
+    program exec'd through a descriptor has the descriptor's number as its comm)."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         for pid in d.children():
             try:
-                with open("/proc/%d/comm" % pid) as fh:
-                    comm = fh.read().strip()
+                exe = os.readlink("/proc/%d/exe" % pid)
             except OSError:
                 continue
-            if comm.startswith("probe"):
+            if os.path.basename(exe) == "probe":
                 f = status_fields(pid)
                 return pid, f, ns(pid, "mnt"), ns(pid, "net")
         time.sleep(0.01)
