@@ -444,7 +444,8 @@ def real_case(tap, fx, jd):
                    diag + [pf.brief(row) if row else "no row"] + d.log_tail(8))
             lg = d.log()[d.log_start:]
             want = "network for debuginfod only" if urls else "no network"
-            m = re.search(r"analysis sandbox: ([^,]*), Landlock ABI (\d+), seccomp allow-list \S+ \((\d+) system", lg)
+            m = re.search(r"analysis sandbox: ([^,]*), Landlock ABI (\d+), seccomp allow-list \S+ \((\d+) system calls\)",
+                          lg)
             tap.ok(m and m.group(1) == want, "%s: pystackd logs its sandbox: %s" % (label, m.group(0) if m else None),
                    d.log_tail(8))
             rc = d.stop()
