@@ -5,8 +5,9 @@
  *
  * The allow-lists were collected by running the analyzer under `strace -f` on the test suite's
  * cores (every interpreter and scenario; plain, --native, --locals, --json, --tasks, pystackd's
- * own flags, kept binaries, a container's --source-root, stored .zst cores, debuginfod) and
- * kept as tight as the test suite allows; README "The analysis sandbox" gives the figures.
+ * own flags; a debuginfod answering 404), then checked by every test that runs pystackd (kept
+ * binaries, a container's --source-root, stored .zst cores), and kept as tight as the tests
+ * allow; README "The analysis sandbox" gives the figures.
  */
 #include <errno.h>
 #include <fcntl.h>

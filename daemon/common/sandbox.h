@@ -53,14 +53,15 @@ enum sandbox_profile {
  *
  * exec_fd >= 0: execveat(exec_fd, "", argv, envp, AT_EMPTY_PATH) is allowed, only on that
  * descriptor number, so the caller can exec its program after the filter is in; -1: no exec.
- * Cost: one classic BPF program of 2-6 instructions per entry, built on the stack.
+ * Cost: one classic BPF program of 2-7 instructions per entry (at most 1024), built in a static
+ * buffer: not for two threads at once (it is meant for a child between fork and exec).
  */
 int sandbox_seccomp(enum sandbox_profile p, int exec_fd);
 
 /* The number of system calls profile p allows in some form (for the documentation and the tests). */
 unsigned sandbox_seccomp_count(enum sandbox_profile p);
 
-/* The name of system call nr in profile p's list (NULL when it is not in it). */
+/* The name of the i-th system call of profile p's list, 0 <= i < sandbox_seccomp_count(p) (else NULL). */
 const char *sandbox_seccomp_name(enum sandbox_profile p, unsigned i);
 
 /*

@@ -21,11 +21,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "log.h"
+#include "sandbox.h"
 #include "pystackd.h"
 #include "store.h"
 #include "util.h"
@@ -127,9 +129,27 @@ static void forget_root(struct daemon *d, int64_t id) {
                 }
 }
 
+/* In the child, before exec: why it cannot go on, for judge() (stderr's first line), then 126. */
+static _Noreturn void sandbox_failed(const char *what, int r) {
+        dprintf(STDERR_FILENO, "the analysis sandbox: cannot %s: %s\n", what, strerror(-r));
+        _exit(126);
+}
+
+/*
+ * What the analyzer sees (sandbox_mount_view()): the host's tree read-only, nosuid, nodev — its
+ * own program and libraries, the crashed process's files at their paths wherever they are
+ * (/usr, /opt, /home, a venv, /tmp: tests and real programs run scripts from there), the debug
+ * directories, source files — with an empty read-only tmpfs over what holds other crashes and
+ * our sockets (the storage and runtime directories, /run), over /proc, /sys and /dev (only
+ * /dev/null is left, not /dev/shm); its debug cache is the one writable directory.
+ */
+static const char *const hidden_always[] = { "/run", "/proc", "/sys", "/dev" };
+
 /*
  * In the child: shed everything, then become the analyzer. Never returns.  root_fd >= 0: the
  * container's root, under which alone its source lines are read; container without one: none are.
+ * The order is the sandbox's (sandbox.h): the mount view while root, then the uid, no_new_privs,
+ * Landlock, and the seccomp filter last, right before the exec.
  */
 static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_fd, int err_fd, uid_t uid, gid_t gid,
                                    pid_t parent, const struct kept_files *kept, bool container, int root_fd) {
@@ -138,9 +158,13 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
                                              "--no-color" };
         const size_t n_fixed = sizeof(fixed) / sizeof(*fixed);
         char **argv = calloc(1 + n_fixed + kept->n + 3, sizeof(*argv));
-        char cache_env[PATH_MAX + 32], debuginfod_env[1024];
-        char *envp[6];
-        int n = 0, *fds = calloc(kept->n + 1, sizeof(*fds));
+        char cache_env[PATH_MAX + 32], debuginfod_env[1024], debuginfod_cache_env[PATH_MAX + 48];
+        char *envp[7];
+        int n = 0, exe_fd, r, *fds = calloc(kept->n + 1, sizeof(*fds));
+        const char *urls = getenv("DEBUGINFOD_URLS");
+        bool use_cache = d->cache_dir[0] && uid == d->analyzer_uid;
+        uint16_t ports[16];
+        int n_ports = 0;
 
         if (!argv || !fds)
                 _exit(127);
@@ -173,6 +197,31 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
                 argv[1 + n_fixed + kept->n] = "--no-source";
         if (d->cfg.tasks)
                 argv[1 + n_fixed + kept->n + (root_fd >= 0 || container)] = "--tasks";
+
+        /* debuginfod: the network stays, but only the servers' ports (Landlock) and the calls
+         * libcurl needs (seccomp); a URL we cannot read gets no TCP at all */
+        if (urls && (!*urls || strlen(urls) >= 900))
+                urls = NULL;    /* as before the sandbox: such a value is not passed on */
+        if (urls && (n_ports = sandbox_debuginfod_ports(urls, ports, ELEMENTSOF(ports))) < 0)
+                n_ports = 0;
+
+        /* the program, opened before the view may hide it: exec'd through this descriptor */
+        exe_fd = open(d->cfg.analyzer, O_PATH | O_CLOEXEC);
+        if (exe_fd < 0)
+                _exit(127);
+        const char *hide[ELEMENTSOF(hidden_always) + 3];
+        size_t n_hide = 0;
+        for (size_t i = 0; i < ELEMENTSOF(hidden_always); i++)
+                hide[n_hide++] = hidden_always[i];
+        hide[n_hide++] = d->cfg.directory;
+        hide[n_hide++] = d->cfg.runtime_directory;
+        hide[n_hide] = NULL;
+        r = sandbox_mount_view(&(struct sandbox_view) {
+                .hide = hide, .writable = use_cache ? d->cache_dir : NULL, .keep_dev_null = true,
+                .new_net = !urls,
+        });
+        if (r < 0)
+                sandbox_failed("make its view of the files", r);
         if (chdir("/") < 0)
                 _exit(127);
 
@@ -201,20 +250,40 @@ static _Noreturn void run_analyzer(const struct daemon *d, int core_fd, int out_
         if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != parent)
                 _exit(126);
 
+        r = sandbox_landlock(&(struct sandbox_landlock) {
+                .abi = d->landlock_abi, .read_path = "/", .read_fd = root_fd,
+                .write_path = use_cache ? d->cache_dir : NULL,
+                .handle_tcp = true, .tcp_ports = ports, .n_tcp_ports = (size_t)n_ports,
+        });
+        if (r < 0)
+                sandbox_failed("apply its Landlock rules", r);
+
         envp[n++] = "PATH=/usr/bin:/bin";
         envp[n++] = "LANG=C.UTF-8";
-        if (d->cache_dir[0] && uid == d->analyzer_uid) {
+        if (use_cache) {
                 snprintf(cache_env, sizeof(cache_env), "PYSTACK_CACHE_DIR=%s", d->cache_dir);
                 envp[n++] = cache_env;
         } else
                 envp[n++] = "PYSTACK_CACHE_DIR=";
-        const char *urls = getenv("DEBUGINFOD_URLS");
-        if (urls && strlen(urls) < 900) {
+        if (urls) {
                 snprintf(debuginfod_env, sizeof(debuginfod_env), "DEBUGINFOD_URLS=%s", urls);
                 envp[n++] = debuginfod_env;
+                /* libdebuginfod's own cache: in ours, the one place it may write */
+                if (use_cache) {
+                        snprintf(debuginfod_cache_env, sizeof(debuginfod_cache_env),
+                                 "DEBUGINFOD_CACHE_PATH=%s/debuginfod", d->cache_dir);
+                        envp[n++] = debuginfod_cache_env;
+                }
         }
         envp[n] = NULL;
-        execve(argv[0], argv, envp);
+        r = sandbox_seccomp(urls ? SANDBOX_ANALYZER_NET : SANDBOX_ANALYZER, exe_fd);
+        if (r < 0)
+                sandbox_failed("install its system call filter", r);
+        /* from here on only execveat (on exe_fd) and exit are allowed; the exit is the system call
+         * itself: a sanitizer build's _exit() makes calls of its own (sigaltstack), LeakSanitizer's
+         * check (ptrace from a clone) runs only from exit(), never here */
+        syscall(SYS_execveat, exe_fd, "", argv, envp, AT_EMPTY_PATH);
+        syscall(SYS_exit_group, 127);
         _exit(127);
 }
 
@@ -379,7 +448,12 @@ static void judge(struct daemon *d, struct job *j) {
                 if (sig == SIGXCPU || sig == SIGKILL)
                         snprintf(reason, sizeof(reason), "the analysis ran out of CPU time (TimeoutSec=%u)",
                                  d->cfg.timeout);
-                else
+                else if (sig == SIGSYS) {
+                        /* the filter's kill: the same core would make the same call again */
+                        fail_job(d, j, "the analyzer was stopped by its sandbox: a forbidden system call (SIGSYS)",
+                                 false);
+                        return;
+                } else
                         snprintf(reason, sizeof(reason), "the analyzer crashed with %s", signal_full_name(sig));
                 fail_job(d, j, reason, true);
         } else if (WIFEXITED(j->status)) {
@@ -392,6 +466,10 @@ static void judge(struct daemon *d, struct job *j) {
                 } else if (code == 1 && strstr(why, "out of memory")) {
                         snprintf(reason, sizeof(reason), "the analysis needed more than MemoryMax (%llu MiB)",
                                  (unsigned long long)(d->cfg.memory_max >> 20));
+                        fail_job(d, j, reason, true);
+                } else if (code == 126 && !strncmp(first_line, "the analysis sandbox: ", 22)) {
+                        snprintf(reason, sizeof(reason), "cannot run the analyzer %s: %s", d->cfg.analyzer,
+                                 first_line);
                         fail_job(d, j, reason, true);
                 } else if (code == 126 || code == 127) {
                         snprintf(reason, sizeof(reason), "cannot run the analyzer %s", d->cfg.analyzer);

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "pystackd.h"
 #include "retention.h"
+#include "sandbox.h"
 #include "store.h"
 #include "util.h"
 
@@ -103,6 +104,27 @@ static int load_config(void) {
         resolve_user(d.cfg.user, "analyses", &d.analyzer_uid, &d.analyzer_gid);
         resolve_user(d.cfg.query_user, "queries", &d.query_uid, &d.query_gid);
         return 0;
+}
+
+/* What confines the analyses on this kernel: said once, so that a missing layer is not a surprise. */
+static void log_sandbox(void) {
+        const char *urls = getenv("DEBUGINFOD_URLS");
+        bool net = urls && *urls && strlen(urls) < 900;       /* as run_analyzer() decides */
+        enum sandbox_profile p = net ? SANDBOX_ANALYZER_NET : SANDBOX_ANALYZER;
+
+        d.landlock_abi = sandbox_landlock_abi();
+        if (d.landlock_abi == 0)
+                log_msg(LOG_NOTICE, "Landlock is not available on this kernel: analyses run without it (mount "
+                        "view, seccomp filter and user only)");
+        else if (d.landlock_abi < 4 && net)
+                log_msg(LOG_NOTICE, "Landlock ABI %d has no network rules: the analyses' TCP connections are not "
+                        "limited to DEBUGINFOD_URLS's ports", d.landlock_abi);
+        else if (d.landlock_abi < 6)
+                log_msg(LOG_NOTICE, "Landlock ABI %d cannot scope signals and abstract sockets: analyses run "
+                        "without that", d.landlock_abi);
+        log_msg(LOG_INFO, "analysis sandbox: %s, Landlock ABI %d, seccomp allow-list %s (%u system calls)",
+                net ? "network for debuginfod only" : "no network", d.landlock_abi, net ? "analyzer+debuginfod" :
+                "analyzer", sandbox_seccomp_count(p));
 }
 
 /* ---- the loop ---- */
@@ -368,6 +390,7 @@ int main(int argc, char **argv) {
         sd_notify(false, "READY=1");
         log_msg(LOG_INFO, "pystackd started: store %s, %u workers, analyzer %s", d.cfg.directory, d.max_jobs,
                 d.cfg.analyzer);
+        log_sandbox();
         r = run();
         socket_capture_finish(&d);
         log_msg(LOG_INFO, "pystackd stopped: %llu analysed, %llu failed", (unsigned long long)d.analysed,

@@ -79,6 +79,7 @@ struct daemon {
         gid_t query_gid;
         char cache_dir[PATH_MAX];
         uint64_t analysed, failed;
+        int landlock_abi;               /* the kernel's (0: none): read once, at start */
         struct root_handle roots[MAX_ROOTS];
         unsigned n_roots;
         struct socket_capture listener;
