@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -93,6 +94,23 @@ static int do_execveat_fd(void) {
 #if !SANITIZED
 static int do_abort(void) { abort(); }
 #endif
+/* the query worker's: descriptors 3 and 4 are the two ends of one socket pair (set up by main) */
+static int do_query_sockets(void) {
+        char c;
+        struct iovec iov = { .iov_base = &c, .iov_len = 1 };
+        struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+        return write(3, "x", 1) == 1 && recvmsg(4, &mh, 0) == 1 && c == 'x' && send(4, "y", 1, 0) == 1 &&
+               read(3, &c, 1) == 1 && c == 'y' && sendmsg(3, &mh, 0) == 1 ? 0 : 1;
+}
+static int do_read_other(void) { char c; syscall(SYS_read, 4, &c, 0); return 0; }
+static int do_write_other(void) { syscall(SYS_write, 1, "", 0); return 0; }
+static int do_send_other(void) { syscall(SYS_sendto, 3, "", 0, 0, NULL, 0); return 0; }
+static int do_open(void) { syscall(SYS_openat, AT_FDCWD, "/dev/null", O_RDONLY); return 0; }
+static int do_mmap_rw(void) {
+        return mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0) == MAP_FAILED;
+}
+static int do_mmap_exec(void) { mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0); return 0; }
 
 int main(void) {
         uint16_t ports[8];
@@ -133,14 +151,37 @@ int main(void) {
                    "analyzer+debuginfod: clone of a process (no CLONE_THREAD) kills");
         TAP_EQ_INT(in_child(SANDBOX_ANALYZER_NET, -1, do_ptrace), KILLED_BY_SIGSYS,
                    "analyzer+debuginfod: ptrace kills");
+        int sp[2];
+        if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, sp) < 0 || dup2(sp[0], 3) != 3 || dup2(sp[1], 4) != 4)
+                return tap_ok(0, "a socket pair on 3 and 4"), tap_done();
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_query_sockets), 0,
+                   "query: read from 3, write and sendmsg to 3, send and recvmsg on 4 run");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_mmap_rw), 0, "query: mmap of read-write memory runs");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_read_other), KILLED_BY_SIGSYS, "query: read from 4 kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_write_other), KILLED_BY_SIGSYS, "query: write to 1 kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_send_other), KILLED_BY_SIGSYS, "query: sendto on 3 kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_open), KILLED_BY_SIGSYS, "query: openat kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_mmap_exec), KILLED_BY_SIGSYS, "query: executable memory kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_socket), KILLED_BY_SIGSYS, "query: socket kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_fork), KILLED_BY_SIGSYS, "query: fork kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_execve), KILLED_BY_SIGSYS, "query: execve kills");
+        TAP_EQ_INT(in_child(SANDBOX_QUERY, -1, do_ptrace), KILLED_BY_SIGSYS, "query: ptrace kills");
+        close(3);
+        close(4);
         TAP_EQ_INT(sandbox_seccomp(_SANDBOX_PROFILE_MAX, -1), -EINVAL, "an unknown profile is refused");
 
         /* the figures the README quotes: change them there when a list changes */
         TAP_EQ_INT(sandbox_seccomp_count(SANDBOX_ANALYZER), 46, "the analyzer's list: 46 system calls");
         TAP_EQ_INT(sandbox_seccomp_count(SANDBOX_ANALYZER_NET), 66,
                    "the analyzer+debuginfod list: 66 system calls (20 more)");
-        for (unsigned i = 0; i < sandbox_seccomp_count(SANDBOX_ANALYZER_NET); i++) {
-                const char *name = sandbox_seccomp_name(SANDBOX_ANALYZER_NET, i);
+        /* sigaltstack: a sanitizer build's _exit() */
+        TAP_EQ_INT(sandbox_seccomp_count(SANDBOX_QUERY), 24 + SANITIZED, "the query worker's list: %d system calls",
+                   24 + SANITIZED);
+        for (unsigned i = 0; i < sandbox_seccomp_count(SANDBOX_ANALYZER_NET) + sandbox_seccomp_count(SANDBOX_QUERY);
+             i++) {
+                unsigned n_net = sandbox_seccomp_count(SANDBOX_ANALYZER_NET);
+                const char *name = i < n_net ? sandbox_seccomp_name(SANDBOX_ANALYZER_NET, i) :
+                                               sandbox_seccomp_name(SANDBOX_QUERY, i - n_net);
                 static const char *const never[] = { "ptrace", "process_vm_readv", "process_vm_writev", "mount",
                                                      "keyctl", "bpf", "perf_event_open", "io_uring_setup",
                                                      "userfaultfd", "execve", "fork", "vfork", "kill",
