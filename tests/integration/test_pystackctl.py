@@ -1590,17 +1590,30 @@ def group_privsep(tap, ctx):
         if holder.poll() is None:
             holder.kill()
             holder.wait()
-    # a missing core, told by a worker that may not search cores/
+    # a missing core, told by a worker that may not search cores/: it
+    # lists the directory, here with 5,000 other names in it
     core = os.path.join(ctx.storage, U["row"]["core_path"])
-    os.rename(core, core + ".away")
+    cores = os.path.dirname(core)
+    filler = [os.path.join(cores, "filler.%05d.zst" % i) for i in range(5000)]
+    for path in filler:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
     try:
         r = ctl(ctx, ["list", "--json", "ID=%d" % U["id"]], user=True)
+        os.rename(core, core + ".away")
+        try:
+            r2 = ctl(ctx, ["list", "--json", "ID=%d" % U["id"]], user=True)
+        finally:
+            os.rename(core + ".away", core)
     finally:
-        os.rename(core + ".away", core)
-    js = r.json()
-    tap.ok(r.rc == 0 and isinstance(js, list) and len(js) == 1
-           and js[0].get("core") == "missing", "privsep: the user's list says "
-           "their core is missing when its file is gone", r.describe())
+        for path in filler:
+            os.unlink(path)
+    for run, want in ((r, "present"), (r2, "missing")):
+        js = run.json()
+        tap.ok(run.rc == 0 and isinstance(js, list) and len(js) == 1
+               and js[0].get("core") == want, "privsep: among 5,000 other "
+               "files in cores/, the user's list says their core is %s%s"
+               % (want, "" if want == "present" else " when its file is gone"),
+               run.describe() + ctx.daemon.tail(3))
 
 
 def group_pager(tap, ctx):
