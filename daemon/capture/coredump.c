@@ -227,9 +227,10 @@ static int check_store_files(int storage_fd, char *why, size_t whysz) {
 /*
  * The configuration, only from a path nobody but root controls (config_load
  * checks the file and every directory above it).  Anything else: logged, and
- * the defaults used.
+ * the defaults used.  But not when memory ran out reading it (-ENOMEM, for the
+ * caller to log): the defaults would put the crash in a store nobody configured.
  */
-void capture_load_config(struct config *cfg, const char *path) {
+int capture_load_config(struct config *cfg, const char *path) {
         char abs[PATH_MAX], err[PATH_MAX + 256];
 
         if (path[0] != '/') {
@@ -237,11 +238,14 @@ void capture_load_config(struct config *cfg, const char *path) {
                 if (!getcwd(cwd, sizeof(cwd)) ||
                     (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= sizeof(abs)) {
                         log_msg(LOG_ERR, "%s: cannot make the path absolute; using the defaults", path);
-                        return;
+                        return 0;
                 }
                 path = abs;
         }
-        if (config_load(cfg, path, true, err, sizeof(err)) < 0) {
+        int r = config_load(cfg, path, true, err, sizeof(err));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
                 struct config fresh;
                 /* a crash is never lost to a config typo; and nothing of a refused file is used */
                 log_msg(LOG_ERR, "configuration refused: %s; using the defaults", err);
@@ -250,6 +254,7 @@ void capture_load_config(struct config *cfg, const char *path) {
                         *cfg = fresh;
                 }
         }
+        return 0;
 }
 
 /* How many more bytes may be written under the limits, now. */
@@ -1099,11 +1104,11 @@ int capture_connection(int conn, const char *config_path, int64_t start_usec) {
         c.a.rlimit_text = "";
         c.a.comm = "";
         c.a.hostname = c.hostname;
-        if (config_defaults(&c.cfg) < 0) {
+        if (config_defaults(&c.cfg) < 0 || capture_load_config(&c.cfg, config_path) < 0) {
+                log_msg(LOG_ERR, "process %d not captured: out of memory", (int)c.a.pid);
                 let_go(&c);
                 return 1;
         }
-        capture_load_config(&c.cfg, config_path);
         gather_proc_info(&c);
         c.a.comm = c.pi.comm;
         c.a.rlimit = c.pi.rlimit_core;
@@ -1136,9 +1141,11 @@ int main(int argc, char **argv) {
                 c.in_fd = -1;
                 return listener_run(config_path);
         }
-        if (config_defaults(&c.cfg) < 0)
+        if (config_defaults(&c.cfg) < 0 || capture_load_config(&c.cfg, config_path) < 0) {
+                /* closing stdin at exit lets the kernel go on */
+                log_msg(LOG_ERR, "process %d (%s) not captured: out of memory", (int)c.a.pid, c.a.comm);
                 return 1;
-        capture_load_config(&c.cfg, config_path);
+        }
         gather_proc_info(&c);
         return run_capture(&c);
 }
