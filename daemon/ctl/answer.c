@@ -513,7 +513,8 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
 
         r = store_groups(db, &f, group_row, &o);
         if (r < 0)
-                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), r;
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                       r;
         if (o.n == 0) {
                 /* JSON readers still get a document; the exit status says nothing matched */
                 if (q->json)
@@ -553,7 +554,8 @@ int query_run(sqlite3 *db, const struct query *q, int64_t uid, const char *stora
 
         r = query_find_newest(db, q, uid, &id, NULL, NULL);
         if (r < 0)
-                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), -EIO;
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                       -EIO;
         if (r == 0)
                 return snprintf(err, errsz, "No crashes match."), 1;
         if (q->verb == VERB_INFO)
