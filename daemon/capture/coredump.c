@@ -147,9 +147,13 @@ static char *boot_id(void) {
                 if (!fgets(buf, sizeof(buf), f))
                         buf[0] = 0;
                 fclose(f);
-        }
+        } else if (errno == ENOMEM)
+                log_msg(LOG_WARNING, "out of memory reading the boot id: it is not recorded");
         buf[strcspn(buf, "\n")] = 0;
-        return buf[0] ? strdup(buf) : NULL;
+        char *id = buf[0] ? strdup(buf) : NULL;
+        if (buf[0] && !id)
+                log_msg(LOG_WARNING, "out of memory: the boot id is not recorded");
+        return id;
 }
 
 /* A directory below the storage root, created private, never through a link. */
@@ -626,6 +630,11 @@ static void gather_proc_info(struct capture *c) {
                 /* the files it mapped, while they are still the ones it ran (copied after) */
                 if (c->cfg.keep_binaries && (c->pi.python || c->cfg.capture == CAPTURE_ALL))
                         binaries_take(procfd, &c->bin);
+                /* what is missing for that must not pass for what the process did not have */
+                if (c->pi.out_of_memory || c->bin.out_of_memory)
+                        log_msg(LOG_WARNING, "process %d: out of memory while reading /proc/%d: some of its %s "
+                                "not recorded", c->a.pid, c->a.pid, c->pi.out_of_memory ? "details are" :
+                                "mapped files are");
                 /* a container's files are not the host's of the same names: the analysis reads its
                  * source lines under its root, through this handle (we resolve nothing under it) */
                 if (c->pi.container)
@@ -635,8 +644,12 @@ static void gather_proc_info(struct capture *c) {
                 return;
         }
         /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
-        log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
-                "recording what the kernel said only", c->a.pid, c->a.pid, c->a.pidfd, strerror(-procfd));
+        if (procfd == -ENOMEM)
+                log_msg(LOG_WARNING, "process %d: out of memory checking /proc/%d; recording what the kernel said "
+                        "only", c->a.pid, c->a.pid);
+        else
+                log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
+                        "recording what the kernel said only", c->a.pid, c->a.pid, c->a.pidfd, strerror(-procfd));
         snprintf(c->pi.comm, sizeof(c->pi.comm), "%s", c->a.comm);
         c->pi.rlimit_core = -2;
 }
@@ -769,7 +782,10 @@ static int take(struct capture *c) {
         c->raw_fd = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (c->raw_fd < 0)
                 return capture_failed(c, CORE_ERROR, "cannot create a file in the cores directory"), -EIO;
-        took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
+        /* once: MAX() evaluated it twice, and a second call that failed counted as a store of 2^64
+         * bytes, so the core was dropped as "not enough room under MaxUse/KeepFree" */
+        int64_t used = c->db ? store_cores_size(c->db) : 0;
+        took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, (uint64_t)MAX(used, 0),
                          &c->size, c->relay);
         /* the whole core is ours (or we gave up on it): let the kernel release the process */
         release(c);
@@ -828,7 +844,9 @@ static void keep_binaries(struct capture *c) {
                 return;
         /* the core comes first: the files get only what leaves room (under MaxUse/KeepFree) for its
          * compressed copy, counted at the raw size, and the record */
-        room = space_allowed(c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0);
+        /* once, as in take() */
+        int64_t used = c->db ? store_cores_size(c->db) : 0;
+        room = space_allowed(c->cores_fd, &c->cfg, (uint64_t)MAX(used, 0));
         need = c->size + STORE_RESERVE;
         if (room < need || room - need < lim.max_total) {
                 lim.max_total = room > need ? room - need : 0;
@@ -899,8 +917,17 @@ static int compress(struct capture *c) {
         snprintf(c->name, sizeof(c->name), "core.%s.%u.%s.%d.%lld.zst", comm_safe, c->a.uid, bid_hex, c->a.pid,
                  (long long)c->start);
         out = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (out < 0 || compress_core(c->raw_fd, out, &c->cfg, c->size, &stored) < 0 || fsync(out) < 0)
-                return capture_failed(c, errno == ENOSPC ? CORE_NO_SPACE : CORE_ERROR, "compressing the core failed"),
+        int r = out < 0 ? -errno : compress_core(c->raw_fd, out, &c->cfg, c->size, &stored);
+        if (r == 0 && fsync(out) < 0)
+                r = -errno;
+        if (r == -ENOMEM) {
+                /* said where a person looks too: the record's note alone would not say it was us */
+                log_msg(LOG_ERR, "crash of process %d: the core is not kept: out of memory compressing it", c->a.pid);
+                return capture_failed(c, CORE_ERROR, "compressing the core failed: out of memory"), -EIO;
+        }
+        if (r < 0)
+                return capture_failed(c, r == -ENOSPC || errno == ENOSPC ? CORE_NO_SPACE : CORE_ERROR,
+                                      "compressing the core failed"),
                        -EIO;
         snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
         if (linkat(AT_FDCWD, fdpath, c->cores_fd, c->name, AT_SYMLINK_FOLLOW) < 0)
