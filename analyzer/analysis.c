@@ -78,7 +78,7 @@ static enum analysis_status analyze(const char *path, int open_r, struct core_fi
                 r = -ENOMEM;
         /* a live process has given what it had: it runs on while the report is written */
         core_file_resume(a->core);
-        if (r == -ENOMEM)
+        if (r == -ENOMEM || a->target->out_of_memory)
                 return *error = "out of memory", ANALYSIS_INTERNAL;
         if (a->core->truncated) {
                 /* what remains may still be worth printing, but the caller must learn the core is damaged */

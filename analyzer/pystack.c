@@ -327,7 +327,20 @@ static int print_report(const struct analysis *a, struct cli *cli) {
                         return -ENOMEM;
                 ropts.text = text;
         }
-        return report_json(stdout, a, &ropts);
+        /* in memory first: a report an allocation failure left incomplete is not printed */
+        _cleanup_free_ char *json = NULL;
+        size_t json_len = 0;
+        FILE *mem = open_memstream(&json, &json_len);
+        if (!mem)
+                return -ENOMEM;
+        int r = report_json(mem, a, &ropts);
+        if (fclose(mem) != 0 || r == -ENOMEM)
+                return -ENOMEM;
+        if (r < 0)
+                return r;
+        if (fwrite(json, 1, json_len, stdout) != json_len || fflush(stdout) != 0)
+                return -EIO;
+        return 0;
 }
 
 int main(int argc, char **argv) {

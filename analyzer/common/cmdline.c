@@ -36,13 +36,18 @@ char *cmdline_script(const char *const *argv, size_t argc, const char *exe, cons
         return strdup(exe && *path_base_name(exe) ? path_base_name(exe) : "?");
 }
 
-char *cmdline_join_json(const char *json) {
+int cmdline_join_json(const char *json, char **ret) {
         struct json_doc *doc = NULL;
         struct buf b = {};
         size_t n;
+        int r;
 
-        if (!json || json_parse(json, strlen(json), &doc) < 0)
-                return NULL;
+        *ret = NULL;
+        if (!json)
+                return 0;
+        r = json_parse(json, strlen(json), &doc);
+        if (r < 0)
+                return r == -ENOMEM ? r : 0;
         n = json_len(json_root(doc));
         buf_put(&b, "", 0);
         for (size_t i = 0; i < json_len(json_root(doc)); i++) {
@@ -53,8 +58,10 @@ char *cmdline_join_json(const char *json) {
         }
         json_free(doc);
         if (!buf_str(&b) || n == 0) {
+                r = b.failed ? -ENOMEM : 0;
                 buf_free(&b);
-                return NULL;
+                return r;
         }
-        return b.p;
+        *ret = b.p;
+        return 0;
 }

@@ -17,6 +17,6 @@
  */
 char *cmdline_script(const char *const *argv, size_t argc, const char *exe, const char *comm);
 
-/* A command line stored as a JSON array of strings, its arguments joined by spaces: a new string,
- * or NULL when json is NULL, not such an array, empty, or memory ran out. */
-char *cmdline_join_json(const char *json);
+/* A command line stored as a JSON array of strings, its arguments joined by spaces: 0 and a new
+ * string in *ret (NULL when json is NULL, not such an array, or empty), or -ENOMEM. */
+int cmdline_join_json(const char *json, char **ret);

@@ -59,8 +59,12 @@ int elf_image_open(const char *path, struct elf_image **ret) {
         e->fd = -1;
         e->file_size = st.st_size;
         e->path = strdup(path);
+        if (!e->path) {
+                elf_image_free(e);
+                return -ENOMEM;
+        }
         e->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
-        if (!e->path || !e->elf || elf_kind(e->elf) != ELF_K_ELF ||
+        if (!e->elf || elf_kind(e->elf) != ELF_K_ELF ||
             !gelf_getehdr(e->elf, &eh) || gelf_getclass(e->elf) != ELFCLASS64 ||
             eh.e_machine != EM_X86_64 || elf_getphdrnum(e->elf, &phnum) < 0) {
                 elf_image_free(e);

@@ -140,6 +140,8 @@ static int try_candidate(struct target *t, struct module *m, const char *path,
                 return 0;
         if (r == -ENOEXEC)
                 return r;       /* data files (locales, caches) are mapped too: nothing to say */
+        if (r == -ENOMEM)
+                return target_out_of_memory(t);
         if (r < 0) {
                 if (strcmp(path, m->path) == 0)
                         strv_addf(&t->warnings, "%s: %s", path, strerror(-r));
@@ -401,6 +403,10 @@ int target_open(struct core_file *core, const struct target_options *opts,
         if (opts->executable) {
                 free(t->exe_display);
                 t->exe_display = strdup(opts->executable);
+        }
+        if (!t->exe_display && (t->exe || opts->executable)) {
+                target_free(t);
+                return *error = "out of memory", -ENOMEM;
         }
         *ret = t;
         return 0;

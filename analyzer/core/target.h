@@ -50,7 +50,16 @@ struct target {
         struct module *exe;             /* the module holding AT_ENTRY, or NULL */
         char *exe_display;              /* the executable path to show the user */
         struct strv warnings;
+        /* an allocation failed while the process was read: whatever took its place (an object
+         * shown as unreadable, a stack cut short) would blame the core, so the analysis fails */
+        bool out_of_memory;
 };
+
+/* For a reader whose allocation failed: marks the target (above) and returns -ENOMEM. */
+static inline int target_out_of_memory(struct target *t) {
+        t->out_of_memory = true;
+        return -ENOMEM;
+}
 
 /* Reading more than this in one call is refused (-E2BIG): callers bound their sizes. */
 #define TARGET_MAX_READ (64u << 20)

@@ -111,14 +111,14 @@ struct code_info *py_code_info(struct analysis *a, uint64_t addr) {
         if (!a->codes) {
                 a->codes = calloc(1, sizeof(*a->codes));
                 if (!a->codes)
-                        return NULL;
+                        return target_out_of_memory(a->target), NULL;
         }
         ci = cache_find(a->codes, addr);
         if (ci)
                 return ci->valid ? ci : NULL;
         ci = calloc(1, sizeof(*ci));
         if (!ci)
-                return NULL;
+                return target_out_of_memory(a->target), NULL;
         ci->addr = addr;
         decode_code(a, ci);
         if (cache_insert(a->codes, ci) < 0) {
@@ -126,7 +126,7 @@ struct code_info *py_code_info(struct analysis *a, uint64_t addr) {
                 free(ci->name);
                 free(ci->table);
                 free(ci);
-                return NULL;
+                return target_out_of_memory(a->target), NULL;
         }
         return ci->valid ? ci : NULL;
 }
@@ -241,6 +241,8 @@ static void walk(struct analysis *a, struct thread_info *th, uint64_t addr, size
                         mark_truncated(th, "cycle in the frame list at 0x%llx", addr);
                         return;
                 }
+                if (r < 0)
+                        target_out_of_memory(a->target);
                 if (r < 0 || target_read(a->target, addr, buf, span) < 0) {
                         mark_truncated(th, "unreadable frame at 0x%llx", addr);
                         return;
@@ -285,6 +287,7 @@ static void walk(struct analysis *a, struct thread_info *th, uint64_t addr, size
                                 continue;
                         }
                         if (push_frame(th, ci, code_line(l, ci, offset), addr) < 0) {
+                                target_out_of_memory(a->target);
                                 mark_truncated(th, "out of memory at frame 0x%llx", addr);
                                 return;
                         }
@@ -299,6 +302,7 @@ static void walk(struct analysis *a, struct thread_info *th, uint64_t addr, size
                         return;
                 }
                 if (push_frame(th, ci, code_line(l, ci, offset), addr) < 0) {
+                        target_out_of_memory(a->target);
                         mark_truncated(th, "out of memory at frame 0x%llx", addr);
                         return;
                 }

@@ -1181,8 +1181,10 @@ void py_locals_read(struct analysis *a, const struct locals_options *o) {
         if (!a || !a->target || !o || !a->layout.major)
                 return;
         c = calloc(1, sizeof(*c));
-        if (!c)
+        if (!c) {
+                target_out_of_memory(a->target);
                 return;
+        }
         c->a = a;
         c->t = a->target;
         c->l = &a->layout;
@@ -1196,8 +1198,12 @@ void py_locals_read(struct analysis *a, const struct locals_options *o) {
 
                         if (f->vars || f->vars_error)
                                 continue;
-                        if (frame_vars(c, f) == -ENOMEM && !f->vars_error)
-                                f->vars_error = strdup("out of memory");
+                        if (frame_vars(c, f) == -ENOMEM) {
+                                /* not this frame's fault: the analysis fails (analysis.c) */
+                                target_out_of_memory(a->target);
+                                if (!f->vars_error)
+                                        f->vars_error = strdup("out of memory");
+                        }
                 }
         }
         free(c);

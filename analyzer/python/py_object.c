@@ -64,7 +64,7 @@ int py_read_bytes(struct target *t, const struct py_layout *l, uint64_t obj, siz
                 size = (int64_t)max;
         buf = malloc(size + 1);
         if (!buf)
-                return -ENOMEM;
+                return target_out_of_memory(t);
         if (target_read(t, obj + l->bytes.ob_sval, buf, size) < 0) {
                 free(buf);
                 return -EFAULT;
@@ -140,7 +140,7 @@ int py_read_chars(struct target *t, const struct py_layout *l, uint64_t obj, enu
         raw = malloc(count * width + 1);
         cps = malloc((count + 1) * sizeof(*cps));
         if (!raw || !cps)
-                return -ENOMEM;
+                return target_out_of_memory(t);
         if (count && target_read(t, data, raw, count * width) < 0)
                 return -EFAULT;
         *n = 0;
@@ -184,7 +184,7 @@ int py_read_text(struct target *t, const struct py_layout *l, uint64_t obj, size
                 return r;
         out = p = malloc(n * 4 + 4);    /* at most 4 bytes of UTF-8 each, + "..." + NUL */
         if (!out)
-                return -ENOMEM;
+                return target_out_of_memory(t);
         for (size_t i = 0; i < n; i++) {
                 uint32_t cp = cps[i];
 

@@ -537,7 +537,10 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                 size_t first = a->n_threads;
                 int64_t id = -1;
 
-                if (++n_interps > MAX_INTERPRETERS || addr_set_add(&seen, interp) <= 0) {
+                int added = addr_set_add(&seen, interp);
+                if (added < 0)
+                        return -ENOMEM;
+                if (++n_interps > MAX_INTERPRETERS || added == 0) {
                         strv_addf(&a->warnings, "interpreter list is corrupt (cycle or too long): stopped");
                         break;
                 }

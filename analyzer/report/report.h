@@ -15,7 +15,8 @@ struct report_options {
         const char *text;               /* JSON only: the text report, embedded as "text" (or NULL) */
 };
 
-/* Return 0, or -EIO when writing failed. */
+/* Return 0, -EIO when writing failed, or -ENOMEM when an allocation failed (the report is
+ * incomplete: report_json's output is not to be used). */
 int report_text(FILE *out, const struct analysis *a, const struct report_options *o);
 int report_json(FILE *out, const struct analysis *a, const struct report_options *o);
 

@@ -161,8 +161,10 @@ static void summarize(const struct analysis *a, int signo, struct crash_summary 
         size_t n = 0, counted = 0;
 
         c->frame = NULL;
-        if (th && stack_merge(a, th, a->native, &items, &n, &merged) < 0)
+        if (th && stack_merge(a, th, a->native, &items, &n, &merged) < 0) {
+                a->target->out_of_memory = true;        /* a signature of no frames would be wrong */
                 n = 0;
+        }
         for (size_t k = n; k-- > 0;) {
                 const struct py_frame_info *pf = items[k].python ? &th->frames[items[k].index] : NULL;
                 const struct native_frame_info *nf = pf ? NULL : &th->native[items[k].index];
@@ -219,7 +221,9 @@ static void put_frames(FILE *out, const struct analysis *a, const struct thread_
         bool merged = false;
 
         fputs("\"frames\":[", out);
-        if (stack_merge(a, th, a->native, &items, &n, &merged) == 0)
+        if (stack_merge(a, th, a->native, &items, &n, &merged) < 0)
+                a->target->out_of_memory = true;
+        else
                 for (size_t i = 0; i < n; i++) {
                         if (i)
                                 fputc(',', out);
@@ -339,6 +343,9 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
 
         struct crash_summary sum;
         _cleanup_free_ char *script = script_from_core(a);
+
+        if (!script)    /* cmdline_script() names something whatever the command line: "?" at least */
+                a->target->out_of_memory = true;
 
         summarize(a, signo, &sum);
         fputs("{\"schema_version\":2,\"core\":", out);
@@ -472,8 +479,13 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                 fput_json_string(out, o->text);
         }
         fputs("}\n", out);
+        if ((o->source && !src) || source_cache_out_of_memory(src))
+                a->target->out_of_memory = true;
         source_cache_free(src);
         fflush(out);
+        /* what a failed allocation left out would pass for what the core holds */
+        if (a->target->out_of_memory)
+                return -ENOMEM;
         return ferror(out) ? -EIO : 0;
 }
 

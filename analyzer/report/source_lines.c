@@ -25,6 +25,7 @@ struct source_cache {
         struct source_file files[SOURCE_MAX_FILES];
         size_t n;
         char line[1024];
+        bool out_of_memory;     /* a line could not be kept: it is missing, not unreadable */
 };
 
 struct source_cache *source_cache_new(const char *root, bool root_only) {
@@ -44,6 +45,10 @@ struct source_cache *source_cache_new(const char *root, bool root_only) {
                 }
         }
         return c;
+}
+
+bool source_cache_out_of_memory(const struct source_cache *c) {
+        return c && c->out_of_memory;
 }
 
 void source_cache_free(struct source_cache *c) {
@@ -92,7 +97,7 @@ static int open_regular(int dirfd, const char *path, bool in_root) {
         return fd;
 }
 
-static void load(struct source_file *f, const struct source_cache *c) {
+static void load(struct source_file *f, struct source_cache *c) {
         _cleanup_close_ int fd = -1;
         struct stat st;
         size_t got = 0, allocated = 0;
@@ -107,8 +112,10 @@ static void load(struct source_file *f, const struct source_cache *c) {
         if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > SOURCE_MAX_FILE)
                 return;
         f->text = malloc(st.st_size + 1);
-        if (!f->text)
+        if (!f->text) {
+                c->out_of_memory = true;
                 return;
+        }
         while (got < (size_t)st.st_size) {
                 ssize_t n = read(fd, f->text + got, st.st_size - got);
                 if (n <= 0)
@@ -122,8 +129,10 @@ static void load(struct source_file *f, const struct source_cache *c) {
         do {
                 const char *nl;
 
-                if (grow_array(&f->line_starts, &allocated, f->n_lines + 1, sizeof(size_t)) < 0)
+                if (grow_array(&f->line_starts, &allocated, f->n_lines + 1, sizeof(size_t)) < 0) {
+                        c->out_of_memory = true;
                         break;
+                }
                 f->line_starts[f->n_lines++] = i;
                 nl = memchr(f->text + i, '\n', got - i);
                 if (!nl)
@@ -148,8 +157,10 @@ const char *source_line(struct source_cache *c, const char *file, int line) {
                         return NULL;
                 f = &c->files[c->n];
                 f->path = strdup(file);
-                if (!f->path)
+                if (!f->path) {
+                        c->out_of_memory = true;
                         return NULL;
+                }
                 c->n++;
                 load(f, c);
         }

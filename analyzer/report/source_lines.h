@@ -26,6 +26,8 @@ struct source_cache;
  */
 struct source_cache *source_cache_new(const char *root, bool root_only);
 void source_cache_free(struct source_cache *c);
+/* Whether an allocation failed, so that a line source_line() gave as NULL may exist. */
+bool source_cache_out_of_memory(const struct source_cache *c);
 
 /* Line `line` (1-based) of file, without leading/trailing white space, or
  * NULL.  The string is owned by the cache. */

@@ -73,11 +73,15 @@ void binaries_take(int procfd, struct binaries *b) {
         char *line, *save = NULL;
 
         *b = (struct binaries) { .dirfd = -1 };
-        if (!maps)
+        if (!maps) {
+                b->out_of_memory = errno == ENOMEM;
                 return;
+        }
         b->files = calloc(BINARIES_MAX_FILES, sizeof(*b->files));
-        if (!b->files)
+        if (!b->files) {
+                b->out_of_memory = true;
                 return;
+        }
         /* a hostile process may map one file many times, or many files: opens are bounded too */
         unsigned opens = 0;
         dev_t last_dev = 0;
@@ -122,13 +126,20 @@ void binaries_take(int procfd, struct binaries *b) {
                 if (fd < 0) {
                         f->note = fd == -EWOULDBLOCK ? "cannot be opened without waiting (a lease on it)" :
                                                        "cannot be opened";
-                        if (!(f->path = strdup(line + path_at)))
+                        if (!(f->path = strdup(line + path_at))) {
+                                b->out_of_memory = true;
                                 continue;
+                        }
                         b->n++;
                         continue;
                 }
                 /* a data file (a locale archive, a cache) is not what an analysis needs */
-                if (read_build_id(fd, f) < 0 || !(f->path = strdup(line + path_at))) {
+                if (read_build_id(fd, f) < 0) {
+                        close(fd);
+                        continue;
+                }
+                if (!(f->path = strdup(line + path_at))) {
+                        b->out_of_memory = true;
                         close(fd);
                         continue;
                 }

@@ -42,6 +42,7 @@ struct binaries {
         struct mapped_file *files;
         size_t n;
         bool truncated;                 /* more files than BINARIES_MAX_FILES */
+        bool out_of_memory;             /* an allocation failed: some files are not listed */
         int dirfd;                      /* binaries/, once binaries_store() opened it */
 };
 

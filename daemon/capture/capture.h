@@ -13,8 +13,9 @@
 #include "conf.h"
 
 /* The configuration from a path only root controls; a refused one is logged and the defaults
- * used (a crash is never lost to a typo). */
-void capture_load_config(struct config *cfg, const char *path);
+ * used (a crash is never lost to a typo).  0, or -ENOMEM (not logged): then nothing is to be
+ * captured, since the defaults may name another store. */
+int capture_load_config(struct config *cfg, const char *path);
 
 /* How long one connection may take in all, from the kernel's request to the record. */
 #define CAPTURE_CONNECTION_LIMIT_SEC 600

@@ -147,9 +147,13 @@ static char *boot_id(void) {
                 if (!fgets(buf, sizeof(buf), f))
                         buf[0] = 0;
                 fclose(f);
-        }
+        } else if (errno == ENOMEM)
+                log_msg(LOG_WARNING, "out of memory reading the boot id: it is not recorded");
         buf[strcspn(buf, "\n")] = 0;
-        return buf[0] ? strdup(buf) : NULL;
+        char *id = buf[0] ? strdup(buf) : NULL;
+        if (buf[0] && !id)
+                log_msg(LOG_WARNING, "out of memory: the boot id is not recorded");
+        return id;
 }
 
 /* A directory below the storage root, created private, never through a link. */
@@ -227,9 +231,10 @@ static int check_store_files(int storage_fd, char *why, size_t whysz) {
 /*
  * The configuration, only from a path nobody but root controls (config_load
  * checks the file and every directory above it).  Anything else: logged, and
- * the defaults used.
+ * the defaults used.  But not when memory ran out reading it (-ENOMEM, for the
+ * caller to log): the defaults would put the crash in a store nobody configured.
  */
-void capture_load_config(struct config *cfg, const char *path) {
+int capture_load_config(struct config *cfg, const char *path) {
         char abs[PATH_MAX], err[PATH_MAX + 256];
 
         if (path[0] != '/') {
@@ -237,11 +242,14 @@ void capture_load_config(struct config *cfg, const char *path) {
                 if (!getcwd(cwd, sizeof(cwd)) ||
                     (size_t)snprintf(abs, sizeof(abs), "%s/%s", cwd, path) >= sizeof(abs)) {
                         log_msg(LOG_ERR, "%s: cannot make the path absolute; using the defaults", path);
-                        return;
+                        return 0;
                 }
                 path = abs;
         }
-        if (config_load(cfg, path, true, err, sizeof(err)) < 0) {
+        int r = config_load(cfg, path, true, err, sizeof(err));
+        if (r == -ENOMEM)
+                return r;
+        if (r < 0) {
                 struct config fresh;
                 /* a crash is never lost to a config typo; and nothing of a refused file is used */
                 log_msg(LOG_ERR, "configuration refused: %s; using the defaults", err);
@@ -250,6 +258,7 @@ void capture_load_config(struct config *cfg, const char *path) {
                         *cfg = fresh;
                 }
         }
+        return 0;
 }
 
 /* How many more bytes may be written under the limits, now. */
@@ -621,6 +630,11 @@ static void gather_proc_info(struct capture *c) {
                 /* the files it mapped, while they are still the ones it ran (copied after) */
                 if (c->cfg.keep_binaries && (c->pi.python || c->cfg.capture == CAPTURE_ALL))
                         binaries_take(procfd, &c->bin);
+                /* what is missing for that must not pass for what the process did not have */
+                if (c->pi.out_of_memory || c->bin.out_of_memory)
+                        log_msg(LOG_WARNING, "process %d: out of memory while reading /proc/%d: some of its %s "
+                                "not recorded", c->a.pid, c->a.pid, c->pi.out_of_memory ? "details are" :
+                                "mapped files are");
                 /* a container's files are not the host's of the same names: the analysis reads its
                  * source lines under its root, through this handle (we resolve nothing under it) */
                 if (c->pi.container)
@@ -630,8 +644,12 @@ static void gather_proc_info(struct capture *c) {
                 return;
         }
         /* /proc/PID cannot be tied to the process the kernel named: none of it is used */
-        log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
-                "recording what the kernel said only", c->a.pid, c->a.pid, c->a.pidfd, strerror(-procfd));
+        if (procfd == -ENOMEM)
+                log_msg(LOG_WARNING, "process %d: out of memory checking /proc/%d; recording what the kernel said "
+                        "only", c->a.pid, c->a.pid);
+        else
+                log_msg(LOG_WARNING, "process %d: /proc/%d is not the crashed process (pidfd %d): %s; "
+                        "recording what the kernel said only", c->a.pid, c->a.pid, c->a.pidfd, strerror(-procfd));
         snprintf(c->pi.comm, sizeof(c->pi.comm), "%s", c->a.comm);
         c->pi.rlimit_core = -2;
 }
@@ -764,7 +782,10 @@ static int take(struct capture *c) {
         c->raw_fd = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
         if (c->raw_fd < 0)
                 return capture_failed(c, CORE_ERROR, "cannot create a file in the cores directory"), -EIO;
-        took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0,
+        /* once: MAX() evaluated it twice, and a second call that failed counted as a store of 2^64
+         * bytes, so the core was dropped as "not enough room under MaxUse/KeepFree" */
+        int64_t used = c->db ? store_cores_size(c->db) : 0;
+        took = take_core(c->in_fd, c->raw_fd, c->cores_fd, &c->cfg, (uint64_t)MAX(used, 0),
                          &c->size, c->relay);
         /* the whole core is ours (or we gave up on it): let the kernel release the process */
         release(c);
@@ -823,7 +844,9 @@ static void keep_binaries(struct capture *c) {
                 return;
         /* the core comes first: the files get only what leaves room (under MaxUse/KeepFree) for its
          * compressed copy, counted at the raw size, and the record */
-        room = space_allowed(c->cores_fd, &c->cfg, c->db ? (uint64_t)MAX(store_cores_size(c->db), 0) : 0);
+        /* once, as in take() */
+        int64_t used = c->db ? store_cores_size(c->db) : 0;
+        room = space_allowed(c->cores_fd, &c->cfg, (uint64_t)MAX(used, 0));
         need = c->size + STORE_RESERVE;
         if (room < need || room - need < lim.max_total) {
                 lim.max_total = room > need ? room - need : 0;
@@ -894,8 +917,17 @@ static int compress(struct capture *c) {
         snprintf(c->name, sizeof(c->name), "core.%s.%u.%s.%d.%lld.zst", comm_safe, c->a.uid, bid_hex, c->a.pid,
                  (long long)c->start);
         out = openat(c->cores_fd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
-        if (out < 0 || compress_core(c->raw_fd, out, &c->cfg, c->size, &stored) < 0 || fsync(out) < 0)
-                return capture_failed(c, errno == ENOSPC ? CORE_NO_SPACE : CORE_ERROR, "compressing the core failed"),
+        int r = out < 0 ? -errno : compress_core(c->raw_fd, out, &c->cfg, c->size, &stored);
+        if (r == 0 && fsync(out) < 0)
+                r = -errno;
+        if (r == -ENOMEM) {
+                /* said where a person looks too: the record's note alone would not say it was us */
+                log_msg(LOG_ERR, "crash of process %d: the core is not kept: out of memory compressing it", c->a.pid);
+                return capture_failed(c, CORE_ERROR, "compressing the core failed: out of memory"), -EIO;
+        }
+        if (r < 0)
+                return capture_failed(c, r == -ENOSPC || errno == ENOSPC ? CORE_NO_SPACE : CORE_ERROR,
+                                      "compressing the core failed"),
                        -EIO;
         snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", out);
         if (linkat(AT_FDCWD, fdpath, c->cores_fd, c->name, AT_SYMLINK_FOLLOW) < 0)
@@ -1099,11 +1131,11 @@ int capture_connection(int conn, const char *config_path, int64_t start_usec) {
         c.a.rlimit_text = "";
         c.a.comm = "";
         c.a.hostname = c.hostname;
-        if (config_defaults(&c.cfg) < 0) {
+        if (config_defaults(&c.cfg) < 0 || capture_load_config(&c.cfg, config_path) < 0) {
+                log_msg(LOG_ERR, "process %d not captured: out of memory", (int)c.a.pid);
                 let_go(&c);
                 return 1;
         }
-        capture_load_config(&c.cfg, config_path);
         gather_proc_info(&c);
         c.a.comm = c.pi.comm;
         c.a.rlimit = c.pi.rlimit_core;
@@ -1136,9 +1168,11 @@ int main(int argc, char **argv) {
                 c.in_fd = -1;
                 return listener_run(config_path);
         }
-        if (config_defaults(&c.cfg) < 0)
+        if (config_defaults(&c.cfg) < 0 || capture_load_config(&c.cfg, config_path) < 0) {
+                /* closing stdin at exit lets the kernel go on */
+                log_msg(LOG_ERR, "process %d (%s) not captured: out of memory", (int)c.a.pid, c.a.comm);
                 return 1;
-        capture_load_config(&c.cfg, config_path);
+        }
         gather_proc_info(&c);
         return run_capture(&c);
 }

@@ -168,11 +168,11 @@ int listener_run(const char *config_path) {
         sigaddset(&mask, SIGCHLD);
         sigprocmask(SIG_BLOCK, &mask, &l.old_mask);
         l.sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-        if (l.sig_fd < 0 || config_defaults(&l.cfg) < 0) {
+        if (l.sig_fd < 0 || config_defaults(&l.cfg) < 0 || capture_load_config(&l.cfg, config_path) < 0) {
+                log_msg(LOG_ERR, "socket capture: cannot start: %s", l.sig_fd < 0 ? strerror(errno) : "out of memory");
                 closep(&l.sig_fd);
                 return 1;
         }
-        capture_load_config(&l.cfg, config_path);
         if (activated_socket(&l)) {
                 sd_notify(false, "READY=1");
                 log_msg(LOG_INFO, "socket capture: serving the socket systemd passed (core_pattern is the "

@@ -14,6 +14,17 @@
 #include "util.h"
 #include "proc_info.h"
 
+/* An allocation failed while proc_info_read() ran (the handler reads one process at a time). */
+static bool short_of_memory;
+
+static char *noted_strdup(const char *s) {
+        char *p = strdup(s);
+
+        if (!p)
+                short_of_memory = true;
+        return p;
+}
+
 char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len) {
         int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY);
         size_t cap = 4096, n = 0;
@@ -22,6 +33,8 @@ char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len) {
         if (fd < 0)
                 return NULL;
         p = malloc(cap + 1);
+        if (!p)
+                short_of_memory = true;
         while (p && n < max) {
                 ssize_t r;
 
@@ -32,6 +45,7 @@ char *proc_read_at(int dirfd, const char *name, size_t max, size_t *len) {
                         if (!q) {
                                 free(p);
                                 p = NULL;
+                                short_of_memory = true;
                                 break;
                         }
                         p = q;
@@ -58,7 +72,7 @@ static char *read_link(int dirfd, const char *name) {
         if (n < 0)
                 return NULL;
         buf[n] = 0;
-        return strdup(buf);
+        return noted_strdup(buf);
 }
 
 /* NUL-separated strings as a JSON array */
@@ -131,8 +145,10 @@ static void read_threads(int procfd, struct buf *b) {
 
         buf_puts(b, "[");
         if (!d) {
-                if (tfd >= 0)
+                if (tfd >= 0) {
+                        short_of_memory |= errno == ENOMEM;     /* fdopendir()'s DIR */
                         close(tfd);
+                }
                 buf_puts(b, "]");
                 return;
         }
@@ -196,19 +212,19 @@ static void read_cgroup(int procfd, struct proc_info *pi) {
                 char *path = strchr(line, ':') ? strchr(strchr(line, ':') + 1, ':') : NULL;
 
                 if (strncmp(line, "0::", 3) == 0 && !pi->cgroup)
-                        pi->cgroup = strdup(line + 3);
+                        pi->cgroup = noted_strdup(line + 3);
                 else if (path && !pi->container_id)
                         (void)cgroup_container(path + 1, &pi->container_runtime, &pi->container_id);
         }
         free(cg);
         if (!pi->cgroup)
                 return;
-        char *copy = strdup(pi->cgroup), *tok, *s2 = NULL;
+        char *copy = noted_strdup(pi->cgroup), *tok, *s2 = NULL;
         for (tok = copy ? strtok_r(copy, "/", &s2) : NULL; tok; tok = strtok_r(NULL, "/", &s2)) {
                 size_t l = strlen(tok);
                 if ((l > 8 && !strcmp(tok + l - 8, ".service")) || (l > 6 && !strcmp(tok + l - 6, ".scope"))) {
                         free(pi->unit);
-                        pi->unit = strdup(tok);
+                        pi->unit = noted_strdup(tok);
                 }
         }
         free(copy);
@@ -290,7 +306,7 @@ int cgroup_container(const char *cgroup, char **runtime, char **id) {
         }
         if (!found)
                 return -ENOENT;
-        *runtime = strdup(rt);
+        *runtime = noted_strdup(rt);
         *id = strndup(found, found_len);
         if (!*runtime || !*id) {
                 free(*runtime);
@@ -339,6 +355,8 @@ static int32_t pidfd_pid(int pidfd) {
 
         snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
         info = proc_read_at(AT_FDCWD, path, 4096, &n);
+        if (!info && errno == ENOMEM)
+                return -ENOMEM;         /* not a mismatch */
         if (info && (p = strstr(info, "\nPid:")))
                 pid = (int32_t)strtol(p + 5, NULL, 10);
         free(info);
@@ -359,7 +377,7 @@ static bool core_dumping(int procfd) {
 
 int proc_open(int32_t pid, int pidfd) {
         char path[64];
-        int fd;
+        int fd, r;
 
         /*
          * The pidfd names the process.  Its pid is checked before and after
@@ -367,18 +385,18 @@ int proc_open(int32_t pid, int pidfd) {
          * is not reused while its process lives, so when both checks see the
          * same pid, the directory we opened in between is that process's.
          */
-        if (pidfd >= 0 && pidfd_pid(pidfd) != pid)
-                return -ESRCH;
+        if (pidfd >= 0 && (r = pidfd_pid(pidfd)) != pid)
+                return r == -ENOMEM ? r : -ESRCH;
         snprintf(path, sizeof(path), "/proc/%d", pid);
         fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
         if (fd < 0)
                 return -errno;
-        if (pidfd >= 0 ? pidfd_pid(pidfd) != pid :
+        if (pidfd >= 0 ? (r = pidfd_pid(pidfd)) != pid :
             /* no pidfd (a kernel without %F): only a process the kernel is dumping, which
              * cannot be reaped (so its pid cannot be reused) until we have read its core */
             !core_dumping(fd)) {
                 close(fd);
-                return -ESRCH;
+                return pidfd >= 0 && r == -ENOMEM ? r : -ESRCH;
         }
         return fd;
 }
@@ -388,6 +406,7 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
         char *s;
 
         *pi = (struct proc_info) { .rlimit_core = -2 };
+        short_of_memory = false;
         s = proc_read_at(procfd, "comm", sizeof(pi->comm) - 1, &n);
         if (s) {
                 if (n && s[n - 1] == '\n')
@@ -416,6 +435,9 @@ void proc_info_read(int procfd, bool want_environ, struct proc_info *pi) {
                         !same_root(procfd) || pi->container_id;
         pi->python = (pi->exe && looks_like_python(pi->exe)) || looks_like_python(pi->comm) ||
                      maps_python(procfd);
+        /* cmdline_script() names something for any command line: NULL is memory running out */
+        pi->out_of_memory = short_of_memory || !pi->script || pi->cmdline.failed || pi->environ.failed ||
+                            pi->threads.failed;
 }
 
 void proc_info_free(struct proc_info *pi) {

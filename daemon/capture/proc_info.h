@@ -38,15 +38,17 @@ struct proc_info {
         char *container_id;             /* the runtime's id (or name) for it, or NULL */
         int64_t rlimit_core;            /* -1: unlimited, -2: unknown */
         bool python;                    /* exe or a mapped file looks like CPython */
+        bool out_of_memory;             /* an allocation failed: what it was for is missing */
 };
 
 /*
  * Open /proc/PID and make sure it is the process behind pidfd (when >= 0):
- * a directory descriptor, or -ESRCH when they do not match.
+ * a directory descriptor, -ESRCH when they do not match, or -ENOMEM.
  */
 int proc_open(int32_t pid, int pidfd);
 
-/* Fill *pi from the /proc/PID descriptor. Never fails as a whole: missing parts stay empty. */
+/* Fill *pi from the /proc/PID descriptor. Never fails as a whole: missing parts stay empty
+ * (pi->out_of_memory says when some are missing for want of memory). */
 void proc_info_read(int procfd, bool want_environ, struct proc_info *pi);
 void proc_info_free(struct proc_info *pi);
 

@@ -541,7 +541,7 @@ int config_load(struct config *c, const char *path, bool optional, char *err, si
         buf = malloc(st.st_size + 1);
         if (!buf) {
                 close(fd);
-                return -ENOMEM;
+                return errorf(err, errsz, "out of memory"), -ENOMEM;
         }
         n = read(fd, buf, st.st_size);
         close(fd);

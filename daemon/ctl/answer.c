@@ -101,7 +101,9 @@ static void list_json(FILE *m, const struct crash_row *c) {
 }
 
 static void list_text(FILE *m, const struct query *q, const struct crash_row *c) {
-        _cleanup_free_ char *frame = NULL;
+        /* no allocation to fail (it showed "-" as if no frame were known): the column shows
+         * LIST_FRAME_WIDTH characters, each at most 4 bytes */
+        char frame[8 * LIST_FRAME_WIDTH];
 
         put_time(m, c->time_usec);
         if (q->hosts) {
@@ -115,9 +117,9 @@ static void list_text(FILE *m, const struct query *q, const struct crash_row *c)
         fprintf(m, " %-12s ", c->core);
         esc_fput_column(m, script_of(c), LIST_SCRIPT_WIDTH);
         fputc(' ', m);
-        if (!c->function || asprintf(&frame, "%s (%s:%d)", c->function, path_base_name(c->file), c->line) < 0)
-                frame = NULL;
-        esc_fput_column(m, frame ? frame : "-", LIST_FRAME_WIDTH);
+        if (c->function)
+                snprintf(frame, sizeof(frame), "%s (%s:%d)", c->function, path_base_name(c->file), c->line);
+        esc_fput_column(m, c->function ? frame : "-", LIST_FRAME_WIDTH);
         fprintf(m, " %s", c->state ? c->state : "?");
 }
 
@@ -296,10 +298,14 @@ static void info_json(FILE *out, const struct crash_info *ci, const char *core_f
                 fputs("null", out);
 }
 
-static void info_text(FILE *out, const struct crash_info *ci, const char *core_file) {
+static int info_text(FILE *out, const struct crash_info *ci, const char *core_file) {
         char buf[PATH_MAX + 64];
-        _cleanup_free_ char *cmdline = cmdline_join_json(col_text(ci, COL_CMDLINE));
+        _cleanup_free_ char *cmdline = NULL;
         int sig = (int)col_int(ci, COL_SIGNAL);
+
+        /* before anything is printed: a line left out would pass for one the store lacks */
+        if (cmdline_join_json(col_text(ci, COL_CMDLINE), &cmdline) < 0)
+                return -ENOMEM;
 
         snprintf(buf, sizeof(buf), "%lld", (long long)col_int(ci, COL_ID));
         info_line(out, "Crash", buf);
@@ -369,6 +375,7 @@ static void info_text(FILE *out, const struct crash_info *ci, const char *core_f
                 fputc('\n', out);
                 info_line(out, "Summary", col_text(ci, COL_TITLE));
         }
+        return 0;
 }
 
 /* The files the crashed process had mapped, as the handler kept them (or said why not). */
@@ -424,8 +431,10 @@ static int run_info(sqlite3 *db, int64_t id, int64_t uid, const char *dir, bool 
         if (json) {
                 info_json(out, &ci, core_file);
                 fputs(",\"binaries\":[", out);
-        } else
-                info_text(out, &ci, core_file);
+        } else if ((r = info_text(out, &ci, core_file)) < 0) {
+                crash_info_done(&ci);
+                return r;
+        }
         r = store_list_binaries(db, id, binary_row, &b);
         if (json)
                 fputs("]}\n", out);
@@ -504,7 +513,8 @@ static int run_groups(sqlite3 *db, const struct query *q, int64_t uid, FILE *out
 
         r = store_groups(db, &f, group_row, &o);
         if (r < 0)
-                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), r;
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                       r;
         if (o.n == 0) {
                 /* JSON readers still get a document; the exit status says nothing matched */
                 if (q->json)
@@ -544,7 +554,8 @@ int query_run(const struct query_store *s, const struct query *q, int64_t uid, F
 
         r = query_find_newest(db, q, uid, &id, NULL, NULL);
         if (r < 0)
-                return errorf(err, errsz, "cannot read the store: %s", store_errmsg(db)), -EIO;
+                return errorf(err, errsz, "cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db)),
+                       -EIO;
         if (r == 0)
                 return snprintf(err, errsz, "No crashes match."), 1;
         if (q->verb == VERB_INFO)

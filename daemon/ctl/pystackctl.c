@@ -484,12 +484,17 @@ static int run_local(struct options *o, const struct config *c) {
                 char *core_path = NULL, *exe = NULL;
 
                 r = query_find_newest(db, &o->q, -1, &id, &core_path, &exe);
+                if (r < 0) {
+                        int status = die("cannot read the store: %s", r == -ENOMEM ? "out of memory" : store_errmsg(db));
+                        store_close(db);
+                        return status;
+                }
                 if (!(o->with_binaries && r > 0 && core_path))
                         store_close(db);
-                if (r <= 0) {
+                if (r == 0) {
                         free(core_path);
                         free(exe);
-                        return r < 0 ? die("cannot read the store") : die("No crashes match.");
+                        return die("No crashes match.");
                 }
                 if (!core_path) {
                         free(exe);

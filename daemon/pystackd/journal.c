@@ -197,7 +197,9 @@ void journal_crash(const struct daemon *d, int64_t id, const char *json, size_t 
                 return;
         if (json && json_parse(json, len, &report) < 0)
                 report = NULL;
-        _cleanup_free_ char *cmdline = cmdline_join_json(text_of(&ci, COL_CMDLINE));
+        _cleanup_free_ char *cmdline = NULL;
+        /* out of memory: the entry goes without its command line, as before */
+        (void) cmdline_join_json(text_of(&ci, COL_CMDLINE), &cmdline);
         const char *script = text_of(&ci, COL_SCRIPT) ? text_of(&ci, COL_SCRIPT) :
                              text_of(&ci, COL_COMM) ? text_of(&ci, COL_COMM) : "?";
         const char *signal = signal_full_name((int)int_of(&ci, COL_SIGNAL));

@@ -310,7 +310,8 @@ static int open_store(const char *dir, bool migrate_allowed, sqlite3 **ret, char
         }
         close(fd);
         if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW, NULL) != SQLITE_OK) {
-                snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+                /* no connection at all: SQLite could not allocate one */
+                snprintf(err, errsz, "%s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
                 sqlite3_close(db);
                 store_unanchor(path);
                 return -EIO;

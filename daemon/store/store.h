@@ -275,7 +275,8 @@ struct crash_row {
 int store_list(sqlite3 *db, const struct store_filter *f, bool newest_first, int64_t limit, int cores_fd,
                int (*row)(const struct crash_row *r, void *userdata), void *userdata);
 
-/* The newest crash of f: 1 and its row (valid until the next call on db), 0 when none, -EIO. */
+/* The newest crash of f: 1 and its id (and, when asked for, copies of its core path and executable,
+ * NULL for none), 0 when none, -EIO, -ENOMEM. */
 int store_find_newest(sqlite3 *db, const struct store_filter *f, int64_t *id, char **core_path, char **exe);
 
 /* One column of a crash as the store has it. */

@@ -15,7 +15,8 @@ static inline void finalizep(sqlite3_stmt **st) {
 /* -EBUSY for a lock another connection held past the busy timeout, else -EIO. */
 static inline int store_error(sqlite3 *db) {
         int code = sqlite3_errcode(db) & 0xff;
-        return code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY : -EIO;
+        /* -ENOMEM is said as such: SQLite's message may be gone once the statement is finalized */
+        return code == SQLITE_BUSY || code == SQLITE_LOCKED ? -EBUSY : code == SQLITE_NOMEM ? -ENOMEM : -EIO;
 }
 
 /* Statements with no result. 0 or store_error(). */

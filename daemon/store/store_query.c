@@ -205,9 +205,19 @@ int store_find_newest(sqlite3 *db, const struct store_filter *f, int64_t *id, ch
                 return r == SQLITE_DONE ? 0 : store_error(db);
         *id = sqlite3_column_int64(st, L_ID);
         if (core_path)
-                *core_path = column_text(st, L_CORE_PATH) ? strdup(column_text(st, L_CORE_PATH)) : NULL;
+                *core_path = NULL;
         if (exe)
-                *exe = column_text(st, L_EXE) ? strdup(column_text(st, L_EXE)) : NULL;
+                *exe = NULL;
+        /* a copy that failed must not pass for a crash without a core or an executable */
+        if (core_path && column_text(st, L_CORE_PATH) && !(*core_path = strdup(column_text(st, L_CORE_PATH))))
+                return -ENOMEM;
+        if (exe && column_text(st, L_EXE) && !(*exe = strdup(column_text(st, L_EXE)))) {
+                if (core_path) {
+                        free(*core_path);
+                        *core_path = NULL;
+                }
+                return -ENOMEM;
+        }
         return 1;
 }
 

@@ -145,6 +145,10 @@ static int install(void) {
                 { "unlink", (sqlite3_syscall_ptr)anchored_unlink, &real_unlink },
                 { "readlink", (sqlite3_syscall_ptr)anchored_readlink, &real_readlink },
         };
+        /* sqlite3_vfs_find() initializes SQLite, which allocates: told apart from a VFS we cannot use */
+        int rc = sqlite3_initialize();
+        if (rc != SQLITE_OK)
+                return rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
         sqlite3_vfs *vfs = sqlite3_vfs_find("unix");
 
         if (!vfs || vfs->iVersion < 3 || !vfs->xSetSystemCall || !vfs->xGetSystemCall)
@@ -172,7 +176,9 @@ int store_anchor(const char *dir, bool readonly, char *err, size_t errsz) {
 
         pthread_once(&once, install_once);
         if (installed < 0) {
-                snprintf(err, errsz, "SQLite's unix VFS does not let its system calls be replaced");
+                snprintf(err, errsz, "%s", installed == -ENOMEM ? "SQLite: out of memory" :
+                         installed == -EIO ? "SQLite cannot be initialized" :
+                         "SQLite's unix VFS does not let its system calls be replaced");
                 return installed;
         }
         if (dir[0] != '/') {
@@ -215,7 +221,8 @@ int store_anchor(const char *dir, bool readonly, char *err, size_t errsz) {
         if (n_anchors == MAX_ANCHORS || !(anchors[n_anchors].dir = strdup(abs))) {
                 pthread_mutex_unlock(&lock);
                 close(fd);
-                snprintf(err, errsz, "%s: too many stores open at once", abs);
+                snprintf(err, errsz, "%s: %s", abs, n_anchors == MAX_ANCHORS ? "too many stores open at once" :
+                         "out of memory");
                 return -ENOMEM;
         }
         anchors[n_anchors].len = strlen(abs);
