@@ -78,7 +78,8 @@ static enum analysis_status analyze(const char *path, int open_r, struct core_fi
                 r = -ENOMEM;
         /* a live process has given what it had: it runs on while the report is written */
         core_file_resume(a->core);
-        if (r == -ENOMEM || a->target->out_of_memory)
+        /* a warning lost is a report that says less than it should, as any other lost allocation */
+        if (r == -ENOMEM || a->target->out_of_memory || a->target->warnings.lost || a->warnings.lost)
                 return *error = "out of memory", ANALYSIS_INTERNAL;
         if (a->core->truncated) {
                 /* what remains may still be worth printing, but the caller must learn the core is damaged */

@@ -34,12 +34,12 @@ int strv_addf(struct strv *s, const char *fmt, ...) {
         int r;
 
         if (grow_array(&s->v, &s->allocated, s->n + 1, sizeof(char *)) < 0)
-                return -ENOMEM;
+                return s->lost = true, -ENOMEM;
         va_start(ap, fmt);
         r = vasprintf(&str, fmt, ap);
         va_end(ap);
         if (r < 0)
-                return -ENOMEM;
+                return s->lost = true, -ENOMEM;
         s->v[s->n++] = str;
         return 0;
 }

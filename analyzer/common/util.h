@@ -63,9 +63,10 @@ int grow_array(void *array, size_t *allocated, size_t need, size_t size);
 struct strv {
         char **v;
         size_t n, allocated;
+        bool lost;              /* a string could not be added (out of memory): the list is not whole */
 };
 
-/* Append a printf-formatted string; -ENOMEM on failure. */
+/* Append a printf-formatted string; -ENOMEM on failure (and lost is set). */
 __attribute__((format(printf, 2, 3)))
 int strv_addf(struct strv *s, const char *fmt, ...);
 void strv_clear(struct strv *s);
