@@ -248,8 +248,20 @@ def case_pystackd(tap, fx, jd):
                 return True
         return False
     unprivileged = wait_for(dropped, 10)
+    with open("/proc/%d/stat" % listener) as fh:
+        daemon_pid = int(fh.read().rsplit(")", 1)[1].split()[1])
     os.kill(listener, signal.SIGKILL)
     back = wait_for(lambda: pattern() == pipe, 5)
+    # a crash while it is down: the pipe handler's.  pystackd starts a new listener 1 s after
+    # the old one died: it is held stopped until this crash has been taken
+    down = pattern() == pipe
+    os.kill(daemon_pid, signal.SIGSTOP)
+    try:
+        p2, _ = crash_python(fx, st)
+        os.kill(p2.pid, signal.SIGSEGV)
+        reap(fx, p2)
+    finally:
+        os.kill(daemon_pid, signal.SIGCONT)
     rc = reap(fx, p)
     big, rows = st.wait_row(lambda r: r["pid"] == p.pid and r["state"] in ("done", "failed") and
                             r["core_state"] != "capturing", 180)
@@ -262,12 +274,7 @@ def case_pystackd(tap, fx, jd):
            ["taking %r, pattern back %r (%r), exit %r" % (taking, back, pattern(), rc)] +
            [pf.brief(r) for r in rows] + d.log_tail(6))
 
-    # a crash while it is down: the pipe handler's
-    down = pattern() == pipe
-    p, expect = crash_python(fx, st)
-    os.kill(p.pid, signal.SIGSEGV)
-    reap(fx, p)
-    row, rows = st.wait_row(lambda r: r["pid"] == p.pid and r["core_state"] != "capturing")
+    row, rows = st.wait_row(lambda r: r["pid"] == p2.pid and r["core_state"] != "capturing")
     restarted = wait_for(lambda: pattern() == "@@" + sock and listener_of(d) not in (None, listener), 10)
     tap.ok(down and row and row["signal"] == 11 and row["core_state"] == "present" and restarted,
            "pystackd: a crash while the listener is down goes to the pipe handler (signal from its "
