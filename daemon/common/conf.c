@@ -180,12 +180,10 @@ static int parse_uint(const char *s, unsigned max, unsigned *out) {
         return 0;
 }
 
-static int set_path(char **field, const char *v) {
-        char *p;
+/* Replace *field by a copy of v. */
+static int set_string(char **field, const char *v) {
+        char *p = strdup(v);
 
-        if (v[0] != '/' || strstr(v, "/../") || strlen(v) > 1024)
-                return -EINVAL;
-        p = strdup(v);
         if (!p)
                 return -ENOMEM;
         free(*field);
@@ -193,21 +191,20 @@ static int set_path(char **field, const char *v) {
         return 0;
 }
 
-/* One key: 0, -EINVAL (bad value) or -ENOENT (unknown key). */
-/* A user's name: not empty, not a path, not a passwd line */
-static int set_user(char **user, const char *v) {
-        char *p;
-
-        if (!*v || strlen(v) > 64 || strchr(v, '/') || strchr(v, ':'))
+static int set_path(char **field, const char *v) {
+        if (v[0] != '/' || strstr(v, "/../") || strlen(v) > 1024)
                 return -EINVAL;
-        p = strdup(v);
-        if (!p)
-                return -ENOMEM;
-        free(*user);
-        *user = p;
-        return 0;
+        return set_string(field, v);
 }
 
+/* A user's name: not empty, not a path, not a passwd line */
+static int set_user(char **user, const char *v) {
+        if (!*v || strlen(v) > 64 || strchr(v, '/') || strchr(v, ':'))
+                return -EINVAL;
+        return set_string(user, v);
+}
+
+/* One key: 0, -EINVAL (bad value) or -ENOENT (unknown key). */
 static int set_key(struct config *c, const char *section, const char *key, const char *v) {
         struct size_limit l;
         unsigned u;
