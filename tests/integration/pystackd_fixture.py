@@ -407,9 +407,7 @@ class Daemon(object):
 
     def children(self):
         """pids whose parent is this pystackd (its running analyses)."""
-        out = []
-        if not self.proc:
-            return out
+        return corepattern.children(self.proc.pid) if self.proc else []
         for d in os.listdir("/proc"):
             if not d.isdigit():
                 continue

@@ -1399,26 +1399,8 @@ s.shutdown(socket.SHUT_WR)
 
 def query_workers(ctx):
     """pids of pystackd's children running --query-worker."""
-    found = []
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as fh:
-                ppid = int(fh.read().rsplit(")", 1)[1].split()[1])
-            with open("/proc/%s/cmdline" % d, "rb") as fh:
-                argv = fh.read().split(b"\0")
-        except (OSError, ValueError, IndexError):
-            continue
-        if ppid == ctx.daemon.p.pid and b"--query-worker" in argv:
-            found.append(int(d))
-    return found
-
-
-def proc_status(pid):
-    with open("/proc/%d/status" % pid) as fh:
-        return dict(line.rstrip("\n").split(":\t", 1) for line in fh
-                    if ":\t" in line)
+    return [c for c in corepattern.children(ctx.daemon.p.pid)
+            if b"--query-worker" in corepattern.cmdline(c).split(b"\0")]
 
 
 def open_files(pid):
@@ -1487,7 +1469,7 @@ def group_privsep(tap, ctx):
         pid = pids[0]
         # it has dropped everything before the first byte of the request
         time.sleep(0.2)
-        st = proc_status(pid)
+        st = corepattern.status(pid)
         d = []
         want_ids = "%d\t%d\t%d\t%d" % ((qpw.pw_uid,) * 4) if qpw else None
         if not qpw:

@@ -85,7 +85,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import traceback
 import atexit
 
 sys.dont_write_bytecode = True
@@ -97,7 +96,7 @@ from harness import corepattern  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 from pystackd_fixture import brief  # noqa: E402
 from harness import programs  # noqa: E402
-from harness.tap import TAP, Watchdog, watchdog  # noqa: E402
+from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 
 SIGSEGV = signal.SIGSEGV
 ANALYSE_TIMEOUT = 120          # stored -> done, one crash
@@ -1290,19 +1289,9 @@ def main():
                           [jd.error or ""]):
                 return tap.done()
             for name, fn in crash_cases:
-                t0 = time.time()
-                try:
-                    fn(tap, fx, jd)
-                except Watchdog:
-                    raise
-                except Exception:
-                    tap.ok(False, "%s: the harness" % name,
-                           traceback.format_exc().splitlines())
-                finally:
-                    fx.reset_pattern()
-                    pf.stop_started(keep=jd.proc)    # this case's pystackds, not the journald
-                    fx.kill_children()
-                tap.diag("%s: %.1fs" % (name, time.time() - t0))
+                # this case's pystackds are stopped after it, not the journald
+                run_case(tap, fx, name, lambda: fn(tap, fx, jd),
+                         cleanup=lambda: pf.stop_started(keep=jd.proc))
             jrc = jd.stop()
             if jd.own:
                 tap.ok(jrc == 0, "our journald stops on SIGTERM (status %r)"

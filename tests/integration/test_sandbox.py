@@ -56,13 +56,12 @@ import subprocess
 import sys
 import threading
 import time
-import traceback
 import atexit
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from harness import corepattern, programs  # noqa: E402
-from harness.tap import TAP, Watchdog, watchdog  # noqa: E402
+from harness.tap import TAP, Watchdog, run_case, watchdog  # noqa: E402
 import pystackd_fixture as pf  # noqa: E402
 
 SANDBOX_ERROR = "the analyzer was stopped by its sandbox: a forbidden system call (SIGSYS)"
@@ -494,18 +493,8 @@ def main():
                           [jd.error or ""]):
                 return tap.done()
             for name, fn in cases:
-                t0 = time.time()
-                try:
-                    fn(tap, fx, jd)
-                except Watchdog:
-                    raise
-                except Exception:
-                    tap.ok(False, "%s: the harness" % name, traceback.format_exc().splitlines())
-                finally:
-                    fx.reset_pattern()
-                    pf.stop_started(keep=jd.proc)
-                    fx.kill_children()
-                tap.diag("%s: %.1fs" % (name, time.time() - t0))
+                # this case's pystackds are stopped after it, not the journald
+                run_case(tap, fx, name, lambda: fn(tap, fx, jd), cleanup=lambda: pf.stop_started(keep=jd.proc))
             jd.stop()
     except Watchdog as e:
         tap.ok(False, "the test finished in time", [str(e)])

@@ -239,11 +239,10 @@ def case_pystackd(tap, fx, jd):
     def dropped():
         for pid in corepattern.handler_pids(st.handler_needle()):
             try:
-                with open("/proc/%d/status" % pid) as fh:
-                    f = dict(l.split(":", 1) for l in fh.read().splitlines() if ":" in l)
+                f = corepattern.status(pid)
             except OSError:
                 continue
-            caps[pid] = (f.get("CapEff", "").strip(), f.get("CapPrm", "").strip(), f.get("NoNewPrivs", "").strip())
+            caps[pid] = (f.get("CapEff", ""), f.get("CapPrm", ""), f.get("NoNewPrivs", ""))
             if caps[pid] == ("0000000000000000", "0000000000000000", "1"):
                 return True
         return False

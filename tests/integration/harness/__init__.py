@@ -12,7 +12,9 @@
     harness.corepattern  the core_pattern lock and the two fixtures that
                          change core_pattern under it: CorePattern (cores
                          written to a directory) and PipeHandlerFixture
-                         (pipe handlers, core_pipe_limit, tmpfs mounts)
+                         (pipe handlers, core_pipe_limit, tmpfs mounts);
+                         the processes it finds: cmdline, ppid, children,
+                         status (/proc)
     harness.users        unprivileged test users (useradd/userdel) and
                          the setpriv prefix that runs a command as one
 

@@ -565,7 +565,8 @@ def left_by_a_run(current):
     return MARKER in current or (current.startswith("@@") and os.path.exists(SAVED_FILE))
 
 
-def _cmdline(pid):
+def cmdline(pid):
+    """The command line of pid, NUL-separated bytes (b"" when it is gone)."""
     try:
         with open("/proc/%s/cmdline" % pid, "rb") as fh:
             return fh.read()
@@ -573,12 +574,24 @@ def _cmdline(pid):
         return b""
 
 
-def _ppid(pid):
+def ppid(pid):
+    """The parent of pid (0 when it is gone)."""
     try:
         with open("/proc/%s/stat" % pid, "rb") as fh:
             return int(fh.read().rsplit(b")", 1)[1].split()[1])
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def children(pid):
+    """pids whose parent is pid."""
+    return [int(d) for d in os.listdir("/proc") if d.isdigit() and ppid(d) == pid]
+
+
+def status(pid):
+    """/proc/PID/status as a dict of stripped values (Uid: "0\t0\t0\t0")."""
+    with open("/proc/%d/status" % pid) as fh:
+        return dict((k, v.strip()) for k, v in (line.split(":", 1) for line in fh if ":" in line))
 
 
 def handler_pids(needle):
@@ -593,10 +606,10 @@ def handler_pids(needle):
     for d in os.listdir("/proc"):
         if not d.isdigit() or int(d) == me:
             continue
-        cl = _cmdline(d)
+        cl = cmdline(d)
         if needle not in cl:
             continue
-        if cl.endswith(b"\0--listen\0") and needle not in _cmdline(_ppid(d)):
+        if cl.endswith(b"\0--listen\0") and needle not in cmdline(ppid(d)):
             continue
         pids.append(int(d))
     return pids
