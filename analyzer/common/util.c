@@ -119,6 +119,22 @@ int errorf(char *err, size_t errsz, const char *fmt, ...) {
         return -EINVAL;
 }
 
+int write_all(int fd, const void *p, size_t n) {
+        while (n > 0) {
+                ssize_t k = write(fd, p, n);
+
+                if (k < 0 && errno == EINTR)
+                        continue;
+                if (k < 0)
+                        return -errno;
+                if (k == 0)
+                        return -EIO;
+                p = (const char *)p + k;
+                n -= (size_t)k;
+        }
+        return 0;
+}
+
 int open_path_or_fd(const char *path, int flags) {
         char *end;
         long n;

@@ -13,6 +13,12 @@
 #include <time.h>
 #include <unistd.h>
 
+/* 1 in a build configured --enable-sanitizers (ASan and UBSan): what such a build needs beside
+ * the program is decided at compile time, never at run time */
+#ifndef SANITIZER_BUILD
+#define SANITIZER_BUILD 0
+#endif
+
 #define _cleanup_(f) __attribute__((cleanup(f)))
 
 static inline void freep(void *p) { free(*(void **)p); }
@@ -91,6 +97,10 @@ int errorf(char *err, size_t errsz, const char *fmt, ...);
  * binaries) that way, and reopening them by name would be refused.  -1 with errno.
  */
 int open_path_or_fd(const char *path, int flags);
+
+/* Write all n bytes of p to fd (again after EINTR and short writes): 0, or -errno (-EIO when
+ * write(2) wrote nothing). */
+int write_all(int fd, const void *p, size_t n);
 
 /* "SIGSEGV" for 11 ("64" for a number without a name); static storage, not thread-safe. */
 const char *signal_full_name(int sig);

@@ -27,6 +27,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "util.h"
 #include "zst_seekable.h"
 
 #define ZSTD_FRAME_MAGIC        0xFD2FB528u
@@ -53,25 +54,6 @@ static void put_le32(uint8_t *p, uint32_t v) {
 }
 
 /* ---- I/O helpers: whole buffers or an error ---- */
-
-static int write_full(int fd, const void *buf, size_t len) {
-        const uint8_t *p = buf;
-
-        while (len > 0) {
-                ssize_t n = write(fd, p, len);
-
-                if (n < 0) {
-                        if (errno == EINTR)
-                                continue;
-                        return -errno;
-                }
-                if (n == 0)
-                        return -EIO;
-                p += n;
-                len -= n;
-        }
-        return 0;
-}
 
 /* A short read means the file shrank under us or lied about its size: -EIO. */
 static int pread_full(int fd, void *buf, size_t len, uint64_t off) {
@@ -201,7 +183,7 @@ static int emit_slot(struct zst_writer *w, struct slot *s) {
                 w->table = t;
                 w->table_allocated = n;
         }
-        r = write_full(w->fd, s->out, s->out_len);
+        r = write_all(w->fd, s->out, s->out_len);
         if (r < 0)
                 return writer_fail(w, r);
         /* bound(ZST_MAX_FRAME_SIZE) and frame_size fit in 32 bits: checked in zst_writer_new */
@@ -386,11 +368,11 @@ static int write_table(struct zst_writer *w) {
         put_le32(foot, (uint32_t)w->n_frames);
         foot[4] = 0;                            /* no per-entry checksums: see the top of the file */
         put_le32(foot + 5, SEEKABLE_MAGIC);
-        r = write_full(w->fd, head, sizeof(head));
+        r = write_all(w->fd, head, sizeof(head));
         if (r >= 0 && w->n_frames > 0)
-                r = write_full(w->fd, w->table, w->n_frames * 8);
+                r = write_all(w->fd, w->table, w->n_frames * 8);
         if (r >= 0)
-                r = write_full(w->fd, foot, sizeof(foot));
+                r = write_all(w->fd, foot, sizeof(foot));
         if (r < 0)
                 return writer_fail(w, r);
         w->written += SKIPPABLE_HEADER_SIZE + body;

@@ -541,20 +541,6 @@ static void capture_done(struct capture *c) {
         config_free(&c->cfg);
 }
 
-static int write_all(int fd, const void *p, size_t n) {
-        while (n) {
-                ssize_t k = write(fd, p, n);
-
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return -EIO;
-                p = (const char *)p + k;
-                n -= (size_t)k;
-        }
-        return 0;
-}
-
 /* Exactly n bytes within timeout_ms in all: 0, or -EIO (closed, short, too slow). */
 static int read_exactly(int fd, void *p, size_t n, int timeout_ms) {
         int64_t deadline = clock_usec(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000;

@@ -34,11 +34,6 @@
 #include "sandbox.h"
 #include "util.h"
 
-/* configure --enable-sanitizers says 1 */
-#ifndef SANITIZER_BUILD
-#define SANITIZER_BUILD 0
-#endif
-
 /* ---- seccomp ---- */
 
 enum rule_kind {

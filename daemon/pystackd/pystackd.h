@@ -127,3 +127,7 @@ bool query_server_reaped(struct daemon *d, pid_t pid, int status);
 
 /* query_worker.c: `pystackd --query-worker ...`, run by query_server.c; an exit status. */
 int query_worker_main(int argc, char **argv);
+/* An answer's error line on a query connection: "ERR <code> <message>\n" (one line: the message
+ * is cut at its first newline). */
+__attribute__((format(printf, 3, 4)))
+void query_send_err(int fd, int code, const char *fmt, ...);

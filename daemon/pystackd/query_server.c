@@ -50,13 +50,6 @@ int query_server_listen(struct daemon *d) {
         return 0;
 }
 
-static void refuse(int conn, const char *why) {
-        char line[256];
-        int n = snprintf(line, sizeof(line), "ERR 1 %s\n", why);
-
-        (void)!write(conn, line, (size_t)n);
-}
-
 /* In the child: become the worker, conn on 3 and the channel on 4.  Never returns. */
 static _Noreturn void exec_worker(const struct daemon *d, int conn, int chan, int64_t uid) {
         char a_uid[32], a_user[64];
@@ -93,7 +86,7 @@ void query_server_accept(struct daemon *d) {
                 if (conn < 0)
                         return;
                 if (d->n_queries >= MAX_QUERIES) {
-                        refuse(conn, "pystackd is busy: try again");
+                        query_send_err(conn, 1, "pystackd is busy: try again");
                         close(conn);
                         continue;
                 }

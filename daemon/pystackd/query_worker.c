@@ -32,16 +32,10 @@
 #include "store.h"
 #include "util.h"
 
-/* configure --enable-sanitizers says 1 */
-#ifndef SANITIZER_BUILD
-#define SANITIZER_BUILD 0
-#endif
-
 #define CONN_FD 3
 #define CHAN_FD 4
 
-__attribute__((format(printf, 2, 3)))
-static void send_err(int code, const char *fmt, ...) {
+void query_send_err(int fd, int code, const char *fmt, ...) {
         char msg[600], line[700];
         va_list ap;
 
@@ -50,19 +44,7 @@ static void send_err(int code, const char *fmt, ...) {
         va_end(ap);
         msg[strcspn(msg, "\n")] = 0;
         int n = snprintf(line, sizeof(line), "ERR %d %s\n", code, msg);
-        (void)!write(CONN_FD, line, (size_t)MIN(n, (int)sizeof(line) - 1));
-}
-
-static void write_all(const char *p, size_t n) {
-        while (n > 0) {
-                ssize_t k = write(CONN_FD, p, n);
-                if (k < 0 && errno == EINTR)
-                        continue;
-                if (k <= 0)
-                        return;
-                p += k;
-                n -= (size_t)k;
-        }
+        (void)!write(fd, line, (size_t)MIN(n, (int)sizeof(line) - 1));
 }
 
 /* Ask pystackd (msg); its answer in line, and the descriptor that came with it in *fd. */
@@ -114,17 +96,17 @@ static void answer_core(sqlite3 *db, const struct query *q, int64_t uid) {
         int fd, r = query_find_newest(db, q, uid, &id, &core_path, &exe);
 
         if (r <= 0) {
-                send_err(1, r < 0 ? "cannot read the store" : "No crashes match.");
+                query_send_err(CONN_FD, 1, r < 0 ? "cannot read the store" : "No crashes match.");
                 return;
         }
         snprintf(msg, sizeof(msg), "CORE %lld", (long long)id);
         if (!core_path || ask(msg, line, sizeof(line), &fd) < 0 || strcmp(line, "OK") || fd < 0) {
-                send_err(1, "crash %lld has no stored core", (long long)id);
+                query_send_err(CONN_FD, 1, "crash %lld has no stored core", (long long)id);
                 return;
         }
         if (send_with_fd(CONN_FD, NULL, "OK\n", 3, fd, 0) == 3 && exe) {
-                write_all(exe, strlen(exe));
-                write_all("\n", 1);
+                write_all(CONN_FD, exe, strlen(exe));
+                write_all(CONN_FD, "\n", 1);
         }
 }
 
@@ -133,11 +115,11 @@ static void answer_vacuum(const struct query *q, int64_t uid) {
         unsigned removed;
 
         if (uid >= 0) {
-                send_err(1, "vacuum: only root may remove cores");
+                query_send_err(CONN_FD, 1, "vacuum: only root may remove cores");
                 return;
         }
         if (ask("VACUUM", line, sizeof(line), NULL) < 0 || sscanf(line, "OK %u", &removed) != 1) {
-                send_err(1, "vacuum failed");
+                query_send_err(CONN_FD, 1, "vacuum failed");
                 return;
         }
         dprintf(CONN_FD, "OK\n");
@@ -204,7 +186,7 @@ int query_worker_main(int argc, char **argv) {
                 return 1;
         r = store_open_readonly(argv[3], &db, err, sizeof(err));
         if (r < 0) {
-                send_err(1, "cannot open the store: %s", err);
+                query_send_err(CONN_FD, 1, "cannot open the store: %s", err);
                 return 1;
         }
         snprintf(cores, sizeof(cores), "%s/cores", argv[3]);
@@ -213,7 +195,7 @@ int query_worker_main(int argc, char **argv) {
         if (r == 0)
                 r = sandbox_seccomp(SANDBOX_QUERY, -1);
         if (r < 0) {
-                send_err(1, "pystackd cannot answer safely: %s", strerror(-r));
+                query_send_err(CONN_FD, 1, "pystackd cannot answer safely: %s", strerror(-r));
                 return 1;
         }
 
@@ -227,7 +209,7 @@ int query_worker_main(int argc, char **argv) {
                         break;
         }
         if (query_from_wire(&q, req, got) < 0) {
-                send_err(2, "pystackd could not read the request");
+                query_send_err(CONN_FD, 2, "pystackd could not read the request");
                 return 0;
         }
         if (q.verb == VERB_VACUUM) {
@@ -247,10 +229,10 @@ int query_worker_main(int argc, char **argv) {
         if (m)
                 fclose(m);
         if (r != 0) {
-                send_err(1, "%s", r == -ENOMEM ? "out of memory" : err);
+                query_send_err(CONN_FD, 1, "%s", r == -ENOMEM ? "out of memory" : err);
                 return 0;
         }
         if (send_with_fd(CONN_FD, NULL, "OK\n", 3, -1, 0) == 3)
-                write_all(body, body_len);
+                write_all(CONN_FD, body, body_len);
         return 0;
 }

@@ -236,7 +236,8 @@ static void sql_script(sqlite3_context *ctx, int argc, sqlite3_value **argv) {
         sqlite3_result_text(ctx, script, -1, free);
 }
 
-static int migrate(sqlite3 *db, bool allowed, char *err, size_t errsz) {
+/* PRAGMA user_version: the schema version, or -1 when it cannot be read. */
+static int user_version(sqlite3 *db) {
         sqlite3_stmt *st;
         int version = -1;
 
@@ -245,6 +246,12 @@ static int migrate(sqlite3 *db, bool allowed, char *err, size_t errsz) {
                         version = sqlite3_column_int(st, 0);
                 sqlite3_finalize(st);
         }
+        return version;
+}
+
+static int migrate(sqlite3 *db, bool allowed, char *err, size_t errsz) {
+        int version = user_version(db);
+
         /* the common case, without a write lock: every reader opens the store */
         if (version == store_schema_version())
                 return 0;
@@ -258,12 +265,7 @@ static int migrate(sqlite3 *db, bool allowed, char *err, size_t errsz) {
         int r = store_exec(db, "BEGIN IMMEDIATE");
         if (r < 0)
                 return snprintf(err, errsz, "%s", sqlite3_errmsg(db)), r;
-        version = -1;
-        if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        version = sqlite3_column_int(st, 0);
-                sqlite3_finalize(st);
-        }
+        version = user_version(db);
         if (version < 0 || version > store_schema_version()) {
                 store_exec(db, "ROLLBACK");
                 snprintf(err, errsz, version < 0 ? "cannot read the schema version" :
@@ -368,7 +370,6 @@ int store_open_readonly(const char *dir, sqlite3 **ret, char *err, size_t errsz)
         char path[4096];
         _cleanup_free_ char *uri = NULL;
         sqlite3 *db = NULL;
-        sqlite3_stmt *st;
         int version = -1, r;
 
         if ((size_t)snprintf(path, sizeof(path), "%s/pystack.db", dir) >= sizeof(path)) {
@@ -394,11 +395,8 @@ int store_open_readonly(const char *dir, sqlite3 **ret, char *err, size_t errsz)
         sqlite3_busy_timeout(db, STORE_BUSY_TIMEOUT_MS);
         /* the first read opens the -wal and -shm files: now, while the caller may */
         r = store_exec(db, "PRAGMA query_only=1; PRAGMA temp_store=MEMORY;");
-        if (r == 0 && sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL) == SQLITE_OK) {
-                if (sqlite3_step(st) == SQLITE_ROW)
-                        version = sqlite3_column_int(st, 0);
-                sqlite3_finalize(st);
-        }
+        if (r == 0)
+                version = user_version(db);
         if (r < 0 || version != store_schema_version()) {
                 if (r < 0 || version < 0)
                         snprintf(err, errsz, "%s: %s", path, sqlite3_errmsg(db));

@@ -4,7 +4,7 @@
 
 For every interpreter's `threads` core: compress it with our writer (the
 helper tests/integration/zst-compress.c, compiled here with $CC against
-analyzer/common/zst_seekable.c), then check that
+analyzer/common/zst_seekable.c and util.c), then check that
 
   * `pystack core FILE.zst --json` equals `pystack core FILE --json` except
     for the "core" field (the path);
@@ -59,6 +59,7 @@ def build_helper(tmp):
         "-I", os.path.join(src, "analyzer", "common"),
         os.path.join(src, "tests", "integration", "zst-compress.c"),
         os.path.join(src, "analyzer", "common", "zst_seekable.c"),
+        os.path.join(src, "analyzer", "common", "util.c"),
         "-lzstd", "-lpthread", "-o", out]
     try:
         p = subprocess.run(cmd, stdout=subprocess.PIPE,
