@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +161,12 @@ static int drop_everything(uid_t uid, gid_t gid) {
         return 0;
 }
 
+static bool is_socket(int fd) {
+        struct stat st;
+
+        return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 int query_worker_main(int argc, char **argv) {
         struct timeval tv = { .tv_sec = 5 }, chan_tv = { .tv_sec = 50 };
         char req[QUERY_MAX_WIRE + 1], err[512], cores[4096];
@@ -171,9 +178,11 @@ int query_worker_main(int argc, char **argv) {
         char end;
         int r;
 
-        /* pystackd's own arguments: "--query-worker UID DIRECTORY QUERYUID:QUERYGID" */
+        /* pystackd's own arguments: "--query-worker UID DIRECTORY QUERYUID:QUERYGID", and its
+         * connection and channel as descriptors 3 and 4 */
         if (argc != 5 || sscanf(argv[2], "%lld%c", &uid_arg, &end) != 1 || uid_arg < -1 ||
-            sscanf(argv[4], "%u:%u%c", &quid, &qgid, &end) != 2 || argv[3][0] != '/' || geteuid() != 0) {
+            sscanf(argv[4], "%u:%u%c", &quid, &qgid, &end) != 2 || argv[3][0] != '/' || geteuid() != 0 ||
+            !is_socket(CONN_FD) || !is_socket(CHAN_FD)) {
                 fprintf(stderr, "pystackd --query-worker: only pystackd runs this\n");
                 return 2;
         }
