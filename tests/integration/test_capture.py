@@ -353,17 +353,21 @@ def row_brief(r):
             r.get("core_size"), r.get("capture_note"))
 
 
-def pystackd_running():
+def pystackd_running(conf):
+    """pids of the pystackds that serve the configuration conf (not one of
+    the host's own, e.g. contrib/quickstart's)."""
     out = []
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open("/proc/%s/comm" % d) as fh:
-                if fh.read().strip() == "pystackd":
-                    out.append(int(d))
+                if fh.read().strip() != "pystackd":
+                    continue
         except OSError:
-            pass
+            continue
+        if os.fsencode(conf) in corepattern.cmdline(d):
+            out.append(int(d))
     return out
 
 
@@ -681,7 +685,7 @@ def case2_metadata(tap, fx, label, interp, boot_id, check_pending=False):
     t_kill = time.time()
     rc, dt = crash(fx, p)
     t_reap = time.time()
-    running = pystackd_running()
+    running = pystackd_running(c.conf)
     rows, diag = c.wait(1)
     ok = tap.ok(rc == -SIGSEGV and len(rows) == 1 and not diag,
                 "case2 %s: one row for the crash" % label,
@@ -692,9 +696,9 @@ def case2_metadata(tap, fx, label, interp, boot_id, check_pending=False):
     check_metadata(tap, c, label, exp, rows[0], t_kill, t_reap, boot_id)
     if check_pending:
         d = []
-        if running or pystackd_running():
+        if running or pystackd_running(c.conf):
             d.append("pystackd is running: %s" % (running or
-                                                  pystackd_running()))
+                                                  pystackd_running(c.conf)))
         if rows[0].get("state") != "pending":
             d.append("state %r" % rows[0].get("state"))
         # the handler makes nothing there (the listener does: its socket is there)
