@@ -137,23 +137,89 @@ static int raw_source_open(const char *path, struct byte_source *src, const char
         return 0;
 }
 
+/* ---- architectures ---- */
+
+const struct core_arch core_arch_x86_64 = {
+        .machine = EM_X86_64, .name = "x86-64", .multiarch = "x86_64-linux-gnu",
+        .prstatus_size = 336, .n_regs = CORE_REG_COUNT,
+        .pc_reg = CORE_REG_RIP, .sp_reg = CORE_REG_RSP, .tp_reg = CORE_REG_FS_BASE,
+        /* the thread pointer is struct pthread itself, whose tcbhead_t (704 bytes) comes first */
+        .pthread_from_tp = 0, .pthread_tid = 0x2d0,
+        .red_zone = 128,
+};
+
+const struct core_arch core_arch_aarch64 = {
+        .machine = EM_AARCH64, .name = "aarch64", .multiarch = "aarch64-linux-gnu",
+        .prstatus_size = 392, .n_regs = 34,
+        .pc_reg = CORE_A64_PC, .sp_reg = CORE_A64_SP, .tp_reg = -1,
+        /* TLS variant I: tpidr_el0 points just past struct pthread (1856 bytes in glibc 2.34+), whose
+         * 192-byte header and list head come before the tid */
+        .pthread_from_tp = -0x740, .pthread_tid = 0xd0,
+        .red_zone = 0,
+};
+
+const struct core_arch *core_arch_of(uint16_t machine) {
+        return machine == EM_X86_64 ? &core_arch_x86_64 : machine == EM_AARCH64 ? &core_arch_aarch64 : NULL;
+}
+
+const char *core_machine_name(uint16_t machine, bool big_endian, bool is64) {
+        static char other[32];
+
+        switch (machine) {
+        case EM_X86_64:
+                return is64 ? "x86-64" : "x32";
+        case EM_AARCH64:
+                return big_endian ? "aarch64 big-endian" : is64 ? "aarch64" : "aarch64 ILP32";
+        case EM_386:
+                return "i386";
+        case EM_ARM:
+                return "32-bit arm";
+        case EM_RISCV:
+                return is64 ? "riscv64" : "riscv32";
+        case EM_PPC64:
+                return big_endian ? "ppc64" : "ppc64le";
+        case EM_PPC:
+                return "ppc";
+        case EM_S390:
+                return is64 ? "s390x" : "s390";
+        case EM_MIPS:
+                return is64 ? "mips64" : "mips";
+        case EM_SPARCV9:
+                return "sparc64";
+#ifdef EM_LOONGARCH
+        case EM_LOONGARCH:
+                return "loongarch64";
+#endif
+        }
+        snprintf(other, sizeof(other), "ELF machine %u", (unsigned)machine);
+        return other;
+}
+
 /* ---- notes ---- */
 
-/* Offsets in the x86-64 kernel structures (include/uapi/linux/elfcore.h). */
-#define PRSTATUS_SIZE           336
+/* Offsets in the kernel's structures (include/uapi/linux/elfcore.h), the same on both
+ * architectures up to pr_reg; NT_PRSTATUS's size is the architecture's. */
 #define PRSTATUS_CURSIG         12
 #define PRSTATUS_PID            32
 #define PRSTATUS_REG            112
 #define PRPSINFO_SIZE           136
 #define SIGINFO_SIZE            128
 
+#ifndef NT_ARM_TLS
+#define NT_ARM_TLS              0x401
+#endif
+#ifndef NT_ARM_PAC_MASK
+#define NT_ARM_PAC_MASK         0x406
+#endif
+
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
 static int parse_prstatus(struct core_file *c, const uint8_t *d, size_t n, size_t *allocated) {
+        const struct core_arch *a = c->arch;
         struct core_thread *t;
 
-        if (n < PRSTATUS_SIZE)
+        if (n < a->prstatus_size)
                 return -EBADMSG;
         if (c->n_threads >= CORE_MAX_THREADS)
                 return -EBADMSG;
@@ -164,9 +230,27 @@ static int parse_prstatus(struct core_file *c, const uint8_t *d, size_t n, size_
         memcpy(&cursig, d + PRSTATUS_CURSIG, 2);
         t->cursig = cursig;
         t->tid = (int32_t)rd32(d + PRSTATUS_PID);
-        for (size_t i = 0; i < CORE_REG_COUNT; i++)
+        memset(t->regs, 0, sizeof(t->regs));
+        for (size_t i = 0; i < a->n_regs; i++)
                 t->regs[i] = rd64(d + PRSTATUS_REG + 8 * i);
+        t->pc = t->regs[a->pc_reg];
+        t->sp = t->regs[a->sp_reg];
+        t->tp = a->tp_reg >= 0 ? t->regs[a->tp_reg] : 0;
         return 0;
+}
+
+/* aarch64's per-thread notes follow that thread's NT_PRSTATUS. */
+static void parse_arm_tls(struct core_file *c, const uint8_t *d, size_t n) {
+        /* 8 bytes: tpidr_el0; newer kernels add tpidr2 (SME) after it */
+        if (c->arch->machine == EM_AARCH64 && n >= 8 && c->n_threads > 0)
+                c->threads[c->n_threads - 1].tp = rd64(d);
+}
+
+static void parse_arm_pac_mask(struct core_file *c, const uint8_t *d, size_t n) {
+        /* struct user_pac_mask { data_mask, insn_mask }: return addresses are instructions'.  A mask
+         * that would clear the low 32 bits of an address is not one the kernel makes: ignored. */
+        if (c->arch->machine == EM_AARCH64 && n >= 16 && !c->pac_insn_mask && !(rd64(d + 8) & 0xffffffffu))
+                c->pac_insn_mask = rd64(d + 8);
 }
 
 static void parse_prpsinfo(struct core_file *c, const uint8_t *d, size_t n) {
@@ -264,6 +348,8 @@ int core_parse_notes(struct core_file *c, const uint8_t *notes, size_t size, con
         size_t off = 0, threads_allocated = 0;
         int r;
 
+        if (!c->arch)
+                c->arch = &core_arch_x86_64;
         while (off < size) {
                 uint32_t namesz, descsz, type;
                 size_t name_off, desc_off, next;
@@ -310,6 +396,11 @@ int core_parse_notes(struct core_file *c, const uint8_t *notes, size_t size, con
                                         return *error = "bad NT_FILE note", r;
                                 break;
                         }
+                } else if (namesz == 6 && memcmp(notes + name_off, "LINUX", 6) == 0) {
+                        if (type == NT_ARM_TLS)
+                                parse_arm_tls(c, desc, descsz);
+                        else if (type == NT_ARM_PAC_MASK)
+                                parse_arm_pac_mask(c, desc, descsz);
                 }
                 off = MIN(next, size);
         }
@@ -326,23 +417,45 @@ static int cmp_segment(const void *a, const void *b) {
         return x->vaddr < y->vaddr ? -1 : x->vaddr > y->vaddr;
 }
 
+/* e_type and e_machine sit at 16 and 18 in either class, in the file's byte order. */
+static int check_machine(struct core_file *c, const char **error) {
+        static char msg[128];
+        uint8_t head[20];
+        bool big, is64;
+        uint16_t type, machine;
+
+        if (c->src.size < sizeof(head) || c->src.pread(c->src.ctx, head, sizeof(head), 0) < 0)
+                return *error = "not an ELF file (too short)", -ENOEXEC;
+        if (memcmp(head, ELFMAG, SELFMAG) != 0)
+                return *error = "not an ELF file", -ENOEXEC;
+        if ((head[EI_CLASS] != ELFCLASS32 && head[EI_CLASS] != ELFCLASS64) ||
+            (head[EI_DATA] != ELFDATA2LSB && head[EI_DATA] != ELFDATA2MSB))
+                return *error = "not an ELF file (unknown class or byte order)", -ENOEXEC;
+        big = head[EI_DATA] == ELFDATA2MSB;
+        is64 = head[EI_CLASS] == ELFCLASS64;
+        type = big ? (uint16_t)(head[16] << 8 | head[17]) : (uint16_t)(head[17] << 8 | head[16]);
+        machine = big ? (uint16_t)(head[18] << 8 | head[19]) : (uint16_t)(head[19] << 8 | head[18]);
+        if (type != ET_CORE)
+                return *error = "an ELF file but not a core dump", -ENOEXEC;
+        c->arch = is64 && !big ? core_arch_of(machine) : NULL;
+        if (!c->arch) {
+                snprintf(msg, sizeof(msg), "a core of another architecture (%s): pystack reads x86-64 and aarch64 cores",
+                         core_machine_name(machine, big, is64));
+                return *error = msg, -ENOEXEC;
+        }
+        return 0;
+}
+
 static int read_headers(struct core_file *c, const char **error) {
         Elf64_Ehdr eh;
         uint64_t notes_total = 0;
         int r;
 
-        if (c->src.size < EI_NIDENT || c->src.pread(c->src.ctx, eh.e_ident, EI_NIDENT, 0) < 0)
-                return *error = "not an ELF file (too short)", -ENOEXEC;
-        if (memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0)
-                return *error = "not an ELF file", -ENOEXEC;
-        if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB)
-                return *error = "not a 64-bit little-endian ELF core (only x86-64 is supported)", -ENOEXEC;
+        r = check_machine(c, error);
+        if (r < 0)
+                return r;
         if (c->src.pread(c->src.ctx, &eh, sizeof(eh), 0) < 0)
                 return *error = "truncated ELF header", -EBADMSG;
-        if (eh.e_type != ET_CORE)
-                return *error = "an ELF file but not a core dump", -ENOEXEC;
-        if (eh.e_machine != EM_X86_64)
-                return *error = "a core of another architecture (only x86-64 is supported)", -ENOEXEC;
         if (eh.e_phentsize != sizeof(Elf64_Phdr))
                 return *error = "corrupt program header size", -EBADMSG;
 

@@ -2,7 +2,8 @@
 #pragma once
 
 /*
- * core_file: an x86-64 ELF core, as the kernel wrote it.
+ * core_file: an ELF core of an x86-64 or aarch64 Linux process, as the
+ * kernel (or qemu-user, or a tool) wrote it.
  *
  * Opening a core validates its ELF header, program headers and notes, and
  * decodes the notes the analyzer needs: every thread's registers
@@ -19,6 +20,35 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * What differs between the architectures a core can come from: the layout of
+ * NT_PRSTATUS and the registers in it, the thread pointer, and glibc's
+ * struct pthread.  Everything else (the other notes, CPython's structures but
+ * one offset, see py_layout.c) is the same LP64 little-endian layout.
+ */
+struct core_arch {
+        uint16_t machine;               /* EM_X86_64, EM_AARCH64 */
+        const char *name;               /* "x86-64", "aarch64" */
+        const char *multiarch;          /* "x86_64-linux-gnu": extension modules and library dirs say it */
+        size_t prstatus_size;           /* the note's size; pr_reg is at 112 in both */
+        size_t n_regs;                  /* 64-bit words of pr_reg */
+        unsigned pc_reg, sp_reg;        /* their indices in pr_reg */
+        int tp_reg;                     /* the thread pointer's index in pr_reg, or -1: a note (NT_ARM_TLS) */
+        int64_t pthread_from_tp;        /* glibc: pthread_self() = thread pointer + this */
+        uint32_t pthread_tid;           /* glibc: offset of the kernel tid in struct pthread */
+        uint32_t red_zone;              /* bytes below sp a leaf function may use */
+};
+
+extern const struct core_arch core_arch_x86_64, core_arch_aarch64;
+
+/* The architecture of ELF machine `machine`, or NULL when the analyzer does not read it. */
+const struct core_arch *core_arch_of(uint16_t machine);
+
+/* A name for any ELF machine ("riscv64", "ppc64le"...), for the one-line refusal. */
+const char *core_machine_name(uint16_t machine, bool big_endian, bool is64);
+
+#define CORE_MAX_REGS 34                /* aarch64: x0-x30, sp, pc, pstate */
+
 /* x86-64 user_regs_struct indices */
 enum {
         CORE_REG_R15, CORE_REG_R14, CORE_REG_R13, CORE_REG_R12, CORE_REG_RBP, CORE_REG_RBX, CORE_REG_R11, CORE_REG_R10,
@@ -27,11 +57,21 @@ enum {
         CORE_REG_DS, CORE_REG_ES, CORE_REG_FS, CORE_REG_GS, CORE_REG_COUNT
 };
 
+/* aarch64 user_pt_regs indices: x0-x30 are 0-30 */
+enum { CORE_A64_FP = 29, CORE_A64_LR = 30, CORE_A64_SP = 31, CORE_A64_PC = 32, CORE_A64_PSTATE = 33 };
+
 struct core_thread {
         int32_t tid;
         int32_t cursig;                 /* pr_cursig: non-zero on the thread that took the signal */
-        uint64_t regs[CORE_REG_COUNT];
+        uint64_t regs[CORE_MAX_REGS];   /* pr_reg, in the core's architecture's layout */
+        uint64_t pc, sp;
+        uint64_t tp;                    /* the thread pointer (fs base, tpidr_el0), 0 when unknown */
 };
+
+/* glibc's pthread_t of a thread, from its thread pointer; 0 when that is unknown. */
+static inline uint64_t core_thread_pthread(const struct core_arch *a, const struct core_thread *t) {
+        return t->tp ? t->tp + (uint64_t)a->pthread_from_tp : 0;
+}
 
 struct core_process {
         bool present;                   /* an NT_PRPSINFO note was found */
@@ -77,6 +117,9 @@ struct byte_source {
 
 struct core_file {
         struct byte_source src;
+        const struct core_arch *arch;   /* never NULL once opened */
+        uint64_t pac_insn_mask;         /* aarch64: the bits pointer authentication puts in return
+                                         * addresses (NT_ARM_PAC_MASK), 0 when the core has none */
 
         struct core_thread *threads;
         size_t n_threads;
@@ -120,8 +163,8 @@ struct core_file {
  */
 int core_file_open(const char *path, struct core_file **ret, const char **error);
 
-/* Decode a notes blob into c (threads, process, signal, auxv, mappings).
- * Exposed for the unit tests and the fuzzer.  Returns 0 or -EBADMSG. */
+/* Decode a notes blob into c (threads, process, signal, auxv, mappings), in the layout of
+ * c->arch (x86-64 when NULL).  Exposed for the unit tests and the fuzzer.  Returns 0 or -EBADMSG. */
 int core_parse_notes(struct core_file *c, const uint8_t *notes, size_t size, const char **error);
 
 void core_file_free(struct core_file *c);

@@ -18,6 +18,8 @@ struct elf_image {
         uint8_t build_id[BUILD_ID_MAX];
         size_t build_id_len;
         uint64_t first_load_vaddr;
+        uint16_t machine;               /* EM_X86_64 or EM_AARCH64 */
+        uint64_t entry;                 /* e_entry */
 };
 
 static void note_build_id(struct elf_image *e, Elf_Data *data) {
@@ -65,11 +67,13 @@ int elf_image_open(const char *path, struct elf_image **ret) {
         }
         e->elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
         if (!e->elf || elf_kind(e->elf) != ELF_K_ELF ||
-            !gelf_getehdr(e->elf, &eh) || gelf_getclass(e->elf) != ELFCLASS64 ||
-            eh.e_machine != EM_X86_64 || elf_getphdrnum(e->elf, &phnum) < 0) {
+            !gelf_getehdr(e->elf, &eh) || gelf_getclass(e->elf) != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
+            (eh.e_machine != EM_X86_64 && eh.e_machine != EM_AARCH64) || elf_getphdrnum(e->elf, &phnum) < 0) {
                 elf_image_free(e);
                 return -ENOEXEC;
         }
+        e->machine = eh.e_machine;
+        e->entry = eh.e_entry;
         for (size_t i = 0; i < phnum; i++) {
                 GElf_Phdr ph;
 
@@ -110,6 +114,26 @@ size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id) {
 }
 
 uint64_t elf_image_first_load_vaddr(const struct elf_image *e) { return e->first_load_vaddr; }
+uint16_t elf_image_machine(const struct elf_image *e) { return e->machine; }
+uint64_t elf_image_entry(const struct elf_image *e) { return e->entry; }
+
+size_t elf_image_segments(struct elf_image *e, uint32_t type, struct elf_segment *out, size_t max) {
+        size_t phnum, n = 0;
+
+        if (elf_getphdrnum(e->elf, &phnum) < 0)
+                return 0;
+        for (size_t i = 0; i < phnum; i++) {
+                GElf_Phdr ph;
+
+                if (!gelf_getphdr(e->elf, i, &ph) || ph.p_type != type)
+                        continue;
+                if (n < max)
+                        out[n] = (struct elf_segment) { .vaddr = ph.p_vaddr, .memsz = ph.p_memsz,
+                                                        .offset = ph.p_offset, .filesz = ph.p_filesz };
+                n++;
+        }
+        return n;
+}
 
 /*
  * One pass over a symbol table for up to n names.  Runs over every symbol

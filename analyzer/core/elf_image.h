@@ -16,7 +16,7 @@ struct elf_image;
 #include "build_id.h"
 #include "json.h"
 
-/* Open path; -errno (-ENOEXEC when not a 64-bit x86-64 ELF). */
+/* Open path; -errno (-ENOEXEC when not a 64-bit little-endian x86-64 or aarch64 ELF). */
 int elf_image_open(const char *path, struct elf_image **ret);
 void elf_image_free(struct elf_image *e);
 
@@ -30,6 +30,17 @@ size_t elf_image_build_id(const struct elf_image *e, const uint8_t **id);
 
 /* The page-aligned p_vaddr of the first PT_LOAD: load bias = mapping base - this. */
 uint64_t elf_image_first_load_vaddr(const struct elf_image *e);
+
+/* Its ELF machine: EM_X86_64 or EM_AARCH64; its entry point (e_entry). */
+uint16_t elf_image_machine(const struct elf_image *e);
+uint64_t elf_image_entry(const struct elf_image *e);
+
+/* Its program headers of one type (PT_LOAD, PT_INTERP, PT_DYNAMIC...), in file order: the first
+ * max are copied to out; returns how many there are. */
+struct elf_segment {
+        uint64_t vaddr, memsz, offset, filesz;
+};
+size_t elf_image_segments(struct elf_image *e, uint32_t type, struct elf_segment *out, size_t max);
 
 /*
  * Look up n symbol names in one pass over .dynsym, then (unless `dynamic_only`)

@@ -232,6 +232,30 @@ static const char *refused(pid_t pid) {
                    "same or more capabilities, or as root)", (int)pid);
 }
 
+/* A stopped thread's registers, as its core's NT_PRSTATUS (and NT_ARM_TLS) would hold them. */
+static void read_registers(const struct core_file *c, struct core_thread *t) {
+        uint64_t regs[CORE_MAX_REGS] = {};
+        struct iovec io = { regs, c->arch->n_regs * 8 };
+
+        _Static_assert(sizeof(struct user_regs_struct) <= sizeof(regs), "pr_reg fits the core's registers");
+        if (ptrace(PTRACE_GETREGSET, t->tid, (void *)(uintptr_t)NT_PRSTATUS, &io) < 0 ||
+            io.iov_len != c->arch->n_regs * 8)
+                return;
+        memcpy(t->regs, regs, sizeof(regs));
+        t->pc = regs[c->arch->pc_reg];
+        t->sp = regs[c->arch->sp_reg];
+        if (c->arch->tp_reg >= 0)
+                t->tp = regs[c->arch->tp_reg];
+        else {
+                uint64_t tls[2] = {};
+                struct iovec tio = { tls, sizeof(tls) };
+
+                if (ptrace(PTRACE_GETREGSET, t->tid, (void *)(uintptr_t)0x401 /* NT_ARM_TLS */, &tio) == 0 &&
+                    tio.iov_len >= 8)
+                        t->tp = tls[0];
+        }
+}
+
 static int add_thread(struct core_file *c, size_t *allocated, pid_t tid) {
         if (c->n_threads >= CORE_MAX_THREADS)
                 return -E2BIG;
@@ -337,13 +361,7 @@ static int stop_threads(struct core_file *c, struct live *l, const char **error)
                                 return *error = r == -E2BIG ? say("process %d: more than %d threads", (int)l->pid,
                                                                   CORE_MAX_THREADS) : "out of memory", r;
                         }
-                        struct core_thread *t = &c->threads[c->n_threads - 1];
-                        struct user_regs_struct regs;
-                        struct iovec io = { &regs, sizeof(regs) };
-                        _Static_assert(sizeof(regs) == sizeof(t->regs), "user_regs_struct is the core's layout");
-                        if (ptrace(PTRACE_GETREGSET, (pid_t)tid, (void *)(uintptr_t)NT_PRSTATUS, &io) == 0 &&
-                            io.iov_len == sizeof(regs))
-                                memcpy(t->regs, &regs, sizeof(regs));
+                        read_registers(c, &c->threads[c->n_threads - 1]);
                 }
                 closedir(d);
                 if (!found)
@@ -467,6 +485,13 @@ int core_file_open_process(pid_t pid, bool stop, struct core_file **ret, const c
         c->src = (struct byte_source) { .size = UINT64_MAX, .pread = live_pread, .view = live_view,
                                         .close = live_close, .ctx = l };
         c->live_pid = pid;
+#if defined(__x86_64__)
+        c->arch = &core_arch_x86_64;
+#elif defined(__aarch64__)
+        c->arch = &core_arch_aarch64;
+#else
+#error "live processes are read on x86-64 and aarch64 only"
+#endif
         l->held = &c->live_held_usec;
         c->page_size = (uint64_t)sysconf(_SC_PAGESIZE);
         c->process.pid = pid;

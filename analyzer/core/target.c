@@ -49,10 +49,20 @@ struct module *target_module_at(struct target *t, uint64_t addr) {
         return NULL;
 }
 
+/* The file mapping holding addr: the core's (NT_FILE), or the one rebuilt from the loader's list. */
+static const struct core_mapping *mapping_at(const struct target *t, uint64_t addr) {
+        if (t->core->n_mappings)
+                return core_mapping_at(t->core, addr);
+        for (size_t i = 0; i < t->n_loaded; i++)
+                if (addr >= t->loaded[i].start && addr < t->loaded[i].end)
+                        return &t->loaded[i];
+        return NULL;
+}
+
 /* Bytes the kernel did not dump, from the file mapped there: *len of them at most, as far as the
  * mapping at addr goes (*len is set to how many were read). */
 static int read_from_file(struct target *t, uint64_t addr, void *buf, uint64_t *len) {
-        const struct core_mapping *m = core_mapping_at(t->core, addr);
+        const struct core_mapping *m = mapping_at(t, addr);
         struct module *mod;
         struct elf_image *img;
 
@@ -148,6 +158,12 @@ static int try_candidate(struct target *t, struct module *m, const char *path,
                 else
                         strv_addf(&t->warnings, "%s: cannot stand in for %s: %s", path, m->path, strerror(-r));
                 return r;
+        }
+        if (elf_image_machine(img) != t->core->arch->machine) {
+                strv_addf(&t->warnings, "%s: not an %s file, as the core's %s is: not used", path,
+                          t->core->arch->name, m->path);
+                elf_image_free(img);
+                return -ENOEXEC;
         }
         n = elf_image_build_id(img, &id);
         if (want_len && (n != want_len || memcmp(id, want, n) != 0)) {
@@ -345,6 +361,212 @@ static int build_modules(struct target *t) {
         return 0;
 }
 
+/* ---- a core without NT_FILE: the files from the dynamic linker's list ---- */
+
+#define LOADER_MAX_OBJECTS 4096         /* link_map entries followed */
+#define LOADER_MAX_LOADS 64             /* PT_LOAD headers of one file */
+
+/* A NUL-terminated string of the process at addr, at most max-1 bytes; NULL when unreadable. */
+static char *read_string(struct target *t, uint64_t addr, size_t max) {
+        char *s = malloc(max);
+        size_t n = 0;
+
+        if (!s)
+                return NULL;
+        /* a page at a time where it can, a byte at a time near the end of what is readable */
+        while (n < max - 1) {
+                size_t chunk = MIN((size_t)64, max - 1 - n);
+
+                if (target_read(t, addr + n, s + n, chunk) < 0) {
+                        if (target_read(t, addr + n, s + n, 1) < 0)
+                                break;
+                        chunk = 1;
+                }
+                char *nul = memchr(s + n, 0, chunk);
+                if (nul)
+                        return s;
+                n += chunk;
+        }
+        free(s);
+        return NULL;
+}
+
+/* The executable's path: the user's, AT_EXECFN's string, or the command line's first word. */
+static char *loader_exe_path(struct target *t) {
+        const struct core_process *p = &t->core->process;
+        uint64_t at = core_auxv(t->core, AT_EXECFN);
+        char *s;
+
+        if (t->opts->executable)
+                return strdup(t->opts->executable);
+        if (at && (s = read_string(t, at, PATH_MAX))) {
+                if (s[0] == '/')
+                        return s;
+                free(s);
+        }
+        if (p->present && p->psargs[0] == '/')
+                return strndup(p->psargs, strcspn(p->psargs, " "));
+        return NULL;
+}
+
+/* Add the module of path, loaded with bias (runtime address = link-time address + bias), and its
+ * file-backed mappings; its image is located as any module's.  A file that cannot be used is left
+ * out: 0 either way, -ENOMEM. */
+static int loader_add(struct target *t, const char *path, uint64_t bias, bool is_exe) {
+        struct elf_segment loads[LOADER_MAX_LOADS];
+        struct module *m = &t->modules[t->n_modules];
+        struct elf_image *img;
+        size_t n;
+        uint64_t page = 4096;
+
+        if (strv_addf(&t->loader_paths, "%s", path) < 0)
+                return target_out_of_memory(t);
+        *m = (struct module) { .path = t->loader_paths.v[t->loader_paths.n - 1] };
+        t->n_modules++;
+        if (is_exe)
+                t->exe = m;
+        /* its extent comes from the file: open it first (base unknown yet: no build-id to check) */
+        img = target_module_image(t, m);
+        if (!img)
+                return t->out_of_memory ? -ENOMEM : 0;
+        n = elf_image_segments(img, PT_LOAD, loads, ELEMENTSOF(loads));
+        if (n == 0 || n > ELEMENTSOF(loads)) {
+                strv_addf(&t->warnings, "%s: %zu loadable segments: not used", path, n);
+                m->state = -ENOEXEC;
+                return 0;
+        }
+        m->base = bias + elf_image_first_load_vaddr(img);
+        m->start = UINT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+                uint64_t lo = (loads[i].vaddr & ~(page - 1)) + bias, off = loads[i].offset & ~(page - 1);
+                uint64_t file_end = (loads[i].vaddr + loads[i].filesz + page - 1) / page * page + bias;
+                uint64_t mem_end = (loads[i].vaddr + loads[i].memsz + page - 1) / page * page + bias;
+
+                if (mem_end <= lo)
+                        continue;
+                m->start = MIN(m->start, lo);
+                m->end = MAX(m->end, mem_end);
+                if (file_end > lo && grow_array(&t->loaded, &t->loaded_allocated, t->n_loaded + 1,
+                                                sizeof(*t->loaded)) < 0)
+                        return target_out_of_memory(t);
+                if (file_end > lo)
+                        t->loaded[t->n_loaded++] = (struct core_mapping) {
+                                .start = lo, .end = file_end, .file_offset = off, .path = m->path };
+        }
+        if (m->start == UINT64_MAX)
+                m->start = m->end = 0;
+        return 0;
+}
+
+/*
+ * Cores without NT_FILE (qemu-user's, some tools'): the executable is the
+ * user's or the one the command line names, its load bias is where the
+ * auxiliary vector put its entry point, the dynamic linker is its PT_INTERP
+ * at AT_BASE, and the libraries are the dynamic linker's list (r_debug,
+ * through the executable's DT_DEBUG), every pointer of it read from the
+ * core and bounded.
+ */
+static int modules_from_loader(struct target *t, const char **error) {
+        static char msg[PATH_MAX + 128];
+        uint64_t names_at[LOADER_MAX_OBJECTS], bases[LOADER_MAX_OBJECTS];
+        size_t n_objects = 0;
+        _cleanup_free_ char *exe = loader_exe_path(t);
+        struct elf_segment seg;
+        struct elf_image *img;
+        uint64_t bias, at_base = core_auxv(t->core, AT_BASE), r_debug = 0;
+
+        if (!exe)
+                return *error = "the core names no executable (no NT_FILE note, no path in its command line): "
+                                "give it as pystack core CORE EXECUTABLE", -ENOENT;
+        /* at most: the executable, the dynamic linker, the list */
+        t->modules = calloc(LOADER_MAX_OBJECTS + 2, sizeof(*t->modules));
+        if (!t->modules)
+                return *error = "out of memory", target_out_of_memory(t);
+        if (loader_add(t, exe, 0, true) < 0)
+                return *error = "out of memory", -ENOMEM;
+        img = target_module_image(t, t->exe);
+        if (!img) {
+                int r = t->exe->state;
+
+                snprintf(msg, sizeof(msg), "executable %s %s", exe,
+                         r == -ENOENT ? "not found (the core has no NT_FILE note: give it as pystack core CORE EXECUTABLE)" :
+                         r == -EACCES ? "cannot be read: permission denied" :
+                         r == -ENOEXEC ? "is not an ELF executable of the core's architecture" : "cannot be read");
+                return *error = msg, r == -ENOENT ? -ENOENT : -EBADMSG;
+        }
+        /* the bias: AT_ENTRY is the entry point where the process had it */
+        bias = core_auxv(t->core, AT_ENTRY) - elf_image_entry(img);
+        if (bias & 0xfff) {
+                snprintf(msg, sizeof(msg), "executable %s does not match the core (its entry point is not where the "
+                         "core's was)", exe);
+                return *error = msg, -EBADMSG;
+        }
+        /* redo its extent and mappings with the bias now known */
+        t->n_modules = 0;
+        t->n_loaded = 0;
+        t->exe->state = 0;
+        elf_image_free(t->exe->image);
+        t->exe->image = NULL;
+        json_free(t->exe->package);
+        t->exe->package = NULL;
+        if (loader_add(t, exe, bias, true) < 0)
+                return *error = "out of memory", -ENOMEM;
+        img = target_module_image(t, t->exe);
+        if (!img)
+                return *error = "out of memory", -ENOMEM;
+
+        /* the dynamic linker: the string in its link_map entry lies in its code, which such cores leave out */
+        if (at_base && elf_image_segments(img, PT_INTERP, &seg, 1) == 1 && seg.filesz > 1 && seg.filesz < PATH_MAX) {
+                char interp[PATH_MAX];
+
+                if (elf_image_pread(img, interp, seg.filesz, seg.offset) == 0 && interp[seg.filesz - 1] == 0 &&
+                    loader_add(t, interp, at_base, false) < 0)
+                        return *error = "out of memory", -ENOMEM;
+        }
+
+        /* DT_DEBUG in the executable's dynamic section, as the process has it: r_debug */
+        if (elf_image_segments(img, PT_DYNAMIC, &seg, 1) == 1)
+                for (uint64_t i = 0; i < MIN(seg.memsz / 16, (uint64_t)4096); i++) {
+                        uint64_t d[2];
+
+                        if (target_read(t, seg.vaddr + bias + 16 * i, d, sizeof(d)) < 0 || d[0] == DT_NULL)
+                                break;
+                        if (d[0] == DT_DEBUG) {
+                                r_debug = d[1];
+                                break;
+                        }
+                }
+        /* struct r_debug { int r_version; struct link_map *r_map; ... };
+         * struct link_map { l_addr, char *l_name, l_ld, l_next, l_prev } */
+        uint64_t lm = 0;
+        if (r_debug && target_read_u64(t, r_debug + 8, &lm) < 0)
+                lm = 0;
+        for (size_t k = 0; lm && k < LOADER_MAX_OBJECTS; k++) {
+                uint64_t l[4];
+
+                if (target_read(t, lm, l, sizeof(l)) < 0)
+                        break;
+                if (l[1] && l[0] != at_base && n_objects < LOADER_MAX_OBJECTS) {
+                        names_at[n_objects] = l[1];
+                        bases[n_objects++] = l[0];
+                }
+                lm = l[3];
+        }
+        for (size_t i = 0; i < n_objects; i++) {
+                _cleanup_free_ char *name = read_string(t, names_at[i], PATH_MAX);
+
+                /* the executable's own entry has the name "", the vDSO a name of no file */
+                if (!name || name[0] != '/')
+                        continue;
+                if (loader_add(t, name, bases[i], false) < 0)
+                        return *error = "out of memory", -ENOMEM;
+        }
+        strv_addf(&t->warnings, "the core lists no mapped files (no NT_FILE note, as in qemu-user's cores): the "
+                  "executable and %zu libraries were found through the dynamic linker's list, and the core holds no "
+                  "copy of their first pages to check their build-ids against", t->n_modules ? t->n_modules - 1 : 0);
+        return 0;
+}
+
 /* The path the process was started with (AT_EXECFN), when it names the same file. */
 static char *exec_display_name(struct target *t) {
         uint64_t at = core_auxv(t->core, AT_EXECFN);
@@ -374,6 +596,21 @@ int target_open(struct core_file *core, const struct target_options *opts,
                 return *error = "out of memory", -ENOMEM;
         t->core = core;
         t->opts = opts;
+        if (core->n_mappings == 0 && !core->live_pid) {
+                int r = modules_from_loader(t, error);
+
+                if (r < 0 || t->out_of_memory) {
+                        target_free(t);
+                        return r < 0 ? r : (*error = "out of memory", -ENOMEM);
+                }
+                t->exe_display = exec_display_name(t);
+                if (!t->exe_display) {
+                        target_free(t);
+                        return *error = "out of memory", -ENOMEM;
+                }
+                *ret = t;
+                return 0;
+        }
         if (build_modules(t) < 0) {
                 target_free(t);
                 return *error = "out of memory", -ENOMEM;
@@ -395,7 +632,7 @@ int target_open(struct core_file *core, const struct target_options *opts,
                          r == -ENOENT ? "not found" :
                          r == -EACCES ? "cannot be read: permission denied" :
                          r == -EBADMSG ? "does not match the core (build-id differs)" :
-                         r == -ENOEXEC ? "is not an x86-64 ELF executable" : "cannot be read");
+                         r == -ENOEXEC ? "is not an ELF executable of the core's architecture" : "cannot be read");
                 target_free(t);
                 return *error = msg, r == -ENOENT ? -ENOENT : -EBADMSG;
         }
@@ -420,6 +657,8 @@ void target_free(struct target *t) {
                 json_free(t->modules[i].package);
         }
         free(t->modules);
+        free(t->loaded);
+        strv_clear(&t->loader_paths);
         free(t->exe_display);
         strv_clear(&t->warnings);
         free(t);

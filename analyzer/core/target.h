@@ -50,6 +50,10 @@ struct target {
         struct module *exe;             /* the module holding AT_ENTRY, or NULL */
         char *exe_display;              /* the executable path to show the user */
         struct strv warnings;
+        /* a core without NT_FILE: the file mappings rebuilt from the loader's list, and their paths */
+        struct core_mapping *loaded;
+        size_t n_loaded, loaded_allocated;
+        struct strv loader_paths;
         /* an allocation failed while the process was read: whatever took its place (an object
          * shown as unreadable, a stack cut short) would blame the core, so the analysis fails */
         bool out_of_memory;

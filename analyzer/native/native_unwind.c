@@ -62,57 +62,92 @@ static const Dwfl_Callbacks dwfl_callbacks = {
 
 /* ---- thread callbacks: the core is the process; thread args point at its NT_PRSTATUS threads ---- */
 
-/* What libdwfl hands every callback. */
+/* What libdwfl hands every callback: the process, and one of these per thread. */
+struct process_arg;
+struct thread_arg {
+        const struct core_thread *t;
+        const struct process_arg *p;
+};
+
 struct process_arg {
         const struct core_file *core;
         struct target *target;
+        struct thread_arg *threads;     /* one per core thread */
+        uint64_t pac_mask;              /* aarch64: the bits a signed return address carries */
 };
 
 static pid_t next_thread(Dwfl *dwfl, void *arg, void **thread_argp) {
-        const struct core_file *c = ((struct process_arg *)arg)->core;
-        const struct core_thread *t = *thread_argp;
+        struct process_arg *p = arg;
+        struct thread_arg *t = *thread_argp;
 
-        t = t ? t + 1 : c->threads;
-        if (t >= c->threads + c->n_threads)
+        t = t ? t + 1 : p->threads;
+        if (t >= p->threads + p->core->n_threads)
                 return 0;
-        *thread_argp = (void *)t;
-        return t->tid;
+        *thread_argp = t;
+        return t->t->tid;
 }
 
 static bool get_thread(Dwfl *dwfl, pid_t tid, void *arg, void **thread_argp) {
-        const struct core_file *c = ((struct process_arg *)arg)->core;
+        struct process_arg *p = arg;
 
-        for (size_t i = 0; i < c->n_threads; i++)
-                if (c->threads[i].tid == tid) {
-                        *thread_argp = (void *)&c->threads[i];
+        for (size_t i = 0; i < p->core->n_threads; i++)
+                if (p->threads[i].t->tid == tid) {
+                        *thread_argp = &p->threads[i];
                         return true;
                 }
         return false;
 }
 
+/*
+ * aarch64 pointer authentication: a return address saved by a function built
+ * with -mbranch-protection carries a signature in its top bits.  libdwfl
+ * 0.188 does not remove it, so a signed address would match no module and
+ * the unwind would stop.  A word with those bits set whose rest is an
+ * address in a module is taken for a signed code address and cleared; the
+ * stack words CFI restores registers from all come through here.
+ */
+static uint64_t strip_pac(Dwfl *dwfl, const struct process_arg *p, uint64_t v) {
+        if (!p->pac_mask || !(v & p->pac_mask) || !dwfl_addrmodule(dwfl, v & ~p->pac_mask))
+                return v;
+        return v & ~p->pac_mask;
+}
+
 static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *arg) {
+        struct process_arg *p = arg;
         uint64_t v;
 
-        if (target_read_u64(((struct process_arg *)arg)->target, addr, &v) < 0)
+        if (target_read_u64(p->target, addr, &v) < 0)
                 return false;
-        *result = v;
+        *result = strip_pac(dwfl, p, v);
         return true;
 }
 
 static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg) {
-        const struct core_thread *t = thread_arg;
-        /* DWARF numbering on x86-64: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address */
-        Dwarf_Word regs[17] = {
-                t->regs[CORE_REG_RAX], t->regs[CORE_REG_RDX], t->regs[CORE_REG_RCX], t->regs[CORE_REG_RBX],
-                t->regs[CORE_REG_RSI], t->regs[CORE_REG_RDI], t->regs[CORE_REG_RBP], t->regs[CORE_REG_RSP],
-                t->regs[CORE_REG_R8], t->regs[CORE_REG_R9], t->regs[CORE_REG_R10], t->regs[CORE_REG_R11],
-                t->regs[CORE_REG_R12], t->regs[CORE_REG_R13], t->regs[CORE_REG_R14], t->regs[CORE_REG_R15],
-                t->regs[CORE_REG_RIP],
-        };
+        const struct thread_arg *ta = thread_arg;
+        const struct core_thread *t = ta->t;
 
-        if (!dwfl_thread_state_registers(thread, 0, 17, regs))
-                return false;
-        dwfl_thread_state_register_pc(thread, t->regs[CORE_REG_RIP]);
+        if (ta->p->core->arch->machine == EM_AARCH64) {
+                /* DWARF numbering on aarch64: x0-x30, sp; the pc has no DWARF number */
+                Dwarf_Word regs[32];
+
+                memcpy(regs, t->regs, sizeof(regs));
+                regs[CORE_A64_LR] = strip_pac(dwfl_thread_dwfl(thread), ta->p, regs[CORE_A64_LR]);
+                if (!dwfl_thread_state_registers(thread, 0, 32, regs))
+                        return false;
+        } else {
+                /* DWARF numbering on x86-64: rax rdx rcx rbx rsi rdi rbp rsp r8-r15, then the return address */
+                Dwarf_Word regs[17] = {
+                        t->regs[CORE_REG_RAX], t->regs[CORE_REG_RDX], t->regs[CORE_REG_RCX], t->regs[CORE_REG_RBX],
+                        t->regs[CORE_REG_RSI], t->regs[CORE_REG_RDI], t->regs[CORE_REG_RBP], t->regs[CORE_REG_RSP],
+                        t->regs[CORE_REG_R8], t->regs[CORE_REG_R9], t->regs[CORE_REG_R10], t->regs[CORE_REG_R11],
+                        t->regs[CORE_REG_R12], t->regs[CORE_REG_R13], t->regs[CORE_REG_R14], t->regs[CORE_REG_R15],
+                        t->regs[CORE_REG_RIP],
+                };
+
+                if (!dwfl_thread_state_registers(thread, 0, 17, regs))
+                        return false;
+        }
+        dwfl_thread_state_register_pc(thread, t->pc);
         return true;
 }
 
@@ -673,6 +708,7 @@ struct unwind_ctx {
         struct memo *memo;
         struct scope_cache *scopes;
         struct symbol_index *symbols;
+        const struct process_arg *process;
         int error;
 };
 
@@ -839,11 +875,12 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
                 u->error = -EFAULT;
                 return DWARF_CB_ABORT;
         }
+        pc = strip_pac(u->dwfl, u->process, pc);      /* the frame-pointer fallback reads no words through us */
         if (symbolize(u, pc, activation) < 0) {
                 u->error = -ENOMEM;
                 return DWARF_CB_ABORT;
         }
-        if (dwfl_frame_reg(state, 7 /* rsp */, &sp) != 0)
+        if (dwfl_frame_reg(state, u->a->core->arch->machine == EM_AARCH64 ? 31 : 7 /* sp, rsp */, &sp) != 0)
                 sp = 0;
         for (size_t k = start; k < u->th->n_native; k++)
                 u->th->native[k].sp = sp;
@@ -1097,16 +1134,24 @@ static bool outermost(const struct thread_info *th) {
 
 int native_unwind(struct analysis *a) {
         struct process_arg arg = { .core = a->core, .target = a->target };
+        _cleanup_free_ struct thread_arg *targs = calloc(MAX(a->core->n_threads, (size_t)1), sizeof(*targs));
         struct memo memo = {};
         _cleanup_free_ struct scope_cache *scopes = calloc(1, sizeof(*scopes));
         struct symbol_index *symbols = symbol_index_new();
         Dwfl *dwfl;
         int r = 0;
 
-        if (!scopes || !symbols) {
+        if (!scopes || !symbols || !targs) {
                 symbol_index_free(symbols);
                 return -ENOMEM;
         }
+        for (size_t i = 0; i < a->core->n_threads; i++)
+                targs[i] = (struct thread_arg) { .t = &a->core->threads[i], .p = &arg };
+        arg.threads = targs;
+        if (a->core->arch->machine == EM_AARCH64)
+                /* the kernel's mask (NT_ARM_PAC_MASK), or bits 48-54, the signature's place with 48-bit
+                 * virtual addresses (qemu-user's cores carry no mask) */
+                arg.pac_mask = a->core->pac_insn_mask ? a->core->pac_insn_mask : 0x007f000000000000ull;
         dwfl = report_modules(a);
         if (!dwfl) {
                 strv_addf(&a->warnings, "native frames unavailable: %s", dwfl_errmsg(-1));
@@ -1121,7 +1166,7 @@ int native_unwind(struct analysis *a) {
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
                 struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo,
-                                        .scopes = scopes, .symbols = symbols };
+                                        .scopes = scopes, .symbols = symbols, .process = &arg };
 
                 if (th->tid <= 0 || same_os_thread(a, i))
                         continue;

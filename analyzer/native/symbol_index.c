@@ -9,9 +9,11 @@
  * WEAK > LOCAL), or starts at the same address, is smaller and binds no
  * less strongly.  A sizeless symbol can only be chosen when no sized one
  * holds addr; which one depends on every symbol met before it, so those
- * pcs are handed back to libdwfl.  On x86-64 a symbol's value is never
- * "resolved" through a function descriptor, so the second value libdwfl
- * tries for such symbols never exists; other machines are handed back.
+ * pcs are handed back to libdwfl.  On x86-64 and aarch64 a symbol's value
+ * is never "resolved" through a function descriptor, so the second value
+ * libdwfl tries for such symbols never exists; other machines are handed
+ * back.  aarch64's mapping symbols ($x, $d), which libdwfl skips, are
+ * sizeless: a pc only they hold is libdwfl's too.
  */
 #include <gelf.h>
 
@@ -160,7 +162,7 @@ static int read_symbols(struct module_symbols *m, Dwfl_Module *mod) {
         if (first_global < 0)
                 return -1;
         elf = dwfl_module_getelf(mod, &bias);
-        if (!elf || !gelf_getehdr(elf, &ehdr) || ehdr.e_machine != EM_X86_64 || ehdr.e_type == ET_REL)
+        if (!elf || !gelf_getehdr(elf, &ehdr) || (ehdr.e_machine != EM_X86_64 && ehdr.e_machine != EM_AARCH64) || ehdr.e_type == ET_REL)
                 return -1;
         /* first_global 0: only .dynsym read through the program headers, all of it scanned as globals */
         m->locals = first_global > 1;

@@ -18,6 +18,7 @@
  * appears in 3.11 (not 3.8), and _co_firsttraceable is still in 3.13.
  */
 
+#include <elf.h>
 #include <errno.h>
 #include <string.h>
 
@@ -43,6 +44,14 @@ size_t py_layout_count(void) {
 
 const struct py_layout *py_layout_at(size_t i) {
         return i < TABLE_LEN ? &table[i] : NULL;
+}
+
+void py_layout_for_machine(struct py_layout *l, uint16_t machine) {
+        /* glibc's pthread_mutex_t is 48 bytes on aarch64 and 40 on x86-64.  From 3.7 to 3.11
+         * _PyRuntime.ceval holds the GIL's two before gilstate; 3.12 moved them after what we read. */
+        if (machine == EM_AARCH64 && l->major == 3 && l->minor >= 7 && l->minor <= 11 &&
+            l->runtime.gilstate_tstate_current != NONE)
+                l->runtime.gilstate_tstate_current += 16;
 }
 
 /* The newest entry not newer than major.minor (the table is sorted). */

@@ -333,6 +333,10 @@ struct py_layout {
  * Costs a short table scan. */
 const struct py_layout *py_layout_for(unsigned major, unsigned minor);
 
+/* The table holds x86-64's layouts; this moves what differs on another ELF machine (EM_AARCH64:
+ * one offset of 3.7-3.11). */
+void py_layout_for_machine(struct py_layout *l, uint16_t machine);
+
 /* The table's versions, oldest first, for --help and the tests. */
 size_t py_layout_count(void);
 const struct py_layout *py_layout_at(size_t i);

@@ -204,6 +204,7 @@ static bool pick_layout(struct analysis *a, struct py_found *f) {
                 return false;
         }
         a->layout = *l;
+        py_layout_for_machine(&a->layout, a->core->arch->machine);
         a->py_major = major;
         a->py_minor = minor;
         return true;
@@ -227,8 +228,26 @@ static bool find_interp(struct analysis *a, struct py_found *f) {
 }
 
 /*
+ * Whether the core's thread ct is the one whose pthread_t is pthread_id: its
+ * thread pointer says so (x86-64's fs base is the pthread_t, aarch64's
+ * tpidr_el0 lies just past it) or, when the core did not record the thread
+ * pointer (qemu-user's cores have no NT_ARM_TLS), the kernel tid glibc keeps
+ * in that struct pthread is ct's.
+ */
+static bool is_pthread_of(struct analysis *a, const struct core_thread *ct, uint64_t pthread_id) {
+        int32_t tid;
+
+        if (!pthread_id)
+                return false;
+        if (ct->tp)
+                return core_thread_pthread(a->core->arch, ct) == pthread_id;
+        return target_read(a->target, pthread_id + a->core->arch->pthread_tid, &tid, sizeof(tid)) == 0 &&
+               tid == ct->tid;
+}
+
+/*
  * A scanned candidate needs more proof than a symbol: its first thread must
- * also be one of the core's threads (its pthread_t is that thread's fs base).
+ * also be one of the core's threads (its pthread_t is that thread's).
  */
 static bool interp_proven(struct analysis *a, uint64_t interp) {
         struct target *t = a->target;
@@ -239,7 +258,7 @@ static bool interp_proven(struct analysis *a, uint64_t interp) {
             py_read_ptr(t, tstate, l->tstate.thread_id, &pthread_id) < 0)
                 return false;
         for (size_t i = 0; i < a->core->n_threads; i++)
-                if (pthread_id && a->core->threads[i].regs[CORE_REG_FS_BASE] == pthread_id)
+                if (is_pthread_of(a, &a->core->threads[i], pthread_id))
                         return true;
         return false;
 }
@@ -452,12 +471,12 @@ static int first_frame(struct analysis *a, uint64_t tstate, uint64_t *frame) {
         return -EFAULT;
 }
 
-/* The kernel thread of a pthread_t: on x86-64 pthread_self() is the thread's fs base. */
+/* The kernel thread of a pthread_t, or else of a native thread id (3.8+). */
 static const struct core_thread *core_thread_of(struct analysis *a, uint64_t pthread_id, int32_t native) {
         const struct core_file *c = a->core;
 
         for (size_t i = 0; i < c->n_threads; i++)
-                if (pthread_id && c->threads[i].regs[CORE_REG_FS_BASE] == pthread_id)
+                if (is_pthread_of(a, &c->threads[i], pthread_id))
                         return &c->threads[i];
         for (size_t i = 0; i < c->n_threads; i++)
                 if (native > 0 && c->threads[i].tid == native)
@@ -482,12 +501,12 @@ static const struct core_thread *stack_owner(struct analysis *a, uint64_t addr) 
         if (!seg)
                 return NULL;
         for (size_t i = 0; i < c->n_threads; i++) {
-                uint64_t sp = c->threads[i].regs[CORE_REG_RSP];
+                uint64_t sp = c->threads[i].sp;
 
-                /* 128 bytes below sp: the x86-64 red zone */
-                if (sp < seg->vaddr || sp - seg->vaddr >= seg->memsz || sp > addr + 128)
+                /* below sp only by the red zone (x86-64's 128 bytes) */
+                if (sp < seg->vaddr || sp - seg->vaddr >= seg->memsz || sp > addr + c->arch->red_zone)
                         continue;
-                if (!best || sp > best->regs[CORE_REG_RSP])
+                if (!best || sp > best->sp)
                         best = &c->threads[i];
         }
         return best;
@@ -596,7 +615,7 @@ static int collect_threads(struct analysis *a, const struct py_found *f, const s
                         const struct core_thread *runs = sign ? stack_owner(a, sign) : NULL;
                         if (runs && runs != ct) {
                                 ct = runs;
-                                th->pthread_id = runs->regs[CORE_REG_FS_BASE];
+                                th->pthread_id = core_thread_pthread(a->core->arch, runs);
                         }
                         th->tid = ct ? ct->tid : native;
                         th->crashed = ct && ct == core_crashed_thread(a->core);
