@@ -363,7 +363,7 @@ static int build_modules(struct target *t) {
 
 /* ---- a core without NT_FILE: the files from the dynamic linker's list ---- */
 
-#define LOADER_MAX_OBJECTS 4096         /* link_map entries followed */
+#define LOADER_MAX_OBJECTS 1024         /* link_map entries followed (each one named is opened) */
 #define LOADER_MAX_LOADS 64             /* PT_LOAD headers of one file */
 
 /* A NUL-terminated string of the process at addr, at most max-1 bytes; NULL when unreadable. */

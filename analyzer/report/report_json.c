@@ -359,6 +359,7 @@ int report_json(FILE *out, const struct analysis *a, const struct report_options
                         a->core->live_stopped ? "true" : "false", (long long)a->core->live_held_usec);
         else
                 fputs(",\"live\":null", out);
+        fprintf(out, ",\"architecture\":\"%s\"", a->core->arch->name);
         fputs(",\"executable\":", out);
         put_note_string(out, a->target->exe_display ? a->target->exe_display : "", false);
         fprintf(out, ",\"executable_source\":\"%s\"", a->target->opts->executable ? "argument" : "core");

@@ -4,7 +4,7 @@
 
 For every input (missing file, directory, empty/text file, an ELF that is
 not a core, truncated and corrupted copies of a real core, a core of a
-non-Python program, a wrong EXECUTABLE, another architecture, usage
+non-Python program, a wrong EXECUTABLE, another architecture (named), usage
 errors), in text and --json mode: the exit status documented in
 doc/report-schema.md, exactly one line on stderr, nothing on stdout, and
 done within the time limit.
@@ -275,16 +275,23 @@ def make_core_cases(tmp, label, pycore):
     add("a PT_LOAD p_offset past the end of the file", ["core", dst],
         EXIT_CORE, PARTIAL)
 
-    # other architectures
+    # other architectures: each is named in the one line
+    for machine, bo, cls, name in ((243, "<", 2, "riscv64"), (21, "<", 2, "ppc64le"),
+                                   (21, ">", 2, "ppc64"), (22, ">", 2, "s390x"),
+                                   (3, "<", 1, "i386"), (40, "<", 1, "32-bit arm"),
+                                   (258, "<", 2, "loongarch64")):
+        dst = copy_patched(pycore, os.path.join(tmp, "arch-" + name.replace(" ", "-")),
+                           [(4, bytes([cls, 2 if bo == ">" else 1])),
+                            (16, struct.pack(bo + "HH", 4, machine))])
+        cases.append(("core patched to e_machine %d (%s)" % (machine, name),
+                      ["core", dst], EXIT_CORE, BOTH,
+                      "a core of another architecture (%s): pystack reads x86-64 and "
+                      "aarch64 cores" % name))
+    # an x86-64 core that says aarch64: its NT_PRSTATUS notes are too short for aarch64's
     dst = copy_patched(pycore, os.path.join(tmp, "aarch64"),
                        [(18, struct.pack("<H", 183))])
-    add("core patched to e_machine EM_AARCH64", ["core", dst], EXIT_CORE)
-    dst = copy_patched(pycore, os.path.join(tmp, "i386"),
-                       [(18, struct.pack("<H", 3))])
-    add("core patched to e_machine EM_386", ["core", dst], EXIT_CORE)
-    dst = copy_patched(pycore, os.path.join(tmp, "elfclass32"),
-                       [(4, b"\x01")])
-    add("core patched to ELFCLASS32", ["core", dst], EXIT_CORE)
+    cases.append(("x86-64 core patched to e_machine EM_AARCH64", ["core", dst], EXIT_CORE,
+                  BOTH, "bad NT_PRSTATUS note"))
     dst = copy_patched(pycore, os.path.join(tmp, "bigendian"),
                        [(5, b"\x02")])
     add("core patched to big-endian (ELFDATA2MSB)", ["core", dst], EXIT_CORE)

@@ -215,6 +215,63 @@ int main(void) {
                 TAP_EQ_INT(parse(&c, &err), -EBADMSG, "a core without threads refused");
                 release(&c);
         }
+        {
+                /* aarch64: a 392-byte NT_PRSTATUS (x0-x30, sp, pc, pstate at 112), then the thread's
+                 * NT_ARM_TLS and NT_ARM_PAC_MASK (owner LINUX) */
+                uint8_t a64[392] = {}, tls[16] = {}, pac[16] = {};
+
+                len = 0;
+                n_notes = 0;
+                a64[12] = SIGABRT;
+                put32(a64 + 32, 77);
+                for (int i = 0; i < 34; i++)
+                        put64(a64 + 112 + 8 * i, 0x1000 + i);
+                note(NT_PRSTATUS, "CORE", a64, sizeof(a64));
+                put64(tls, 0x5500001740);
+                note(0x401, "LINUX", tls, 8);
+                put64(pac, 0x007f000000000000ull);
+                put64(pac + 8, 0x007f000000000000ull);
+                note(0x406, "LINUX", pac, sizeof(pac));
+                put32(a64 + 32, 78);
+                a64[12] = 0;
+                note(NT_PRSTATUS, "CORE", a64, sizeof(a64));
+                memset(&c, 0, sizeof(c));
+                c.arch = &core_arch_aarch64;
+                TAP_EQ_INT(core_parse_notes(&c, buf, len, &err), 0, "aarch64 notes parse");
+                tap_ok(c.n_threads == 2 && c.threads[0].tid == 77 && c.threads[1].tid == 78, "aarch64: two threads");
+                tap_ok(c.n_threads == 2 && c.threads[0].regs[30] == 0x1000 + 30 && c.threads[0].sp == 0x1000 + 31 &&
+                       c.threads[0].pc == 0x1000 + 32 && c.threads[0].regs[CORE_A64_PSTATE] == 0x1000 + 33,
+                       "aarch64: x30, sp, pc and pstate where user_pt_regs has them");
+                tap_ok(c.n_threads == 2 && c.threads[0].tp == 0x5500001740 && c.threads[1].tp == 0,
+                       "aarch64: NT_ARM_TLS is the thread pointer of the thread before it, and only of it");
+                tap_ok(c.n_threads == 2 && core_thread_pthread(c.arch, &c.threads[0]) == 0x5500001000,
+                       "aarch64: glibc's pthread_t is 0x740 below tpidr_el0");
+                tap_ok(c.pac_insn_mask == 0x007f000000000000ull, "aarch64: NT_ARM_PAC_MASK's instruction mask");
+                release(&c);
+                /* an x86-64-sized NT_PRSTATUS is too short for aarch64 */
+                len = 0;
+                note(NT_PRSTATUS, "CORE", a64, 336);
+                memset(&c, 0, sizeof(c));
+                c.arch = &core_arch_aarch64;
+                TAP_EQ_INT(core_parse_notes(&c, buf, len, &err), -EBADMSG, "aarch64: a 336-byte NT_PRSTATUS refused");
+                release(&c);
+                /* the aarch64 notes mean nothing in an x86-64 core */
+                len = 0;
+                note(NT_PRSTATUS, "CORE", a64, 336);
+                note(0x401, "LINUX", tls, 8);
+                note(0x406, "LINUX", pac, sizeof(pac));
+                TAP_EQ_INT(parse(&c, &err), 0, "x86-64 notes with aarch64's LINUX notes parse");
+                tap_ok(c.n_threads == 1 && c.threads[0].tp == c.threads[0].regs[CORE_REG_FS_BASE] &&
+                       c.pac_insn_mask == 0, "x86-64: the thread pointer is fs_base; NT_ARM_* ignored");
+                release(&c);
+        }
+        tap_ok(core_arch_of(EM_X86_64) == &core_arch_x86_64 && core_arch_of(EM_AARCH64) == &core_arch_aarch64 &&
+               !core_arch_of(EM_RISCV) && !core_arch_of(EM_386), "the architectures read");
+        tap_ok(!strcmp(core_machine_name(EM_RISCV, false, true), "riscv64") &&
+               !strcmp(core_machine_name(EM_PPC64, false, true), "ppc64le") &&
+               !strcmp(core_machine_name(EM_S390, true, true), "s390x") &&
+               !strcmp(core_machine_name(EM_386, false, false), "i386") &&
+               !strcmp(core_machine_name(9999, false, true), "ELF machine 9999"), "other architectures named");
         tap_ok(signal_name(SIGABRT) && strcmp(signal_name(SIGABRT), "SIGABRT") == 0, "signal names");
         tap_ok(signal_name(0) == NULL && signal_name(200) == NULL && signal_name(-3) == NULL, "unknown signals");
         return tap_done();
