@@ -12,6 +12,13 @@
  *   check_layout --entry     prints the table entry as C source, exactly as
  *                            analyzer/python/py_layout_table.h holds it; run-layout-check
  *                            diffs it against that file, or writes it there
+ *   check_layout --analyzer-entry MACHINE
+ *                            prints, in the same form, the layout the analyzer
+ *                            uses for this version in a core of ELF machine
+ *                            MACHINE (a number, e_machine): the table's entry
+ *                            through py_layout_for_machine().  run-layout-check
+ *                            diffs it against what --entry prints when
+ *                            check_layout is built for that machine (aarch64)
  *   check_layout LABEL       the checks a diff cannot make, as TAP without
  *                            numbers ("ok - LABEL ..."): the unicode state bits
  *                            where the analyzer decodes them, and for 3.13+ the
@@ -20,8 +27,8 @@
  *                            as libpython or the binary carries it) against the
  *                            one from the headers
  *
- * Built with -DENTRY_ONLY (as --write does), only --version and --entry are
- * left and analyzer/python/py_layout.c is not needed: the table it compiles may be
+ * Built with -DENTRY_ONLY (as --write does, and as the cross-compiled aarch64
+ * build is), only --version and --entry are left and analyzer/python/py_layout.c is not needed: the table it compiles may be
  * the very thing being rewritten.
  */
 
@@ -97,6 +104,7 @@ typedef struct {
 } dict_entry_copy;
 #endif
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -1106,11 +1114,42 @@ static void check_debug_offsets(const struct py_layout *headers) {
 }
 #endif
 
+#ifndef ENTRY_ONLY
+/* For 3.13+ this is the table's entry too, the base a core's _Py_DebugOffsets block is read
+ * over, and what the analyzer falls back to without one. */
+static int print_analyzer_entry(const char *machine_arg) {
+        const struct py_layout *entry = py_layout_for(PY_MAJOR_VERSION, PY_MINOR_VERSION);
+        struct py_layout L;
+        unsigned long machine;
+        char *end;
+
+        errno = 0;
+        machine = strtoul(machine_arg, &end, 0);
+        if (errno != 0 || end == machine_arg || *end != '\0' || machine > UINT16_MAX) {
+                fprintf(stderr, "check_layout: --analyzer-entry takes an ELF machine number, not '%s'\n",
+                        machine_arg);
+                return 2;
+        }
+        if (!entry) {
+                fprintf(stderr, "check_layout: the analyzer's table has no entry for %d.%d\n",
+                        PY_MAJOR_VERSION, PY_MINOR_VERSION);
+                return 2;
+        }
+        L = *entry;
+        py_layout_for_machine(&L, (uint16_t)machine);
+        return print_entry(&L) < 0 ? 2 : 0;
+}
+#endif
+
 int main(int argc, char **argv) {
         struct py_layout L;
 
+#ifndef ENTRY_ONLY
+        if (argc == 3 && strcmp(argv[1], "--analyzer-entry") == 0)
+                return print_analyzer_entry(argv[2]);
+#endif
         if (argc != 2) {
-                fprintf(stderr, "usage: check_layout --version | --entry | LABEL\n");
+                fprintf(stderr, "usage: check_layout --version | --entry | --analyzer-entry MACHINE | LABEL\n");
                 return 2;
         }
         if (strcmp(argv[1], "--version") == 0) {
