@@ -539,12 +539,15 @@ static int modules_from_loader(struct target *t, const char **error) {
         /* struct r_debug { int r_version; struct link_map *r_map; ... };
          * struct link_map { l_addr, char *l_name, l_ld, l_next, l_prev } */
         uint64_t lm = 0;
+        struct addr_set seen = {};
+        int r = 0;
         if (r_debug && target_read_u64(t, r_debug + 8, &lm) < 0)
                 lm = 0;
         for (size_t k = 0; lm && k < LOADER_MAX_OBJECTS; k++) {
                 uint64_t l[4];
 
-                if (target_read(t, lm, l, sizeof(l)) < 0)
+                /* a list closed into a ring ends where it comes back */
+                if ((r = addr_set_add(&seen, lm)) <= 0 || target_read(t, lm, l, sizeof(l)) < 0)
                         break;
                 if (l[1] && l[0] != at_base && n_objects < LOADER_MAX_OBJECTS) {
                         names_at[n_objects] = l[1];
@@ -552,6 +555,11 @@ static int modules_from_loader(struct target *t, const char **error) {
                 }
                 lm = l[3];
         }
+        addr_set_clear(&seen);
+        if (r < 0)
+                return *error = "out of memory", target_out_of_memory(t);
+        if (lm && r == 0)
+                strv_addf(&t->warnings, "the dynamic linker's list of libraries is a ring: read once");
         for (size_t i = 0; i < n_objects; i++) {
                 _cleanup_free_ char *name = read_string(t, names_at[i], PATH_MAX);
 
