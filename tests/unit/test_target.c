@@ -673,6 +673,14 @@ static int open_spec(const struct core_spec *s, const struct target_options *opt
         return target_open(*c, opts, t, err);
 }
 
+/* Whether one of the target's warnings says what. */
+static bool warned(const struct target *t, const char *what) {
+        for (size_t i = 0; i < t->warnings.n; i++)
+                if (strstr(t->warnings.v[i], what))
+                        return true;
+        return false;
+}
+
 static void close_target(struct core_file **c, struct target **t) {
         target_free(*t);
         core_file_free(*c);
@@ -689,25 +697,36 @@ static void opening(void) {
         int r;
         uint8_t v[16];
 
-        /* no NT_FILE: no executable to find */
+        /* no NT_FILE (qemu-user's cores): the executable is AT_EXECFN's, its extent and its undumped
+         * pages come from its own program headers, and a warning says so */
         main_spec(&s);
         s.no_file_note = true;
         r = open_spec(&s, &opts, &c, &t, &err);
-        tap_ok(r == -ENOEXEC && strstr(err, "NT_FILE"), "no NT_FILE note: -ENOEXEC (%d, %s)", r, err);
-        close_target(&c, &t);
-
-        /* ... unless one is given; then memory comes from the core alone */
-        opts.executable = tmp("prog");
-        r = open_spec(&s, &opts, &c, &t, &err);
-        tap_ok(r == 0 && t->exe == NULL && t->n_modules == 0 && t->exe_display &&
-               strcmp(t->exe_display, tmp("prog")) == 0, "no NT_FILE note, an executable given: opens (%d)", r);
+        tap_ok(r == 0 && t->exe && strcmp(t->exe->path, tmp("prog-link")) == 0 && t->n_modules == 1 &&
+               warned(t, "NT_FILE"), "no NT_FILE note: the executable is AT_EXECFN's, with a warning (%d, %s)",
+               r, err);
         if (r == 0) {
                 want_core(0, 0x500000, 16);
                 read_ok(t, "no NT_FILE", "anonymous memory", 0x500000, 16);
-                read_fails(t, "no NT_FILE", "undumped file pages", 0x401000, 8, -EFAULT);
+                want_from(0, prog, PAGE, 16);
+                read_ok(t, "no NT_FILE", "undumped pages from the executable", 0x401000, 16);
         }
         close_target(&c, &t);
+
+        /* ... or the one given */
+        opts.executable = tmp("prog-copy");
+        r = open_spec(&s, &opts, &c, &t, &err);
+        tap_ok(r == 0 && t->exe && strcmp(t->exe->path, tmp("prog-copy")) == 0,
+               "no NT_FILE note, an executable given: it is used (%d, %s)", r, err);
+        close_target(&c, &t);
         opts.executable = NULL;
+
+        /* ... and none at all when AT_EXECFN is unreadable and there is no command line */
+        s.auxv[3] = 0x503000;
+        r = open_spec(&s, &opts, &c, &t, &err);
+        tap_ok(r == -ENOENT && strstr(err, "names no executable"),
+               "no NT_FILE note, no AT_EXECFN: -ENOENT (%d, %s)", r, err);
+        close_target(&c, &t);
 
         /* the executable named in the core is not on disk */
         main_spec(&s);
@@ -728,7 +747,7 @@ static void opening(void) {
         main_spec(&s);
         s.maps[0].path = s.maps[1].path = tmp("notelf");
         r = open_spec(&s, &opts, &c, &t, &err);
-        tap_ok((r == -EBADMSG || r == -ENOEXEC) && strstr(err, "not an x86-64 ELF"),
+        tap_ok((r == -EBADMSG || r == -ENOEXEC) && strstr(err, "not an ELF executable of the core's architecture"),
                "executable not an ELF file: refused (%d, %s)", r, err);
         close_target(&c, &t);
 
