@@ -9,6 +9,7 @@
  */
 #include <elfutils/libdwfl.h>
 #include <fcntl.h>
+#include <link.h>
 #include <gelf.h>
 #include <string.h>
 
@@ -85,8 +86,21 @@ out:
                 dwfl_end(dwfl);
 }
 
+/* The C library and the dynamic linker this program runs with, whatever the architecture: their
+ * names as the dynamic linker has them. */
+static int add_libc(struct dl_phdr_info *info, size_t size, void *data) {
+        const char **files = data;
+        const char *base = strrchr(info->dlpi_name, '/');
+
+        if (base && strncmp(base + 1, "libc.so", 7) == 0)
+                files[1] = info->dlpi_name;
+        else if (base && strncmp(base + 1, "ld-linux", 8) == 0)
+                files[2] = info->dlpi_name;
+        return 0;
+}
+
 int main(void) {
-        const char *defaults[] = { "/proc/self/exe", "/lib/x86_64-linux-gnu/libc.so.6", "/lib64/ld-linux-x86-64.so.2" };
+        const char *defaults[3] = { "/proc/self/exe" };
         char self[4096];
         ssize_t len = readlink("/proc/self/exe", self, sizeof(self) - 1);
         const char *env = getenv("PYSTACK_SYMBOL_FILES");
@@ -95,8 +109,9 @@ int main(void) {
                 self[len] = 0;
                 defaults[0] = self;
         }
+        dl_iterate_phdr(add_libc, defaults);
         for (size_t i = 0; i < ELEMENTSOF(defaults); i++)
-                if (access(defaults[i], R_OK) == 0)
+                if (defaults[i] && access(defaults[i], R_OK) == 0)
                         check_file(defaults[i]);
         if (env) {
                 _cleanup_free_ char *list = strdup(env);
