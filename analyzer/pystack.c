@@ -345,7 +345,7 @@ static int print_report(const struct analysis *a, struct cli *cli) {
 }
 
 int main(int argc, char **argv) {
-        struct cli cli;
+        struct cli cli = {};
         struct analysis *a = NULL;
         const char *error = NULL;
         enum analysis_status st;
