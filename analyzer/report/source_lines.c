@@ -64,6 +64,17 @@ void source_cache_free(struct source_cache *c) {
         free(c);
 }
 
+/* openat2(2); without resolve flags it is openat(2), which serves where openat2 does not exist
+ * (Linux before 5.6; qemu-user 7.2, which runs a cross build's tests).  Under a root nothing
+ * stands in for RESOLVE_IN_ROOT: no file. */
+static int open_how(int dirfd, const char *path, const struct open_how *how) {
+        int fd = (int)syscall(SYS_openat2, dirfd, path, how, sizeof(*how));
+
+        if (fd < 0 && errno == ENOSYS && how->resolve == 0)
+                fd = openat(dirfd, path, (int)how->flags);
+        return fd;
+}
+
 /*
  * A regular file, opened for reading: looked at through an O_PATH handle first, so that a device
  * named like a source file is never opened (opening one can have effects), then opened by the same
@@ -78,7 +89,7 @@ static int open_regular(int dirfd, const char *path, bool in_root) {
         struct stat a, b;
         int p, fd;
 
-        p = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        p = open_how(dirfd, path, &how);
         if (p < 0)
                 return -errno;
         if (fstat(p, &a) < 0 || !S_ISREG(a.st_mode) || a.st_size > SOURCE_MAX_FILE) {
@@ -87,7 +98,7 @@ static int open_regular(int dirfd, const char *path, bool in_root) {
         }
         close(p);
         how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
-        fd = (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+        fd = open_how(dirfd, path, &how);
         if (fd < 0)
                 return -errno;
         if (fstat(fd, &b) < 0 || b.st_dev != a.st_dev || b.st_ino != a.st_ino) {
