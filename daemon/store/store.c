@@ -534,8 +534,8 @@ int store_file_report(sqlite3 *db, int64_t id, const char *json, size_t len, con
                 "  ELSE signal END,"
                 " state = 'done', error = ?3, analyzed_usec = ?4"
                 " WHERE id = ?1",
-                "UPDATE signatures SET count = (SELECT count(*) FROM crashes WHERE signature = signatures.signature)"
-                " WHERE signature = json_extract(?2, '$.signature')",
+                ("UPDATE signatures SET count = (SELECT count(*) FROM crashes WHERE signature = signatures.signature)"
+                 " WHERE signature = json_extract(?2, '$.signature')"),
         };
         _cleanup_txn_ sqlite3 *txn = NULL;
         _cleanup_finalize_ sqlite3_stmt *st = NULL;
