@@ -90,7 +90,7 @@ ARM64_TREE_SCRIPT = os.path.join(HERE, "..", "arm64-tree")
 ARM64_SUITES = [("bookworm", ["3.11"]), ("sid", ["3.14", "3.15"])]
 ARM64_TREE_STAMP = ".pystackd-arm64-tree"
 QEMU = {"aarch64": "qemu-aarch64-static"}
-CROSS_CC = {"aarch64": "aarch64-linux-gnu-gcc"}
+CROSS_CC = {"aarch64": ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")}  # (compiler, package)
 FT_PYTHON_SCRIPT = os.path.join(HERE, "..", "ft-python")
 SCENARIO_TIMEOUT = corepattern.SCENARIO_TIMEOUT
 
@@ -616,11 +616,11 @@ def build_crashext(interp, outdir, **kw):
         sys.path.pop(0)
     if not interp.emulator:
         return crashext_build.build(interp.path, outdir, **kw)
-    cc = CROSS_CC[interp.arch]
+    cc, package = CROSS_CC[interp.arch]
     if not shutil.which(cc):
-        raise CrashextUnavailable("no %s cross compiler (%s; apt-get install gcc-%s): "
+        raise CrashextUnavailable("no %s cross compiler (%s; apt-get install %s): "
                                   "crashext cannot be built for %s"
-                                  % (interp.arch, cc, cc[:-len("-gcc")], interp.label))
+                                  % (interp.arch, cc, package, interp.label))
     return crashext_build.build(interp.argv([]), outdir, cc=cc, sysroot=interp.root, **kw)
 
 
