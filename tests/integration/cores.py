@@ -4,8 +4,10 @@
 
 For every CPython found on the machine -- pyenv's versions (under
 `pyenv root`/versions, or ~/.pyenv/versions when pyenv is not on PATH),
-the distribution's /usr/bin/pythonX.Y, and Debian sid's python3.14 and
-python3.15 in the tree tests/sid-tree builds -- and every scenario in
+the distribution's /usr/bin/pythonX.Y, Debian sid's python3.14 and
+python3.15 in the tree tests/sid-tree builds, and Debian's arm64 python3.11
+(bookworm), python3.14 and python3.15 (sid) in the trees tests/arm64-tree
+builds, run by qemu-aarch64-static -- and every scenario in
 scenarios/*.py, run the scenario so that it crashes and leaves a core, next
 to the "expectation" JSON file the scenario wrote just before crashing.
 
@@ -22,7 +24,19 @@ the shared helpers.  The sid interpreters run chrooted in their tree, in a
 private mount namespace where the scenarios, the cache and the incoming
 directory are bind-mounted at their own paths (so the core's file names, the
 expectations and the source files agree with the host's); the analyzer reads
-their cores with --lib-search-root TREE (Entry.pystack_args).  Generation
+their cores with --lib-search-root TREE (Entry.pystack_args).
+
+The arm64 interpreters (labels arm64-3.11, arm64-3.14, arm64-3.15; origin
+"arm64", arch "aarch64") run as `qemu-aarch64-static -L TREE
+TREE/usr/bin/pythonX.Y` (no binfmt_misc needed), so their files have their
+host paths.  qemu writes the guest's aarch64 core itself, as
+qemu_<prog>_<date>_<pid>.core in the working directory (honouring
+RLIMIT_CORE, not core_pattern), which becomes the entry's core; the kernel
+then dumps qemu itself through core_pattern, an x86-64 core that is never
+wanted: a directory at that path (<incoming>/core.<pid>, and `core` in the
+working directory) stops it, and it is removed afterwards.  Their
+Entry.pystack_args are --lib-search-root TREE and the executable.  Without
+qemu-aarch64-static or a tree, missing_interpreters() says why.  Generation
 changes /proc/sys/kernel/core_pattern with harness.corepattern.CorePattern:
 while holding an exclusive flock on /run/lock/pystackd-core-pattern.lock,
 restored on every exit path (finally, atexit, SIGTERM/SIGINT/SIGHUP); the
@@ -70,6 +84,13 @@ EXPECTED_MINORS = ["2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11",
                    "3.12", "3.13", "3.14", "3.15"]
 SID_MINORS = ["3.14", "3.15"]
 SID_TREE_SCRIPT = os.path.join(HERE, "..", "sid-tree")
+# Debian's arm64 CPythons, run by qemu-user: (suite, minors) of the trees
+# tests/arm64-tree builds
+ARM64_TREE_SCRIPT = os.path.join(HERE, "..", "arm64-tree")
+ARM64_SUITES = [("bookworm", ["3.11"]), ("sid", ["3.14", "3.15"])]
+ARM64_TREE_STAMP = ".pystackd-arm64-tree"
+QEMU = {"aarch64": "qemu-aarch64-static"}
+CROSS_CC = {"aarch64": ("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")}  # (compiler, package)
 FT_PYTHON_SCRIPT = os.path.join(HERE, "..", "ft-python")
 SCENARIO_TIMEOUT = corepattern.SCENARIO_TIMEOUT
 
@@ -90,15 +111,29 @@ def cache_dir():
 # interpreters
 
 class Interpreter(object):
-    def __init__(self, label, path, version, origin, root=None):
+    def __init__(self, label, path, version, origin, root=None,
+                 arch="x86_64", emulator=None):
         self.label = label          # cache key, e.g. "pyenv-3.11.7"
         self.path = path            # real path of the executable (inside root)
         self.version = version      # "3.11.7"
-        self.origin = origin        # "pyenv", "system", "sid" or "ft" (free-threaded)
-        self.root = root            # the tree it runs chrooted in, or None
+        self.origin = origin        # "pyenv", "system", "sid", "ft" (free-threaded) or "arm64"
+        self.root = root            # the tree it runs in (chrooted, or emulated), or None
+        self.arch = arch            # the machine of its cores: "x86_64", "aarch64"
+        self.emulator = emulator    # the emulator's command line (qemu-user), or None
+
+    @property
+    def executable(self):
+        """The executable's path on the host."""
+        return (self.root or "") + self.path
+
+    @property
+    def chrooted(self):
+        return bool(self.root) and not self.emulator
 
     def argv(self, args):
         """The command line that runs it with args, from the host."""
+        if self.emulator:
+            return list(self.emulator) + [self.executable] + list(args)
         return list(sid_wrapper(self.root)) + [self.path] + list(args) \
             if self.root else [self.path] + list(args)
 
@@ -130,16 +165,19 @@ def _version_key(v):
 
 _sid = {}
 _ft = {}
+_arm64 = {}         # suite -> {"out", "why"} of tests/arm64-tree
+_arm64_found = {}   # "found": [Interpreter], "missing": {minor: why}
 
 
-def _setup_script(script, memo, timeout):
+def _setup_script(script, memo, timeout, args=()):
     """(its one line of stdout, None) when a setup script (tests/sid-tree,
-    tests/ft-python) prints what it found or built, else (None, why, from
-    its last stderr line).  Run at most once per process."""
+    tests/ft-python, tests/arm64-tree SUITE) prints what it found or built,
+    else (None, why, from its last stderr line).  Run at most once per
+    process."""
     if "out" not in memo:
-        name = os.path.basename(script)
+        name = " ".join([os.path.basename(script)] + list(args))
         try:
-            p = subprocess.run([script], stdout=subprocess.PIPE,
+            p = subprocess.run([script] + list(args), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, timeout=timeout,
                                universal_newlines=True)
             ok = p.returncode == 0 and p.stdout.strip()
@@ -185,6 +223,75 @@ def sid_env(env, fixture):
     return env
 
 
+def arm64_tree(suite):
+    """(tree, None) when Debian's arm64 tree of `suite` (bookworm, sid) is
+    there or could be built, else (None, why)."""
+    return _setup_script(ARM64_TREE_SCRIPT, _arm64.setdefault(suite, {}), 1800,
+                         [suite])
+
+
+def arm64_label(minor):
+    return "arm64-" + minor
+
+
+def find_arm64_interpreters():
+    """Debian's arm64 CPythons of tests/arm64-tree, run by qemu-aarch64-static;
+    those missing are in arm64_missing()."""
+    if "found" in _arm64_found:
+        return list(_arm64_found["found"])
+    found, missing = [], {}
+    qemu = shutil.which(QEMU["aarch64"])
+    for suite, minors in ARM64_SUITES:
+        if not qemu:
+            for m in minors:
+                missing[m] = "%s is not installed (apt-get install qemu-user-static)" \
+                    % QEMU["aarch64"]
+            continue
+        tree, why = arm64_tree(suite)
+        for minor in minors:
+            if not tree:
+                missing[minor] = why
+                continue
+            # the version from the headers: running it under qemu takes a
+            # second, in every test that looks for interpreters
+            ver, why = _header_version(tree, minor)
+            if ver:
+                found.append(Interpreter(arm64_label(minor), "/usr/bin/python" + minor, ver,
+                                         "arm64", tree, arch="aarch64",
+                                         emulator=[qemu, "-L", tree]))
+            else:
+                missing[minor] = why
+    _arm64_found["found"], _arm64_found["missing"] = found, missing
+    return list(found)
+
+
+def arm64_missing():
+    """{label: why} for the arm64 interpreters find_arm64_interpreters() did
+    not find."""
+    find_arm64_interpreters()
+    return dict((arm64_label(m), "%s: %s" % (arm64_label(m), why))
+                for m, why in _arm64_found["missing"].items())
+
+
+def _header_version(tree, minor):
+    """("3.X.Y", None) from the tree's patchlevel.h of python`minor`, or
+    (None, why)."""
+    path = os.path.join(tree, "usr", "include", "python" + minor, "patchlevel.h")
+    try:
+        with open(path) as fh:
+            text = fh.read()
+    except OSError as e:
+        return None, "%s: %s" % (path, e.strerror)
+    parts = [re.search(r"^#define PY_%s_VERSION\s+(\d+)\s*$" % k, text, re.M)
+             for k in ("MAJOR", "MINOR", "MICRO")]
+    if not all(parts):
+        return None, "%s: no PY_MAJOR/MINOR/MICRO_VERSION" % path
+    ver = ".".join(m.group(1) for m in parts)
+    if not ver.startswith(minor + "."):
+        return None, "%s says %s, not %s" % (path, ver, minor)
+    return ver, None
+
+
 def find_sid_interpreters():
     tree, why = sid_tree()
     if not tree:
@@ -210,7 +317,8 @@ def find_sid_interpreters():
 def missing_interpreters(interps, system=True):
     """SKIP reasons for the expected interpreters absent from `interps`:
     each minor pyenv or Debian sid should give, (with `system`) Debian's
-    own /usr/bin/python3.X, and the free-threaded build of tests/ft-python."""
+    own /usr/bin/python3.X, the free-threaded build of tests/ft-python, and
+    the arm64 interpreters of tests/arm64-tree."""
     have = set(i.minor for i in interps if i.origin in ("pyenv", "sid"))
     reasons = [missing_minor_reason(m) for m in EXPECTED_MINORS if m not in have]
     if system and not any(i.origin == "system" for i in interps):
@@ -218,6 +326,9 @@ def missing_interpreters(interps, system=True):
     ft = missing_ft_reason(interps)
     if ft:
         reasons.append(ft)
+    have = set(i.label for i in interps if i.origin == "arm64")
+    reasons += [why for label, why in sorted(arm64_missing().items())
+                if label not in have]
     return reasons
 
 
@@ -265,6 +376,7 @@ def find_interpreters():
     if os.geteuid() == 0 or sid_tree()[0]:
         found += find_sid_interpreters()
     found += find_ft_interpreters()
+    found += find_arm64_interpreters()
     return found
 
 
@@ -337,11 +449,24 @@ class Entry(object):
             return json.load(fh)
 
     @property
-    def pystack_args(self):
-        """What `pystack core` needs besides the core to find the files the
+    def search_args(self):
+        """The options `pystack core` needs to find the libraries the
         process ran (an interpreter of another root: its tree)."""
         return ["--lib-search-root", self.interp.root] if self.interp.root \
             else []
+
+    @property
+    def pystack_args(self):
+        """What `pystack core` needs besides the core to find the files the
+        process ran: search_args, and the executable of an emulated
+        interpreter (its core names it only in pr_psargs)."""
+        return self.search_args + ([self.interp.executable]
+                                   if self.interp.emulator else [])
+
+    @property
+    def arch(self):
+        """The machine of the core: "x86_64" or "aarch64"."""
+        return self.interp.arch
 
     @property
     def status(self):
@@ -370,6 +495,10 @@ class Entry(object):
         exe = (self.interp.root or "") + self.interp.path
         deps = [self.script, exe] + OWN_TEST_SCENARIOS.get(self.scenario, []) + \
             [f for f in SHARED_FILES if os.path.exists(f)]
+        if self.interp.emulator:
+            # dpkg -x keeps the packages' times: a tree built again (sid's
+            # newer python3.X) is told by the stamp tests/arm64-tree touches
+            deps.append(os.path.join(self.interp.root, ARM64_TREE_STAMP))
         return all(os.path.getmtime(f) < t for f in deps if os.path.exists(f))
 
     def __repr__(self):
@@ -403,18 +532,104 @@ def _start(fixture, entry):
     os.makedirs(entry.dir)
     entry.argv = entry.interp.argv(["-E", "-s", "-B", entry.script,
                                     entry.expect])
-    entry.t0 = time.time()
     env = _child_env()
-    if entry.interp.root:
+    argv = entry.argv
+    if entry.interp.chrooted:
         env = sid_env(env, fixture)
-    return fixture.spawn(entry.argv, env=env, cwd=entry.dir,
+    if entry.interp.emulator:
+        env["PYSTACK_EMULATOR"] = json.dumps(entry.interp.emulator)
+        if entry.scenario == "cext_inline":
+            env["PYSTACK_CRASHEXT_PREBUILT"] = _prebuilt_crashext(entry)
+        argv = _no_host_core_argv(fixture, argv)
+    entry.t0 = time.time()
+    return fixture.spawn(argv, env=env, cwd=entry.dir,
                          log_path=os.path.join(entry.dir, "output.log"))
+
+
+# qemu-user dumps the guest itself, then dies of the signal, and the kernel
+# dumps qemu too (an x86-64 core of the emulator) through core_pattern.  A
+# directory where that core would go stops it: CorePattern's
+# <incoming>/core.%p for this pid (the shell's, which exec keeps), and `core`
+# in the working directory for the kernel's default pattern.
+_NO_HOST_CORE_SH = r"""mkdir -- "$1/core.$$" core || exit 125
+shift
+exec "$@"
+"""
+
+
+def _no_host_core_argv(fixture, argv):
+    # never under a pipe pattern: qemu's own core must reach no handler
+    pattern = os.path.join(fixture.incoming, "core.%p")
+    if corepattern.read_core_pattern() != pattern:
+        raise RuntimeError("core_pattern is %r, not CorePattern's %r"
+                           % (corepattern.read_core_pattern(), pattern))
+    return ["/bin/sh", "-c", _NO_HOST_CORE_SH, "no-host-core",
+            fixture.incoming] + list(argv)
+
+
+def _take_guest_core(fixture, entry, p):
+    """An emulated entry's own core (qemu's, in its directory) or None; the
+    emulator's own core, and the directories that stopped it, removed."""
+    for blocker in (os.path.join(fixture.incoming, "core.%d" % p.pid),
+                    os.path.join(entry.dir, "core")):
+        if os.path.isdir(blocker):
+            shutil.rmtree(blocker, ignore_errors=True)
+        elif os.path.lexists(blocker):
+            os.unlink(blocker)
+    found = glob.glob(os.path.join(glob.escape(entry.dir), "qemu_*_%d.core" % p.pid))
+    for extra in found[1:]:
+        os.unlink(extra)
+    if found and shutil.which("fallocate"):
+        # qemu writes every page, the kernel skips the zero ones: holes
+        # there too (many_threads: 210 MB on disk, 8 MB with holes)
+        subprocess.run(["fallocate", "--dig-holes", found[0]],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=60)
+    return found[0] if found else None
+
+
+def _prebuilt_crashext(entry):
+    """crashext cross-compiled for an emulated interpreter, where the
+    cext_inline scenario looks for it (PYSTACK_CRASHEXT_PREBUILT): its path,
+    or "skip: WHY" / "error: WHY"."""
+    try:
+        return build_crashext(entry.interp, os.path.join(os.path.dirname(entry.dir), "_crashext"))
+    except CrashextUnavailable as e:
+        return "skip: %s" % e
+    except Exception as e:
+        return "error: %s" % e
+
+
+class CrashextUnavailable(Exception):
+    """No compiler can build crashext for this interpreter here."""
+
+
+def build_crashext(interp, outdir, **kw):
+    """Build cext/crashext.c for `interp` into outdir (cext/build.py's
+    build()); returns the module's path.  An emulated interpreter's is
+    cross-compiled against its tree's headers and libc (CrashextUnavailable
+    without the cross compiler)."""
+    sys.path.insert(0, os.path.join(HERE, "cext"))
+    try:
+        import build as crashext_build
+    finally:
+        sys.path.pop(0)
+    if not interp.emulator:
+        return crashext_build.build(interp.path, outdir, **kw)
+    cc, package = CROSS_CC[interp.arch]
+    if not shutil.which(cc):
+        raise CrashextUnavailable("no %s cross compiler (%s; apt-get install %s): "
+                                  "crashext cannot be built for %s"
+                                  % (interp.arch, cc, package, interp.label))
+    return crashext_build.build(interp.argv([]), outdir, cc=cc, sysroot=interp.root, **kw)
 
 
 def _finish(fixture, entry, p, timed_out):
     """Collect one finished scenario: core/expect.json/meta.json."""
     rc = None if timed_out else p.returncode
     core = fixture.reap(p)
+    if entry.interp.emulator:
+        core = _take_guest_core(fixture, entry, p)
     try:
         with open(os.path.join(entry.dir, "output.log"), "rb") as fh:
             out = fh.read()[-4000:].decode("utf-8", "replace")
@@ -422,6 +637,7 @@ def _finish(fixture, entry, p, timed_out):
         out = ""
     meta = {"interpreter": entry.interp.path, "label": entry.interp.label,
             "version": entry.interp.version, "scenario": entry.scenario,
+            "arch": entry.interp.arch,
             "argv": entry.argv, "returncode": rc, "output": out,
             "parent_pid": os.getpid(),
             "seconds": round(time.time() - entry.t0, 3)}
@@ -568,7 +784,8 @@ def main():
         scen = [s for s in find_scenarios(True) if s in args.scenario]
     if args.list:
         for i in interps:
-            print("%-18s %-8s %s" % (i.label, i.version, i.path))
+            print("%-18s %-8s %s" % (i.label, i.version, " ".join(i.argv([]))
+                                     if i.emulator else i.path))
         print("scenarios: " + " ".join(scen))
         return 0
     t0 = time.time()

@@ -104,8 +104,9 @@ def main():
             n = hide_symbols(src, dst)
             if not tap.ok(n > 0, "%s: hid the runtime's names in %s" % (interp.label, src)):
                 continue
-            extra = [dst] if is_exe else ["--lib-search-path", d]
-            extra += e[0].pystack_args
+            # dst replaces the executable pystack_args names (an emulated interpreter's)
+            extra = [dst] + e[0].search_args if is_exe else \
+                ["--lib-search-path", d] + e[0].pystack_args
             base = run_pystack(["core", core, "--json"] + e[0].pystack_args, 30)
             hidden = run_pystack(["core", core, "--json"] + extra, 30)
             if has_cookie(interp):

@@ -440,6 +440,11 @@ def main():
     os.chmod(work, 0o755)
     try:
         for interp in interps:
+            if interp.emulator:
+                # the process there is the emulator, an x86-64 program
+                tap.skip("stacks %s: runs under %s: pystack remote would read the emulator, "
+                         "not the emulated aarch64 interpreter" % (interp.label, interp.emulator[0]))
+                continue
             case_stacks(tap, interp, work)
         plain = [i for i in interps if i.origin == "system"] or [i for i in interps if not i.root]
         if not plain:

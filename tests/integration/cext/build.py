@@ -9,7 +9,9 @@ when nobody built the module for it), and as a command:
 The interpreter's own INCLUDEPY, EXT_SUFFIX (SO on 2.7) and CFLAGS come from
 `PYTHON -c "import sysconfig; ..."`; the module is compiled with
 `cc <CFLAGS> -shared -fPIC -O2 -g` into OUTDIR/crashext<EXT_SUFFIX> (never
-into the source tree).  With --split-debug the DWARF goes to
+into the source tree).  For an interpreter of another architecture, build()
+takes the command line that runs it (an emulator's), a cross compiler and
+the tree it runs in as the compiler's --sysroot, where its INCLUDEPY is.  With --split-debug the DWARF goes to
 OUTDIR/crashext<EXT_SUFFIX>.debug (objcopy --only-keep-debug), the module is
 stripped of it (strip --strip-debug) and gets a .gnu_debuglink to it.
 
@@ -43,11 +45,18 @@ class BuildError(Exception):
     pass
 
 
+def _argv(python):
+    """The command line that runs `python`: a path, or a list (an emulator
+    and the interpreter it runs)."""
+    return [python] if isinstance(python, str) else list(python)
+
+
 def config(python):
-    """{'include' (a list), 'suffix', 'cflags', 'version'} of an interpreter."""
+    """{'include' (a list), 'suffix', 'cflags', 'version'} of an interpreter
+    (a path, or the list that runs it)."""
     env = dict((k, v) for k, v in os.environ.items()
                if not k.startswith("PYTHON"))
-    p = subprocess.Popen([python, "-E", "-s", "-c", _QUERY],
+    p = subprocess.Popen(_argv(python) + ["-E", "-s", "-c", _QUERY],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          env=env)
     out, err = p.communicate()
@@ -81,10 +90,15 @@ def _run(argv):
     return out
 
 
-def build(python, outdir, split_debug=False, force=False, extra_args=()):
-    """Compile crashext for `python` into outdir; returns the module path.
-    extra_args go at the end of the compiler's command line (objects to link
-    in, linker options): a variant, built into an outdir of its own."""
+def build(python, outdir, split_debug=False, force=False, extra_args=(),
+          cc=None, sysroot=None):
+    """Compile crashext for `python` (a path, or the list that runs it) into
+    outdir; returns the module path.  extra_args go at the end of the
+    compiler's command line (objects to link in, linker options): a variant,
+    built into an outdir of its own.  cc: the compiler (default $CC or cc);
+    sysroot: the tree the interpreter runs in, for a cross compiler (its
+    headers and libc, and the include directories the interpreter names,
+    are the tree's)."""
     cfg = config(python)
     if not os.path.isdir(outdir):
         os.makedirs(outdir)
@@ -95,11 +109,14 @@ def build(python, outdir, split_debug=False, force=False, extra_args=()):
     if not force and all(os.path.exists(w) and os.path.getmtime(w) > newest
                          for w in want):
         return so
-    cc = os.environ.get("CC", "cc")
+    cc = cc or os.environ.get("CC", "cc")
     tmp = so + ".tmp%d" % os.getpid()
-    argv = ([cc] + shlex.split(cfg["cflags"]) +
+    # "-I=DIR": DIR below the --sysroot
+    inc = "-I=" if sysroot else "-I"
+    argv = ([cc] + (["--sysroot=" + sysroot] if sysroot else []) +
+            shlex.split(cfg["cflags"]) +
             ["-shared", "-fPIC", "-O2", "-g"] +
-            ["-I" + d for d in cfg["include"]] + [SOURCE, "-o", tmp] +
+            [inc + d for d in cfg["include"]] + [SOURCE, "-o", tmp] +
             list(extra_args))
     try:
         _run(argv)

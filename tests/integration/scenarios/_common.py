@@ -21,6 +21,7 @@ from __future__ import print_function
 import json
 import linecache
 import os
+import platform
 import sys
 import sysconfig
 import threading
@@ -42,6 +43,7 @@ _never.acquire()       # nobody ever releases it
 _never_event = threading.Event()
 _expect_path = None
 _scenario = None
+_SYS_GETTID = {"x86_64": 186, "aarch64": 178}
 
 
 def gettid():
@@ -49,11 +51,12 @@ def gettid():
     f = getattr(threading, "get_native_id", None)
     if f is not None:
         return f()
+    nr = _SYS_GETTID.get(platform.machine())
     try:
         import ctypes
         libc = ctypes.CDLL(None, use_errno=True)
         libc.syscall.restype = ctypes.c_long
-        tid = libc.syscall(186)  # SYS_gettid on x86-64
+        tid = libc.syscall(nr) if nr else 0
         if tid > 0:
             return int(tid)
     except Exception:
@@ -273,6 +276,11 @@ def write_expectation(signal, extra_inner=(), gc_collecting=False,
     cmdline = _read_proc("cmdline")
     psargs = cmdline.replace(b"\0", b" ")[:79].rstrip(b" ")
     comm = _read_proc("comm").rstrip(b"\n")
+    if comm.startswith(b"qemu-"):
+        # run by qemu-user (cores.py's aarch64 interpreters): /proc/self/comm
+        # names the emulator, while the core qemu writes names the program,
+        # as the kernel of a native run would
+        comm = os.path.basename(sys.executable).encode("utf-8", "replace")[:15]
     obj = {"schema": 1,
            "scenario": _scenario,
            "python_version": "%d.%d.%d" % sys.version_info[:3],

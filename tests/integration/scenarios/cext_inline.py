@@ -8,7 +8,11 @@ The module is tests/integration/cext/crashext.c built for this interpreter
 (cext/build.py: its own INCLUDEPY/EXT_SUFFIX/CFLAGS, -O2 -g) into
 $PYSTACK_CRASHEXT_DIR, by default the directory `_crashext` next to this
 scenario's cache entry (<cache>/<interpreter>/_crashext: test_native.py
-builds it there first; otherwise the scenario builds it itself).  The
+builds it there first; otherwise the scenario builds it itself).  An
+interpreter run under an emulator (cores.py's aarch64 ones) cannot build it
+itself -- a compiler it starts runs natively and makes host modules -- so
+cores.py cross-compiles it and says so in PYSTACK_CRASHEXT_PREBUILT: the
+module's path, or "skip: WHY" / "error: WHY" when it could not.  The
 expectation's notes name the module, its source and the lines the native
 frames must show."""
 import os
@@ -41,22 +45,42 @@ def blocked():
     _common.park()
 
 
+def prebuilt(verdict):
+    """The module the harness built for this interpreter (its path); or a
+    SKIP, or an error (exit 3), with the harness's reason."""
+    if verdict.startswith("skip: "):
+        _common.skip(verdict[len("skip: "):])
+    if verdict.startswith("error: "):
+        why = verdict[len("error: "):]
+    elif not os.path.exists(verdict):
+        why = "%s, built by the harness, is missing" % verdict
+    else:
+        return verdict
+    sys.stderr.write("cannot build crashext: %s\n" % why)
+    sys.exit(3)
+
+
 def main():
     _common.init("cext_inline")
+    verdict = os.environ.get("PYSTACK_CRASHEXT_PREBUILT")
     cc = os.environ.get("CC", "cc")
-    if not any(os.access(os.path.join(d, cc), os.X_OK)
+    if verdict:
+        so = prebuilt(verdict)
+        outdir = os.path.dirname(so)
+    elif not any(os.access(os.path.join(d, cc), os.X_OK)
                for d in os.environ.get("PATH", "/usr/bin:/bin").split(os.pathsep)):
         # Debian sid's interpreters run in a tree with no compiler
         _common.skip("no C compiler (%s) where %s runs: crashext cannot be built"
                      % (cc, sys.executable))
         return
-    outdir = module_dir()
-    try:
-        so = crashext_build.build(sys.executable, outdir)
-    except crashext_build.BuildError as e:
-        # a broken build is an error of the test setup, not a SKIP
-        sys.stderr.write("cannot build crashext: %s\n" % e)
-        sys.exit(3)
+    else:
+        outdir = module_dir()
+        try:
+            so = crashext_build.build(sys.executable, outdir)
+        except crashext_build.BuildError as e:
+            # a broken build is an error of the test setup, not a SKIP
+            sys.stderr.write("cannot build crashext: %s\n" % e)
+            sys.exit(3)
     sys.path.insert(0, outdir)
     import crashext
     if os.path.realpath(crashext.__file__) != os.path.realpath(so):

@@ -5,6 +5,7 @@ This script only re-executes the interpreter (same pid) as
     python -E -s -B -c CODE EXPECTATION.json SCENARIO_DIR
 The first line of CODE is a comment, so that the 80 bytes the kernel keeps
 of the command line (NT_PRPSINFO pr_psargs) hold no newline."""
+import json
 import os
 import sys
 
@@ -34,5 +35,9 @@ if __name__ == "__main__":
     else:
         expect = os.environ.get("PYSTACK_EXPECT", "")
     here = os.path.dirname(os.path.abspath(__file__))
-    os.execv(sys.executable,
-             [sys.executable, "-E", "-s", "-B", "-c", CODE, expect, here])
+    # An interpreter of another architecture runs under an emulator
+    # (qemu-user; cores.py names it in PYSTACK_EMULATOR, a JSON list): the
+    # host cannot execute the interpreter itself, the emulator can
+    emulator = json.loads(os.environ.get("PYSTACK_EMULATOR") or "[]")
+    argv = emulator + [sys.executable, "-E", "-s", "-B", "-c", CODE, expect, here]
+    os.execv(argv[0], argv)
