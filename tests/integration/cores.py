@@ -458,10 +458,15 @@ class Entry(object):
     @property
     def pystack_args(self):
         """What `pystack core` needs besides the core to find the files the
-        process ran: search_args, and the executable of an emulated
-        interpreter (its core names it only in pr_psargs)."""
-        return self.search_args + ([self.interp.executable]
-                                   if self.interp.emulator else [])
+        process ran: search_args (an emulated interpreter's core has no
+        NT_FILE: the analyzer finds its executable by the path it was
+        started with, its libraries by the dynamic linker's list)."""
+        return self.search_args
+
+    @property
+    def emulated(self):
+        """The core is qemu-user's (no NT_FILE, NT_SIGINFO, NT_ARM_TLS)."""
+        return bool(self.interp.emulator)
 
     @property
     def arch(self):

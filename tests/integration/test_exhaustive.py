@@ -104,7 +104,7 @@ def main():
             n = hide_symbols(src, dst)
             if not tap.ok(n > 0, "%s: hid the runtime's names in %s" % (interp.label, src)):
                 continue
-            # dst replaces the executable pystack_args names (an emulated interpreter's)
+            # dst stands for the executable (an emulated core names it only by its path)
             extra = [dst] + e[0].search_args if is_exe else \
                 ["--lib-search-path", d] + e[0].pystack_args
             base = run_pystack(["core", core, "--json"] + e[0].pystack_args, 30)

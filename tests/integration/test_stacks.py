@@ -182,6 +182,9 @@ def check_signal(exp, rep, entry):
     else:
         # abort() -> raise() -> tgkill(): SI_TKILL from the process itself
         want = {"code": -6, "fault_address": None, "sender_pid": exp["pid"]}
+    if entry.emulated:
+        # qemu-user's cores have no NT_SIGINFO: what it would say is unknown, and said so
+        want = {"code": None, "fault_address": None, "sender_pid": None}
     for k, v in sorted(want.items()):
         if sig.get(k) != v:
             d.append("signal.%s: expected %r, got %r" % (k, v, sig.get(k)))
