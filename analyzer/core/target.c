@@ -254,8 +254,18 @@ static struct elf_image *locate(struct target *t, struct module *m) {
                 size_t budget = 200000;
 
                 char first[PATH_MAX];
+                size_t n = strlen(o->lib_search_root);
                 int r;
 
+                /* a path already below the root (an emulator's -L tree: the executable was started by
+                 * its path here) is its own candidate: no search of the tree */
+                while (n > 1 && o->lib_search_root[n - 1] == '/')
+                        n--;
+                if (strncmp(m->path, o->lib_search_root, n) == 0 && m->path[n] == '/') {
+                        r = try_candidate(t, m, m->path, want, want_len, &img);
+                        if (r > 0)
+                                return img;
+                }
                 /* the path the process saw, below the root (a container's or chroot's files) */
                 snprintf(first, sizeof(first), "%s%s%s", o->lib_search_root, m->path[0] == '/' ? "" : "/",
                          m->path);
