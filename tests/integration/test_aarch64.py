@@ -37,6 +37,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
 from harness.corepattern import CorePattern  # noqa: E402
+from harness.elfcore import CoreFile  # noqa: E402
 from harness.run import run_pystack  # noqa: E402
 from harness.tap import TAP  # noqa: E402
 
@@ -96,57 +97,6 @@ def make_core(tree, workdir, script, args=()):
                         timeout=120)
     found = glob.glob(os.path.join(workdir, "qemu_python3.11_*.core"))
     return found[0] if found else None
-
-
-class Aarch64Core(object):
-    """A qemu core's notes and memory, to patch a copy of it."""
-
-    def __init__(self, path):
-        with open(path, "rb") as fh:
-            self.data = bytearray(fh.read())
-        phoff, = struct.unpack_from("<Q", self.data, 0x20)
-        phnum, = struct.unpack_from("<H", self.data, 0x38)
-        self.loads, self.notes = [], []
-        for k in range(phnum):
-            p_type, _, off, vaddr, _, filesz = struct.unpack_from("<IIQQQQ", self.data, phoff + 56 * k)
-            if p_type == 1 and filesz:
-                self.loads.append((vaddr, off, filesz))
-            elif p_type == 4:
-                o = off
-                while o + 12 <= off + filesz:
-                    namesz, descsz, ntype = struct.unpack_from("<III", self.data, o)
-                    desc = o + 12 + ((namesz + 3) & ~3)
-                    self.notes.append((ntype, desc, descsz))
-                    o = desc + ((descsz + 3) & ~3)
-
-    def note(self, ntype):
-        return [(d, n) for t, d, n in self.notes if t == ntype]
-
-    def offset(self, addr, size=8):
-        for vaddr, off, filesz in self.loads:
-            if vaddr <= addr and addr + size <= vaddr + filesz:
-                return off + addr - vaddr
-        return None
-
-    def u64(self, addr):
-        o = self.offset(addr)
-        return None if o is None else struct.unpack_from("<Q", self.data, o)[0]
-
-    def put64(self, addr, value):
-        struct.pack_into("<Q", self.data, self.offset(addr), value)
-
-    def auxv_slot(self, key):
-        """The file offset of auxv entry key's value."""
-        for desc, size in self.note(6):
-            for i in range(0, size - 15, 16):
-                k, = struct.unpack_from("<Q", self.data, desc + i)
-                if k == key:
-                    return desc + i + 8
-        return None
-
-    def write(self, path):
-        with open(path, "wb") as fh:
-            fh.write(self.data)
 
 
 def dynamic_debug_slot(core, exe):
@@ -235,7 +185,7 @@ def check_loader(tap, tree, tmp, args):
     threads = len(intact["threads"])
 
     def case(name, patch, want_rc, must=None, check=None):
-        core = Aarch64Core(path)
+        core = CoreFile(path)
         if not patch(core):
             tap.ok(False, "loader: %s: found what to patch" % name)
             return
@@ -255,7 +205,7 @@ def check_loader(tap, tree, tmp, args):
         tap.ok(not d, "loader: %s: exit %d in %.2fs" % (name, want_rc, r.seconds), d + r.describe() if d else [])
         os.unlink(dst)
 
-    slot = dynamic_debug_slot(Aarch64Core(path), exe)
+    slot = dynamic_debug_slot(CoreFile(path), exe)
 
     def ring(core):
         nodes = link_maps(core, core.u64(slot)) if slot else []
@@ -291,11 +241,11 @@ def check_loader(tap, tree, tmp, args):
 
     def no_executable(core):
         slot_fn = core.auxv_slot(31)   # AT_EXECFN
-        info = core.note(3)            # NT_PRPSINFO: psargs at 56
+        info = core.notes(3)           # NT_PRPSINFO: psargs at 56
         if slot_fn is None or not info:
             return False
-        struct.pack_into("<Q", core.data, slot_fn, 0)
-        core.data[info[0][0] + 56:info[0][0] + 136] = b"\0" * 80
+        core.put(slot_fn, struct.pack("<Q", 0))
+        core.put(info[0][0] + 56, b"\0" * 80)
         return True
     case("nothing names the executable", no_executable, 4, must="names no executable")
 
@@ -304,7 +254,7 @@ def check_loader(tap, tree, tmp, args):
         if slot_entry is None:
             return False
         v, = struct.unpack_from("<Q", core.data, slot_entry)
-        struct.pack_into("<Q", core.data, slot_entry, v + 0x10)
+        core.put(slot_entry, struct.pack("<Q", v + 0x10))
         return True
     case("entry point not the executable's", wrong_entry, 4, must="does not match the core")
 

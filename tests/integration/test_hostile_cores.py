@@ -12,11 +12,9 @@ are found by value inside those structures, so no offsets are hard-coded.
 from __future__ import print_function
 
 import json
-import mmap
 import os
 import resource
 import shutil
-import struct
 import subprocess
 import sys
 import tempfile
@@ -24,54 +22,12 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cores  # noqa: E402
+from harness.elfcore import CoreFile  # noqa: E402
 from harness.programs import pystack_cmd  # noqa: E402
 from harness.tap import TAP  # noqa: E402
 
 TIMEOUT = 20
 MAX_RSS_MIB = 512
-
-
-class Core(object):
-    """A core to patch: mapped, not read (a free-threaded one is 1 GiB of
-    holes), its patches kept apart and applied to a sparse copy."""
-
-    def __init__(self, path):
-        self.path = path
-        with open(path, "rb") as fh:
-            self.data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-        self.patches = {}
-        phoff, = struct.unpack_from("<Q", self.data, 0x20)
-        phnum, = struct.unpack_from("<H", self.data, 0x38)
-        self.loads = []
-        for k in range(phnum):
-            p_type, _, off, vaddr, _, filesz = struct.unpack_from(
-                "<IIQQQQ", self.data, phoff + 56 * k)
-            if p_type == 1 and filesz:
-                self.loads.append((vaddr, off, filesz))
-
-    def offset(self, addr, size=8):
-        for vaddr, off, filesz in self.loads:
-            if vaddr <= addr and addr + size <= vaddr + filesz:
-                return off + addr - vaddr
-        return None
-
-    def u64(self, addr):
-        o = self.offset(addr)
-        if o is None:
-            return None
-        if o in self.patches:
-            return self.patches[o]
-        return struct.unpack_from("<Q", self.data, o)[0]
-
-    def put64(self, addr, value):
-        self.patches[self.offset(addr)] = value
-
-    def write(self, path):
-        subprocess.check_call(["cp", "--sparse=always", self.path, path])
-        with open(path, "r+b") as fh:
-            for o, value in sorted(self.patches.items()):
-                fh.seek(o)
-                fh.write(struct.pack("<Q", value))
 
 
 def run(args):
@@ -136,7 +92,7 @@ def main():
                 continue
             crashed = intact["threads"][0]
 
-            core = Core(e.core)
+            core = CoreFile(e.core)
             if not tap.ok(frame_cycle(core, crashed), "%s: found the innermost frame's link to patch" % label):
                 continue
             path = os.path.join(tmp, label + ".frame-cycle")
@@ -152,7 +108,7 @@ def main():
             tap.ok(rc in (0, 3) and secs < TIMEOUT,
                    "%s: the same core with --native --locals finishes (%.2fs)" % (label, secs), [err[:300]])
 
-            core = Core(e.core)
+            core = CoreFile(e.core)
             if len([t for t in intact["threads"] if t.get("thread_state")]) < 2:
                 tap.skip("%s: fewer than two Python threads" % label)
                 continue

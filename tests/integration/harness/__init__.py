@@ -15,6 +15,8 @@
                          (pipe handlers, core_pipe_limit, tmpfs mounts);
                          the processes it finds: cmdline, ppid, children,
                          status (/proc)
+    harness.elfcore      a core to patch: its dumped memory by address,
+                         its notes and auxv entries; a sparse patched copy
     harness.users        unprivileged test users (useradd/userdel) and
                          the setpriv prefix that runs a command as one
 
