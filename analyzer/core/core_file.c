@@ -140,18 +140,18 @@ static int raw_source_open(const char *path, struct byte_source *src, const char
 /* ---- architectures ---- */
 
 const struct core_arch core_arch_x86_64 = {
-        .machine = EM_X86_64, .name = "x86-64", .multiarch = "x86_64-linux-gnu",
+        .machine = EM_X86_64, .name = "x86-64",
         .prstatus_size = 336, .n_regs = CORE_REG_COUNT,
-        .pc_reg = CORE_REG_RIP, .sp_reg = CORE_REG_RSP, .tp_reg = CORE_REG_FS_BASE,
+        .pc_reg = CORE_REG_RIP, .sp_reg = CORE_REG_RSP, .dwarf_sp = 7, .tp_reg = CORE_REG_FS_BASE,
         /* the thread pointer is struct pthread itself, whose tcbhead_t (704 bytes) comes first */
         .pthread_from_tp = 0, .pthread_tid = 0x2d0,
         .red_zone = 128,
 };
 
 const struct core_arch core_arch_aarch64 = {
-        .machine = EM_AARCH64, .name = "aarch64", .multiarch = "aarch64-linux-gnu",
+        .machine = EM_AARCH64, .name = "aarch64",
         .prstatus_size = 392, .n_regs = 34,
-        .pc_reg = CORE_A64_PC, .sp_reg = CORE_A64_SP, .tp_reg = -1,
+        .pc_reg = CORE_A64_PC, .sp_reg = CORE_A64_SP, .dwarf_sp = 31, .tp_reg = -1,
         /* TLS variant I: tpidr_el0 points just past struct pthread (1856 bytes in glibc 2.34+), whose
          * 192-byte header and list head come before the tid */
         .pthread_from_tp = -0x740, .pthread_tid = 0xd0,
@@ -215,9 +215,18 @@ const char *core_machine_name(uint16_t machine, bool big_endian, bool is64) {
 static uint32_t rd32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t rd64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+void core_thread_set_regs(const struct core_arch *a, struct core_thread *t, const uint64_t *pr_reg) {
+        memset(t->regs, 0, sizeof(t->regs));
+        memcpy(t->regs, pr_reg, a->n_regs * sizeof(*pr_reg));
+        t->pc = t->regs[a->pc_reg];
+        t->sp = t->regs[a->sp_reg];
+        t->tp = a->tp_reg >= 0 ? t->regs[a->tp_reg] : 0;
+}
+
 static int parse_prstatus(struct core_file *c, const uint8_t *d, size_t n, size_t *allocated) {
         const struct core_arch *a = c->arch;
         struct core_thread *t;
+        uint64_t pr_reg[CORE_MAX_REGS];
 
         if (n < a->prstatus_size)
                 return -EBADMSG;
@@ -230,12 +239,8 @@ static int parse_prstatus(struct core_file *c, const uint8_t *d, size_t n, size_
         memcpy(&cursig, d + PRSTATUS_CURSIG, 2);
         t->cursig = cursig;
         t->tid = (int32_t)rd32(d + PRSTATUS_PID);
-        memset(t->regs, 0, sizeof(t->regs));
-        for (size_t i = 0; i < a->n_regs; i++)
-                t->regs[i] = rd64(d + PRSTATUS_REG + 8 * i);
-        t->pc = t->regs[a->pc_reg];
-        t->sp = t->regs[a->sp_reg];
-        t->tp = a->tp_reg >= 0 ? t->regs[a->tp_reg] : 0;
+        memcpy(pr_reg, d + PRSTATUS_REG, a->n_regs * sizeof(*pr_reg));
+        core_thread_set_regs(a, t, pr_reg);
         return 0;
 }
 

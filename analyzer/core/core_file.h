@@ -29,10 +29,10 @@
 struct core_arch {
         uint16_t machine;               /* EM_X86_64, EM_AARCH64 */
         const char *name;               /* "x86-64", "aarch64" */
-        const char *multiarch;          /* "x86_64-linux-gnu": extension modules and library dirs say it */
         size_t prstatus_size;           /* the note's size; pr_reg is at 112 in both */
         size_t n_regs;                  /* 64-bit words of pr_reg */
         unsigned pc_reg, sp_reg;        /* their indices in pr_reg */
+        unsigned dwarf_sp;              /* the stack pointer's DWARF register number */
         int tp_reg;                     /* the thread pointer's index in pr_reg, or -1: a note (NT_ARM_TLS) */
         int64_t pthread_from_tp;        /* glibc: pthread_self() = thread pointer + this */
         uint32_t pthread_tid;           /* glibc: offset of the kernel tid in struct pthread */
@@ -67,6 +67,10 @@ struct core_thread {
         uint64_t pc, sp;
         uint64_t tp;                    /* the thread pointer (fs base, tpidr_el0), 0 when unknown */
 };
+
+/* Set t's registers from pr_reg (a->n_regs words, in a's layout): with its pc, its sp and, where
+ * pr_reg holds it, its thread pointer.  A core's NT_PRSTATUS and a stopped thread's regset alike. */
+void core_thread_set_regs(const struct core_arch *a, struct core_thread *t, const uint64_t *pr_reg);
 
 /* glibc's pthread_t of a thread, from its thread pointer; 0 when that is unknown. */
 static inline uint64_t core_thread_pthread(const struct core_arch *a, const struct core_thread *t) {

@@ -241,17 +241,12 @@ static void read_registers(const struct core_file *c, struct core_thread *t) {
         if (ptrace(PTRACE_GETREGSET, t->tid, (void *)(uintptr_t)NT_PRSTATUS, &io) < 0 ||
             io.iov_len != c->arch->n_regs * 8)
                 return;
-        memcpy(t->regs, regs, sizeof(regs));
-        t->pc = regs[c->arch->pc_reg];
-        t->sp = regs[c->arch->sp_reg];
-        if (c->arch->tp_reg >= 0)
-                t->tp = regs[c->arch->tp_reg];
-        else {
+        core_thread_set_regs(c->arch, t, regs);
+        if (c->arch->tp_reg < 0) {
                 uint64_t tls[2] = {};
                 struct iovec tio = { tls, sizeof(tls) };
 
-                if (ptrace(PTRACE_GETREGSET, t->tid, (void *)(uintptr_t)0x401 /* NT_ARM_TLS */, &tio) == 0 &&
-                    tio.iov_len >= 8)
+                if (ptrace(PTRACE_GETREGSET, t->tid, (void *)(uintptr_t)NT_ARM_TLS, &tio) == 0 && tio.iov_len >= 8)
                         t->tp = tls[0];
         }
 }

@@ -880,7 +880,7 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
                 u->error = -ENOMEM;
                 return DWARF_CB_ABORT;
         }
-        if (dwfl_frame_reg(state, u->a->core->arch->machine == EM_AARCH64 ? 31 : 7 /* sp, rsp */, &sp) != 0)
+        if (dwfl_frame_reg(state, u->a->core->arch->dwarf_sp, &sp) != 0)
                 sp = 0;
         for (size_t k = start; k < u->th->n_native; k++)
                 u->th->native[k].sp = sp;
