@@ -371,19 +371,17 @@ static int build_modules(struct target *t) {
         return 0;
 }
 
-/* ---- a core without NT_FILE: the files from the dynamic linker's list ---- */
-
-#define LOADER_MAX_OBJECTS 1024         /* link_map entries followed (each one named is opened) */
-#define LOADER_MAX_LOADS 64             /* PT_LOAD headers of one file */
-
-/* A NUL-terminated string of the process at addr, at most max-1 bytes; NULL when unreadable. */
+/* A NUL-terminated string of the process at addr, at most max-1 bytes; NULL when unreadable (or,
+ * marked on the target, when out of memory). */
 static char *read_string(struct target *t, uint64_t addr, size_t max) {
         char *s = malloc(max);
         size_t n = 0;
 
-        if (!s)
+        if (!s) {
+                target_out_of_memory(t);
                 return NULL;
-        /* a page at a time where it can, a byte at a time near the end of what is readable */
+        }
+        /* 64 bytes at a time where it can, a byte at a time near the end of what is readable */
         while (n < max - 1) {
                 size_t chunk = MIN((size_t)64, max - 1 - n);
 
@@ -392,8 +390,7 @@ static char *read_string(struct target *t, uint64_t addr, size_t max) {
                                 break;
                         chunk = 1;
                 }
-                char *nul = memchr(s + n, 0, chunk);
-                if (nul)
+                if (memchr(s + n, 0, chunk))
                         return s;
                 n += chunk;
         }
@@ -401,47 +398,87 @@ static char *read_string(struct target *t, uint64_t addr, size_t max) {
         return NULL;
 }
 
-/* The executable's path: the user's, AT_EXECFN's string, or the command line's first word. */
+/* The path the process was started with (AT_EXECFN's string), or NULL. */
+static char *execfn(struct target *t) {
+        uint64_t at = core_auxv(t->core, AT_EXECFN);
+
+        return at ? read_string(t, at, PATH_MAX) : NULL;
+}
+
+/* Why the executable cannot be used (a module's state), for the one-line error. */
+static const char *exe_error(const char *path, int state, const char *hint) {
+        static char msg[PATH_MAX + 160];
+
+        snprintf(msg, sizeof(msg), "executable %s %s%s", path,
+                 state == -ENOENT ? "not found" :
+                 state == -EACCES ? "cannot be read: permission denied" :
+                 state == -EBADMSG ? "does not match the core (build-id differs)" :
+                 state == -ENOEXEC ? "is not an ELF executable of the core's architecture" : "cannot be read",
+                 state == -ENOENT ? hint : "");
+        return msg;
+}
+
+/* ---- a core without NT_FILE: the files from the dynamic linker's list ---- */
+
+#define LOADER_MAX_OBJECTS 1024         /* link_map entries followed (each one named is opened) */
+#define LOADER_MAX_LOADS 64             /* PT_LOAD headers of one file */
+
+/* A copy just made, or NULL with the target marked out of memory. */
+static char *copied(struct target *t, char *s) {
+        if (!s)
+                target_out_of_memory(t);
+        return s;
+}
+
+/* The executable's path: the user's, AT_EXECFN's string, or the command line's first word; NULL
+ * when nothing names it, or out of memory (marked). */
 static char *loader_exe_path(struct target *t) {
         const struct core_process *p = &t->core->process;
-        uint64_t at = core_auxv(t->core, AT_EXECFN);
         char *s;
 
         if (t->opts->executable)
-                return strdup(t->opts->executable);
-        if (at && (s = read_string(t, at, PATH_MAX))) {
+                return copied(t, strdup(t->opts->executable));
+        if ((s = execfn(t))) {
                 if (s[0] == '/')
                         return s;
                 free(s);
         }
         if (p->present && p->psargs[0] == '/')
-                return strndup(p->psargs, strcspn(p->psargs, " "));
+                return copied(t, strndup(p->psargs, strcspn(p->psargs, " ")));
         return NULL;
 }
 
-/* Add the module of path, loaded with bias (runtime address = link-time address + bias), and its
- * file-backed mappings; its image is located as any module's.  A file that cannot be used is left
- * out: 0 either way, -ENOMEM. */
-static int loader_add(struct target *t, const char *path, uint64_t bias, bool is_exe) {
-        struct elf_segment loads[LOADER_MAX_LOADS];
+/* A module for path (the executable's when is_exe), its file located as any module's (its base
+ * unknown yet: no build-id to check); NULL when out of memory.  loader_map() places it. */
+static struct module *loader_module(struct target *t, const char *path, bool is_exe) {
         struct module *m = &t->modules[t->n_modules];
-        struct elf_image *img;
-        size_t n;
-        uint64_t page = 4096;
 
-        if (strv_addf(&t->loader_paths, "%s", path) < 0)
-                return target_out_of_memory(t);
+        if (strv_addf(&t->loader_paths, "%s", path) < 0) {
+                target_out_of_memory(t);
+                return NULL;
+        }
         *m = (struct module) { .path = t->loader_paths.v[t->loader_paths.n - 1] };
         t->n_modules++;
         if (is_exe)
-                t->exe = m;
-        /* its extent comes from the file: open it first (base unknown yet: no build-id to check) */
-        img = target_module_image(t, m);
+                t->exe = m;     /* before it is located: the executable given is used as it is */
+        target_module_image(t, m);
+        return t->out_of_memory ? NULL : m;
+}
+
+/* m's extent and file-backed mappings from its image's PT_LOAD headers, loaded with bias (runtime
+ * address = link-time address + bias).  A file that cannot be used is left unmapped: 0 either way,
+ * -ENOMEM. */
+static int loader_map(struct target *t, struct module *m, uint64_t bias) {
+        struct elf_segment loads[LOADER_MAX_LOADS];
+        struct elf_image *img = target_module_image(t, m);
+        uint64_t page = 4096;
+        size_t n;
+
         if (!img)
-                return t->out_of_memory ? -ENOMEM : 0;
+                return 0;
         n = elf_image_segments(img, PT_LOAD, loads, ELEMENTSOF(loads));
         if (n == 0 || n > ELEMENTSOF(loads)) {
-                strv_addf(&t->warnings, "%s: %zu loadable segments: not used", path, n);
+                strv_addf(&t->warnings, "%s: %zu loadable segments: not used", m->path, n);
                 m->state = -ENOEXEC;
                 return 0;
         }
@@ -456,16 +493,23 @@ static int loader_add(struct target *t, const char *path, uint64_t bias, bool is
                         continue;
                 m->start = MIN(m->start, lo);
                 m->end = MAX(m->end, mem_end);
-                if (file_end > lo && grow_array(&t->loaded, &t->loaded_allocated, t->n_loaded + 1,
-                                                sizeof(*t->loaded)) < 0)
+                if (file_end <= lo)
+                        continue;
+                if (grow_array(&t->loaded, &t->loaded_allocated, t->n_loaded + 1, sizeof(*t->loaded)) < 0)
                         return target_out_of_memory(t);
-                if (file_end > lo)
-                        t->loaded[t->n_loaded++] = (struct core_mapping) {
-                                .start = lo, .end = file_end, .file_offset = off, .path = m->path };
+                t->loaded[t->n_loaded++] = (struct core_mapping) {
+                        .start = lo, .end = file_end, .file_offset = off, .path = m->path };
         }
         if (m->start == UINT64_MAX)
                 m->start = m->end = 0;
         return 0;
+}
+
+/* A library: its module, mapped where the loader put it. */
+static int loader_add(struct target *t, const char *path, uint64_t bias) {
+        struct module *m = loader_module(t, path, false);
+
+        return m ? loader_map(t, m, bias) : -ENOMEM;
 }
 
 /*
@@ -485,25 +529,19 @@ static int modules_from_loader(struct target *t, const char **error) {
         struct elf_image *img;
         uint64_t bias, at_base = core_auxv(t->core, AT_BASE), r_debug = 0;
 
+        if (t->out_of_memory)
+                return *error = "out of memory", -ENOMEM;
         if (!exe)
                 return *error = "the core names no executable (no NT_FILE note, no path in its command line): "
                                 "give it as pystack core CORE EXECUTABLE", -ENOENT;
         /* at most: the executable, the dynamic linker, the list */
         t->modules = calloc(LOADER_MAX_OBJECTS + 2, sizeof(*t->modules));
-        if (!t->modules)
+        if (!t->modules || !loader_module(t, exe, true))
                 return *error = "out of memory", target_out_of_memory(t);
-        if (loader_add(t, exe, 0, true) < 0)
-                return *error = "out of memory", -ENOMEM;
         img = target_module_image(t, t->exe);
-        if (!img) {
-                int r = t->exe->state;
-
-                snprintf(msg, sizeof(msg), "executable %s %s", exe,
-                         r == -ENOENT ? "not found (the core has no NT_FILE note: give it as pystack core CORE EXECUTABLE)" :
-                         r == -EACCES ? "cannot be read: permission denied" :
-                         r == -ENOEXEC ? "is not an ELF executable of the core's architecture" : "cannot be read");
-                return *error = msg, r == -ENOENT ? -ENOENT : -EBADMSG;
-        }
+        if (!img)
+                return *error = exe_error(exe, t->exe->state, " (the core has no NT_FILE note: give it as pystack "
+                                          "core CORE EXECUTABLE)"), t->exe->state == -ENOENT ? -ENOENT : -EBADMSG;
         /* the bias: AT_ENTRY is the entry point where the process had it */
         bias = core_auxv(t->core, AT_ENTRY) - elf_image_entry(img);
         if (bias & 0xfff) {
@@ -511,18 +549,7 @@ static int modules_from_loader(struct target *t, const char **error) {
                          "core's was)", exe);
                 return *error = msg, -EBADMSG;
         }
-        /* redo its extent and mappings with the bias now known */
-        t->n_modules = 0;
-        t->n_loaded = 0;
-        t->exe->state = 0;
-        elf_image_free(t->exe->image);
-        t->exe->image = NULL;
-        json_free(t->exe->package);
-        t->exe->package = NULL;
-        if (loader_add(t, exe, bias, true) < 0)
-                return *error = "out of memory", -ENOMEM;
-        img = target_module_image(t, t->exe);
-        if (!img)
+        if (loader_map(t, t->exe, bias) < 0)
                 return *error = "out of memory", -ENOMEM;
 
         /* the dynamic linker: the string in its link_map entry lies in its code, which such cores leave out */
@@ -530,7 +557,7 @@ static int modules_from_loader(struct target *t, const char **error) {
                 char interp[PATH_MAX];
 
                 if (elf_image_pread(img, interp, seg.filesz, seg.offset) == 0 && interp[seg.filesz - 1] == 0 &&
-                    loader_add(t, interp, at_base, false) < 0)
+                    loader_add(t, interp, at_base) < 0)
                         return *error = "out of memory", -ENOMEM;
         }
 
@@ -576,7 +603,7 @@ static int modules_from_loader(struct target *t, const char **error) {
                 /* the executable's own entry has the name "", the vDSO a name of no file */
                 if (!name || name[0] != '/')
                         continue;
-                if (loader_add(t, name, bases[i], false) < 0)
+                if (loader_add(t, name, bases[i]) < 0)
                         return *error = "out of memory", -ENOMEM;
         }
         strv_addf(&t->warnings, "the core lists no mapped files (no NT_FILE note, as in qemu-user's cores): the "
@@ -587,20 +614,12 @@ static int modules_from_loader(struct target *t, const char **error) {
 
 /* The path the process was started with (AT_EXECFN), when it names the same file. */
 static char *exec_display_name(struct target *t) {
-        uint64_t at = core_auxv(t->core, AT_EXECFN);
-        char buf[PATH_MAX];
+        _cleanup_free_ char *s = execfn(t);
         struct stat a, b;
 
-        if (at && target_read(t, at, buf, 1) == 0) {
-                size_t n = 0;
-                /* read byte by byte only up to a page: the string sits at the stack top */
-                while (n < sizeof(buf) - 1 && target_read(t, at + n, buf + n, 1) == 0 && buf[n])
-                        n++;
-                buf[n] = 0;
-                if (buf[0] == '/' && t->exe && stat(buf, &a) == 0 && stat(t->exe->path, &b) == 0 &&
-                    a.st_dev == b.st_dev && a.st_ino == b.st_ino)
-                        return strdup(buf);
-        }
+        if (s && s[0] == '/' && t->exe && stat(s, &a) == 0 && stat(t->exe->path, &b) == 0 &&
+            a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+                return TAKE_PTR(s);
         return t->exe ? strdup(t->exe->path) : NULL;
 }
 
@@ -643,16 +662,10 @@ int target_open(struct core_file *core, const struct target_options *opts,
         }
         if (t->exe && !target_module_image(t, t->exe)) {
                 int r = t->exe->state;
-                static char msg[PATH_MAX + 128];
 
-                snprintf(msg, sizeof(msg), "executable %s %s",
-                         opts->executable ? opts->executable : t->exe->path,
-                         r == -ENOENT ? "not found" :
-                         r == -EACCES ? "cannot be read: permission denied" :
-                         r == -EBADMSG ? "does not match the core (build-id differs)" :
-                         r == -ENOEXEC ? "is not an ELF executable of the core's architecture" : "cannot be read");
+                *error = exe_error(opts->executable ? opts->executable : t->exe->path, r, "");
                 target_free(t);
-                return *error = msg, r == -ENOENT ? -ENOENT : -EBADMSG;
+                return r == -ENOENT ? -ENOENT : -EBADMSG;
         }
         t->exe_display = exec_display_name(t);
         if (opts->executable) {
