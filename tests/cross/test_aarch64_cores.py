@@ -13,11 +13,11 @@ reports and exit statuses must be the same.  The cores:
   (qemu-aarch64-static -L TREE TREE/usr/bin/pythonX.Y ...);
 - when the cache has none: one core made here, by Debian's arm64 python3.11
   (tests/arm64-tree bookworm) under qemu-aarch64-static, calling os.abort()
-  two functions deep.  qemu writes that core itself into the working
-  directory; the host kernel then dumps qemu (an x86-64 core), which goes
-  to harness.corepattern.CorePattern's directory, never to the system's
-  core_pattern (a pipe to a crash handler, perhaps), and is removed.  That
-  needs root; its report must name both functions.
+  two functions deep, run as cores.py runs its emulated entries
+  (cores.run_emulated_crash: qemu writes that core itself into the working
+  directory, and the host kernel's dump of qemu is stopped, never reaching
+  the system's core_pattern).  That needs root; its report must name both
+  functions.
 
 Environment (a cross build's `make check` sets the first three,
 tests/cross/native-programs):
@@ -47,6 +47,7 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+import cores  # noqa: E402
 from harness import programs  # noqa: E402
 from harness.corepattern import CorePattern  # noqa: E402
 from harness.tap import TAP, Watchdog, watchdog  # noqa: E402
@@ -126,23 +127,14 @@ def make_core(tap, workdir):
     with open(script, "w") as fh:
         fh.write(SCRIPT)
     with CorePattern(workdir) as fx:
-        p = fx.spawn(emulator() + ["-L", TREE, exe, "-E", "-s", "-B", script], cwd=workdir)
-        # the kernel's dump of qemu: a directory where it would go stops it
-        blocker = os.path.join(fx.incoming, "core.%d" % p.pid)
-        os.mkdir(blocker)
-        try:
-            rc = p.wait(timeout=TIMEOUT)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            rc = p.wait()
-        fx.reap(p)
-        shutil.rmtree(blocker, ignore_errors=True)
-    cores = glob.glob(os.path.join(glob.escape(workdir), "qemu_*_%d.core" % p.pid))
-    if not tap.ok(rc == -signal.SIGABRT and len(cores) == 1,
+        rc, core = cores.run_emulated_crash(fx, emulator() + ["-L", TREE, exe, "-E", "-s", "-B", script],
+                                            workdir, timeout=TIMEOUT)
+    found = [core] if core else []
+    if not tap.ok(rc == -signal.SIGABRT and core,
                   "python3.11 under qemu-aarch64: SIGABRT and a guest core",
-                  ["exit status %s, cores %s" % (rc, cores)]):
+                  ["exit status %s, cores %s" % (rc, found)]):
         return None
-    return cores[0], ["--lib-search-root", TREE, exe]
+    return core, ["--lib-search-root", TREE, exe]
 
 
 def main():
@@ -159,19 +151,19 @@ def main():
     workdir = tempfile.mkdtemp(prefix="pystack-cross-")
     try:
         with watchdog(WHOLE_RUN):
-            cores = cached_cores()
+            found = cached_cores()
             own = None
-            if cores:
-                tap.diag("%d aarch64 cores of %s" % (len(cores), os.environ.get("PYSTACK_TEST_CORES")))
+            if found:
+                tap.diag("%d aarch64 cores of %s" % (len(found), os.environ.get("PYSTACK_TEST_CORES")))
             else:
                 own = make_core(tap, workdir)
                 if own:
-                    cores = [("own python3.11", own[0], own[1])]
-            if cores and not native:
+                    found = [("own python3.11", own[0], own[1])]
+            if found and not native:
                 tap.skip("no native analyzer to compare with (%s): the reports are not compared"
                          % programs.pystack())
             emulated = 0.0
-            for label, core, args in cores:
+            for label, core, args in found:
                 is_own = bool(own) and core == own[0]
                 if not native and not is_own:
                     continue

@@ -572,16 +572,17 @@ def _no_host_core_argv(fixture, argv):
             fixture.incoming] + list(argv)
 
 
-def _take_guest_core(fixture, entry, p):
-    """An emulated entry's own core (qemu's, in its directory) or None; the
-    emulator's own core, and the directories that stopped it, removed."""
+def _take_guest_core(fixture, directory, p):
+    """An emulated program's own core (qemu's, in its working directory) or
+    None; the emulator's own core, and the directories that stopped it,
+    removed."""
     for blocker in (os.path.join(fixture.incoming, "core.%d" % p.pid),
-                    os.path.join(entry.dir, "core")):
+                    os.path.join(directory, "core")):
         if os.path.isdir(blocker):
             shutil.rmtree(blocker, ignore_errors=True)
         elif os.path.lexists(blocker):
             os.unlink(blocker)
-    found = glob.glob(os.path.join(glob.escape(entry.dir), "qemu_*_%d.core" % p.pid))
+    found = glob.glob(os.path.join(glob.escape(directory), "qemu_*_%d.core" % p.pid))
     for extra in found[1:]:
         os.unlink(extra)
     if found and shutil.which("fallocate"):
@@ -591,6 +592,23 @@ def _take_guest_core(fixture, entry, p):
                        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL, timeout=60)
     return found[0] if found else None
+
+
+def run_emulated_crash(fixture, argv, cwd, timeout=SCENARIO_TIMEOUT):
+    """Run an emulated program (qemu-user's command line, argv) in cwd under
+    `fixture` (a CorePattern) until it dies, as the cache's emulated entries
+    are run: (its exit status, or None after killing it at the timeout; the
+    guest's core qemu wrote in cwd, or None).  The emulator's own core never
+    lands anywhere."""
+    p = fixture.spawn(_no_host_core_argv(fixture, argv), cwd=cwd)
+    try:
+        rc = p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        rc = None
+    fixture.reap(p)
+    return rc, _take_guest_core(fixture, cwd, p)
 
 
 def _prebuilt_crashext(entry):
@@ -634,7 +652,7 @@ def _finish(fixture, entry, p, timed_out):
     rc = None if timed_out else p.returncode
     core = fixture.reap(p)
     if entry.interp.emulator:
-        core = _take_guest_core(fixture, entry, p)
+        core = _take_guest_core(fixture, entry.dir, p)
     try:
         with open(os.path.join(entry.dir, "output.log"), "rb") as fh:
             out = fh.read()[-4000:].decode("utf-8", "replace")

@@ -25,7 +25,6 @@ discarded).
 """
 from __future__ import print_function
 
-import glob
 import os
 import shutil
 import struct
@@ -86,17 +85,10 @@ crash(1)
 def make_core(tree, workdir, script, args=()):
     """The aarch64 core qemu writes when `script` aborts, or None."""
     os.makedirs(workdir)
-    # the kernel's dump of qemu itself (x86-64) lands in the fixture's directory or, for a
-    # pattern 'core', would land here: a directory of that name stops it
-    os.mkdir(os.path.join(workdir, "core"))
-    with CorePattern(workdir):
-        subprocess.call([QEMU, "-L", tree, tree + "/usr/bin/python3.11", script] + list(args),
-                        cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                        preexec_fn=lambda: __import__("resource").setrlimit(
-                            __import__("resource").RLIMIT_CORE, (-1, -1)),
-                        timeout=120)
-    found = glob.glob(os.path.join(workdir, "qemu_python3.11_*.core"))
-    return found[0] if found else None
+    with CorePattern(workdir) as fx:
+        _, core = cores.run_emulated_crash(
+            fx, [QEMU, "-L", tree, tree + "/usr/bin/python3.11", script] + list(args), workdir, timeout=120)
+    return core
 
 
 def dynamic_debug_slot(core, exe):
