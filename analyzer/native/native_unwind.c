@@ -708,7 +708,6 @@ struct unwind_ctx {
         struct memo *memo;
         struct scope_cache *scopes;
         struct symbol_index *symbols;
-        const struct process_arg *process;
         int error;
 };
 
@@ -875,7 +874,6 @@ static int frame_cb(Dwfl_Frame *state, void *arg) {
                 u->error = -EFAULT;
                 return DWARF_CB_ABORT;
         }
-        pc = strip_pac(u->dwfl, u->process, pc);      /* the frame-pointer fallback reads no words through us */
         if (symbolize(u, pc, activation) < 0) {
                 u->error = -ENOMEM;
                 return DWARF_CB_ABORT;
@@ -1166,7 +1164,7 @@ int native_unwind(struct analysis *a) {
         for (size_t i = 0; i < a->n_threads; i++) {
                 struct thread_info *th = &a->threads[i];
                 struct unwind_ctx u = { .a = a, .th = th, .thread = i, .dwfl = dwfl, .memo = &memo,
-                                        .scopes = scopes, .symbols = symbols, .process = &arg };
+                                        .scopes = scopes, .symbols = symbols };
 
                 if (th->tid <= 0 || same_os_thread(a, i))
                         continue;
